@@ -81,7 +81,7 @@ _CHAR_GROUPS: dict[str, str] = {
 }
 
 FEATURE_NAMES: list[str] = (
-    ["length", "n_non_ascii"]
+    ["length", "n_not_printable_ascii"]
     + list(_CHAR_GROUPS)
     + ["digit_ratio", "letter_ratio", "char_entropy", "host_dots"]
     + list(REGEX_COUNTS)

@@ -1,0 +1,71 @@
+"""Plots a reviewer would rather look at than read."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+_META = {"Software": None, "Creator": None, "Producer": None, "CreationDate": None}
+
+
+def _save(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+def confusion_png(cm: dict, path: Path, title: str) -> None:
+    matrix = np.array([[cm["tn"], cm["fp"]], [cm["fn"], cm["tp"]]])
+    fig, ax = plt.subplots(figsize=(4, 3.6))
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), v in np.ndenumerate(matrix):
+        share = v / max(matrix[i].sum(), 1)
+        ax.text(j, i, f"{v:,}\n{share:.1%}", ha="center", va="center",
+                color="white" if v > matrix.max() / 2 else "black")
+    ax.set_xticks([0, 1], ["legitimate", "phishing"])
+    ax.set_yticks([0, 1], ["legitimate", "phishing"])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def curves_png(y, scores: dict[str, np.ndarray], path: Path, operating: dict[str, float] | None = None) -> None:
+    """ROC (log FPR axis, where the product operates) and precision-recall, one line per model."""
+    fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, p in scores.items():
+        fpr, tpr, _ = roc_curve(y, p)
+        roc_ax.plot(np.maximum(fpr, 1e-5), tpr, label=name)
+        precision, recall, _ = precision_recall_curve(y, p)
+        pr_ax.plot(recall, precision, label=name)
+        if operating and name in operating:
+            t = operating[name]
+            flagged = p >= t
+            roc_ax.plot(max(flagged[y == 0].mean(), 1e-5), flagged[y == 1].mean(), "o", color="black")
+    roc_ax.set_xscale("log")
+    roc_ax.set_xlim(1e-4, 1)
+    roc_ax.set_xlabel("false positive rate (log)")
+    roc_ax.set_ylabel("true positive rate")
+    roc_ax.set_title("ROC (dot = operating point)")
+    pr_ax.set_xlabel("recall")
+    pr_ax.set_ylabel("precision")
+    pr_ax.set_title("precision-recall")
+    for ax in (roc_ax, pr_ax):
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower left" if ax is pr_ax else "lower right", fontsize=8)
+    _save(fig, path)
+
+
+def recall_by_year_png(table: list[dict], path: Path) -> None:
+    years = [row["year"] for row in table]
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.bar([str(y) for y in years], [row["recall"] for row in table], color="tab:red")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("recall at operating threshold")
+    ax.set_title("Out-of-source check: PhishTank recall by submission year")
+    _save(fig, path)

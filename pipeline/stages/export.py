@@ -1,0 +1,104 @@
+"""Stage `export`: ONNX conversion with the operating threshold, the parity gate, the manifest."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import joblib
+import pandas as pd
+from tqdm import tqdm
+
+from pipeline import contract
+from pipeline.features import FEATURE_NAMES
+from pipeline.onnx_export import TARGET_OPSET, io_signature, parity_failures, parity_report, to_onnx
+from pipeline.params import load_params, read_json, sha256_file, write_json
+from pipeline.provenance import (MODEL_CODE, data_digest, data_pointers, files_digest, library_versions,
+                                 params_digest)
+
+MODEL = Path("models/model.joblib")
+OPERATING = Path("reports/operating_point.json")
+METRICS = Path("metrics.json")
+TEST = Path("data/prepared/test.parquet")
+DIST = Path("dist")
+PARITY = Path("reports/parity.json")
+MIN_ONNXRUNTIME = "1.17"  # first release implementing ai.onnx opset 20 (RegexFullMatch)
+HEADLINE = ("roc_auc", "pr_auc", "precision", "recall", "f1", "fpr", "tpr_at_fpr_0.001", "tpr_at_fpr_0.01")
+
+
+class ParityError(RuntimeError):
+    pass
+
+
+def build_manifest(onnx_path: Path, params: dict, operating: dict, metrics: dict, parity: dict,
+                   signature: dict) -> dict:
+    """Everything the product and an auditor need to know about the exported file."""
+    pointers = data_pointers(params)
+    return {
+        "name": contract.MODEL_NAME,
+        "model": {"file": onnx_path.name, "sha256": sha256_file(onnx_path),
+                  "size_bytes": onnx_path.stat().st_size},
+        "contract": contract.CONTRACT,
+        "contract_digest": contract.contract_digest(),
+        "contract_major": contract.CONTRACT_MAJOR,
+        "io_signature": signature,
+        "threshold": operating["ensemble"]["threshold"],
+        "target_fpr": operating["target_fpr"],
+        "opset": {**{k or "ai.onnx": v for k, v in TARGET_OPSET.items()}, "com.microsoft": 1},
+        "min_onnxruntime": MIN_ONNXRUNTIME,
+        "libraries": library_versions(),
+        "features": {"lexical": FEATURE_NAMES,
+                     "char_ngram_range": [params["train"]["char_tfidf"]["ngram_min"],
+                                          params["train"]["char_tfidf"]["ngram_max"]],
+                     "char_vocabulary_max": params["train"]["char_tfidf"]["max_features"]},
+        "provenance": {"model_code_digest": files_digest(MODEL_CODE), "params_digest": params_digest(params),
+                       "data_digest": data_digest(pointers), "data": pointers},
+        "metrics": {k: metrics["ensemble"][k] for k in HEADLINE},
+        "test_rows": metrics["ensemble"]["rows"],
+        "parity": {"rows": parity["rows"], "batch_sizes": sorted(int(b) for b in parity["batch_sizes"]),
+                   "label_agreement": parity["label_agreement"],
+                   "max_abs_proba_diff": parity["max_abs_proba_diff"]},
+    }
+
+
+def run(params: dict, dist: Path = DIST) -> dict:
+    model = joblib.load(MODEL)
+    operating = read_json(OPERATING)
+    threshold = operating["ensemble"]["threshold"]
+    print("export: converting the ensemble to ONNX ...", flush=True)
+    onx = to_onnx(model, threshold)
+    signature = io_signature(onx)
+    expected = {k: [{f: d[f] for f in ("name", "type", "shape")} for d in contract.CONTRACT[k]]
+                for k in ("inputs", "outputs")}
+    if signature != expected:
+        raise SystemExit(f"export: the ONNX graph's I/O {signature} does not match the contract {expected} "
+                         "in pipeline/contract.py")
+    onnx_bytes = onx.SerializeToString()
+
+    test = pd.read_parquet(TEST)
+    batches = params["export"]["parity_batch_sizes"]
+    with tqdm(total=len(batches), desc="parity gate (batch sizes)", unit="batch size", file=sys.stdout) as bar:
+        report = parity_report(model, onnx_bytes, test["url"], threshold, batches,
+                               progress=lambda b: (bar.set_postfix(batch=b), bar.update(1)))
+    report["tolerance"] = params["export"]["max_abs_proba_diff"]
+    write_json(PARITY, report)
+    problems = parity_failures(report, report["tolerance"])
+    print(f"export: parity on {report['rows']:,} test URLs, batch sizes {batches}: label agreement "
+          f"{report['label_agreement']:.2%}, max |dP| {report['max_abs_proba_diff']:.2e} "
+          f"(tolerance {report['tolerance']:g})")
+    if problems:
+        raise ParityError("parity gate failed, nothing exported:\n  " + "\n  ".join(problems))
+
+    dist.mkdir(parents=True, exist_ok=True)
+    onnx_path = dist / contract.MODEL_FILE
+    onnx_path.write_bytes(onnx_bytes)
+    manifest = build_manifest(onnx_path, params, operating, read_json(METRICS), report, signature)
+    write_json(dist / "manifest.json", manifest)
+    print(f"export: wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB, sha256 "
+          f"{manifest['model']['sha256'][:12]}...) and {dist / 'manifest.json'}")
+    return manifest
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("export", help="convert to ONNX, run the parity gate, write dist/ (DVC stage)",
+                              description=__doc__)
+    p.set_defaults(func=lambda args: run(load_params()) and 0)

@@ -1,0 +1,32 @@
+"""Stage `train`: fit the ensemble on the training split and save it."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import joblib
+import pandas as pd
+
+from pipeline.model import as_input, build_model
+from pipeline.params import load_params
+
+TRAIN = Path("data/prepared/train.parquet")
+MODEL = Path("models/model.joblib")
+
+
+def run(params: dict, train_path: Path = TRAIN, model_path: Path = MODEL):
+    train = pd.read_parquet(train_path)
+    model = build_model(params["train"])
+    started = time.perf_counter()
+    print(f"train: fitting {len(model.estimators)} members on {len(train):,} URLs ...", flush=True)
+    model.fit(as_input(train["url"]), train["label"].to_numpy())
+    print(f"train: done in {time.perf_counter() - started:.1f}s; "
+          f"vocabulary {len(model.named_estimators_['char_tfidf_lr']['tfidf'].vocabulary_):,} n-grams")
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, model_path, compress=3)
+    return model
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="fit the soft-voting ensemble (DVC stage)", description=__doc__)
+    p.set_defaults(func=lambda args: run(load_params()) and 0)

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+from pipeline.metrics import (choose_threshold, headline_metrics, metrics_with_intervals,
+                              paired_bootstrap_delta, threshold_metrics)
+
+
+def scored(rng, n=4000, signal=1.5, ties=None):
+    y = rng.integers(0, 2, n)
+    p = 1 / (1 + np.exp(-(rng.normal(size=n) + signal * (2 * y - 1))))
+    return y, (np.round(p, ties) if ties else p)
+
+
+@pytest.mark.parametrize("ties", [None, 2])
+def test_point_metrics_equal_scikit_learn(rng, ties):
+    y, p = scored(rng, ties=ties)
+    m = headline_metrics(y, p, 0.5, [0.001, 0.01])
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert m["pr_auc"] == pytest.approx(average_precision_score(y, p), abs=1e-12)
+    assert m["recall"] == threshold_metrics(y, p, 0.5)["recall"]
+    fpr, tpr, _ = roc_curve(y, p)
+    assert m["tpr_at_fpr_0.01"] == pytest.approx(tpr[fpr <= 0.01].max(), abs=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([0.0, 0.001, 0.01, 0.05, 0.2]))
+def test_threshold_meets_target_fpr_and_is_never_a_score(seed, target):
+    y, p = scored(np.random.default_rng(seed), n=500, ties=2)
+    t = choose_threshold(y, p, target)
+    rates = threshold_metrics(y, p, t)
+    assert rates["fpr"] <= target + 1e-12
+    assert t not in set(p)
+    # the lowest such threshold: any distinct score just below it breaks the target or changes nothing
+    below = p[p < t]
+    if len(below) and target > 0:
+        assert threshold_metrics(y, p, below.max())["fpr"] > target
+
+
+def test_threshold_needs_negatives():
+    with pytest.raises(ValueError, match="no legitimate URLs"):
+        choose_threshold(np.ones(5), np.linspace(0, 1, 5), 0.01)
+
+
+def test_bootstrap_interval_brackets_the_point_and_narrows_with_data(rng):
+    small = metrics_with_intervals(*scored(rng, n=400), 0.5, [0.01], 200, seed=1)
+    large = metrics_with_intervals(*scored(rng, n=8000), 0.5, [0.01], 200, seed=1)
+    for m in (small, large):
+        assert m["roc_auc"]["ci95_low"] <= m["roc_auc"]["value"] <= m["roc_auc"]["ci95_high"]
+    width = lambda m: m["roc_auc"]["ci95_high"] - m["roc_auc"]["ci95_low"]
+    assert width(large) < width(small) / 2
+
+
+def test_bootstrap_is_seeded(rng):
+    y, p = scored(rng, n=1000)
+    assert metrics_with_intervals(y, p, 0.5, [0.01], 50, 3) == metrics_with_intervals(y, p, 0.5, [0.01], 50, 3)
+
+
+def test_paired_delta_of_a_model_with_itself_is_exactly_zero(rng):
+    y, p = scored(rng)
+    d = paired_bootstrap_delta(y, p, p, 0.5, 0.5, [0.01], 100, seed=2)
+    assert all(v["value"] == v["ci95_low"] == v["ci95_high"] == 0 for v in d.values())
+
+
+def test_paired_delta_detects_a_better_model(rng):
+    y = rng.integers(0, 2, 3000)
+    noise = rng.normal(size=3000)
+    good = 1 / (1 + np.exp(-(noise + 2.0 * (2 * y - 1))))
+    worse = 1 / (1 + np.exp(-(noise + rng.normal(size=3000) * 2 + 2.0 * (2 * y - 1))))
+    d = paired_bootstrap_delta(y, good, worse, 0.5, 0.5, [0.01], 200, seed=2)
+    assert d["roc_auc"]["ci95_low"] > 0

@@ -1,0 +1,62 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.dataset import prepare_dataset
+from pipeline.hosts import host_of, registered_domain
+from pipeline.splitting import group_split
+
+
+def synthetic_groups(rng, n_groups=3000):
+    sizes = rng.zipf(1.8, n_groups).clip(1, 50)
+    groups = np.repeat([f"g{i}" for i in range(n_groups)], sizes)
+    group_label = rng.random(n_groups) < 0.45
+    labels = np.repeat(group_label, sizes).astype(int)
+    flip = rng.random(len(labels)) < 0.05
+    return groups, np.where(flip, 1 - labels, labels)
+
+
+def test_no_group_on_two_sides_and_classes_are_balanced(rng):
+    groups, labels = synthetic_groups(rng)
+    split = group_split(labels, groups, 0.2, 0.1, seed=1)
+    frame = pd.DataFrame({"g": groups, "y": labels, "s": split})
+    assert (frame.groupby("g")["s"].nunique() == 1).all()
+    shares = frame.groupby("s")["y"].mean()
+    assert shares.max() - shares.min() < 0.05
+    sizes = frame["s"].value_counts(normalize=True)
+    assert abs(sizes["test"] - 0.2) < 0.05 and abs(sizes["validation"] - 0.1) < 0.04
+
+
+def test_split_is_deterministic_for_a_seed_and_changes_with_it(rng):
+    groups, labels = synthetic_groups(rng)
+    a = group_split(labels, groups, 0.2, 0.1, seed=7)
+    assert (a == group_split(labels, groups, 0.2, 0.1, seed=7)).all()
+    assert (a != group_split(labels, groups, 0.2, 0.1, seed=8)).any()
+
+
+def test_bad_fractions_are_rejected():
+    with pytest.raises(ValueError, match="split fractions"):
+        group_split(np.array([0, 1]), np.array(["a", "b"]), 0.6, 0.5, seed=1)
+
+
+def test_prepared_sample_has_no_host_or_domain_leakage(sample_frame):
+    raw = sample_frame.assign(label=sample_frame["label"].astype(str), source="s", malformed="",
+                              line=range(2, len(sample_frame) + 2))
+    clean, _, report = prepare_dataset(raw, 2048, {"seed": 3, "test_fraction": 0.2,
+                                                   "validation_fraction": 0.1, "group_by": "registered_domain"})
+    for key in ("host", "registered_domain"):
+        sides = clean.groupby(key)["split"].nunique()
+        assert (sides == 1).all(), f"{key} on two sides: {sides[sides > 1].index[:3].tolist()}"
+    assert sum(s["rows"] for s in report["splits"].values()) == len(clean)
+
+
+@pytest.mark.parametrize("url,host,domain", [
+    ("http://www.Example.co.uk:8080/x", "www.example.co.uk", "example.co.uk"),
+    ("paypal.com.secure.tk/login", "paypal.com.secure.tk", "secure.tk"),
+    ("https://user:pw@10.0.0.1/a", "10.0.0.1", "10.0.0.1"),
+    ("http://[2001:db8::1]/x", "[2001:db8::1]", "[2001:db8::1]"),
+    ("", "", ""),
+])
+def test_host_and_registered_domain(url, host, domain):
+    assert host_of(url) == host
+    assert registered_domain(host) == domain

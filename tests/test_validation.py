@@ -1,0 +1,80 @@
+import gzip
+
+import pandas as pd
+import pytest
+
+from pipeline.validation import RawDataError, read_raw_csv, row_problem, validate
+
+
+def write_gz(path, data: bytes):
+    with gzip.open(path, "wb") as fh:
+        fh.write(data)
+    return path
+
+
+def test_every_rejected_row_is_kept_with_its_reason(tmp_path):
+    raw = (b"url,label\n"
+           b"http://ok.example/a,0\n"
+           b"http://ok.example/a,0\n"                 # duplicate
+           b"http://both.example/,0\n"
+           b"http://both.example/,1\n"                # conflicting labels
+           b"http://bad-label.example/,2\n"
+           b",1\n"                                    # empty
+           b"   ,0\n"                                 # whitespace only
+           b"http://toolong.example/" + b"a" * 100 + b",1\n"
+           b"http://nul.example/\x01x,1\n"            # control character
+           b"http://bad-utf8.example/\xff\xfe,1\n"   # invalid UTF-8
+           b"http://lone.example/\xed\xa0\x80,1\n"   # encoded lone surrogate
+           b"http://too,many,1\n"                     # malformed row
+           b"http://phish.example/?a=1&amp;b=2,1\n")
+    frame = read_raw_csv(write_gz(tmp_path / "raw.csv.gz", raw), "src")
+    clean, quarantine = validate(frame, max_length=60)
+    assert len(clean) + len(quarantine) == len(frame) == 13
+    reasons = dict(zip(quarantine["line"], quarantine["reason"]))
+    assert reasons[3].startswith("duplicate: same url as src:2")
+    assert reasons[4].startswith("conflicting labels") and reasons[5].startswith("conflicting labels")
+    assert reasons[6] == "bad label: expected 0 or 1, got '2'"
+    assert reasons[7].startswith("empty url") and reasons[8].startswith("empty url")
+    assert reasons[9].startswith("url too long: 123 characters > max_url_length 60")
+    assert reasons[10] == "control character: url contains U+0001"
+    assert reasons[11].startswith("invalid encoding") and reasons[12].startswith("invalid encoding")
+    assert reasons[13] == "malformed row: expected 2 fields, got 3"
+    assert list(clean["url"]) == ["http://ok.example/a", "http://phish.example/?a=1&b=2"]
+    assert list(clean["label"]) == [0, 1]
+
+
+def test_duplicates_across_sources_keep_the_first_source(tmp_path):
+    a = read_raw_csv(write_gz(tmp_path / "a.csv.gz", b"url,label\nhttp://x.example/,1\n"), "first")
+    b = read_raw_csv(write_gz(tmp_path / "b.csv.gz", b"url,label\nhttp://x.example/,1\n"), "second")
+    clean, quarantine = validate(pd.concat([a, b], ignore_index=True), 100)
+    assert list(clean["source"]) == ["first"]
+    assert quarantine.loc[0, "source"] == "second" and quarantine.loc[0, "reason"] == "duplicate: same url as first:2"
+
+
+def test_html_entities_are_decoded_before_deduplication(tmp_path):
+    raw = b"url,label\nhttp://p.example/?a=1&amp;b=2,1\nhttp://p.example/?a=1&b=2,1\n"
+    clean, quarantine = validate(read_raw_csv(write_gz(tmp_path / "r.csv.gz", raw), "s"), 100)
+    assert len(clean) == 1 and len(quarantine) == 1
+
+
+def test_header_without_required_columns_names_the_file(tmp_path):
+    path = write_gz(tmp_path / "r.csv.gz", b"link,class\nx,1\n")
+    with pytest.raises(RawDataError, match=r"r\.csv\.gz.*lacks column\(s\) \['url', 'label'\]"):
+        read_raw_csv(path, "s")
+
+
+def test_extra_columns_named_like_ours_are_kept_under_another_name(tmp_path):
+    raw = b"url,label,source,date\nhttp://a.example/,1,phishtank,2020-01-01\n"
+    frame = read_raw_csv(write_gz(tmp_path / "r.csv.gz", raw), "stream")
+    assert frame.loc[0, "source"] == "stream" and frame.loc[0, "source_column"] == "phishtank"
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("http://a.example/", None),
+    ("  http://a.example/  ", None),
+    ("http://a.example/\ud800", "invalid encoding"),
+    ("http://a.example/\x7f", "control character"),
+])
+def test_row_problem(url, expected):
+    problem = row_problem(url, "1", "", 100)
+    assert (problem is None) if expected is None else problem.startswith(expected)
