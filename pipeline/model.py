@@ -70,6 +70,21 @@ def build_model(params: dict) -> VotingClassifier:
                             voting="soft", weights=weights, flatten_transform=False)
 
 
+def fit(model: VotingClassifier, urls, labels) -> VotingClassifier:
+    """Fit, then make prediction single-threaded.
+
+    A forest predicting with several threads adds tree probabilities in
+    completion order, so the last bits of a score (and every metric computed
+    from it) would vary from run to run. Training stays parallel.
+    """
+    model.fit(as_input(urls), np.asarray(labels))
+    for member in model.named_estimators_.values():
+        for step in member.named_steps.values():
+            if hasattr(step, "n_jobs"):
+                step.n_jobs = 1
+    return model
+
+
 def as_input(urls) -> np.ndarray:
     """The estimator's input: a 1-D object array of URL strings."""
     return np.asarray(list(urls), dtype=object)

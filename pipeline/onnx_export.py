@@ -52,6 +52,10 @@ def to_onnx(model, threshold: float) -> onnx.ModelProto:
     onx.producer_name = "pipeline.onnx_export"
     onx.doc_string = "Phishing-URL detector; see manifest.json for the contract and provenance."
     _drop_unused_initializers(onx.graph)
+    # skl2onnx collects opset domains in a set: order them so bytes do not depend on PYTHONHASHSEED.
+    opsets = sorted(((o.domain, o.version) for o in onx.opset_import))
+    del onx.opset_import[:]
+    onx.opset_import.extend(helper.make_opsetid(d, v) for d, v in opsets)
     onnx.checker.check_model(onx)
     return onx
 

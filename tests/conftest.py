@@ -40,11 +40,9 @@ def sample_frame() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def small_model(sample_frame):
     """A small ensemble fitted on the sample: fast enough for every parity test."""
-    from pipeline.model import as_input, build_model
+    from pipeline.model import build_model, fit
 
-    model = build_model(SMALL_TRAIN_PARAMS)
-    model.fit(as_input(sample_frame["url"]), sample_frame["label"].to_numpy())
-    return model
+    return fit(build_model(SMALL_TRAIN_PARAMS), sample_frame["url"], sample_frame["label"].to_numpy())
 
 
 @pytest.fixture(scope="session")

@@ -86,4 +86,9 @@ def _print_summary(doc: dict) -> None:
 def register(subparsers) -> None:
     p = subparsers.add_parser("evaluate", help="test metrics, bootstrap intervals, slices, plots (DVC stage)",
                               description=__doc__)
-    p.set_defaults(func=lambda args: run(load_params()) and 0)
+    p.set_defaults(func=lambda args: _run_from_cli())
+
+
+def _run_from_cli() -> int:
+    run(load_params())
+    return 0

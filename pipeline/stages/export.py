@@ -9,6 +9,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from pipeline import contract
+from pipeline.errors import PipelineError
 from pipeline.features import FEATURE_NAMES
 from pipeline.onnx_export import TARGET_OPSET, io_signature, parity_failures, parity_report, to_onnx
 from pipeline.params import load_params, read_json, sha256_file, write_json
@@ -25,8 +26,8 @@ MIN_ONNXRUNTIME = "1.17"  # first release implementing ai.onnx opset 20 (RegexFu
 HEADLINE = ("roc_auc", "pr_auc", "precision", "recall", "f1", "fpr", "tpr_at_fpr_0.001", "tpr_at_fpr_0.01")
 
 
-class ParityError(RuntimeError):
-    pass
+class ParityError(PipelineError):
+    """The ONNX graph does not reproduce the sklearn model closely enough to ship."""
 
 
 def build_manifest(onnx_path: Path, params: dict, operating: dict, metrics: dict, parity: dict,
@@ -70,7 +71,7 @@ def run(params: dict, dist: Path = DIST) -> dict:
     expected = {k: [{f: d[f] for f in ("name", "type", "shape")} for d in contract.CONTRACT[k]]
                 for k in ("inputs", "outputs")}
     if signature != expected:
-        raise SystemExit(f"export: the ONNX graph's I/O {signature} does not match the contract {expected} "
+        raise PipelineError(f"export: the ONNX graph's I/O {signature} does not match the contract {expected} "
                          "in pipeline/contract.py")
     onnx_bytes = onx.SerializeToString()
 
@@ -101,4 +102,9 @@ def run(params: dict, dist: Path = DIST) -> dict:
 def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="convert to ONNX, run the parity gate, write dist/ (DVC stage)",
                               description=__doc__)
-    p.set_defaults(func=lambda args: run(load_params()) and 0)
+    p.set_defaults(func=lambda args: _run_from_cli())
+
+
+def _run_from_cli() -> int:
+    run(load_params())
+    return 0

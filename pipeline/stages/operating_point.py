@@ -49,4 +49,9 @@ def run(params: dict, validation_path: Path = VALIDATION, model_path: Path = MOD
 def register(subparsers) -> None:
     p = subparsers.add_parser("operating-point", help="choose the decision threshold on validation (DVC stage)",
                               description=__doc__)
-    p.set_defaults(func=lambda args: run(load_params()) and 0)
+    p.set_defaults(func=lambda args: _run_from_cli())
+
+
+def _run_from_cli() -> int:
+    run(load_params())
+    return 0

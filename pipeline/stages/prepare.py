@@ -55,4 +55,9 @@ def run(params: dict, out_dir: Path = OUT_DIR, report_path: Path = REPORT) -> di
 def register(subparsers) -> None:
     p = subparsers.add_parser("prepare", help="validate, de-duplicate and split the raw data (DVC stage)",
                               description=__doc__)
-    p.set_defaults(func=lambda args: run(load_params()) and 0)
+    p.set_defaults(func=lambda args: _run_from_cli())
+
+
+def _run_from_cli() -> int:
+    run(load_params())
+    return 0

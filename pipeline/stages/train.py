@@ -7,7 +7,7 @@ from pathlib import Path
 import joblib
 import pandas as pd
 
-from pipeline.model import as_input, build_model
+from pipeline.model import build_model, fit
 from pipeline.params import load_params
 
 TRAIN = Path("data/prepared/train.parquet")
@@ -19,7 +19,7 @@ def run(params: dict, train_path: Path = TRAIN, model_path: Path = MODEL):
     model = build_model(params["train"])
     started = time.perf_counter()
     print(f"train: fitting {len(model.estimators)} members on {len(train):,} URLs ...", flush=True)
-    model.fit(as_input(train["url"]), train["label"].to_numpy())
+    fit(model, train["url"], train["label"].to_numpy())
     print(f"train: done in {time.perf_counter() - started:.1f}s; "
           f"vocabulary {len(model.named_estimators_['char_tfidf_lr']['tfidf'].vocabulary_):,} n-grams")
     model_path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,4 +29,9 @@ def run(params: dict, train_path: Path = TRAIN, model_path: Path = MODEL):
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="fit the soft-voting ensemble (DVC stage)", description=__doc__)
-    p.set_defaults(func=lambda args: run(load_params()) and 0)
+    p.set_defaults(func=lambda args: _run_from_cli())
+
+
+def _run_from_cli() -> int:
+    run(load_params())
+    return 0

@@ -1,0 +1,97 @@
+"""Facts about the repository itself: DVC config, remote, CLI, and code/dvc.yaml consistency."""
+from __future__ import annotations
+
+import configparser
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+from pipeline.cli import build_parser, main
+from pipeline.provenance import MODEL_CODE
+
+DVC = str(Path(sys.executable).parent / "dvc")
+
+
+def dvc_config() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser()
+    parser.read(REPO / ".dvc" / "config")
+    return parser
+
+
+def test_dvc_is_offline_and_its_remote_lives_in_the_repo():
+    config = dvc_config()
+    assert config["core"]["analytics"] == "false"
+    assert config["core"]["check_update"] == "false"
+    remote = config["core"]["remote"]
+    url = config[f"'remote \"{remote}\"'"]["url"]
+    # Relative remote URLs are resolved against .dvc/, so ../dvc-store is the repo's own folder.
+    assert url == "../dvc-store"
+    assert (REPO / ".dvc" / url).resolve() == (REPO / "dvc-store").resolve()
+
+
+def test_remote_holds_exactly_the_raw_data_objects():
+    pointers = sorted((REPO / "data" / "raw").glob("*.dvc"))
+    md5s = {yaml.safe_load(p.read_text())["outs"][0]["md5"] for p in pointers}
+    stored = {p.parent.name + p.name for p in (REPO / "dvc-store" / "files" / "md5").glob("*/*")}
+    assert md5s == stored
+    for md5 in md5s:
+        data = (REPO / "dvc-store" / "files" / "md5" / md5[:2] / md5[2:]).read_bytes()
+        assert hashlib.md5(data).hexdigest() == md5
+
+
+@pytest.mark.slow
+def test_dvc_pull_works_from_a_clone_at_another_depth(tmp_path):
+    """A fresh clone three folders deeper must still find the in-repo remote (no ../../ leak)."""
+    clone = tmp_path / "a" / "b" / "c" / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    targets = [str(p.relative_to(clone)) for p in sorted((clone / "data" / "raw").glob("*.dvc"))]
+    result = subprocess.run([DVC, "pull", *targets], cwd=clone, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for pointer in targets:
+        out = yaml.safe_load((clone / pointer).read_text())["outs"][0]
+        data = (clone / pointer).with_suffix("").read_bytes()
+        assert hashlib.md5(data).hexdigest() == out["md5"]
+
+
+def test_model_code_is_a_dependency_of_every_model_stage():
+    """The manifest's model-code digest covers exactly files that re-run export when they change."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert set(MODEL_CODE) <= set(stages["export"]["deps"])
+
+
+def test_every_stage_module_is_a_dependency_of_its_stage():
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        module = f"pipeline/stages/{name.replace('-', '_')}.py"
+        if (REPO / module).exists():
+            assert module in stage["deps"], f"{module} missing from stage {name} deps"
+        assert stage["cmd"].startswith("python -m pipeline ")
+
+
+def test_cli_help_lists_every_stage(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for command in ("prepare", "train", "operating-point", "evaluate", "export", "score", "fetch"):
+        assert command in text
+    assert build_parser().prog == "python -m pipeline"
+
+
+def test_console_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "pipeline", "--help"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0 and "usage: python -m pipeline" in result.stdout
+
+
+def test_gitignore_keeps_generated_and_cached_files_out_of_git():
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
+    for forbidden in ("models/model.joblib", "dist/phishing-url-detector.onnx", "data/prepared/train.parquet",
+                      "data/raw/ebbu2017.csv.gz"):
+        assert forbidden not in tracked
