@@ -36,6 +36,8 @@ def make_project(root: Path) -> Path:
     """A minimal copy of this repository: code, dvc.yaml, small params, sampled raw data under DVC."""
     shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    (root / "model_card").mkdir()
+    shutil.copy(REPO / "model_card" / "template.md", root / "model_card" / "template.md")
     (root / "params.yaml").write_text(yaml.safe_dump(small_params(), sort_keys=False))
     for name in ("ebbu2017", "phishstorm", "phishtank_dated"):
         gzip_copy(SAMPLES / f"{name}_sample.csv", root / "data" / "raw" / f"{name}.csv.gz")
@@ -60,12 +62,12 @@ def project(tmp_path_factory):
 
 def test_every_stage_ran_and_wrote_its_outputs(project):
     root, log = project
-    for stage in ("prepare", "train", "operating-point", "evaluate", "export"):
+    for stage in ("prepare", "train", "operating-point", "evaluate", "export", "model-card"):
         assert f"Running stage '{stage}'" in log
     for out in ("data/prepared/train.parquet", "data/prepared/quarantine.csv", "reports/data_report.json",
                 "models/model.joblib", "reports/operating_point.json", "metrics.json", "plots/confusion.png",
                 "plots/curves.png", "plots/confusion.csv", "dist/phishing-url-detector.onnx",
-                "dist/manifest.json", "reports/parity.json", "dvc.lock"):
+                "dist/manifest.json", "reports/parity.json", "model_card/MODEL_CARD.md", "dvc.lock"):
         assert (root / out).exists(), out
     assert "label agreement 100.00%" in log
 

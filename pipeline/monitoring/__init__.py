@@ -1,0 +1,15 @@
+"""Label-free production monitoring of the phishing-URL detector.
+
+The product logs every prediction; labels almost never come back. What can be
+watched without them is the share of URLs flagged as phishing (the
+classification ratio) and the score distribution, per time window and per
+model version. Modules, one responsibility each:
+
+* ``logs``      read a prediction log (file or directory), validate, keep rejects
+* ``stats``     pure statistics (Wilson, two-proportion z, CMH, PSI, KS, BH)
+* ``analysis``  windowing, reference selection, comparisons, alert decisions
+* ``config``    the ``monitor:`` section of params.yaml
+* ``render``    monitor.json, report.md, ratio.png, scores.png
+* ``simulate``  a realistic prediction log replayed through an ONNX model
+* ``*_command`` the thin ``python -m pipeline`` sub-commands
+"""

@@ -1,0 +1,450 @@
+"""Windowing, references, comparisons and the alert decision.
+
+Two kinds of comparison, kept apart so that a change is attributed to its
+cause:
+
+* ``time``: each model version's window against that version's own
+  reference (a time range, or its first windows). A version switch therefore
+  never shows up as drift in time.
+* ``version``: model versions that scored the same window (shadow or canary
+  traffic), each against a baseline version; plus one Cochran-Mantel-Haenszel
+  comparison per pair over all the windows they share.
+
+Every p-value of a run (ratio and KS, time and version) goes into one
+Benjamini-Hochberg family, so with no change anywhere the chance that a run
+raises any alert is at most ``alpha``. An alert also needs a change big
+enough to matter (``min_ratio_change`` on the ratio, ``psi_alert`` on the
+scores) and ``min_rows`` on both sides; below that the window is reported as
+"insufficient data" and never alerts.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from pipeline.monitoring import stats
+from pipeline.monitoring.config import MonitorParams
+
+INSUFFICIENT = "insufficient data"
+_ORIGIN = pd.Timestamp("1970-01-05", tz="UTC")  # a Monday: 7D windows are ISO weeks
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """A window length: ``count`` hours (h), days (D) or calendar months (M)."""
+
+    count: int
+    unit: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.count}{self.unit}"
+
+    def floor(self, ts: pd.Series) -> pd.Series:
+        """Start of the window each timestamp falls in (UTC)."""
+        if self.unit == "M":
+            months = (ts.dt.year * 12 + ts.dt.month - 1) // self.count * self.count
+            return pd.to_datetime(pd.DataFrame({"year": months // 12, "month": months % 12 + 1,
+                                                "day": 1}), utc=True)
+        step = pd.Timedelta(hours=self.count) if self.unit == "h" else pd.Timedelta(days=self.count)
+        k = (ts - _ORIGIN) // step
+        return _ORIGIN + k * step
+
+    def end(self, start: pd.Timestamp) -> pd.Timestamp:
+        if self.unit == "M":
+            return start + pd.DateOffset(months=self.count)
+        return start + (pd.Timedelta(hours=self.count) if self.unit == "h"
+                        else pd.Timedelta(days=self.count))
+
+    def label(self, start: pd.Timestamp) -> str:
+        """Human name of a window: ``2024-03`` for months, the start date otherwise."""
+        if self.unit == "M":
+            return start.strftime("%Y-%m")
+        if self.unit == "h":
+            return start.strftime("%Y-%m-%dT%H:%MZ")
+        return start.strftime("%Y-%m-%d")
+
+
+def parse_window(text: str) -> WindowSpec:
+    """``1D``, ``7D``, ``1M``, ``6h``, ``2W`` (= 14D) into a WindowSpec."""
+    match = re.fullmatch(r"\s*(\d+)\s*([hHdDwWmM])\s*", text or "")
+    if not match or int(match.group(1)) <= 0:
+        raise ValueError(f"window must look like 1D, 7D, 1M or 6h, not {text!r}")
+    count, unit = int(match.group(1)), match.group(2)
+    unit = {"H": "h", "d": "D", "m": "M"}.get(unit, unit)
+    if unit in ("w", "W"):
+        count, unit = count * 7, "D"
+    return WindowSpec(count, unit)
+
+
+def parse_timestamp(text: str, *, end: bool = False) -> pd.Timestamp:
+    """ISO date or datetime to UTC; a plain date as an end bound means the whole day."""
+    ts = pd.Timestamp(text)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if end and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        ts += pd.Timedelta(days=1)
+    return ts
+
+
+def parse_reference(text: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """``START..END`` (either side may be empty) to a half-open UTC range."""
+    if ".." not in text:
+        raise ValueError(f"reference must be START..END, not {text!r}")
+    start, end = (part.strip() for part in text.split("..", 1))
+    lo = parse_timestamp(start) if start else None
+    hi = parse_timestamp(end, end=True) if end else None
+    if lo is not None and hi is not None and hi <= lo:
+        raise ValueError(f"reference range is empty: {text!r}")
+    return lo, hi
+
+
+def version_key(version: str) -> tuple:
+    """Sort key that puts 1.10.0 after 1.9.0."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-+]", version))
+
+
+@dataclass
+class Cell:
+    """The rows of one model version in one window, as arrays."""
+
+    version: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    scores: np.ndarray
+    verdicts: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return int(self.scores.size)
+
+    @property
+    def flagged(self) -> int:
+        return int(self.verdicts.sum())
+
+
+@dataclass
+class Sample:
+    """Pooled rows used as one side of a comparison."""
+
+    description: str
+    version: str
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+    scores: np.ndarray
+    verdicts: np.ndarray
+
+    @classmethod
+    def pool(cls, cells: list[Cell], description: str) -> "Sample":
+        return cls(description, cells[0].version if cells else "",
+                   min((c.start for c in cells), default=None),
+                   max((c.end for c in cells), default=None),
+                   np.concatenate([c.scores for c in cells]) if cells else np.empty(0),
+                   np.concatenate([c.verdicts for c in cells]) if cells else np.empty(0, np.int8))
+
+    @property
+    def rows(self) -> int:
+        return int(self.scores.size)
+
+    @property
+    def flagged(self) -> int:
+        return int(self.verdicts.sum())
+
+
+def split_cells(rows: pd.DataFrame, window: WindowSpec) -> list[Cell]:
+    """One Cell per (window, model version) that has rows, in time then version order."""
+    if rows.empty:
+        return []
+    starts = window.floor(rows["timestamp"])
+    labels = rows["label"].to_numpy(float) if "label" in rows else np.full(len(rows), np.nan)
+    scores = rows["score"].to_numpy(float)
+    verdicts = rows["verdict"].to_numpy(np.int8)
+    cells = []
+    groups = pd.DataFrame({"start": starts, "version": rows["model_version"].astype(str)}).groupby(
+        ["start", "version"], sort=False).indices
+    for (start, version), idx in groups.items():
+        cells.append(Cell(version, start, window.end(start), scores[idx], verdicts[idx], labels[idx]))
+    cells.sort(key=lambda c: (c.start, version_key(c.version)))
+    return cells
+
+
+def summarise_cell(cell: Cell, window: WindowSpec, params: MonitorParams) -> dict:
+    """Rows, flagged ratio with its Wilson interval, quantiles, and precision/recall if labelled."""
+    low, high = stats.wilson_interval(cell.flagged, cell.rows)
+    labelled = ~np.isnan(cell.labels)
+    out = {
+        "window": window.label(cell.start),
+        "window_start": cell.start.isoformat(),
+        "window_end": cell.end.isoformat(),
+        "model_version": cell.version,
+        "rows": cell.rows,
+        "flagged": cell.flagged,
+        "flagged_ratio": cell.flagged / cell.rows,
+        "ratio_ci_low": low,
+        "ratio_ci_high": high,
+        "score_quantiles": stats.quantiles(cell.scores, list(params.score_quantiles)),
+        "status": INSUFFICIENT if cell.rows < params.min_rows else "ok",
+    }
+    if labelled.any():
+        out.update(stats.precision_recall(cell.verdicts[labelled], cell.labels[labelled].astype(int)))
+    return out
+
+
+def _sample_info(sample: Sample) -> dict:
+    return {"description": sample.description, "model_version": sample.version,
+            "start": sample.start.isoformat() if sample.start is not None else None,
+            "end": sample.end.isoformat() if sample.end is not None else None,
+            "rows": sample.rows,
+            "flagged_ratio": sample.flagged / sample.rows if sample.rows else None}
+
+
+def compare(kind: str, label: str, current: Sample, reference: Sample, params: MonitorParams,
+            strata: list[tuple[int, int, int, int]] | None = None) -> dict:
+    """Tests of ``current`` against ``reference`` (ratio, KS, PSI), before BH.
+
+    ``strata`` switches the ratio test to Cochran-Mantel-Haenszel over those
+    per-window tables (for the version comparison over a shared period).
+    """
+    out = {
+        "kind": kind,
+        "window": label,
+        "model_version": current.version,
+        "current": _sample_info(current),
+        "reference": _sample_info(reference),
+        "rows": current.rows,
+        "reference_rows": reference.rows,
+        "status": "tested",
+        "tests": {},
+        "alert": False,
+        "alert_reasons": [],
+    }
+    if current.rows < params.min_rows or reference.rows < params.min_rows:
+        out["status"] = INSUFFICIENT
+        return out
+    if strata:
+        ratio = stats.cmh_test(strata)
+    else:
+        ratio = stats.two_proportion_ztest(current.flagged, current.rows,
+                                           reference.flagged, reference.rows)
+    ks = stats.ks_test(current.scores, reference.scores)
+    psi = stats.psi(current.scores, reference.scores, params.psi_bins)
+    out["tests"] = {
+        "ratio": _test_dict(ratio),
+        "scores_ks": _test_dict(ks),
+        "scores_psi": {"test": f"population stability index ({params.psi_bins} reference-quantile bins)",
+                       "statistic": psi, "p_value": None, "effect_size": {"psi": psi}},
+    }
+    return out
+
+
+def _test_dict(result: stats.TestResult) -> dict:
+    return {"test": result.test, "statistic": result.statistic, "p_value": result.p_value,
+            "p_adjusted": None, "significant": False, "effect_size": dict(result.effect_size)}
+
+
+def decide(comparisons: list[dict], params: MonitorParams) -> None:
+    """Benjamini-Hochberg over every p-value of the run, then the alert rule, in place."""
+    slots = [(c, name) for c in comparisons if c["status"] == "tested"
+             for name in ("ratio", "scores_ks")]
+    rejected, adjusted = stats.benjamini_hochberg([c["tests"][n]["p_value"] for c, n in slots],
+                                                  params.alpha)
+    for (c, name), rej, adj in zip(slots, rejected, adjusted):
+        c["tests"][name]["p_adjusted"] = float(adj)
+        c["tests"][name]["significant"] = bool(rej)
+    for c in comparisons:
+        if c["status"] != "tested":
+            continue
+        ratio, ks, psi = c["tests"]["ratio"], c["tests"]["scores_ks"], c["tests"]["scores_psi"]
+        diff = ratio["effect_size"]["ratio_diff"]
+        if ratio["significant"] and abs(diff) >= params.min_ratio_change:
+            c["alert_reasons"].append(
+                f"flagged ratio {diff * 100:+.1f} pp (adjusted p={ratio['p_adjusted']:.2g})")
+        if ks["significant"] and psi["statistic"] >= params.psi_alert:
+            c["alert_reasons"].append(
+                f"score distribution shift (PSI {psi['statistic']:.2f}, KS D={ks['statistic']:.2f}, "
+                f"adjusted p={ks['p_adjusted']:.2g})")
+        c["alert"] = bool(c["alert_reasons"])
+
+
+def time_references(cells: list[Cell], params: MonitorParams,
+                    reference_range: tuple[pd.Timestamp | None, pd.Timestamp | None] | None,
+                    ) -> dict[str, tuple[list[Cell], str]]:
+    """Per version: the cells that form its reference, and how they were chosen.
+
+    A version with no rows in the reference range (it was released later) is
+    referenced on its own first windows, so its launch is not read as drift.
+    """
+    by_version: dict[str, list[Cell]] = {}
+    for cell in cells:
+        by_version.setdefault(cell.version, []).append(cell)
+    out = {}
+    for version, own in by_version.items():
+        chosen: list[Cell] = []
+        how = ""
+        if reference_range is not None:
+            lo, hi = reference_range
+            # Windows are the unit: one that overlaps the range belongs to it whole.
+            chosen = [c for c in own if (lo is None or c.end > lo) and (hi is None or c.start < hi)]
+            how = f"{version} in the reference range ({len(chosen)} window(s))"
+        if not chosen:
+            chosen = own[:params.reference_windows]
+            how = f"first {len(chosen)} window(s) of {version}"
+        out[version] = (chosen, how)
+    return out
+
+
+def time_comparisons(cells: list[Cell], window: WindowSpec, params: MonitorParams,
+                     references: dict[str, tuple[list[Cell], str]]) -> list[dict]:
+    """Every non-reference window of each version against that version's reference."""
+    out = []
+    for version, (ref_cells, how) in references.items():
+        reference = Sample.pool(ref_cells, how)
+        ref_ids = {id(c) for c in ref_cells}
+        for cell in cells:
+            if cell.version != version or id(cell) in ref_ids:
+                continue
+            current = Sample.pool([cell], f"{version} in {window.label(cell.start)}")
+            out.append(compare("time", window.label(cell.start), current, reference, params))
+    return out
+
+
+def version_comparisons(cells: list[Cell], window: WindowSpec, params: MonitorParams,
+                        baseline: str | None) -> list[dict]:
+    """Versions that scored the same window, each against the baseline version.
+
+    The baseline is ``baseline`` when given, else the oldest version present
+    in that window (the incumbent a shadow or canary is measured against).
+    """
+    by_window: dict[pd.Timestamp, list[Cell]] = {}
+    for cell in cells:
+        by_window.setdefault(cell.start, []).append(cell)
+    out: list[dict] = []
+    shared: dict[tuple[str, str], list[tuple[Cell, Cell]]] = {}
+    for start, group in sorted(by_window.items()):
+        if len(group) < 2:
+            continue
+        versions = {c.version: c for c in group}
+        base = baseline if baseline is not None else min(versions, key=version_key)
+        if base not in versions:
+            continue
+        base_cell = versions[base]
+        for version, cell in sorted(versions.items(), key=lambda kv: version_key(kv[0])):
+            if version == base:
+                continue
+            shared.setdefault((version, base), []).append((cell, base_cell))
+            current = Sample.pool([cell], f"{version} in {window.label(start)}")
+            reference = Sample.pool([base_cell], f"{base} in {window.label(start)}")
+            out.append(compare("version", window.label(start), current, reference, params))
+    for (version, base), pairs in shared.items():
+        if len(pairs) < 2:
+            continue  # one shared window: the per-window comparison says it all
+        first, last = pairs[0][0], pairs[-1][0]
+        label = f"{window.label(first.start)}..{window.label(last.start)}"
+        current = Sample.pool([p[0] for p in pairs], f"{version} over {len(pairs)} shared windows")
+        reference = Sample.pool([p[1] for p in pairs], f"{base} over {len(pairs)} shared windows")
+        strata = [(a.flagged, a.rows, b.flagged, b.rows) for a, b in pairs]
+        comparison = compare("version", label, current, reference, params, strata=strata)
+        comparison["pooled_windows"] = len(pairs)
+        out.append(comparison)
+    return out
+
+
+def switch_notes(cells: list[Cell], window: WindowSpec) -> list[str]:
+    """Versions that replaced another without a shared window cannot be compared fairly; say so."""
+    spans: dict[str, list[Cell]] = {}
+    for cell in cells:
+        spans.setdefault(cell.version, []).append(cell)
+    order = sorted(spans, key=lambda v: (spans[v][0].start, version_key(v)))
+    notes = []
+    for old, new in zip(order, order[1:]):
+        old_starts = {c.start for c in spans[old]}
+        if any(c.start in old_starts for c in spans[new]):
+            continue
+        before, after = spans[old][-1], spans[new][0]
+        notes.append(
+            f"{new} replaced {old} at {window.label(after.start)} with no window scored by both: "
+            f"the versions cannot be compared on the same traffic (flagged ratio "
+            f"{before.flagged / before.rows:.1%} in the last {old} window, "
+            f"{after.flagged / after.rows:.1%} in the first {new} window). "
+            f"Run a shadow or canary period to attribute a difference to the version.")
+    return notes
+
+
+def analyse(rows: pd.DataFrame, params: MonitorParams, *,
+            reference_range: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None,
+            reference_version: str | None = None) -> dict:
+    """The whole monitoring result for validated log rows, as a JSON-ready dict."""
+    window = parse_window(params.window)
+    cells = split_cells(rows, window)
+    versions = sorted({c.version for c in cells}, key=version_key)
+    if reference_version is not None and reference_version not in versions:
+        raise ValueError(f"reference version {reference_version!r} is not in the log "
+                         f"(versions: {', '.join(versions) or 'none'})")
+    references = time_references(cells, params, reference_range)
+    ref_ids = {id(c) for ref_cells, _ in references.values() for c in ref_cells}
+    windows = []
+    for cell in cells:
+        summary = summarise_cell(cell, window, params)
+        summary["in_reference"] = id(cell) in ref_ids
+        windows.append(summary)
+    comparisons = time_comparisons(cells, window, params, references)
+    comparisons += version_comparisons(cells, window, params, reference_version)
+    decide(comparisons, params)
+    alerts = [c for c in comparisons if c["alert"]]
+    return {
+        "window": window.text,
+        "params": {
+            "alpha": params.alpha, "min_rows": params.min_rows,
+            "min_ratio_change": params.min_ratio_change, "psi_alert": params.psi_alert,
+            "psi_bins": params.psi_bins, "reference_windows": params.reference_windows,
+            "multiple_comparisons": "Benjamini-Hochberg over all ratio and KS p-values of the run",
+            "interval": "Wilson 95%",
+        },
+        "reference": {
+            "range": None if reference_range is None else [
+                None if t is None else t.isoformat() for t in reference_range],
+            "version": reference_version,
+            "per_version": {
+                v: {"description": how, "windows": [window.label(c.start) for c in ref_cells],
+                    "rows": int(sum(c.rows for c in ref_cells)),
+                    "flagged_ratio": (sum(c.flagged for c in ref_cells) / sum(c.rows for c in ref_cells))
+                    if ref_cells else None}
+                for v, (ref_cells, how) in sorted(references.items(), key=lambda kv: version_key(kv[0]))
+            },
+        },
+        "model_versions": versions,
+        "windows": windows,
+        "comparisons": comparisons,
+        "alerts": len(alerts),
+        "alert": bool(alerts),
+        "notes": switch_notes(cells, window),
+    }
+
+
+def latest_cells(cells: Iterable[Cell]) -> dict[str, Cell]:
+    """The most recent window of each version (what scores.png shows)."""
+    out: dict[str, Cell] = {}
+    for cell in cells:
+        if cell.version not in out or cell.start > out[cell.version].start:
+            out[cell.version] = cell
+    return out
+
+
+def finite_or_none(value):
+    """JSON has no NaN: map it (and inf) to null, recursively."""
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value

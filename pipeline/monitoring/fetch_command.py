@@ -1,0 +1,44 @@
+"""``python -m pipeline fetch-logs``: bring the prediction log configured in params into place.
+
+The product ships its logs either to an artifact location (``monitor.logs.url``:
+s3://, gs://, azure://, https://...) or into the DVC-tracked directory
+``monitor.logs.path``. Both are fetched with DVC so that one set of remote
+credentials serves the pipeline and the monitoring.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+
+from pipeline.monitoring import config
+
+
+def fetch_command(params: config.MonitorParams, path: str | None = None,
+                  url: str | None = None) -> list[str]:
+    """The DVC command that fetches the log: ``get-url`` for a URL, ``pull`` for a tracked path."""
+    path = path or params.log_path
+    url = url or params.log_url
+    if url:
+        return [sys.executable, "-m", "dvc", "get-url", "--force", url, path]
+    return [sys.executable, "-m", "dvc", "pull", path]
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "fetch-logs", help="fetch the prediction log (params monitor.logs) with DVC",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default=str(config.PARAMS_FILE), help="params file")
+    parser.add_argument("--path", help="where the log goes (default: params monitor.logs.path)")
+    parser.add_argument("--url", help="artifact location to copy from (default: params monitor.logs.url)")
+    parser.add_argument("--dry-run", action="store_true", help="print the command only")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    command = fetch_command(config.load(args.params), args.path, args.url)
+    print("fetch-logs:", shlex.join(command))
+    if args.dry_run:
+        return 0
+    return subprocess.run(command, check=False).returncode

@@ -1,0 +1,71 @@
+"""``python -m pipeline monitor``: label-free monitoring of the prediction log.
+
+A thin shell: parse flags, read the log, call ``analysis.analyse``, write the
+outputs. Exit code 0 means no alert, 3 means an alert fired (the scheduled
+workflow opens or updates its tracking issue on 3), 1 means it could not run.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline.monitoring import analysis, config, logs, render
+
+EXIT_OK, EXIT_ERROR, EXIT_ALERT = 0, 1, 3
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "monitor", help="compare flagged ratio and scores across windows and model versions",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log", help="prediction log file or directory "
+                        "(default: params monitor.logs.path)")
+    parser.add_argument("--window", help="window length: 1D, 7D, 1M, 6h... (default: params)")
+    ref = parser.add_mutually_exclusive_group()
+    ref.add_argument("--reference", metavar="START..END",
+                     help="time reference: the windows overlapping START..END (ISO dates, END "
+                          "inclusive when a date; either side may be empty); default: params "
+                          "monitor.reference, else each version's first windows")
+    ref.add_argument("--reference-version", metavar="V",
+                     help="baseline model version for version-vs-version comparisons "
+                          "(default: the oldest version in each window)")
+    parser.add_argument("--out", help="output directory (default: params monitor.out)")
+    parser.add_argument("--threshold", type=float,
+                        help="threshold for rows without a verdict whose version has no manifest")
+    parser.add_argument("--manifest", action="append",
+                        help="release manifest(s) giving a version's threshold "
+                             "(repeatable; default: params monitor.manifests)")
+    parser.add_argument("--params", default=str(config.PARAMS_FILE), help="params file")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        params = config.load(args.params).replace(window=args.window)
+        analysis.parse_window(params.window)
+        if args.reference:
+            reference_range = analysis.parse_reference(args.reference)
+        elif params.reference_start or params.reference_end:
+            reference_range = analysis.parse_reference(
+                f"{params.reference_start or ''}..{params.reference_end or ''}")
+        else:
+            reference_range = None
+        thresholds = logs.load_thresholds(args.manifest or params.manifests)
+        out = Path(args.out or params.out)
+        log = logs.load(args.log or params.log_path, thresholds, args.threshold, exclude=[out])
+        result = {"input": render.input_summary(log)}
+        result["input"].update(thresholds=thresholds, default_threshold=args.threshold)
+        result.update(analysis.analyse(log.rows, params, reference_range=reference_range,
+                                       reference_version=args.reference_version))
+    except (OSError, ValueError) as exc:
+        print(f"monitor: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    render.write_all(out, log, result, params)
+    inp = result["input"]
+    print(f"monitor: {inp['rows_valid']} valid rows, {inp['rows_rejected']} rejected, "
+          f"{len(result['comparisons'])} comparisons, {result['alerts']} alert(s); outputs in {out}")
+    if not inp["rows_valid"]:
+        print("monitor: error: no valid rows in the log", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_ALERT if result["alert"] else EXIT_OK

@@ -1,0 +1,245 @@
+"""Outputs of a monitoring run: monitor.json, report.md, ratio.png, scores.png, rejects.csv.
+
+monitor.json is the complete, machine-readable record; report.md is what a
+person reads in the tracking issue, so it starts with the alerts and stays
+short. Plots use matplotlib's object API (no pyplot state, no display).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from pipeline.monitoring import analysis
+from pipeline.monitoring.config import MonitorParams
+from pipeline.monitoring.logs import PredictionLog
+
+RECENT = 8  # time comparisons listed per version in report.md; the rest are in monitor.json
+
+
+def input_summary(log: PredictionLog, rejects_file: str = "rejects.csv") -> dict:
+    """What was read, what was kept, what was rejected and why."""
+    rows = log.rows
+    return {
+        "files": log.files,
+        "rows_read": log.rows_read,
+        "rows_valid": len(rows),
+        "rows_rejected": len(log.rejects),
+        "rejects_by_reason": log.reject_reasons(),
+        "rejects_file": rejects_file,
+        "first_timestamp": rows["timestamp"].min().isoformat() if len(rows) else None,
+        "last_timestamp": rows["timestamp"].max().isoformat() if len(rows) else None,
+        "labelled_rows": int(rows["label"].notna().sum()) if len(rows) else 0,
+    }
+
+
+def write_json(result: dict, path: Path) -> None:
+    path.write_text(json.dumps(analysis.finite_or_none(result), indent=2, sort_keys=False) + "\n")
+
+
+def write_rejects(log: PredictionLog, path: Path) -> None:
+    """Always written (header only when clean), so the workflow can upload it unconditionally."""
+    log.rejects.to_csv(path, index=False)
+
+
+def _pct(value) -> str:
+    return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.1%}"
+
+
+def _num(value, fmt: str = ".3f") -> str:
+    return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, fmt)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _comparison_row(c: dict) -> list[str]:
+    tests = c.get("tests") or {}
+    ratio = tests.get("ratio", {})
+    ks = tests.get("scores_ks", {})
+    psi = tests.get("scores_psi", {})
+    diff = ratio.get("effect_size", {}).get("ratio_diff")
+    return [
+        c["kind"], c["window"], c["model_version"],
+        f"{c['reference']['description']}",
+        f"{c['rows']:,} / {c['reference_rows']:,}",
+        f"{_pct(c['current']['flagged_ratio'])} vs {_pct(c['reference']['flagged_ratio'])}",
+        "–" if diff is None else f"{diff * 100:+.1f} pp",
+        _num(ratio.get("p_adjusted"), ".2g"),
+        _num(psi.get("statistic"), ".3f"),
+        _num(ks.get("p_adjusted"), ".2g"),
+        "; ".join(c["alert_reasons"]) if c["alert"] else c["status"],
+    ]
+
+
+COMPARISON_HEADER = ["kind", "window", "version", "against", "rows (current / ref)",
+                     "flagged ratio", "change", "ratio p (BH)", "PSI", "KS p (BH)", "result"]
+
+
+def render_markdown(result: dict) -> str:
+    """Short human summary: alerts first, then latest windows, versions, data quality."""
+    inp = result["input"]
+    alerts = [c for c in result["comparisons"] if c["alert"]]
+    head = f"ALERT ({len(alerts)})" if alerts else "no alert"
+    lines = [f"# Prediction monitoring: {head}", ""]
+    span = (f"{(inp['first_timestamp'] or '')[:10]} to {(inp['last_timestamp'] or '')[:10]}"
+            if inp["first_timestamp"] else "no valid rows")
+    lines += [
+        f"Window {result['window']}, {span}; model versions: "
+        f"{', '.join(result['model_versions']) or 'none'}. "
+        f"{inp['rows_read']:,} rows read, {inp['rows_valid']:,} valid, "
+        f"**{inp['rows_rejected']:,} rejected** (`{inp['rejects_file']}`). "
+        f"Alert rule: BH-adjusted p < {result['params']['alpha']} and |change| ≥ "
+        f"{result['params']['min_ratio_change'] * 100:.1f} pp (ratio) or PSI ≥ "
+        f"{result['params']['psi_alert']} (scores); at least {result['params']['min_rows']:,} rows "
+        f"on each side.", ""]
+
+    lines += ["## Alerts", ""]
+    if alerts:
+        lines += _table(COMPARISON_HEADER, [_comparison_row(c) for c in alerts])
+    else:
+        tested = sum(c["status"] == "tested" for c in result["comparisons"])
+        lines += [f"No alert: {tested} comparison(s) tested, none with a statistically real "
+                  f"change of the alerting size.", ""]
+
+    latest: dict[str, dict] = {}
+    for w in result["windows"]:
+        latest[w["model_version"]] = w
+    if latest:
+        lines += ["## Latest window per model version", ""]
+    lines += _table(
+        ["version", "window", "rows", "flagged ratio (95% CI)", "median score",
+         "labelled rows", "precision", "recall", "status"],
+        [[w["model_version"], w["window"], f"{w['rows']:,}",
+          f"{_pct(w['flagged_ratio'])} ({_pct(w['ratio_ci_low'])}–{_pct(w['ratio_ci_high'])})",
+          _num(w["score_quantiles"].get("0.5")), f"{w.get('labelled_rows', 0):,}",
+          _pct(w.get("precision")), _pct(w.get("recall")),
+          "reference" if w.get("in_reference") and w["status"] == "ok" else w["status"]]
+         for w in latest.values()])
+
+    version = [c for c in result["comparisons"] if c["kind"] == "version"]
+    if version:
+        lines += ["## Model versions on the same traffic", ""]
+        lines += _table(COMPARISON_HEADER, [_comparison_row(c) for c in version])
+
+    time = [c for c in result["comparisons"] if c["kind"] == "time"]
+    if time:
+        insufficient = sum(c["status"] == analysis.INSUFFICIENT for c in time)
+        lines += ["## Windows against their reference", "",
+                  f"{len(time)} window(s) compared, {insufficient} with insufficient data; "
+                  f"the latest {RECENT} per version (all of them in `monitor.json`):", ""]
+        recent: list[dict] = []
+        for v in result["model_versions"]:
+            recent += [c for c in time if c["model_version"] == v][-RECENT:]
+        lines += _table(COMPARISON_HEADER, [_comparison_row(c) for c in recent])
+
+    if result["reference"]["per_version"]:
+        lines += ["## References", ""]
+    lines += _table(["version", "reference", "rows", "flagged ratio"],
+                    [[v, r["description"], f"{r['rows']:,}", _pct(r["flagged_ratio"])]
+                     for v, r in result["reference"]["per_version"].items()])
+
+    if inp["rows_rejected"]:
+        lines += ["## Rejected rows", ""]
+        lines += _table(["reason", "rows"], [[k, f"{n:,}"] for k, n in inp["rejects_by_reason"].items()])
+    if result["notes"]:
+        lines += ["## Notes", ""] + [f"- {n}" for n in result["notes"]] + [""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def plot_ratio(result: dict, path: Path) -> None:
+    """Flagged ratio per window with its Wilson band, one line per version, alerts marked."""
+    fig = Figure(figsize=(10, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    windows = pd.DataFrame(result["windows"])
+    if windows.empty:
+        ax.text(0.5, 0.5, "no valid rows", ha="center", va="center", transform=ax.transAxes)
+        fig.savefig(path, dpi=110)
+        return
+    windows["x"] = pd.to_datetime(windows["window_start"], utc=True).dt.tz_convert(None)
+    alert_marked = False
+    for i, version in enumerate(result["model_versions"]):
+        w = windows[windows["model_version"] == version].sort_values("x")
+        colour = f"C{i % 10}"
+        ax.plot(w["x"], w["flagged_ratio"], marker="o", ms=3, color=colour, label=version)
+        ax.fill_between(w["x"], w["ratio_ci_low"], w["ratio_ci_high"], color=colour, alpha=0.2,
+                        linewidth=0)
+        thin = w[w["status"] == analysis.INSUFFICIENT]
+        ax.scatter(thin["x"], thin["flagged_ratio"], s=30, facecolors="white", edgecolors=colour,
+                   zorder=3)
+        ref = w[w["in_reference"]]
+        ax.scatter(ref["x"], ref["flagged_ratio"], s=18, marker="s", color=colour, zorder=3)
+        for c in result["comparisons"]:
+            if not c["alert"] or c["model_version"] != version:
+                continue
+            lo = pd.Timestamp(c["current"]["start"]).tz_convert(None)
+            hi = pd.Timestamp(c["current"]["end"]).tz_convert(None)
+            hit = w[(w["x"] >= lo) & (w["x"] < hi)]
+            ax.scatter(hit["x"], hit["flagged_ratio"], s=110, marker="x" if c["kind"] == "time" else "D",
+                       color="red", zorder=4, facecolors="none" if c["kind"] == "version" else None,
+                       label=None if alert_marked else "alert")
+            alert_marked = True
+    ax.set_ylabel("flagged ratio (verdict = phishing)")
+    ax.set_title(f"Flagged ratio per {result['window']} window (95% Wilson band; "
+                 "squares = reference, hollow = insufficient data, red = alert)", fontsize=9)
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.grid(alpha=0.3)
+    ax.legend(title="model version", fontsize=8)
+    fig.savefig(path, dpi=110)
+
+
+def plot_scores(rows: pd.DataFrame, result: dict, params: MonitorParams, path: Path) -> None:
+    """Score histograms of each version's reference against its latest window."""
+    window = analysis.parse_window(result["window"])
+    cells = analysis.split_cells(rows, window)
+    versions = result["model_versions"][-4:]
+    fig = Figure(figsize=(5 * max(len(versions), 1), 3.8), layout="constrained")
+    axes = fig.subplots(1, max(len(versions), 1), squeeze=False)[0]
+    if not versions:
+        axes[0].text(0.5, 0.5, "no valid rows", ha="center", va="center", transform=axes[0].transAxes)
+    latest = analysis.latest_cells(cells)
+    bins = np.linspace(0, 1, 41)
+    for ax, version in zip(axes, versions):
+        ref_labels = set(result["reference"]["per_version"][version]["windows"])
+        ref = [c.scores for c in cells if c.version == version and window.label(c.start) in ref_labels]
+        ref_scores = np.concatenate(ref) if ref else np.empty(0)
+        cur = latest[version]
+        ax.hist(ref_scores, bins=bins, density=True, histtype="stepfilled", alpha=0.35, color="C0",
+                label=f"reference ({ref_scores.size:,})")
+        ax.hist(cur.scores, bins=bins, density=True, histtype="step", linewidth=1.6, color="C3",
+                label=f"{window.label(cur.start)} ({cur.rows:,})")
+        title = f"{version}"
+        for c in result["comparisons"]:
+            if (c["kind"] == "time" and c["model_version"] == version
+                    and c["window"] == window.label(cur.start) and c["status"] == "tested"):
+                title += (f": PSI {c['tests']['scores_psi']['statistic']:.3f}, "
+                          f"KS D {c['tests']['scores_ks']['statistic']:.3f}")
+                if c["alert"]:
+                    title += " (ALERT)"
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("phishing score")
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("density (log scale)")
+    fig.savefig(path, dpi=110)
+
+
+def write_all(out: Path, log: PredictionLog, result: dict, params: MonitorParams) -> dict[str, Path]:
+    """Write every output of a run into ``out``; returns their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / name for name in
+             ("monitor.json", "report.md", "ratio.png", "scores.png", "rejects.csv")}
+    write_rejects(log, paths["rejects.csv"])
+    write_json(result, paths["monitor.json"])
+    paths["report.md"].write_text(render_markdown(result))
+    plot_ratio(result, paths["ratio.png"])
+    plot_scores(log.rows, result, params, paths["scores.png"])
+    return paths

@@ -1,0 +1,197 @@
+"""A realistic prediction log for demos and end-to-end checks.
+
+Real phishing arrives in dated campaigns, so the phishing share of the
+simulated traffic is drawn, day by day, from PhishTank URLs reported around
+that day (``phishtank_dated``), mixed with held-out legitimate URLs at a chosen
+prevalence, and scored by the released ONNX model(s). Volume has a weekly
+rhythm; labels come back for a small share of rows, as user reports would.
+Everything random comes from one seeded generator, so a seed gives one log.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from pipeline.contract import INPUT_NAME, PROBA_OUTPUT, normalise_url
+
+Scorer = Callable[[list[str]], np.ndarray]
+ROLLOUTS = ("switch", "canary", "shadow")
+
+
+@dataclass(frozen=True)
+class TrafficConfig:
+    """Shape of the simulated traffic (defaults in params.yaml ``monitor.simulate``)."""
+
+    start: str | None = None      # first day (ISO); None = ``months`` before the last dated phish
+    months: int = 12
+    rows_per_day: int = 2000
+    prevalence: float = 0.05
+    seed: int = 20240601
+    label_share: float = 0.01     # rows whose true label is logged (user reports)
+    weekend_factor: float = 0.6   # weekend volume relative to weekdays
+    version_a: str = "1.0.0"
+    version_b: str | None = None
+    switch: str | None = None     # ISO day from which version_b takes all traffic
+    rollout: str = "canary"       # how B enters: switch, canary or shadow
+    overlap_days: int = 28        # canary/shadow days before ``switch``
+    canary_share: float = 0.3     # share of traffic B scores during a canary
+    pool_days: int = 15           # phish reported within +-pool_days of a day can appear that day
+    min_pool: int = 50            # widen the pool to the nearest min_pool phish when sparse
+
+
+def load_phish(path: Path | str) -> pd.DataFrame:
+    """Dated phishing URLs: ``url`` and UTC ``reported`` time, undated rows dropped."""
+    frame = pd.read_csv(path, usecols=["url", "date"], dtype=str, keep_default_na=False)
+    reported = pd.to_datetime(frame["date"], utc=True, format="ISO8601", errors="coerce")
+    out = pd.DataFrame({"url": frame["url"], "reported": reported})
+    out = out[out["reported"].notna() & (out["url"].str.len() > 0)]
+    return out.sort_values("reported", kind="stable").reset_index(drop=True)
+
+
+def load_legit(path: Path | str) -> np.ndarray:
+    """Legitimate held-out URLs (label 0) from the prepared test split."""
+    frame = pd.read_parquet(path, columns=["url", "label"])
+    return frame.loc[frame["label"].astype(int) == 0, "url"].astype(str).to_numpy()
+
+
+def plan_traffic(phish: pd.DataFrame, legit: np.ndarray, cfg: TrafficConfig) -> pd.DataFrame:
+    """Timestamped URLs with their true label and serving version, not yet scored."""
+    if cfg.rollout not in ROLLOUTS:
+        raise ValueError(f"rollout must be one of {ROLLOUTS}, not {cfg.rollout!r}")
+    if phish.empty or len(legit) == 0:
+        raise ValueError("need both phishing and legitimate URLs")
+    rng = np.random.default_rng(cfg.seed)
+    reported = phish["reported"]
+    if cfg.start is None:
+        last = reported.max().tz_convert(None).to_period("M").start_time
+        start = (last - pd.DateOffset(months=cfg.months - 1)).tz_localize("UTC")
+    else:
+        start = pd.Timestamp(cfg.start)
+        start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    days = pd.date_range(start, start + pd.DateOffset(months=cfg.months), freq="D",
+                         inclusive="left")
+    rep_us = reported.dt.as_unit("us").astype("int64").to_numpy()
+    day_us = 86_400_000_000
+    phish_urls = phish["url"].to_numpy(dtype=object)
+    legit = np.asarray(legit, dtype=object)
+    parts = []
+    for day in days:
+        rate = cfg.rows_per_day * (cfg.weekend_factor if day.day_of_week >= 5 else 1.0)
+        n = int(rng.poisson(rate))
+        k = int(rng.binomial(n, cfg.prevalence))
+        d = day.value // 1000  # .value is always nanoseconds
+        lo = int(np.searchsorted(rep_us, d - cfg.pool_days * day_us))
+        hi = int(np.searchsorted(rep_us, d + (cfg.pool_days + 1) * day_us))
+        if hi - lo < cfg.min_pool:  # sparse period: the nearest reports instead
+            mid = int(np.searchsorted(rep_us, d))
+            lo = max(0, min(mid - cfg.min_pool // 2, len(rep_us) - cfg.min_pool))
+            hi = min(len(rep_us), lo + cfg.min_pool)
+        urls = np.concatenate([phish_urls[rng.integers(lo, hi, k)],
+                               legit[rng.integers(0, len(legit), n - k)]])
+        labels = np.concatenate([np.ones(k, np.int8), np.zeros(n - k, np.int8)])
+        offsets = rng.integers(0, day_us, n)
+        parts.append(pd.DataFrame({"t_us": d + offsets, "url": urls, "label": labels}))
+    plan = pd.concat(parts, ignore_index=True).sort_values("t_us", kind="stable")
+    plan["timestamp"] = pd.to_datetime(plan.pop("t_us"), unit="us", utc=True)
+    plan = plan.reset_index(drop=True)[["timestamp", "url", "label"]]
+    return _assign_versions(plan, cfg, rng)
+
+
+def _assign_versions(plan: pd.DataFrame, cfg: TrafficConfig, rng: np.random.Generator) -> pd.DataFrame:
+    """Route rows to versions: a hard switch, a random canary share, or B shadowing A."""
+    plan["model_version"] = cfg.version_a
+    if cfg.version_b is None:
+        return plan
+    if cfg.switch is None:
+        raise ValueError("a second version needs a switch day")
+    switch = pd.Timestamp(cfg.switch)
+    switch = switch.tz_localize("UTC") if switch.tzinfo is None else switch.tz_convert("UTC")
+    overlap_start = switch - pd.Timedelta(days=cfg.overlap_days)
+    after = plan["timestamp"] >= switch
+    during = (plan["timestamp"] >= overlap_start) & ~after
+    plan.loc[after, "model_version"] = cfg.version_b
+    if cfg.rollout == "canary":
+        routed = during & (rng.random(len(plan)) < cfg.canary_share)
+        plan.loc[routed, "model_version"] = cfg.version_b
+    elif cfg.rollout == "shadow":
+        shadow = plan[during].copy()
+        shadow["model_version"] = cfg.version_b
+        plan = pd.concat([plan, shadow], ignore_index=True).sort_values(
+            ["timestamp", "model_version"], kind="stable").reset_index(drop=True)
+    return plan
+
+
+def score_traffic(plan: pd.DataFrame, scorers: Mapping[str, Scorer],
+                  thresholds: Mapping[str, float], cfg: TrafficConfig) -> pd.DataFrame:
+    """The prediction log: each row scored by its version, verdict at that version's threshold."""
+    rng = np.random.default_rng([cfg.seed, 1])  # independent of the routing draws
+    out = plan.copy()
+    score = np.full(len(out), np.nan)
+    urls = out["url"].to_numpy(dtype=object)
+    # Versions that share a model (e.g. only the threshold changed) are scored once.
+    by_scorer: dict[int, list[np.ndarray]] = {}
+    for version, idx in out.groupby("model_version").indices.items():
+        by_scorer.setdefault(id(scorers[version]), []).append(idx)
+    for version in out["model_version"].unique():
+        parts = by_scorer.pop(id(scorers[version]), None)
+        if parts is None:
+            continue
+        idx = np.concatenate(parts)
+        unique, inverse = np.unique(urls[idx], return_inverse=True)
+        score[idx] = np.asarray(scorers[version](list(unique)), dtype=float)[inverse]
+    out["score"] = score
+    out["score"] = out["score"].round(6)
+    threshold = out["model_version"].map(thresholds).astype(float)
+    out["verdict"] = (out["score"] >= threshold).astype(np.int8)
+    reported = rng.random(len(out)) < cfg.label_share
+    out["label"] = out["label"].astype("Int8").where(reported)
+    return out[["timestamp", "model_version", "score", "verdict", "url", "label"]]
+
+
+def simulate_traffic(phish: pd.DataFrame, legit: np.ndarray, scorers: Mapping[str, Scorer],
+                     thresholds: Mapping[str, float], cfg: TrafficConfig) -> pd.DataFrame:
+    """Plan, route and score: the whole simulated prediction log."""
+    return score_traffic(plan_traffic(phish, legit, cfg), scorers, thresholds, cfg)
+
+
+class OnnxScorer:
+    """P(phishing) from a released ONNX model, with the product's URL normalisation."""
+
+    def __init__(self, path: Path | str, batch: int = 4096):
+        import onnxruntime as ort  # heavy import, only when scoring
+
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"ONNX model not found: {path}")
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.batch = batch
+
+    def __call__(self, urls: list[str]) -> np.ndarray:
+        out = []
+        for i in range(0, len(urls), self.batch):
+            chunk = np.array([normalise_url(u) for u in urls[i:i + self.batch]],
+                             dtype=object).reshape(-1, 1)
+            proba = self.session.run([PROBA_OUTPUT], {INPUT_NAME: chunk})[0]
+            out.append(np.asarray(proba, dtype=float)[:, 1])
+        return np.concatenate(out) if out else np.empty(0)
+
+
+def write_log(log: pd.DataFrame, path: Path | str) -> Path:
+    """Write the log in the format its suffix names (csv/jsonl/parquet, .gz allowed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = log.copy()
+    frame["timestamp"] = frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    suffixes = [s.lower() for s in path.suffixes]
+    if ".parquet" in suffixes:
+        frame.to_parquet(path, index=False)
+    elif ".jsonl" in suffixes or ".ndjson" in suffixes:
+        frame.to_json(path, orient="records", lines=True)
+    elif ".csv" in suffixes:
+        frame.to_csv(path, index=False)
+    else:
+        raise ValueError(f"{path}: use a .csv, .jsonl or .parquet name (optionally .gz)")
+    return path

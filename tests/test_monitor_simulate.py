@@ -1,0 +1,142 @@
+"""``simulate-traffic``: dated phishing + held-out legitimate URLs through an ONNX model.
+
+Uses a tiny ONNX model with the product's I/O contract (P(phishing) = 0.9 when
+the URL contains "login", else 0.1) and tiny synthetic inputs.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import monitor_synthetic as ms
+from pipeline.monitoring import simulate
+from monitor_synthetic import run_cli, strict_json
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("simulate")
+    model = ms.tiny_onnx_model(root / "model.onnx")
+    rng = np.random.default_rng(0)
+    dates = pd.Timestamp("2021-01-01", tz="UTC") + pd.to_timedelta(rng.uniform(0, 120, 400), unit="D")
+    # Half the phishing URLs only say "login" once HTML entities are decoded:
+    # the model sees them as phishing only if normalise_url was applied.
+    urls = [f"http://evil{i}.example/log&#105;n" if i % 2 else f"http://evil{i}.example/login?a=1&amp;b=2"
+            for i in range(400)]
+    phish = root / "phishtank_dated.csv.gz"
+    pd.DataFrame({"url": urls, "label": 1, "date": dates.strftime("%Y-%m-%d %H:%M:%S+00:00"),
+                  "target": "Other"}).to_csv(phish, index=False)
+    legit = root / "test.parquet"
+    pd.DataFrame({"url": [f"https://shop{i}.example/item/{i}" for i in range(300)] +
+                  [f"http://heldout-phish{i}.example/login" for i in range(50)],
+                  "label": [0] * 300 + [1] * 50}).to_parquet(legit)
+    manifest = root / "manifest.json"
+    manifest.write_text(json.dumps({"version": "1.4.0", "threshold": 0.5}))
+    return {"model": model, "phish": phish, "legit": legit, "manifest": manifest, "root": root}
+
+
+def _simulate(inputs, out, *extra) -> int:
+    return run_cli("simulate-traffic", "--phish", inputs["phish"], "--legit", inputs["legit"],
+                   "--model", inputs["model"], "--manifest", inputs["manifest"], "--out", out,
+                   "--start", "2021-01-01", "--months", "3", "--rows-per-day", "300",
+                   "--prevalence", "0.2", "--label-share", "1.0", "--params", inputs["root"] / "none.yaml",
+                   *extra)
+
+
+def test_simulated_log_is_realistic_and_deterministic(inputs, tmp_path):
+    out = tmp_path / "a.csv.gz"
+    assert _simulate(inputs, out, "--seed", "7") == 0
+    log = pd.read_csv(out)
+    assert list(log.columns) == ["timestamp", "model_version", "score", "verdict", "url", "label"]
+    assert set(log["model_version"]) == {"1.4.0"}  # the manifest's version
+    ts = pd.to_datetime(log["timestamp"], utc=True, format="ISO8601")
+    assert ts.min() >= pd.Timestamp("2021-01-01", tz="UTC")
+    assert ts.max() < pd.Timestamp("2021-04-01", tz="UTC")
+    assert ts.is_monotonic_increasing
+    per_day = ts.dt.floor("D").value_counts()
+    weekday = per_day[per_day.index.day_of_week < 5].mean()
+    weekend = per_day[per_day.index.day_of_week >= 5].mean()
+    assert weekday == pytest.approx(300, rel=0.05) and weekend == pytest.approx(180, rel=0.08)
+    assert log["label"].mean() == pytest.approx(0.2, abs=0.02)  # the prevalence
+    phish = log[log["label"] == 1]
+    # Every phishing row is scored 0.9, including the entity-escaped ones: URLs were normalised.
+    assert phish["url"].str.contains("&#105;").any()
+    assert np.allclose(phish["score"], 0.9, atol=1e-6) and (phish["verdict"] == 1).all()
+    legit = log[log["label"] == 0]
+    assert np.allclose(legit["score"], 0.1, atol=1e-6) and not legit["url"].str.contains("heldout").any()
+    # The same seed gives the same log; another seed does not.
+    again = tmp_path / "b.csv.gz"
+    assert _simulate(inputs, again, "--seed", "7") == 0
+    assert pd.read_csv(again).equals(log)
+    other = tmp_path / "c.csv.gz"
+    assert _simulate(inputs, other, "--seed", "8") == 0
+    assert not pd.read_csv(other).equals(log)
+
+
+def test_phishing_is_replayed_around_its_report_date():
+    reported = pd.to_datetime(["2021-01-05", "2021-02-20", "2021-03-25"] * 40, utc=True)
+    phish = pd.DataFrame({"url": [f"p{i}-{d:%m%d}" for i, d in enumerate(reported)],
+                          "reported": reported}).sort_values("reported", ignore_index=True)
+    cfg = simulate.TrafficConfig(start="2021-01-01", months=3, rows_per_day=50, prevalence=0.5,
+                                 pool_days=15, min_pool=10, seed=3)
+    plan = simulate.plan_traffic(phish, np.array(["legit"]), cfg)
+    rows = plan[plan["label"] == 1]
+    when = pd.to_datetime("2021-" + rows["url"].str[-4:].str[:2] + "-" + rows["url"].str[-2:], utc=True)
+    gap = (rows["timestamp"] - when).abs()
+    dense = gap <= pd.Timedelta(days=16)
+    # Near a report the pool is the reports of +-15 days; in the gaps, the nearest reports.
+    assert dense.mean() > 0.5 and gap.max() < pd.Timedelta(days=60)
+
+
+def test_second_version_by_canary_or_shadow(inputs, tmp_path):
+    canary = tmp_path / "canary.jsonl"
+    assert _simulate(inputs, canary, "--version-b", "1.5.0", "--threshold-b", "0.05",
+                     "--switch", "2021-03-01", "--rollout", "canary", "--overlap-days", "28",
+                     "--canary-share", "0.3") == 0
+    log = pd.read_json(canary, lines=True)
+    ts = pd.to_datetime(log["timestamp"], utc=True)
+    during = (ts >= pd.Timestamp("2021-02-01", tz="UTC")) & (ts < pd.Timestamp("2021-03-01", tz="UTC"))
+    assert set(log.loc[ts < pd.Timestamp("2021-02-01", tz="UTC"), "model_version"]) == {"1.4.0"}
+    assert set(log.loc[ts >= pd.Timestamp("2021-03-01", tz="UTC"), "model_version"]) == {"1.5.0"}
+    assert (log.loc[during, "model_version"] == "1.5.0").mean() == pytest.approx(0.3, abs=0.03)
+    assert (log.loc[log["model_version"] == "1.5.0", "verdict"] == 1).all()  # threshold 0.05
+
+    shadow = tmp_path / "shadow.parquet"
+    assert _simulate(inputs, shadow, "--version-b", "1.5.0", "--threshold-b", "0.05",
+                     "--switch", "2021-03-01", "--rollout", "shadow", "--overlap-days", "28") == 0
+    log = pd.read_parquet(shadow)
+    ts = pd.to_datetime(log["timestamp"], utc=True)
+    during = (ts >= pd.Timestamp("2021-02-01", tz="UTC")) & (ts < pd.Timestamp("2021-03-01", tz="UTC"))
+    both = log[during].groupby("model_version")["url"].apply(list)
+    assert both["1.4.0"] == both["1.5.0"]  # the shadow scores exactly the same traffic
+
+
+def test_simulated_canary_is_caught_by_the_monitor(inputs, tmp_path):
+    """End to end: a canary with a different threshold is a version alert, not drift."""
+    log = tmp_path / "log.csv.gz"
+    assert _simulate(inputs, log, "--version-b", "1.5.0", "--threshold-b", "0.05",
+                     "--switch", "2021-03-01", "--rollout", "canary", "--canary-share", "0.3") == 0
+    params = tmp_path / "params.yaml"
+    params.write_text("monitor:\n  manifests: []\n  alert:\n    min_rows: 300\n")
+    out = tmp_path / "out"
+    assert run_cli("monitor", "--log", log, "--out", out, "--params", params) == 3
+    result = strict_json(out / "monitor.json")
+    alerts = [c for c in result["comparisons"] if c["alert"]]
+    assert alerts and {c["kind"] for c in alerts} == {"version"}
+    assert {c["model_version"] for c in alerts} == {"1.5.0"}
+    labelled = [w for w in result["windows"] if w.get("labelled_rows")]
+    assert labelled and all(w["recall"] == 1.0 for w in labelled)  # labels logged for every row
+
+
+def test_missing_inputs_are_reported(inputs, tmp_path, capsys):
+    assert run_cli("simulate-traffic", "--model", tmp_path / "none.onnx", "--manifest",
+                   inputs["manifest"], "--phish", inputs["phish"], "--legit", inputs["legit"],
+                   "--out", tmp_path / "x.csv") == 1
+    assert "ONNX model not found" in capsys.readouterr().err
+    assert run_cli("simulate-traffic", "--model", inputs["model"], "--manifest", tmp_path / "none.json",
+                   "--phish", inputs["phish"], "--legit", inputs["legit"],
+                   "--out", tmp_path / "x.csv") == 1
+    assert "no threshold" in capsys.readouterr().err
