@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench lint clean
+.PHONY: run test install bench monitor-demo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
@@ -31,6 +31,10 @@ test: $(STAMP)  ## the test suite (includes the slow end-to-end and act runs)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+monitor-demo: $(STAMP)  ## a year of simulated traffic through dist/, then the monitor (after `make run`)
+	$(BIN)/python -m pipeline simulate-traffic --version-b 1.1.0 --threshold-b 0.6 --switch 2021-06-01
+	$(BIN)/python -m pipeline monitor --log build/simulated-traffic/predictions.csv.gz; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ]
 
 clean:
 	rm -rf $(VENV) .pytest_cache

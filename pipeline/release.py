@@ -1,0 +1,416 @@
+"""``python -m pipeline release``: build a versioned, verifiable model release directory.
+
+The release workflow only runs this command and uploads what it writes, so a
+local build of a commit is byte for byte what the workflow publishes for it::
+
+    <out>/release/phishing-url-detector-<version>.onnx   the DVC export, renamed
+    <out>/release/manifest.json      dist/manifest.json + version, git_commit, dvc_lock_sha256,
+                                     created_at (the commit's time, never the wall clock);
+                                     model.file is the versioned name
+    <out>/release/MODEL_CARD.md      model_card/MODEL_CARD.md with the version stamped in
+    <out>/release/metrics.json       metrics.json as committed
+    <out>/release/SHA256SUMS         sha256sum format over the four files above
+    <out>/release-notes.md           the card's summary + the metric diff against the previous release
+    <out>/release.json               the decision (release or not, version, tag, bump, reason, files)
+
+Nothing under ``dist/`` that DVC tracks is touched. The version comes from
+:func:`pipeline.versioning.next_release`: the existing tags (``--tags``, else
+``git tag --list 'model-v*'``) and the previous release (``--previous-dir``, a
+downloaded copy of the latest tag's release, verified before use). When the
+ONNX bytes, the contract and the text assets all equal the previous release's,
+no release is built (``release.json`` says why; exit code 0).
+
+Before building, the inputs must be exactly what the committed pipeline
+produced: each one's md5 equals its entry in ``dvc.lock``, and the git-tracked
+ones and ``dvc.lock`` itself equal HEAD (``--allow-dirty`` for experiments;
+the commit is then recorded as ``<sha>-dirty``). The output is checked with
+``verify_release_dir`` (the product loader's own check) before the command ends.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from pipeline import contract as C
+from pipeline import model_card
+from pipeline.errors import PipelineError
+from pipeline.loader import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, SUMS_FILE, LoaderError, VerificationError,
+                             model_asset_name, parse_sha256sums, release_asset_names, sha256_file,
+                             verify_release_dir, write_sha256sums)
+from pipeline.versioning import BUMP_INITIAL, ReleaseDecision, ReleaseFacts, latest_version, next_release, \
+    release_text_digest
+
+DIST_ONNX = Path("dist") / C.MODEL_FILE
+DIST_MANIFEST = Path("dist") / "manifest.json"
+METRICS = Path("metrics.json")
+CARD = model_card.CARD
+DVC_LOCK = Path("dvc.lock")
+# What a release is built from: each must match dvc.lock; the git-tracked ones must also match HEAD.
+INPUTS = (DIST_ONNX, DIST_MANIFEST, METRICS, CARD)
+GIT_TRACKED = (DIST_MANIFEST, METRICS, CARD, DVC_LOCK)
+
+DEFAULT_OUT = Path("dist")
+RELEASE_DIR = "release"
+NOTES_FILE = "release-notes.md"
+DECISION_FILE = "release.json"
+# Manifest fields that name the build rather than describe the model: left out of the PATCH digest.
+STAMP_FIELDS = ("version", "git_commit", "dvc_lock_sha256", "created_at")
+NOTES_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "fpr")
+
+
+class ReleaseError(PipelineError):
+    """The release cannot be built as asked; nothing was written."""
+
+
+# -- git and dvc.lock -----------------------------------------------------------------------
+def _git(root: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise ReleaseError("git is not installed") from None
+    except subprocess.CalledProcessError as exc:
+        raise ReleaseError(f"git {' '.join(args)} failed: {exc.stderr.strip()}") from None
+    return done.stdout
+
+
+def commit_facts(root: Path) -> tuple[str, str]:
+    """(HEAD's sha, HEAD's committer time as UTC ISO 8601): the same for every build of a commit."""
+    sha = _git(root, "rev-parse", "--verify", "HEAD^{commit}").strip()
+    seconds = int(_git(root, "show", "-s", "--format=%ct", sha).strip())
+    return sha, datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def git_tags(root: Path) -> list[str]:
+    return _git(root, "tag", "--list", "model-v*").split()
+
+
+def dirty_paths(root: Path, paths) -> list[str]:
+    """Those of ``paths`` whose working copy differs from HEAD (modified, untracked or missing)."""
+    out = _git(root, "status", "--porcelain", "--untracked-files=all", "--", *map(str, paths))
+    return [line[3:] for line in out.splitlines() if line.strip()]
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_against_lock(root: Path, lock_text: str, paths=INPUTS) -> None:
+    """Every release input must be a stage output recorded in dvc.lock with this exact content."""
+    lock = yaml.safe_load(lock_text) or {}
+    recorded: dict[str, tuple[str, str]] = {}
+    for stage, entry in (lock.get("stages") or {}).items():
+        for out in entry.get("outs") or []:
+            recorded[out["path"]] = (stage, out.get("md5"))
+    problems = []
+    for path in paths:
+        key = path.as_posix()
+        if key not in recorded:
+            problems.append(f"{key} is not an output in dvc.lock (run `dvc repro` and commit dvc.lock)")
+        elif not (root / path).is_file():
+            problems.append(f"{key} is missing (run `dvc pull` / `dvc repro`)")
+        elif _md5(root / path) != recorded[key][1]:
+            problems.append(f"{key} differs from what dvc.lock records for stage '{recorded[key][0]}' "
+                            f"(stale output or uncommitted dvc.lock; run `dvc repro` and commit)")
+    if problems:
+        raise ReleaseError("the release inputs are not the committed pipeline's outputs:\n  " + "\n  ".join(problems))
+
+
+# -- facts and digests ------------------------------------------------------------------------
+def text_digest(card: str, manifest: dict, metrics_text: str) -> str:
+    """Digest of the text assets without the fields that name the build (version, commit, time)."""
+    stripped = {k: v for k, v in manifest.items() if k not in STAMP_FIELDS}
+    return release_text_digest(card=model_card.unstamp_version(card), manifest=stripped, metrics=metrics_text)
+
+
+def facts(card: str, manifest: dict, metrics_text: str) -> ReleaseFacts:
+    return ReleaseFacts(contract_digest=manifest["contract_digest"], model_sha256=manifest["model"]["sha256"],
+                        text_digest=text_digest(card, manifest, metrics_text))
+
+
+@dataclass(frozen=True)
+class PreviousRelease:
+    tag: str
+    facts: ReleaseFacts
+    metrics: dict
+
+
+def verify_previous(directory: Path, version: str) -> dict:
+    """Integrity of a downloaded release, as the loader checks it, except the contract MAJOR:
+    the previous release may be of an older MAJOR (that is what a MAJOR bump compares with)."""
+    names = release_asset_names(version)
+    sums_path = directory / SUMS_FILE
+    if not sums_path.is_file():
+        raise VerificationError(f"{SUMS_FILE} is missing from {directory}")
+    sums = parse_sha256sums(sums_path.read_text(encoding="utf-8", errors="replace"), str(sums_path))
+    for name in names[:-1]:
+        if name not in sums or not (directory / name).is_file():
+            raise VerificationError(f"{name} is missing from {directory} or not listed in {SUMS_FILE}")
+        if sha256_file(directory / name) != sums[name]:
+            raise VerificationError(f"{name} does not match {SUMS_FILE}")
+    manifest = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
+    onnx = directory / model_asset_name(version)
+    if manifest.get("version") != version or manifest.get("model", {}).get("sha256") != sums[onnx.name] \
+            or manifest.get("model", {}).get("file") != onnx.name:
+        raise VerificationError(f"{MANIFEST_FILE} does not describe release {version} and its ONNX file")
+    if C.contract_digest(manifest.get("contract", {})) != manifest.get("contract_digest"):
+        raise VerificationError(f"{MANIFEST_FILE}: contract_digest does not match its contract")
+    return manifest
+
+
+def load_previous(directory: Path, tag: str) -> PreviousRelease:
+    """A downloaded release, verified before anything is compared with it."""
+    version = tag.removeprefix("model-v")
+    try:
+        manifest = verify_previous(directory, version)
+    except (LoaderError, ValueError, OSError) as exc:
+        raise ReleaseError(f"--previous-dir {directory} is not a valid release {tag}: {exc}") from None
+    metrics_text = (directory / METRICS_FILE).read_text(encoding="utf-8")
+    card = (directory / CARD_FILE).read_text(encoding="utf-8")
+    return PreviousRelease(tag, facts(card, manifest, metrics_text), json.loads(metrics_text))
+
+
+def release_manifest(manifest: dict, version: str, commit: str, lock_sha256: str, created_at: str) -> dict:
+    out = json.loads(json.dumps(manifest))  # deep copy
+    out["model"]["file"] = model_asset_name(version)
+    out.update(version=version, git_commit=commit, dvc_lock_sha256=lock_sha256, created_at=created_at)
+    return out
+
+
+def _json_bytes(payload) -> bytes:
+    """The pipeline's JSON style (pipeline.params.write_json): sorted keys, 2-space indent, final newline."""
+    return (json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+# -- release notes --------------------------------------------------------------------------
+def _metric_row(label: str, old, new, ci: str = "", digits: int = 4) -> str:
+    def fmt(x):
+        return model_card.num(x, digits)
+    if old is None:
+        return f"| {label} | - | {fmt(new)} | - | {ci} |"
+    return f"| {label} | {fmt(old)} | {fmt(new)} | {new - old:+.{digits}f} | {ci} |"
+
+
+def metric_diff(current: dict, previous: dict | None, previous_tag: str | None, tag: str) -> str:
+    ens, prev = current["ensemble"], (previous or {}).get("ensemble", {})
+    rows = []
+    keys = [k for k in model_card.metric_keys(ens) if k in NOTES_METRICS or k.startswith("tpr_at_fpr_")]
+    for k in keys:
+        old = prev.get(k, {}).get("value") if isinstance(prev.get(k), dict) else None
+        rows.append(_metric_row(model_card.metric_label(k), old, ens[k]["value"], model_card.interval(ens[k])))
+    oos, prev_oos = current.get("out_of_source", {}), (previous or {}).get("out_of_source", {})
+    if "recall" in oos:
+        rows.append(_metric_row("out-of-source recall (PhishTank)", prev_oos.get("recall"), oos["recall"]))
+        year = model_card.latest_year(oos["recall_by_year"])
+        if year is not None:
+            old = model_card.dig(prev_oos, "recall_by_year", year, "recall")
+            rows.append(_metric_row(f"out-of-source recall, {year}", old, oos["recall_by_year"][year]["recall"]))
+    rows.append(_metric_row("threshold", (previous or {}).get("threshold"), current["threshold"], digits=6))
+    head = f"| metric | {previous_tag or 'previous'} | {tag} | change | 95% interval ({tag}) |"
+    title = (f"### Metrics against {previous_tag}" if previous_tag
+             else "### Metrics (first release: nothing to compare with)")
+    return "\n".join([title, "", "Test split unless noted, at each release's own threshold.", "", head,
+                      "|---|---:|---:|---:|---:|", *rows])
+
+
+def release_notes(card: str, decision: ReleaseDecision, current_metrics: dict,
+                  previous: PreviousRelease | None, onnx_name: str) -> str:
+    parts = [model_card.section(card, "Summary"), "",
+             f"**Why {decision.tag}:** {decision.reason}"
+             + ("." if decision.bump == BUMP_INITIAL else f" ({decision.bump} version bump)."), "",
+             metric_diff(current_metrics, previous.metrics if previous else None,
+                         previous.tag if previous else None, decision.tag), "",
+             "### Verify", "",
+             "```sh",
+             "sha256sum -c SHA256SUMS",
+             f"gh attestation verify {onnx_name} --repo OWNER/NAME   # build provenance",
+             f"python -m pipeline score --model {onnx_name} http://example.com/   # verifies, then scores",
+             "```", "",
+             "The full model card is the `MODEL_CARD.md` asset."]
+    return "\n".join(parts) + "\n"
+
+
+# -- the build ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BuildResult:
+    release: bool
+    reason: str
+    version: str | None = None
+    tag: str | None = None
+    bump: str | None = None
+    previous_tag: str | None = None
+    directory: Path | None = None
+    notes: Path | None = None
+    files: tuple = ()
+
+    def as_json(self) -> dict:
+        doc = asdict(self)
+        # Names relative to --out, so the file does not depend on where the build ran.
+        doc["directory"] = self.directory.name if self.directory else None
+        doc["notes"] = self.notes.name if self.notes else None
+        doc["files"] = list(self.files)
+        return doc
+
+
+def build(root: Path = Path("."), out: Path = DEFAULT_OUT, previous_dir: Path | None = None,
+          tags: list[str] | None = None, allow_dirty: bool = False) -> BuildResult:
+    root = Path(root)
+    out = out if Path(out).is_absolute() else root / out
+    lock_text = (root / DVC_LOCK).read_text(encoding="utf-8") if (root / DVC_LOCK).is_file() else ""
+    if not lock_text:
+        raise ReleaseError(f"{DVC_LOCK} is missing: run `dvc repro` first")
+    check_against_lock(root, lock_text)
+    commit, created_at = commit_facts(root)
+    dirty = dirty_paths(root, GIT_TRACKED)
+    if dirty and not allow_dirty:
+        raise ReleaseError("these release inputs differ from HEAD, so no commit describes them: "
+                           f"{', '.join(dirty)}; commit them (or pass --allow-dirty for a local experiment)")
+    if dirty:
+        commit += "-dirty"
+
+    manifest = json.loads((root / DIST_MANIFEST).read_text(encoding="utf-8"))
+    if manifest.get("contract_digest") != C.contract_digest() or manifest.get("contract_major") != C.CONTRACT_MAJOR:
+        raise ReleaseError(f"{DIST_MANIFEST} was exported under another contract than pipeline/contract.py "
+                           f"(digest {manifest.get('contract_digest')}, major {manifest.get('contract_major')}); "
+                           f"run `dvc repro`")
+    onnx_sha = sha256_file(root / DIST_ONNX)
+    if manifest["model"].get("sha256") != onnx_sha:
+        raise ReleaseError(f"{DIST_MANIFEST} describes another ONNX file than {DIST_ONNX}")
+    metrics_text = (root / METRICS).read_text(encoding="utf-8")
+    card = (root / CARD).read_text(encoding="utf-8")
+    if model_card.unstamp_version(card) != card:
+        raise ReleaseError(f"{CARD} already carries a version; it must be the card DVC renders")
+    rendered = model_card.render_card(root)
+    if rendered != card:
+        raise ReleaseError(f"{CARD} is stale: it is not what the outputs render to (`dvc repro model-card`)")
+
+    tags = git_tags(root) if tags is None else list(tags)
+    latest = latest_version(tags)
+    previous = None
+    if previous_dir is not None:
+        if latest is None:
+            raise ReleaseError(f"--previous-dir {previous_dir} was given but no model-vX.Y.Z tag exists")
+        previous = load_previous(Path(previous_dir), latest.tag)
+    elif latest is not None:
+        raise ReleaseError(f"{latest.tag} exists: download it (`gh release download {latest.tag} --dir DIR`) "
+                           f"and pass --previous-dir DIR, so this build can be compared with it")
+    current = facts(card, manifest, metrics_text)
+    try:
+        decision = next_release(tags, previous.facts if previous else None, current,
+                                contract_major=manifest["contract_major"])
+    except ValueError as exc:
+        raise ReleaseError(str(exc)) from None
+
+    release_dir, notes_path, decision_path = out / RELEASE_DIR, out / NOTES_FILE, out / DECISION_FILE
+    out.mkdir(parents=True, exist_ok=True)
+    if decision is None:
+        result = BuildResult(False, f"nothing changed since {latest.tag}: same contract, ONNX bytes and "
+                                    f"card/manifest/metrics text", previous_tag=latest.tag)
+        shutil.rmtree(release_dir, ignore_errors=True)
+        notes_path.unlink(missing_ok=True)
+        decision_path.write_bytes(_json_bytes(result.as_json()))
+        return result
+
+    version = decision.version
+    onnx_name = model_asset_name(version)
+    staging = out / f".{RELEASE_DIR}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        shutil.copyfile(root / DIST_ONNX, staging / onnx_name)
+        lock_sha = hashlib.sha256(lock_text.encode("utf-8")).hexdigest()
+        (staging / MANIFEST_FILE).write_bytes(
+            _json_bytes(release_manifest(manifest, version, commit, lock_sha, created_at)))
+        (staging / CARD_FILE).write_bytes(
+            model_card.stamp_version(card, version, decision.tag, commit).encode("utf-8"))
+        (staging / METRICS_FILE).write_bytes(metrics_text.encode("utf-8"))
+        write_sha256sums(staging, [n for n in release_asset_names(version) if n != SUMS_FILE])
+        try:
+            verify_release_dir(staging, version)
+        except LoaderError as exc:  # a bug here, never the user's doing
+            raise ReleaseError(f"the built release does not verify: {exc}") from None
+        shutil.rmtree(release_dir, ignore_errors=True)
+        staging.rename(release_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    notes_path.write_bytes(release_notes(card, decision, json.loads(metrics_text), previous,
+                                         onnx_name).encode("utf-8"))
+    files = tuple({"name": n, "size_bytes": (release_dir / n).stat().st_size,
+                   "sha256": sha256_file(release_dir / n)} for n in release_asset_names(version))
+    result = BuildResult(True, decision.reason, version, decision.tag, decision.bump, decision.previous_tag,
+                         release_dir.relative_to(root) if release_dir.is_relative_to(root) else release_dir,
+                         notes_path.relative_to(root) if notes_path.is_relative_to(root) else notes_path,
+                         files)
+    decision_path.write_bytes(_json_bytes(result.as_json()))
+    return result
+
+
+# -- CLI ------------------------------------------------------------------------------------
+def _write_github_output(path: str, result: BuildResult) -> None:
+    values = {"release": "true" if result.release else "false", "tag": result.tag or "",
+              "version": result.version or "", "previous-tag": result.previous_tag or "",
+              "dir": result.directory.as_posix() if result.directory else "",
+              "notes": result.notes.as_posix() if result.notes else "",
+              "onnx": (result.directory / model_asset_name(result.version)).as_posix() if result.release else ""}
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.writelines(f"{k}={v}\n" for k, v in values.items())
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    if args.latest_tag:
+        latest = latest_version(git_tags(Path(".")) if args.tags is None else args.tags)
+        if latest:
+            print(latest.tag)
+        return 0
+    try:
+        result = build(Path("."), Path(args.out), Path(args.previous_dir) if args.previous_dir else None,
+                       args.tags, args.allow_dirty)
+    except ReleaseError as exc:
+        print(f"release: error: {exc}", file=sys.stderr)
+        return 1
+    if args.github_output:
+        _write_github_output(args.github_output, result)
+    if not result.release:
+        print(f"release: no release: {result.reason}")
+        return 0
+    print(f"release: {result.tag} ({result.bump}: {result.reason})")
+    print(f"release: verified {result.directory}/ with the loader's checks:")
+    for f in result.files:
+        print(f"  {f['sha256']}  {f['size_bytes']:>10}  {f['name']}")
+    print(f"release: notes in {result.notes}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("release", help="build the versioned release directory the workflow uploads",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
+                   help="write DIR/release/ (the assets), DIR/release-notes.md and DIR/release.json "
+                        "(default: %(default)s)")
+    p.add_argument("--previous-dir", metavar="DIR",
+                   help="the latest model release, downloaded (gh release download TAG --dir DIR); "
+                        "required when a model-v* tag exists")
+    p.add_argument("--tags", nargs="*", metavar="TAG",
+                   help="the repository's tags (default: git tag --list 'model-v*'); '--tags' alone = none")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="build even if dvc.lock or the committed outputs differ from HEAD "
+                        "(git_commit is then recorded as <sha>-dirty)")
+    p.add_argument("--github-output", metavar="FILE",
+                   help="append release, tag, version, previous-tag, dir, notes, onnx as KEY=VALUE lines "
+                        "(the workflow passes $GITHUB_OUTPUT)")
+    p.add_argument("--latest-tag", action="store_true",
+                   help="only print the latest model-vX.Y.Z tag (nothing if none) and exit")
+    p.set_defaults(func=_cmd_release)

@@ -1,0 +1,313 @@
+"""`python -m pipeline release`: reproducible bytes, the version decision, refusals, the loader's view.
+
+Each test builds releases in a throwaway git repository holding what a real
+checkout holds after `dvc repro`: the committed outputs of this repository
+(metrics.json, reports, the DVC manifest), a small real ONNX model with the
+product contract in place of the 23 MB one, the rendered card, and a dvc.lock
+that records them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+from pipeline import cli
+from pipeline import model_card as mc
+from pipeline import release as R
+from pipeline.loader import release_asset_names, verify_release_dir
+
+OUTPUTS = ["metrics.json", "reports/data_report.json", "reports/operating_point.json", "reports/parity.json",
+           "params.yaml", "model_card/template.md", "dist/manifest.json"]
+URLS = ["http://example.com/", "http://paypal.com.secure-login.example.tk/webscr?cmd=_login"]
+
+
+def git(root: Path, *args: str, date: str = "2024-05-01T12:00:00+02:00") -> str:
+    env = {**os.environ, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+    return subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def relock(root: Path) -> None:
+    """dvc.lock as `dvc repro` would leave it: one entry per output, with its md5."""
+    stages = {"export": ["dist/phishing-url-detector.onnx", "dist/manifest.json"],
+              "evaluate": ["metrics.json"], "model-card": ["model_card/MODEL_CARD.md"]}
+    lock = {"schema": "2.0", "stages": {
+        name: {"cmd": f"python -m pipeline {name}",
+               "outs": [{"path": p, "hash": "md5", "md5": md5(root / p), "size": (root / p).stat().st_size}
+                        for p in paths]}
+        for name, paths in stages.items()}}
+    (root / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+
+
+def set_model(root: Path, onnx_bytes: bytes) -> None:
+    """Put an ONNX model in dist/ and make the DVC manifest, the card and dvc.lock describe it."""
+    onnx = root / "dist" / "phishing-url-detector.onnx"
+    onnx.write_bytes(onnx_bytes)
+    manifest = json.loads((root / "dist/manifest.json").read_text())
+    manifest["model"].update(sha256=hashlib.sha256(onnx_bytes).hexdigest(), size_bytes=len(onnx_bytes))
+    (root / "dist/manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    rerender(root)
+
+
+def rerender(root: Path) -> None:
+    (root / mc.CARD).parent.mkdir(parents=True, exist_ok=True)
+    (root / mc.CARD).write_text(mc.render_card(root))
+    relock(root)
+
+
+def commit(root: Path, message: str, date: str = "2024-05-01T12:00:00+02:00") -> str:
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", message, date=date)
+    return git(root, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture
+def project(tmp_path, small_onnx) -> Path:
+    root = tmp_path / "repo"
+    for rel in OUTPUTS:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / rel, root / rel)
+    (root / "dist/.gitignore").write_text("/phishing-url-detector.onnx\n/release/\n/release-notes.md\n/release.json\n")
+    set_model(root, small_onnx)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "ci@example.invalid")
+    git(root, "config", "user.name", "CI")
+    commit(root, "pipeline outputs")
+    return root
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+# -- reproducible bytes ----------------------------------------------------------------------
+def test_two_builds_of_one_commit_are_byte_identical(project, tmp_path):
+    first = R.build(project, tmp_path / "a")
+    time.sleep(1.1)  # a wall-clock timestamp anywhere would now differ
+    second = R.build(project, tmp_path / "b")
+    assert first.release and second.release and first.version == second.version == "1.0.0"
+    a, b = tree(tmp_path / "a"), tree(tmp_path / "b")
+    assert a.keys() == b.keys() == {"release.json", "release-notes.md",
+                                    *(f"release/{n}" for n in release_asset_names("1.0.0"))}
+    assert a == b
+    assert a["release/SHA256SUMS"] == b["release/SHA256SUMS"]
+
+
+def test_release_directory_contents(project, tmp_path, small_onnx):
+    result = R.build(project, tmp_path / "out")
+    rel = tmp_path / "out" / "release"
+    assert sorted(p.name for p in rel.iterdir()) == sorted(release_asset_names("1.0.0"))
+    assert (rel / "phishing-url-detector-1.0.0.onnx").read_bytes() == small_onnx
+    assert (rel / "metrics.json").read_bytes() == (project / "metrics.json").read_bytes()
+
+    dvc_manifest = json.loads((project / "dist/manifest.json").read_text())
+    manifest = json.loads((rel / "manifest.json").read_text())
+    head = git(project, "rev-parse", "HEAD").strip()
+    assert manifest["version"] == "1.0.0"
+    assert manifest["git_commit"] == head
+    assert manifest["dvc_lock_sha256"] == hashlib.sha256((project / "dvc.lock").read_bytes()).hexdigest()
+    assert manifest["created_at"] == "2024-05-01T10:00:00Z"  # the commit's time, in UTC
+    assert manifest["model"] == {**dvc_manifest["model"], "file": "phishing-url-detector-1.0.0.onnx"}
+    rest = {k: v for k, v in manifest.items() if k not in R.STAMP_FIELDS and k != "model"}
+    assert rest == {k: v for k, v in dvc_manifest.items() if k != "model"}
+    for field in ("contract", "contract_digest", "threshold", "target_fpr", "opset", "min_onnxruntime",
+                  "metrics", "provenance"):
+        assert field in manifest
+    assert set(manifest["provenance"]) >= {"data_digest", "params_digest"}
+    assert manifest["metrics"]["roc_auc"].keys() == {"value", "ci95_low", "ci95_high"}
+
+    card = (rel / "MODEL_CARD.md").read_text()
+    assert card == mc.stamp_version((project / mc.CARD).read_text(), "1.0.0", "model-v1.0.0", head)
+    sums = (rel / "SHA256SUMS").read_text().splitlines()
+    assert sums == sorted(sums, key=lambda line: line.split("  ")[1]) and len(sums) == 4
+    assert subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=rel, capture_output=True).returncode == 0
+    assert verify_release_dir(rel, "1.0.0").sha256 == hashlib.sha256(small_onnx).hexdigest()
+
+    decision = json.loads((tmp_path / "out" / "release.json").read_text())
+    assert decision["release"] is True and decision["tag"] == "model-v1.0.0" and decision["bump"] == "initial"
+    assert [f["name"] for f in decision["files"]] == release_asset_names("1.0.0")
+    notes = (tmp_path / "out" / "release-notes.md").read_text()
+    assert notes.startswith(mc.section(card, "Summary"))
+    assert "first release" in notes
+    assert result.directory == tmp_path / "out" / "release"
+
+
+def test_default_out_never_touches_the_dvc_outputs(project, monkeypatch, capsys):
+    before = tree(project / "dist")
+    monkeypatch.chdir(project)
+    assert cli.main(["release"]) == 0
+    after = tree(project / "dist")
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert (project / "dist/release/phishing-url-detector-1.0.0.onnx").is_file()
+    out = capsys.readouterr().out
+    assert "release: model-v1.0.0" in out and "SHA256SUMS" in out
+
+
+# -- the version decision ------------------------------------------------------------------
+def released(project: Path, out: Path) -> tuple[Path, list[str]]:
+    """Build, and pretend it was published: the directory plays the downloaded release."""
+    result = R.build(project, out)
+    return out / "release", [result.tag]
+
+
+def test_no_release_when_nothing_changed(project, tmp_path):
+    previous, tags = released(project, tmp_path / "v1")
+    # A new commit that changes nothing shipped (a code comment, a dvc.lock-only change).
+    (project / "README").write_text("docs\n")
+    commit(project, "docs", date="2024-06-01T00:00:00Z")
+    result = R.build(project, tmp_path / "v2", previous_dir=previous, tags=tags)
+    assert not result.release and "nothing changed since model-v1.0.0" in result.reason
+    assert not (tmp_path / "v2" / "release").exists()
+    assert json.loads((tmp_path / "v2" / "release.json").read_text())["release"] is False
+
+
+def test_patch_when_only_the_card_text_changes(project, tmp_path):
+    previous, tags = released(project, tmp_path / "v1")
+    template = project / mc.TEMPLATE
+    template.write_text(template.read_text().replace("## Intended use\n", "## Intended use\n\n- Also: demos.\n"))
+    rerender(project)
+    commit(project, "card wording")
+    result = R.build(project, tmp_path / "v2", previous_dir=previous, tags=tags)
+    assert (result.version, result.bump, result.previous_tag) == ("1.0.1", "patch", "model-v1.0.0")
+    notes = (tmp_path / "v2" / "release-notes.md").read_text()
+    assert "### Metrics against model-v1.0.0" in notes and "| ROC AUC | " in notes
+
+
+def test_minor_when_the_model_bytes_change(project, tmp_path, small_model):
+    from pipeline.onnx_export import to_onnx
+
+    previous, tags = released(project, tmp_path / "v1")
+    set_model(project, to_onnx(small_model, 0.6).SerializeToString())
+    metrics = json.loads((project / "metrics.json").read_text())
+    metrics["ensemble"]["recall"]["value"] += 0.01
+    (project / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    rerender(project)
+    commit(project, "retrained")
+    result = R.build(project, tmp_path / "v2", previous_dir=previous, tags=[*tags, "v0.9-unrelated"])
+    assert (result.version, result.bump) == ("1.1.0", "minor")
+    notes = (tmp_path / "v2" / "release-notes.md").read_text()
+    assert "| recall (true-positive rate) |" in notes and "+0.0100" in notes
+
+
+def test_major_when_the_contract_changes(project, tmp_path):
+    """The previous release (model-v0.4.2) was built under another contract: MAJOR bump to 1.0.0."""
+    previous, _ = released(project, tmp_path / "old")
+    manifest = json.loads((previous / "manifest.json").read_text())
+    manifest["contract"] = {**manifest["contract"], "preprocessing": "none"}
+    from pipeline.contract import contract_digest
+
+    manifest.update(contract_digest=contract_digest(manifest["contract"]), contract_major=0, version="0.4.2")
+    manifest["model"]["file"] = "phishing-url-detector-0.4.2.onnx"
+    (previous / "manifest.json").write_text(json.dumps(manifest))
+    (previous / "phishing-url-detector-1.0.0.onnx").rename(previous / "phishing-url-detector-0.4.2.onnx")
+    from pipeline.loader import write_sha256sums
+
+    write_sha256sums(previous, [n for n in release_asset_names("0.4.2") if n != "SHA256SUMS"])
+    result = R.build(project, tmp_path / "new", previous_dir=previous, tags=["model-v0.4.2"])
+    assert (result.version, result.bump) == ("1.0.0", "major")
+
+
+def test_a_tampered_previous_release_is_refused(project, tmp_path):
+    previous, tags = released(project, tmp_path / "v1")
+    (previous / "metrics.json").write_text("{}")
+    with pytest.raises(R.ReleaseError, match="not a valid release model-v1.0.0"):
+        R.build(project, tmp_path / "v2", previous_dir=previous, tags=tags)
+
+
+def test_an_existing_tag_requires_the_previous_release(project, tmp_path):
+    git(project, "tag", "model-v1.0.0")
+    with pytest.raises(R.ReleaseError, match="gh release download model-v1.0.0"):
+        R.build(project, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+# -- refusals: the inputs must be the committed pipeline's outputs ------------------------------
+def test_refuses_an_output_that_dvc_lock_does_not_record(project, tmp_path):
+    metrics = project / "metrics.json"
+    metrics.write_text(metrics.read_text().replace("0.", "0.0", 1))
+    with pytest.raises(R.ReleaseError, match="metrics.json differs from what dvc.lock records"):
+        R.build(project, tmp_path / "out", allow_dirty=True)
+
+
+def test_refuses_uncommitted_inputs_unless_allowed(project, tmp_path):
+    template = project / mc.TEMPLATE
+    template.write_text(template.read_text() + "\nA late edit.\n")
+    rerender(project)  # consistent with dvc.lock, but not committed
+    with pytest.raises(R.ReleaseError, match="differ from HEAD.*dvc.lock"):
+        R.build(project, tmp_path / "out")
+    result = R.build(project, tmp_path / "out", allow_dirty=True)
+    manifest = json.loads((result.directory / "manifest.json").read_text())
+    assert manifest["git_commit"].endswith("-dirty")
+
+
+def test_refuses_a_stale_card(project, tmp_path):
+    card = project / mc.CARD
+    card.write_text(card.read_text().replace("## Limitations", "## Limitations\n\nEdited by hand."))
+    relock(project)
+    commit(project, "hand edit")
+    with pytest.raises(R.ReleaseError, match="MODEL_CARD.md is stale"):
+        R.build(project, tmp_path / "out")
+
+
+def test_cli_reports_errors_and_writes_github_outputs(project, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(project)
+    gh_out = tmp_path / "github_output"
+    assert cli.main(["release", "--out", str(tmp_path / "out"), "--github-output", str(gh_out)]) == 0
+    values = dict(line.split("=", 1) for line in gh_out.read_text().splitlines())
+    assert values["release"] == "true" and values["tag"] == "model-v1.0.0" and values["version"] == "1.0.0"
+    assert values["onnx"].endswith("release/phishing-url-detector-1.0.0.onnx")
+    git(project, "tag", "model-v1.0.0")
+    capsys.readouterr()
+    assert cli.main(["release", "--latest-tag"]) == 0
+    assert capsys.readouterr().out.strip() == "model-v1.0.0"
+    assert cli.main(["release", "--out", str(tmp_path / "again")]) == 1
+    assert "release: error:" in capsys.readouterr().err
+    gh_out.write_text("")
+    assert cli.main(["release", "--out", str(tmp_path / "v2"), "--previous-dir", str(tmp_path / "out" / "release"),
+                     "--github-output", str(gh_out)]) == 0
+    assert "release=false" in gh_out.read_text()
+
+
+# -- the product side: the loader on a built release ---------------------------------------------
+def test_loader_scores_the_release_and_refuses_a_tampered_copy(project, tmp_path, capsys):
+    result = R.build(project, tmp_path / "out")
+    onnx = result.directory / "phishing-url-detector-1.0.0.onnx"
+    assert cli.main(["score", "--model", str(onnx), *URLS]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(re.match(r"(phishing|legitimate)\s+\d\.\d{4}\s+http", ln) for ln in lines)
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(result.directory, tampered)
+    data = bytearray((tampered / onnx.name).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (tampered / onnx.name).write_bytes(bytes(data))
+    assert cli.main(["score", "--model", str(tampered / onnx.name), *URLS]) == 2
+    err = capsys.readouterr().err
+    assert "does not match the SHA256SUMS entry" in err
+
+
+def test_the_cards_loading_example_runs_in_the_release_directory(project, tmp_path):
+    result = R.build(project, tmp_path / "out")
+    card = (result.directory / "MODEL_CARD.md").read_text()
+    code = re.search(r"```python\n(.*?)```", card, re.DOTALL).group(1)
+    cwd = os.getcwd()
+    os.chdir(result.directory)
+    try:
+        namespace: dict = {}
+        exec(compile(code, "MODEL_CARD.md", "exec"), namespace)  # noqa: S102 - our own card
+    finally:
+        os.chdir(cwd)
+    assert namespace["labels"].shape == (2,) and namespace["proba"].shape == (2, 2)

