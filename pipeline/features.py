@@ -10,7 +10,6 @@ Regexes use RE2/Python-common syntax only (``[0-9]``, never ``\\d``).
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
 
 import numpy as np
 import onnx
@@ -182,11 +181,6 @@ def _emit_features(b: _Builder, x: str) -> str:
     return b.node("Concat", columns, axis=1)
 
 
-@dataclass(frozen=True)
-class _FeatureGraph:
-    model_bytes: bytes
-
-
 def feature_graph() -> onnx.ModelProto:
     """The standalone feature model: ``url`` [N,1] string -> ``features`` [N,F] float."""
     b = _StandaloneBuilder()
@@ -218,8 +212,7 @@ def _session():
 
 def as_url_column(urls) -> np.ndarray:
     """Any 1-D/2-D sequence of URLs -> object array [N,1] of ``str``."""
-    arr = np.asarray(urls, dtype=object).reshape(-1, 1)
-    return arr
+    return np.asarray(urls, dtype=object).reshape(-1, 1)
 
 
 def lexical_features(urls, batch_size: int = 4096) -> np.ndarray:

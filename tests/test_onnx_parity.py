@@ -1,7 +1,6 @@
 """sklearn and onnxruntime must agree: on real URLs, hostile strings and random text."""
 import numpy as np
 import onnx
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
