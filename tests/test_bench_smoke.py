@@ -1,0 +1,121 @@
+"""The benchmark script still runs (tiny sizes) and writes the fields RESULTS.md is built from.
+
+No timing thresholds here: numbers belong to `make bench` (benchmarks/RESULTS.md), not to unit tests.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SMALL_TRAIN_PARAMS
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import bench  # noqa: E402
+from _serving import Inputs, run_candidates, run_levers, run_profile, run_serving  # noqa: E402
+
+
+def _positive(x) -> bool:
+    return isinstance(x, (int, float)) and x > 0 and x == x
+
+
+@pytest.fixture(scope="module")
+def smoke_results(small_model, small_onnx, sample_frame, tmp_path_factory):
+    frame = sample_frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    inputs = Inputs(model=small_model, onnx_bytes=small_onnx, urls=frame["url"].to_numpy(dtype=object)[:128],
+                    train=frame.iloc[:1500], test=frame.iloc[1500:], train_params=SMALL_TRAIN_PARAMS)
+    out = tmp_path_factory.mktemp("bench")
+    cfg = dict(bench.SMOKE)
+    for name, fn in (("serving", run_serving), ("levers", run_levers), ("candidates", run_candidates),
+                     ("profile", run_profile)):
+        bench.merge_results(out, name, fn(inputs, cfg, log=lambda msg: None), smoke=True)
+    return out
+
+
+def test_serving_numbers_are_complete_and_sane(smoke_results):
+    doc = json.loads((smoke_results / "results.json").read_text())
+    serving = doc["sections"]["serving"]
+    assert serving["smoke"] is True and serving["machine"]["logical_cpus"] >= 1
+    assert set(serving["engines"]) == {"ensemble", "char_tfidf_lr", "lexical_trees",
+                                       "char_tfidf_lr: TF-IDF only (dense [N,V] output)", "lexical_trees: features only"}
+    for name, e in serving["engines"].items():
+        for key in ("onnx_b1", "sklearn_b1"):
+            assert 0 < e[key]["p50_ms"] <= e[key]["p99_ms"], (name, key)
+        for key in ("onnx_b1024_t1", "sklearn_b1024_t1"):
+            assert _positive(e[key]["urls_per_s_best"]) and e[key]["urls_per_s_best"] >= e[key]["urls_per_s_median"]
+    ens = serving["engines"]["ensemble"]
+    assert _positive(ens["onnx_b1024_t2"]["urls_per_s_best"]) and _positive(ens["sklearn_b1024_t2"]["urls_per_s_best"])
+    for engine in ("onnx", "sklearn"):
+        mem = serving["load_and_memory"][engine]
+        assert _positive(mem["load_s"]) and _positive(mem["file_mb"])
+        assert mem["peak_rss_mb"] >= mem["rss_after_load_mb"] >= mem["rss_after_imports_mb"] > 0
+    assert serving["parity_max_abs_diff"] < 1e-4
+    assert set(serving["targets"]) >= {"onnx_b1_p50_ms", "speedup_b1_p50", "onnx_b1024_t1_urls_per_s"}
+
+
+def test_levers_report_speed_and_accuracy(smoke_results):
+    levers = json.loads((smoke_results / "results.json").read_text())["sections"]["levers"]
+    assert set(levers["ort_optimisation_level"]) == {"disable_all", "basic", "extended", "all"}
+    rewrites = levers["graph_rewrites"]
+    assert len(rewrites["changes"]) == 3  # shared Tokenizer, idf folded, Normalizer+LinearClassifier
+    assert rewrites["max_abs_proba_diff_vs_sklearn"] < 1e-4  # the rewrites are exact
+    variants = levers["model_variants"]
+    assert len(variants) >= 4
+    for v in variants:
+        assert 0.5 < v["roc_auc"] <= 1 and 0 <= v["tpr_at_fpr_0.01"] <= 1
+        assert _positive(v["b1_p50_ms"]) and _positive(v["b1024_urls_per_s"]) and _positive(v["onnx_mb"])
+
+
+def test_candidates_are_timed_alike_and_scored(smoke_results):
+    cands = json.loads((smoke_results / "results.json").read_text())["sections"]["candidates"]["candidates"]
+    assert [c["candidate"] for c in cands][:2] == ["shipped graph, shipped model", "rewritten graph, shipped model"]
+    assert cands[0]["roc_auc"] == cands[1]["roc_auc"]  # the rewrite does not change the model
+    for c in cands:
+        assert _positive(c["b1_cpu_p50_ms"]) and _positive(c["b1024_urls_per_cpu_s"]) and 0.5 < c["roc_auc"] <= 1
+
+
+def test_profile_attributes_time_to_members(smoke_results):
+    profile = json.loads((smoke_results / "results.json").read_text())["sections"]["profile"]
+    for prof in profile["onnx"].values():
+        shares = [p["share"] for p in prof["by_part"].values()]
+        assert abs(sum(shares) - 1) < 0.01 and prof["top_nodes"]
+        assert any(k.startswith("extra trees") for k in prof["by_part"])
+    assert profile["train_stage"]["by_cumulative"] and _positive(profile["train_stage"]["wall_s"])
+
+
+def test_results_markdown_has_every_section(smoke_results):
+    text = (smoke_results / "RESULTS.md").read_text()
+    for heading in ("## 1. Serving", "## 2. Speed levers", "Shortlist, interleaved", "## 4. Profiles", "Smoke run"):
+        assert heading in text
+    assert "logical CPUs" in text  # machine facts
+
+
+@pytest.mark.slow
+def test_pipeline_sections_run_on_tiny_data(tmp_path):
+    """scaling (1x, 2x) and ci through the CLI, in a scratch copy of the working tree.
+
+    Marked slow: it runs `dvc repro` three times on ~900 raw rows (about a minute of CPU, mostly
+    interpreter start-up and imports of the pipeline stages)."""
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, str(REPO / "benchmarks/bench.py"), "--smoke", "--sections", "scaling,ci",
+                    "--out-dir", str(out), "--workdir", str(tmp_path / "work")], check=True, cwd=REPO,
+                   capture_output=True, text=True, timeout=300)
+    doc = json.loads((out / "results.json").read_text())
+    scaling = doc["sections"]["scaling"]
+    assert [r["factor"] for r in scaling["runs"]] == [1, 2]
+    one, two = scaling["runs"]
+    assert two["raw_rows"] == pytest.approx(2 * one["raw_rows"], rel=0.01)
+    for run in scaling["runs"]:
+        assert set(run["stages"]) >= {"prepare", "train", "operating-point", "evaluate", "export"}
+        assert all(_positive(s["wall_s"]) and s["peak_rss_mb"] > 50 for s in run["stages"].values())
+    assert scaling["exponent_time_vs_rows"]["total"] is not None
+    ci = doc["sections"]["ci"]
+    assert ci["noop_stages_run"] == [] and len(ci["noop_repro_s"]) == 1
+    assert {"evaluate", "export"} <= set(ci["eval_params_change"]["stages_run"])
+    assert not {"prepare", "train", "operating-point"} & set(ci["eval_params_change"]["stages_run"])
+    assert "## 3a. Pipeline scaling" in (out / "RESULTS.md").read_text()
