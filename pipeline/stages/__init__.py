@@ -1,1 +1,13 @@
 """DVC stages: thin shells that read inputs and params, call pure code, write outputs."""
+from __future__ import annotations
+
+
+def add_stage_command(subparsers, name: str, help_text: str, description: str, run) -> None:
+    """Expose a stage as ``python -m pipeline NAME``: read params.yaml, run it, exit 0."""
+    from pipeline.params import load_params
+
+    def handler(args) -> int:
+        run(load_params())
+        return 0
+
+    subparsers.add_parser(name, help=help_text, description=description).set_defaults(func=handler)

@@ -9,7 +9,8 @@ import pandas as pd
 
 from pipeline.evaluation import evaluate
 from pipeline.model import member_proba, phishing_proba
-from pipeline.params import load_params, read_json, write_json
+from pipeline.stages import add_stage_command
+from pipeline.params import read_json, write_json
 from pipeline.plots import confusion_png, curves_png, recall_by_year_png
 from pipeline.slices import strip_scheme_and_www
 
@@ -84,11 +85,5 @@ def _print_summary(doc: dict) -> None:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("evaluate", help="test metrics, bootstrap intervals, slices, plots (DVC stage)",
-                              description=__doc__)
-    p.set_defaults(func=lambda args: _run_from_cli())
-
-
-def _run_from_cli() -> int:
-    run(load_params())
-    return 0
+    add_stage_command(subparsers, "evaluate",
+                      "test metrics, bootstrap intervals, slices, plots (DVC stage)", __doc__, run)

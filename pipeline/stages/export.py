@@ -12,7 +12,8 @@ from pipeline import contract
 from pipeline.errors import PipelineError
 from pipeline.features import FEATURE_NAMES
 from pipeline.onnx_export import TARGET_OPSET, io_signature, parity_failures, parity_report, to_onnx
-from pipeline.params import load_params, read_json, sha256_file, write_json
+from pipeline.stages import add_stage_command
+from pipeline.params import read_json, sha256_file, write_json
 from pipeline.provenance import (MODEL_CODE, data_digest, data_pointers, files_digest, library_versions,
                                  params_digest)
 
@@ -100,11 +101,5 @@ def run(params: dict, dist: Path = DIST) -> dict:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("export", help="convert to ONNX, run the parity gate, write dist/ (DVC stage)",
-                              description=__doc__)
-    p.set_defaults(func=lambda args: _run_from_cli())
-
-
-def _run_from_cli() -> int:
-    run(load_params())
-    return 0
+    add_stage_command(subparsers, "export",
+                      "convert to ONNX, run the parity gate, write dist/ (DVC stage)", __doc__, run)

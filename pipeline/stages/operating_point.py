@@ -13,7 +13,8 @@ import pandas as pd
 
 from pipeline.metrics import choose_threshold, threshold_metrics
 from pipeline.model import member_proba, phishing_proba
-from pipeline.params import load_params, write_json
+from pipeline.stages import add_stage_command
+from pipeline.params import write_json
 
 VALIDATION = Path("data/prepared/validation.parquet")
 MODEL = Path("models/model.joblib")
@@ -47,11 +48,5 @@ def run(params: dict, validation_path: Path = VALIDATION, model_path: Path = MOD
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("operating-point", help="choose the decision threshold on validation (DVC stage)",
-                              description=__doc__)
-    p.set_defaults(func=lambda args: _run_from_cli())
-
-
-def _run_from_cli() -> int:
-    run(load_params())
-    return 0
+    add_stage_command(subparsers, "operating-point",
+                      "choose the decision threshold on validation (DVC stage)", __doc__, run)

@@ -6,7 +6,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.dataset import prepare_dataset, prepare_out_of_source, subsample
-from pipeline.params import load_params, write_json
+from pipeline.stages import add_stage_command
+from pipeline.params import write_json
 from pipeline.validation import read_raw_csv
 
 OUT_DIR = Path("data/prepared")
@@ -53,11 +54,5 @@ def run(params: dict, out_dir: Path = OUT_DIR, report_path: Path = REPORT) -> di
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("prepare", help="validate, de-duplicate and split the raw data (DVC stage)",
-                              description=__doc__)
-    p.set_defaults(func=lambda args: _run_from_cli())
-
-
-def _run_from_cli() -> int:
-    run(load_params())
-    return 0
+    add_stage_command(subparsers, "prepare",
+                      "validate, de-duplicate and split the raw data (DVC stage)", __doc__, run)

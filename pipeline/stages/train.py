@@ -8,7 +8,7 @@ import joblib
 import pandas as pd
 
 from pipeline.model import build_model, fit
-from pipeline.params import load_params
+from pipeline.stages import add_stage_command
 
 TRAIN = Path("data/prepared/train.parquet")
 MODEL = Path("models/model.joblib")
@@ -28,10 +28,5 @@ def run(params: dict, train_path: Path = TRAIN, model_path: Path = MODEL):
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help="fit the soft-voting ensemble (DVC stage)", description=__doc__)
-    p.set_defaults(func=lambda args: _run_from_cli())
-
-
-def _run_from_cli() -> int:
-    run(load_params())
-    return 0
+    add_stage_command(subparsers, "train",
+                      "fit the soft-voting ensemble (DVC stage)", __doc__, run)
