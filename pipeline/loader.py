@@ -15,6 +15,7 @@ scored), 2 verification failure (or a command-line usage error).
 from __future__ import annotations
 
 import argparse
+import functools
 import dataclasses
 import hashlib
 import json
@@ -520,18 +521,27 @@ def _fetch_kwargs(args: argparse.Namespace) -> dict:
     return {"api_url": args.api_url, "timeout": args.timeout}
 
 
+def _exit_on_error(command):
+    """Print a loader failure as one line and return its exit code (2 = verification, 1 = other)."""
+    @functools.wraps(command)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except LoaderError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except OSError as exc:  # e.g. an unwritable cache directory
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    return wrapper
+
+
+@_exit_on_error
 def _cmd_fetch(args: argparse.Namespace) -> int:
     repo = args.repo or os.environ.get(REPO_ENV)
-    try:
-        if not repo:
-            raise LoaderError(f"pass --repo OWNER/NAME or set {REPO_ENV}")
-        model = fetch(repo, args.tag, args.cache_dir, **_fetch_kwargs(args))
-    except LoaderError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except OSError as exc:  # e.g. an unwritable cache directory
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    if not repo:
+        raise LoaderError(f"pass --repo OWNER/NAME or set {REPO_ENV}")
+    model = fetch(repo, args.tag, args.cache_dir, **_fetch_kwargs(args))
     if args.json:
         print(json.dumps(_model_summary(model), indent=2))
         return 0
@@ -546,19 +556,13 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+@_exit_on_error
 def _cmd_score(args: argparse.Namespace) -> int:
-    try:
-        urls = _gather_urls(args)
-        if not urls:
-            raise LoaderError("no URLs to score: give them as arguments, with --file PATH, or '-' for stdin")
-        model = resolve_model(args.model, repo=args.repo, cache_dir=args.cache_dir, **_fetch_kwargs(args))
-        results = Detector(model).score(urls)
-    except LoaderError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except OSError as exc:  # e.g. an unwritable cache directory
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    urls = _gather_urls(args)
+    if not urls:
+        raise LoaderError("no URLs to score: give them as arguments, with --file PATH, or '-' for stdin")
+    model = resolve_model(args.model, repo=args.repo, cache_dir=args.cache_dir, **_fetch_kwargs(args))
+    results = Detector(model).score(urls)
     failed = [r for r in results if r.error is not None]
     if args.json:
         rows = [{"url": r.url, "error": r.error} if r.error is not None else

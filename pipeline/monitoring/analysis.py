@@ -108,16 +108,11 @@ def version_key(version: str) -> tuple:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-+]", version))
 
 
-@dataclass
-class Cell:
-    """The rows of one model version in one window, as arrays."""
+class _Counts:
+    """Row and flagged counts of anything holding ``scores`` and ``verdicts`` arrays."""
 
-    version: str
-    start: pd.Timestamp
-    end: pd.Timestamp
     scores: np.ndarray
     verdicts: np.ndarray
-    labels: np.ndarray
 
     @property
     def rows(self) -> int:
@@ -129,7 +124,19 @@ class Cell:
 
 
 @dataclass
-class Sample:
+class Cell(_Counts):
+    """The rows of one model version in one window, as arrays."""
+
+    version: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    scores: np.ndarray
+    verdicts: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass
+class Sample(_Counts):
     """Pooled rows used as one side of a comparison."""
 
     description: str
@@ -146,14 +153,6 @@ class Sample:
                    max((c.end for c in cells), default=None),
                    np.concatenate([c.scores for c in cells]) if cells else np.empty(0),
                    np.concatenate([c.verdicts for c in cells]) if cells else np.empty(0, np.int8))
-
-    @property
-    def rows(self) -> int:
-        return int(self.scores.size)
-
-    @property
-    def flagged(self) -> int:
-        return int(self.verdicts.sum())
 
 
 def split_cells(rows: pd.DataFrame, window: WindowSpec) -> list[Cell]:
