@@ -13,6 +13,8 @@ COMMAND_MODULES = [
     "pipeline.stages.prepare",
     "pipeline.stages.train",
     "pipeline.stages.operating_point",
+    "pipeline.stages.leave_one_source_out",
+    "pipeline.stages.backtest",
     "pipeline.stages.evaluate",
     "pipeline.stages.export",
     "pipeline.loader",  # fetch + score: the product-side loader
@@ -27,6 +29,7 @@ Phishing-URL detector: a DVC pipeline from raw URLs to a parity-gated ONNX model
 
 Pipeline stages (normally run through `dvc repro`, which calls them in order):
   prepare -> train -> operating-point -> evaluate -> export -> model-card
+  prepare -> leave-one-source-out -> evaluate;  prepare -> backtest
 """
 
 

@@ -5,8 +5,12 @@ import numpy as np
 import pandas as pd
 
 from pipeline.hosts import host_of, registered_domain
-from pipeline.splitting import SPLITS, group_split
+from pipeline.splitting import FUTURE, SPLITS, time_aware_split
 from pipeline.validation import validate
+
+CLASS_NAMES = {0: "legitimate", 1: "phishing"}
+ALL_SPLITS = (*SPLITS, FUTURE)
+_WWW = r"^(?:[a-zA-Z][a-zA-Z0-9+.\-]*://)?www\."
 
 
 def subsample(frame: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
@@ -17,16 +21,71 @@ def subsample(frame: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
     return frame[keep]
 
 
-def artefact_profile(frame: pd.DataFrame) -> dict:
-    """Share of known format artefacts per class, measured on raw URLs (see DATASHEET)."""
+def format_shares(urls: pd.Series) -> dict:
+    """Shares of the format artefacts that flip between sources (see DATASHEET), on raw URLs."""
+    urls = urls.astype(str)
+    if not len(urls):
+        return {"https": None, "www": None, "html_entity_amp": None}
+    return {"https": round(float(urls.str.lower().str.startswith("https://").mean()), 4),
+            "www": round(float(urls.str.contains(_WWW, regex=True).mean()), 4),
+            "html_entity_amp": round(float(urls.str.contains("&amp;", regex=False).mean()), 4)}
+
+
+def reason_kind(reason: str) -> str:
+    """The reason without its row-specific detail (the text before the colon)."""
+    return reason.split(":", 1)[0]
+
+
+def _reason_counts(reasons: pd.Series) -> dict:
+    kinds = reasons.map(reason_kind)
+    return {k: int(v) for k, v in kinds.value_counts().sort_index().items()}
+
+
+def source_report(raw: pd.DataFrame, clean: pd.DataFrame, quarantine: pd.DataFrame) -> dict:
+    """Per source and class: raw and clean rows, date range, format shares, quarantine by reason.
+
+    Rows whose label is not 0/1 have no class; they are counted under ``unlabelled``.
+    """
+    out: dict = {}
+    for source in pd.unique(raw["source"]):
+        raw_s, clean_s = raw[raw["source"] == source], clean[clean["source"] == source]
+        quarantine_s = quarantine[quarantine["source"] == source]
+        entry = {"raw_rows": int(len(raw_s)), "clean_rows": int(len(clean_s)), "classes": {}}
+        for label, name in CLASS_NAMES.items():
+            raw_c = raw_s[raw_s["label"] == str(label)]
+            if not len(raw_c):
+                continue
+            clean_c = clean_s[clean_s["label"] == label]
+            dated = clean_c.loc[clean_c["first_seen"] != "", "first_seen"]
+            entry["classes"][name] = {
+                "raw_rows": int(len(raw_c)), "clean_rows": int(len(clean_c)), "dated_rows": int(len(dated)),
+                "first_seen_min": dated.min() if len(dated) else None,
+                "first_seen_max": dated.max() if len(dated) else None,
+                **format_shares(raw_c["url"]),
+                "quarantined": _reason_counts(quarantine_s.loc[quarantine_s["label"] == str(label), "reason"]),
+                "clean_rows_by_month": {str(m): int(n) for m, n in dated.str[:7].value_counts().sort_index().items()},
+            }
+        unlabelled = quarantine_s[~quarantine_s["label"].isin(["0", "1"])]
+        if len(unlabelled):
+            entry["unlabelled_quarantined"] = _reason_counts(unlabelled["reason"])
+        out[str(source)] = entry
+    return out
+
+
+def split_report(clean: pd.DataFrame) -> dict:
     out = {}
-    for label, part in frame.groupby("label"):
-        urls = part["url"].astype(str)
-        out[str(label)] = {
+    for name in ALL_SPLITS:
+        part = clean[clean["split"] == name]
+        dated = part.loc[part["first_seen"] != "", "first_seen"]
+        out[name] = {
             "rows": int(len(part)),
-            "https": round(float(urls.str.startswith("https://").mean()), 4),
-            "www": round(float(urls.str.contains(r"^(?:[a-zA-Z]+://)?www\.", regex=True).mean()), 4),
-            "html_entity_amp": round(float(urls.str.contains("&amp;", regex=False).mean()), 4),
+            "phishing": int((part["label"] == 1).sum()),
+            "legitimate": int((part["label"] == 0).sum()),
+            "phishing_share": round(float(part["label"].mean()), 4) if len(part) else None,
+            "registered_domains": int(part["registered_domain"].nunique()),
+            "first_seen_min": dated.min() if len(dated) else None,
+            "first_seen_max": dated.max() if len(dated) else None,
+            "by_source": {str(s): int(n) for s, n in part.groupby("source").size().items()},
         }
     return out
 
@@ -35,52 +94,43 @@ def prepare_dataset(raw: pd.DataFrame, max_length: int, split_params: dict
                     ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Validate, de-duplicate and split; returns (clean rows with a ``split`` column, quarantine, report)."""
     clean, quarantine = validate(raw, max_length)
+    private = bool(split_params.get("private_suffixes", True))
     clean["host"] = [host_of(u) for u in clean["url"]]
-    clean["registered_domain"] = [registered_domain(h) for h in clean["host"]]
+    clean["registered_domain"] = [registered_domain(h, private) for h in clean["host"]]
     group_key = split_params.get("group_by", "registered_domain")
     if group_key not in ("registered_domain", "host"):
         raise ValueError(f"params split.group_by must be 'registered_domain' or 'host', got {group_key!r}")
-    clean["split"] = group_split(clean["label"].to_numpy(), clean[group_key].to_numpy(),
-                                 split_params["test_fraction"], split_params["validation_fraction"],
-                                 split_params["seed"])
+    future_from = split_params.get("future_from")
+    clean["split"] = time_aware_split(clean["label"].to_numpy(), clean[group_key].to_numpy(),
+                                      clean["first_seen"].to_numpy(), future_from,
+                                      split_params["test_fraction"], split_params["validation_fraction"],
+                                      split_params["seed"])
+    recurring = (clean["split"] == "test") & (clean["first_seen"] != "") & \
+        clean[group_key].isin(set(clean.loc[clean["split"] == FUTURE, group_key]))
     report = {
-        "raw_rows": {s: int(n) for s, n in raw.groupby("source").size().items()},
-        "raw_artefacts": artefact_profile(raw[raw["label"].isin(["0", "1"])].assign(
-            label=lambda f: f["label"].astype(int))),
+        "sources": source_report(raw, clean, quarantine),
         "quarantined": int(len(quarantine)),
-        "quarantine_reasons": _reason_counts(quarantine),
+        "quarantine_reasons": _reason_counts(quarantine["reason"]),
         "clean_rows": int(len(clean)),
-        "splits": {
-            name: {
-                "rows": int((clean["split"] == name).sum()),
-                "phishing": int(((clean["split"] == name) & (clean["label"] == 1)).sum()),
-                "legitimate": int(((clean["split"] == name) & (clean["label"] == 0)).sum()),
-                "phishing_share": round(float(clean.loc[clean["split"] == name, "label"].mean()), 4),
-                "registered_domains": int(clean.loc[clean["split"] == name, "registered_domain"].nunique()),
-            }
-            for name in SPLITS
-        },
+        "splits": split_report(clean),
         "group_by": group_key,
+        "private_suffixes": private,
+        "future_from": str(future_from) if future_from else None,
+        "test_rows_of_groups_in_future": int(recurring.sum()),
     }
     return clean, quarantine, report
-
-
-def _reason_counts(quarantine: pd.DataFrame) -> dict:
-    """Count quarantined rows per reason kind (the text before the colon)."""
-    kinds = quarantine["reason"].str.split(":", n=1).str[0]
-    return {k: int(v) for k, v in kinds.value_counts().sort_index().items()}
 
 
 def prepare_out_of_source(raw: pd.DataFrame, max_length: int, training_urls: set[str]
                           ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The dated phishing stream for the recall-by-year check; never used for training."""
     clean, quarantine = validate(raw, max_length)
-    dates = pd.to_datetime(clean["date"], utc=True, errors="coerce", format="mixed")
-    bad_date = dates.isna()
-    if bad_date.any():
-        extra = clean[bad_date].assign(reason="bad date: not a parseable timestamp")
-        quarantine = pd.concat([quarantine, extra[quarantine.columns.intersection(extra.columns)]],
-                               ignore_index=True)
-    clean = clean[~bad_date].assign(year=dates[~bad_date].dt.year.astype(np.int64))
+    undated = clean["first_seen"] == ""
+    if undated.any():
+        extra = clean[undated].assign(reason="bad date: the out-of-source stream needs a date on every row")
+        quarantine = pd.concat([quarantine, extra[quarantine.columns]], ignore_index=True)
+    clean = clean[~undated]
+    clean = clean.assign(year=clean["first_seen"].str[:4].astype(np.int64))
     clean["seen_in_training"] = clean["url"].isin(training_urls)
-    return clean[["url", "label", "date", "year", "seen_in_training"]].reset_index(drop=True), quarantine
+    columns = ["url", "label", "first_seen", "year", "seen_in_training"]
+    return clean[columns].reset_index(drop=True), quarantine

@@ -1,11 +1,23 @@
-"""Hand-crafted lexical features of a URL, defined once as ONNX operators.
+"""What the model sees of a URL, defined once as ONNX operators.
 
-Every feature is defined by the ONNX op that computes it (regex token counts,
-regex full matches, a character histogram). ``LexicalFeatures.transform`` runs
-exactly that graph in onnxruntime, and the skl2onnx converter registered below
-emits exactly the same nodes into the exported model, so the features the
-model was trained on are, by construction, the features the product computes.
-Regexes use RE2/Python-common syntax only (``[0-9]``, never ``\\d``).
+Two views, both computed by ONNX ops:
+
+* **URL parts** (:func:`url_parts_graph`): the scheme and a leading ``www.`` are
+  removed (they flip meaning between data sources, see the datasheet), then the
+  rest is cut into the *host* (up to the first ``/``, ``?`` or ``#``) and the
+  *path* (everything after). The host is wrapped in ``^...$`` so character
+  n-grams can tell a label at the start or the end of the host (``cn$`` is a
+  TLD, ``^login`` a first label).
+* **Lexical features** (:data:`FEATURE_NAMES`): character statistics, regex
+  counts and regex flags of the host and of the path separately: how random the
+  host looks, which TLD and hosting it uses, whether a brand name sits outside
+  the registered domain.
+
+``UrlParts.transform`` and ``LexicalFeatures.transform`` run exactly these
+graphs in onnxruntime, and the converters registered below emit exactly the same
+nodes into the exported model, so the features the model was trained on are, by
+construction, the features the product computes. Regexes use RE2/Python-common
+syntax only (``[0-9]``, never ``\\d``).
 """
 from __future__ import annotations
 
@@ -16,198 +28,307 @@ import onnx
 from onnx import TensorProto, helper
 from sklearn.base import BaseEstimator, TransformerMixin
 
-ONNX_OPSET = 20  # RegexFullMatch needs ai.onnx opset 20
+ONNX_OPSET = 20  # RegexFullMatch and StringSplit need ai.onnx opset 20
 MS_DOMAIN = "com.microsoft"  # Tokenizer lives in onnxruntime's contrib ops
 PAD = "<pad>"  # multi-character, so it can never collide with a single-char token
+HOST_START, HOST_END = "^", "$"  # wrap the host for the character n-grams
 
-_SCHEME = r"(?:[A-Za-z][A-Za-z0-9+.-]*://)?"
-_HOST = r"[^/?#]*"
-_REST = r"(?:[:/?#].*)?"
-SUSPICIOUS_TLDS = ("tk", "ml", "ga", "cf", "gq", "xyz", "top", "pw", "cc", "club", "info",
-                   "biz", "ru", "cn", "online", "site", "work", "click", "link", "zip")
-SHORTENERS = ("bit.ly", "goo.gl", "tinyurl.com", "ow.ly", "t.co", "is.gd", "buff.ly",
-              "adf.ly", "bitly.com", "cutt.ly", "rb.gy", "shorturl.at")
-KEYWORDS = ("login", "log-in", "signin", "sign-in", "logon", "secure", "account", "update",
-            "verify", "verification", "confirm", "password", "banking", "bank", "webscr",
-            "paypal", "ebay", "apple", "wallet", "support", "suspend", "unlock", "billing",
-            "invoice", "free", "bonus", "lucky", "admin", "wp-", "dropbox", "office")
+SCHEME_PREFIX = r"(?s)[A-Za-z][A-Za-z0-9+.\-]*://.*"  # the URL starts with a scheme
+WWW_PREFIX = r"(?s)www\..*"
+HOST_TOKEN = r"^[^/?#]*"  # the host (with userinfo and port): up to the first / ? #
+PATH_TOKEN = r"(?s)[/?#].*"  # the rest, from the first / ? #
 
-# Per-row match counts (com.microsoft Tokenizer with ``tokenexp``).
-REGEX_COUNTS: dict[str, str] = {
-    "n_keywords": "(?i)" + "|".join(k.replace("-", r"\-") for k in KEYWORDS),
-    "n_digit_runs": "[0-9]+",
-    "n_percent_escapes": "%[0-9A-Fa-f][0-9A-Fa-f]",
-    "n_punycode_labels": "(?i)xn--",
-    "n_double_slashes": "//",
-    "n_file_extensions": r"(?i)\.(?:php|html?|asp|aspx|jsp|exe|js|cgi)",
+SUSPICIOUS_TLDS = ("tk", "ml", "ga", "cf", "gq", "xyz", "top", "pw", "cc", "club", "info", "biz", "ru",
+                   "cn", "su", "online", "site", "work", "click", "link", "zip", "buzz", "shop", "icu",
+                   "monster", "bar", "vip", "fit", "cyou", "rest", "cfd", "sbs", "live", "life", "store",
+                   "fun", "space", "website", "email", "best", "ltd", "asia", "tokyo", "quest", "today")
+# Second-level labels under which ccTLDs register names (example.co.jp, example.com.br ...).
+SECOND_LEVEL = ("co", "com", "net", "org", "ac", "go", "ne", "or", "gov", "edu", "gr", "ed", "lg", "ad",
+                "gob", "nic", "mil", "ltd", "plc", "sch", "in", "info", "biz")
+# Shared hosting, site builders, dynamic DNS and tunnels: one registered domain, many unrelated owners.
+HOSTING = ("duckdns.org", "ddns.net", "no-ip.com", "no-ip.org", "hopto.org", "zapto.org", "firebaseapp.com",
+           "web.app", "herokuapp.com", "github.io", "gitlab.io", "netlify.app", "vercel.app", "pages.dev",
+           "workers.dev", "glitch.me", "repl.co", "weebly.com", "wixsite.com", "000webhostapp.com",
+           "blogspot.com", "wordpress.com", "sites.google.com", "azurewebsites.net", "cloudfront.net",
+           "amazonaws.com", "appspot.com", "ngrok.io", "square.site", "godaddysites.com", "webflow.io",
+           "r2.dev", "myshopify.com", "business.site", "mystrikingly.com", "jimdofree.com", "ipfs.io")
+SHORTENERS = ("bit.ly", "goo.gl", "tinyurl.com", "ow.ly", "t.co", "is.gd", "buff.ly", "adf.ly", "bitly.com",
+              "cutt.ly", "rb.gy", "shorturl.at", "rebrand.ly", "s.id", "kutt.it", "t.ly", "tiny.cc")
+# Brands phishing imitates most (global, and the Japanese consumer brands of the JPCERT/CC feed).
+BRANDS = ("paypal", "apple", "icloud", "amazon", "microsoft", "office365", "outlook", "hotmail", "google",
+          "gmail", "facebook", "instagram", "whatsapp", "netflix", "ebay", "dropbox", "docusign", "adobe",
+          "yahoo", "chase", "wellsfargo", "bankofamerica", "citibank", "hsbc", "barclays", "santander",
+          "dhl", "fedex", "usps", "royalmail", "steam", "binance", "coinbase", "metamask", "blockchain",
+          "rakuten", "mercari", "docomo", "softbank", "aeon", "saison", "smbc", "mufg", "mizuho", "jcb",
+          "amex", "americanexpress", "mastercard", "sagawa", "yamato", "japanpost", "ekinet", "eki-net",
+          "linkedin", "twitter", "tiktok", "telegram", "spotify", "disney", "verizon", "xfinity", "orange")
+KEYWORDS = ("login", "log-in", "signin", "sign-in", "logon", "secure", "account", "update", "verify",
+            "verification", "confirm", "password", "banking", "bank", "webscr", "wallet", "support",
+            "suspend", "unlock", "billing", "invoice", "free", "bonus", "lucky", "admin", "wp-", "auth",
+            "service", "customer", "security", "member", "card", "payment", "delivery")
+
+
+def _alternatives(words) -> str:
+    return "|".join(w.replace(".", r"\.").replace("-", r"\-") for w in words)
+
+
+_LABEL = r"[^./?#]+"
+_TLD_OF = r"(?s)(?i)(?:[^/?#]*\.)?(?:%s)\.?(?::[0-9]*)?"  # host ends with one of these TLDs
+
+# Per-part character groups counted from one histogram (everything else counts as "other").
+HIST_CHARS = [c for c in string.printable if c not in "\t\n\r\x0b\x0c"]
+HOST_CHAR_GROUPS: dict[str, str] = {
+    "digits": string.digits, "letters": string.ascii_letters, "vowels": "aeiouAEIOU",
+    "upper": string.ascii_uppercase, "dots": ".", "hyphens": "-", "underscores": "_", "at": "@",
+    "colons": ":",
+}
+PATH_CHAR_GROUPS: dict[str, str] = {
+    "digits": string.digits, "letters": string.ascii_letters, "upper": string.ascii_uppercase,
+    "dots": ".", "hyphens": "-", "underscores": "_", "slashes": "/", "question_marks": "?",
+    "equals": "=", "ampersands": "&", "at": "@", "percent": "%", "tilde": "~", "whitespace": " ",
+    "other_punct": "!\"$'()*+,;<>[\\]^`{|}:#",
 }
 
-# Per-row booleans (ai.onnx RegexFullMatch over the whole URL).
-REGEX_FLAGS: dict[str, str] = {
-    "ip_host": "(?s)" + _SCHEME + r"(?:[^/?#@]*@)?[0-9]{1,3}(?:\.[0-9]{1,3}){3}" + _REST,
-    "hex_ip_host": "(?s)" + _SCHEME + r"0[xX][0-9A-Fa-f]+" + _REST,
-    "has_port": "(?s)" + _SCHEME + r"[^/?#]*:[0-9]+" + r"(?:[/?#].*)?",
-    "userinfo_in_host": "(?s)" + _SCHEME + r"[^/?#]*@" + _HOST + _REST,
-    "suspicious_tld": "(?s)(?i)" + _SCHEME + _HOST + r"\.(?:" + "|".join(SUSPICIOUS_TLDS) + r")\.?" + _REST,
-    "shortener_host": "(?s)(?i)" + _SCHEME + r"(?:www\.)?(?:" + "|".join(s.replace(".", r"\.") for s in SHORTENERS) + r")" + _REST,
-    "digit_in_host": "(?s)" + _SCHEME + r"[^/?#]*[0-9]" + _HOST + _REST,
-    "hyphen_in_host": "(?s)" + _SCHEME + r"[^/?#]*-" + _HOST + _REST,
+# Per-part regex match counts (Tokenizer with ``tokenexp``): part -> {name: pattern}.
+HOST_COUNTS: dict[str, str] = {
+    "consonant_runs": "(?i)[bcdfghjklmnpqrstvwxz]{4,}",   # 'xqzt' reads like no language
+    "digit_letter_switches": "[0-9][A-Za-z]|[A-Za-z][0-9]",
+    "labels": _LABEL,
+    "long_labels": "[^./?#]{16,}",
+    "brands": "(?i)" + _alternatives(BRANDS),
+    "keywords": "(?i)" + _alternatives(KEYWORDS),
+    "punycode_labels": "(?i)xn--",
+}
+PATH_COUNTS: dict[str, str] = {
+    "segments": "/[^/?#]+",
+    "digit_runs": "[0-9]+",
+    "percent_escapes": "%[0-9A-Fa-f][0-9A-Fa-f]",
+    "brands": "(?i)" + _alternatives(BRANDS),
+    "keywords": "(?i)" + _alternatives(KEYWORDS),
+    "double_slashes": "//",
+    "file_extensions": r"(?i)\.(?:php|html?|asp|aspx|jsp|exe|js|cgi|shtml)",
+    "hex_runs": "[0-9a-fA-F]{16,}",
+}
+# Per-part booleans (RegexFullMatch over the whole part).
+HOST_FLAGS: dict[str, str] = {
+    "ip": r"(?s)(?:[^@]*@)?[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?::[0-9]*)?",
+    "hex_ip": r"(?s)(?:[^@]*@)?0[xX][0-9A-Fa-f]+(?::[0-9]*)?",
+    "port": r"(?s)[^@]*:[0-9]+",
+    "userinfo": r"(?s).*@.*",
+    "suspicious_tld": _TLD_OF % _alternatives(SUSPICIOUS_TLDS),
+    "tld_com_net_org": _TLD_OF % "com|net|org",
+    "tld_country_code": r"(?s)(?i)(?:[^/?#]*\.)?[a-z][a-z]\.?(?::[0-9]*)?",
+    "tld_jp": _TLD_OF % "jp",
+    "second_level_suffix": r"(?s)(?i)(?:[^/?#]*\.)?(?:%s)\.[a-z][a-z]\.?(?::[0-9]*)?" % _alternatives(SECOND_LEVEL),
+    "hosting": r"(?s)(?i)(?:[^/?#]*\.)?(?:%s)\.?(?::[0-9]*)?" % _alternatives(HOSTING),
+    "shortener": r"(?s)(?i)(?:%s)\.?(?::[0-9]*)?" % _alternatives(SHORTENERS),
+    # The brand is the registered name itself (paypal.com, amazon.co.jp), not a decoy label.
+    "brand_is_domain": r"(?s)(?i)(?:[^/?#]*\.)?(?:%s)\.(?:(?:%s)\.)?[a-z]{2,}\.?(?::[0-9]*)?"
+                       % (_alternatives(BRANDS), _alternatives(SECOND_LEVEL)),
+    "digit_in_last_label": r"(?s)(?:[^/?#]*\.)?[^./?#]*[0-9][^./?#]*\.[a-zA-Z]+\.?(?::[0-9]*)?",
+}
+PATH_FLAGS: dict[str, str] = {
+    "root_only": r"/?",
     "has_query": r"(?s)[^?#]*\?.*",
     "has_fragment": r"(?s)[^#]*#.*",
-    "long_host": "(?s)" + _SCHEME + r"[^/?#]{30,}" + r"(?:[/?#].*)?",
+    "ends_with_slash": r"(?s).*/",
 }
-# Host depth: one RegexFullMatch per "host has at least k dots", summed.
-HOST_DOT_LEVELS = (1, 2, 3, 4, 5)
 
-# Character histogram over printable ASCII; everything else counts as "other".
-HIST_CHARS = [c for c in string.printable if c not in "\t\n\r\x0b\x0c"]
-_CHAR_GROUPS: dict[str, str] = {
-    "n_digits": string.digits,
-    "n_letters": string.ascii_letters,
-    "n_upper": string.ascii_uppercase,
-    "n_dots": ".",
-    "n_hyphens": "-",
-    "n_underscores": "_",
-    "n_slashes": "/",
-    "n_question_marks": "?",
-    "n_equals": "=",
-    "n_ampersands": "&",
-    "n_at": "@",
-    "n_percent": "%",
-    "n_tilde": "~",
-    "n_whitespace": " ",
-    "n_other_punct": "!\"$'()*+,;<>[\\]^`{|}:#",
-}
+
+def _stat_names(part: str, groups: dict) -> list[str]:
+    return ([f"{part}_length", f"{part}_not_printable_ascii"] + [f"{part}_{g}" for g in groups]
+            + [f"{part}_digit_ratio", f"{part}_letter_ratio", f"{part}_entropy"])
+
 
 FEATURE_NAMES: list[str] = (
-    ["length", "n_not_printable_ascii"]
-    + list(_CHAR_GROUPS)
-    + ["digit_ratio", "letter_ratio", "char_entropy", "host_dots"]
-    + list(REGEX_COUNTS)
-    + list(REGEX_FLAGS)
+    _stat_names("host", HOST_CHAR_GROUPS) + [f"host_n_{k}" for k in HOST_COUNTS]
+    + [f"host_{k}" for k in HOST_FLAGS]
+    + _stat_names("path", PATH_CHAR_GROUPS) + [f"path_n_{k}" for k in PATH_COUNTS]
+    + [f"path_{k}" for k in PATH_FLAGS]
 )
 
 
+# -- node emitters --------------------------------------------------------------------------------
 class _Builder:
     """Minimal node emitter; subclasses decide where the nodes go."""
 
-    def node(self, op: str, inputs: list[str], domain: str = "", **attrs) -> str:  # pragma: no cover
+    def node(self, op: str, inputs: list[str], domain: str = "", n_outputs: int = 1, **attrs):  # pragma: no cover
         raise NotImplementedError
 
-    def const(self, value: np.ndarray) -> str:
+    def const(self, value) -> str:
         tensor = onnx.numpy_helper.from_array(np.asarray(value))
         return self.node("Constant", [], value=tensor)
+
+    def ints(self, *values) -> str:
+        return self.const(np.array(values, dtype=np.int64))
 
 
 class _StandaloneBuilder(_Builder):
     def __init__(self) -> None:
         self.nodes: list[onnx.NodeProto] = []
 
-    def node(self, op, inputs, domain="", **attrs):
-        out = f"lex_{len(self.nodes)}_{op}"
-        self.nodes.append(helper.make_node(op, inputs, [out], name=out, domain=domain, **attrs))
-        return out
+    def node(self, op, inputs, domain="", n_outputs=1, **attrs):
+        outs = [f"url_{len(self.nodes)}_{op}_{i}" for i in range(n_outputs)]
+        self.nodes.append(helper.make_node(op, inputs, outs, name=outs[0], domain=domain, **attrs))
+        return outs[0] if n_outputs == 1 else outs
 
 
-class _Skl2OnnxBuilder(_Builder):
+class Skl2OnnxBuilder(_Builder):
+    """Emits into a skl2onnx container (used by the converters)."""
+
     def __init__(self, scope, container) -> None:
         self.scope, self.container = scope, container
 
-    def node(self, op, inputs, domain="", **attrs):
-        out = self.scope.get_unique_variable_name(f"lex_{op}")
+    def node(self, op, inputs, domain="", n_outputs=1, **attrs):
+        outs = [self.scope.get_unique_variable_name(f"url_{op}") for _ in range(n_outputs)]
         version = 1 if domain == MS_DOMAIN else ONNX_OPSET
-        self.container.add_node(op, inputs, [out], op_domain=domain, op_version=version,
-                                name=self.scope.get_unique_operator_name(f"Lex{op}"), **attrs)
-        return out
+        self.container.add_node(op, inputs, outs, op_domain=domain, op_version=version,
+                                name=self.scope.get_unique_operator_name(f"Url{op}"), **attrs)
+        return outs[0] if n_outputs == 1 else outs
 
 
-def _token_count(b: _Builder, x: str, tokenexp: str) -> str:
-    """[N,1] float: number of non-overlapping regex matches per row."""
-    tokens = b.node("Tokenizer", [x], domain=MS_DOMAIN, mark=0, mincharnum=1,
-                    pad_value=PAD, tokenexp=tokenexp)
-    is_pad = b.node("Equal", [tokens, b.const(np.array(PAD, dtype=object))])
-    real = b.node("Cast", [b.node("Not", [is_pad])], to=TensorProto.FLOAT)
-    return b.node("ReduceSum", [real, b.const(np.array([-1], dtype=np.int64))], keepdims=0)
+def _column(b: _Builder, x2d: str, index: int) -> str:
+    """Column ``index`` of a [N, k] tensor as [N, 1]."""
+    return b.node("Slice", [x2d, b.ints(index), b.ints(index + 1), b.ints(1)])
 
 
-def _flag(b: _Builder, x: str, pattern: str) -> str:
-    return b.node("Cast", [b.node("RegexFullMatch", [x], pattern=pattern)], to=TensorProto.FLOAT)
+def _blank_like(b: _Builder, x: str, fill: str) -> str:
+    """A [N, 1] string tensor of ``fill`` with the batch size of [N, 1] ``x``."""
+    return b.node("Expand", [b.const(np.array([[fill]], dtype=object)), b.node("Shape", [x])])
 
 
-def _emit_features(b: _Builder, x: str) -> str:
-    """Emit the feature nodes for string input ``x`` [N,1]; return the [N,F] float output."""
-    chars = b.node("Tokenizer", [x], domain=MS_DOMAIN, mark=0, mincharnum=1,
-                   pad_value=PAD, tokenexp="(?s).")
-    chars_2d = b.node("Squeeze", [chars, b.const(np.array([1], dtype=np.int64))])
-    is_char = b.node("Cast", [b.node("Not", [b.node("Equal", [chars_2d, b.const(np.array(PAD, dtype=object))])])],
+def _after_prefix(b: _Builder, x: str, test: str, delimiter: str) -> str:
+    """[N,1]: the text after the first ``delimiter`` where ``test`` full-matches, else ``x`` unchanged."""
+    matches = b.node("RegexFullMatch", [x], pattern=test)
+    flat = b.node("Reshape", [x, b.ints(-1)])
+    pieces = b.node("StringSplit", [flat], delimiter=delimiter, maxsplit=1, n_outputs=2)[0]  # [N, 0..2]
+    blank = _blank_like(b, x, "")
+    padded = b.node("Concat", [pieces, blank, blank], axis=1)  # at least 2 columns, whatever the batch
+    return b.node("Where", [matches, _column(b, padded, 1), x])
+
+
+def _first_match(b: _Builder, x: str, tokenexp: str) -> str:
+    """[N,1]: the leftmost non-empty match of ``tokenexp`` per row, '' where there is none."""
+    tokens = b.node("Tokenizer", [b.node("Reshape", [x, b.ints(-1)])], domain=MS_DOMAIN, mark=0,
+                    mincharnum=1, pad_value=PAD, tokenexp=tokenexp)  # [N, 0..k]
+    padded = b.node("Concat", [tokens, _blank_like(b, x, PAD)], axis=1)
+    first = _column(b, padded, 0)
+    return b.node("Where", [b.node("Equal", [first, b.const(np.array(PAD, dtype=object))]),
+                            _blank_like(b, x, ""), first])
+
+
+def emit_url_parts(b: _Builder, x: str) -> tuple[str, str]:
+    """Emit (host, path) [N,1] strings for URL column ``x`` [N,1]; scheme and ``www.`` removed."""
+    rest = _after_prefix(b, x, SCHEME_PREFIX, "://")
+    rest = _after_prefix(b, rest, WWW_PREFIX, "www.")
+    return _first_match(b, rest, HOST_TOKEN), _first_match(b, rest, PATH_TOKEN)
+
+
+def emit_marked_host(b: _Builder, host: str) -> str:
+    start = b.const(np.array([[HOST_START]], dtype=object))
+    end = b.const(np.array([[HOST_END]], dtype=object))
+    return b.node("StringConcat", [b.node("StringConcat", [start, host]), end])
+
+
+def _reduce_sum(b: _Builder, x: str, keepdims: int) -> str:
+    return b.node("ReduceSum", [x, b.ints(-1)], keepdims=keepdims)
+
+
+def _char_stats(b: _Builder, s: str, groups: dict) -> list[str]:
+    """[N,1] columns: length, non-ASCII count, one count per char group, digit/letter ratio, entropy."""
+    chars = b.node("Tokenizer", [b.node("Reshape", [s, b.ints(-1)])], domain=MS_DOMAIN, mark=0,
+                   mincharnum=1, pad_value=PAD, tokenexp="(?s).")  # [N, T]
+    is_char = b.node("Cast", [b.node("Not", [b.node("Equal", [chars, b.const(np.array(PAD, dtype=object))])])],
                      to=TensorProto.FLOAT)
-    length = b.node("ReduceSum", [is_char, b.const(np.array([-1], dtype=np.int64))], keepdims=1)
-    hist = b.node("TfIdfVectorizer", [chars_2d], mode="TF", min_gram_length=1, max_gram_length=1,
+    length = _reduce_sum(b, is_char, 1)
+    hist = b.node("TfIdfVectorizer", [chars], mode="TF", min_gram_length=1, max_gram_length=1,
                   max_skip_count=0, ngram_counts=[0, len(HIST_CHARS)],
                   ngram_indexes=list(range(len(HIST_CHARS))), pool_strings=HIST_CHARS)
-    ascii_total = b.node("ReduceSum", [hist, b.const(np.array([-1], dtype=np.int64))], keepdims=1)
-    non_ascii = b.node("Sub", [length, ascii_total])
-
-    selector = np.zeros((len(HIST_CHARS), len(_CHAR_GROUPS)), dtype=np.float32)
-    for j, members in enumerate(_CHAR_GROUPS.values()):
+    non_ascii = b.node("Sub", [length, _reduce_sum(b, hist, 1)])
+    selector = np.zeros((len(HIST_CHARS), len(groups)), dtype=np.float32)
+    for j, members in enumerate(groups.values()):
         for ch in members:
             selector[HIST_CHARS.index(ch), j] = 1.0
-    groups = b.node("MatMul", [hist, b.const(selector)])
-
+    counts = b.node("MatMul", [hist, b.const(selector)])
     safe_len = b.node("Max", [length, b.const(np.array([1.0], dtype=np.float32))])
-    digits = b.node("Slice", [groups, b.const(np.array([0], np.int64)), b.const(np.array([1], np.int64)),
-                              b.const(np.array([1], np.int64))])
-    letters = b.node("Slice", [groups, b.const(np.array([1], np.int64)), b.const(np.array([2], np.int64)),
-                               b.const(np.array([1], np.int64))])
-    digit_ratio = b.node("Div", [digits, safe_len])
-    letter_ratio = b.node("Div", [letters, safe_len])
-
+    names = list(groups)
+    digits = _column(b, counts, names.index("digits"))
+    letters = _column(b, counts, names.index("letters"))
     # Shannon entropy (bits) of the histogram plus one "non-ASCII" bucket.
-    buckets = b.node("Concat", [hist, non_ascii], axis=1)
-    p = b.node("Div", [buckets, safe_len])
+    p = b.node("Div", [b.node("Concat", [hist, non_ascii], axis=1), safe_len])
     log_p = b.node("Log", [b.node("Max", [p, b.const(np.array([1e-30], dtype=np.float32))])])
-    plogp = b.node("Mul", [p, log_p])
-    nats = b.node("ReduceSum", [plogp, b.const(np.array([-1], dtype=np.int64))], keepdims=1)
+    nats = _reduce_sum(b, b.node("Mul", [p, log_p]), 1)
     entropy = b.node("Mul", [nats, b.const(np.array([-1.0 / np.log(2.0)], dtype=np.float32))])
+    return [length, non_ascii, counts, b.node("Div", [digits, safe_len]), b.node("Div", [letters, safe_len]),
+            entropy]
 
-    host_dots = _flag(b, x, "(?s)" + _SCHEME + r"[^/?#]*(?:\.[^/?#]*){1}(?:[/?#].*)?")
-    for level in HOST_DOT_LEVELS[1:]:
-        pattern = "(?s)" + _SCHEME + r"[^/?#]*(?:\.[^/?#]*){%d}(?:[/?#].*)?" % level
-        host_dots = b.node("Add", [host_dots, _flag(b, x, pattern)])
 
-    counts = [_token_count(b, x, exp) for exp in REGEX_COUNTS.values()]
-    flags = [_flag(b, x, pat) for pat in REGEX_FLAGS.values()]
-    columns = [length, non_ascii, groups, digit_ratio, letter_ratio, entropy, host_dots, *counts, *flags]
+def _token_count(b: _Builder, s: str, tokenexp: str) -> str:
+    """[N,1] float: number of non-overlapping regex matches per row."""
+    tokens = b.node("Tokenizer", [b.node("Reshape", [s, b.ints(-1)])], domain=MS_DOMAIN, mark=0,
+                    mincharnum=1, pad_value=PAD, tokenexp=tokenexp)
+    real = b.node("Cast", [b.node("Not", [b.node("Equal", [tokens, b.const(np.array(PAD, dtype=object))])])],
+                  to=TensorProto.FLOAT)
+    return _reduce_sum(b, real, 1)
+
+
+def _flag(b: _Builder, s: str, pattern: str) -> str:
+    return b.node("Cast", [b.node("RegexFullMatch", [s], pattern=pattern)], to=TensorProto.FLOAT)
+
+
+def emit_features(b: _Builder, x: str) -> str:
+    """Emit the feature nodes for URL column ``x`` [N,1]; return the [N,F] float output."""
+    host, path = emit_url_parts(b, x)
+    columns = [*_char_stats(b, host, HOST_CHAR_GROUPS)]
+    columns += [_token_count(b, host, exp) for exp in HOST_COUNTS.values()]
+    columns += [_flag(b, host, pat) for pat in HOST_FLAGS.values()]
+    columns += _char_stats(b, path, PATH_CHAR_GROUPS)
+    columns += [_token_count(b, path, exp) for exp in PATH_COUNTS.values()]
+    columns += [_flag(b, path, pat) for pat in PATH_FLAGS.values()]
     return b.node("Concat", columns, axis=1)
 
 
-def feature_graph() -> onnx.ModelProto:
-    """The standalone feature model: ``url`` [N,1] string -> ``features`` [N,F] float."""
+def _standalone(emit, outputs: dict[str, int]) -> onnx.ModelProto:
+    """A model ``url`` [N,1] string -> the named outputs of ``emit``."""
     b = _StandaloneBuilder()
-    out = _emit_features(b, "url")
-    b.nodes.append(helper.make_node("Identity", [out], ["features"], name="features"))
-    graph = helper.make_graph(
-        b.nodes, "lexical_features",
-        [helper.make_tensor_value_info("url", TensorProto.STRING, [None, 1])],
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, len(FEATURE_NAMES)])])
+    produced = emit(b, "url")
+    produced = produced if isinstance(produced, tuple) else (produced,)
+    values = []
+    for (name, elem_type), out in zip(outputs.items(), produced):
+        b.nodes.append(helper.make_node("Identity", [out], [name], name=name))
+        values.append(helper.make_tensor_value_info(name, elem_type, None))
+    graph = helper.make_graph(b.nodes, "url_features",
+                              [helper.make_tensor_value_info("url", TensorProto.STRING, [None, 1])], values)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET),
                                                    helper.make_opsetid(MS_DOMAIN, 1)],
                              producer_name="pipeline.features")
 
 
-_SESSION = None
+def feature_graph() -> onnx.ModelProto:
+    """The standalone feature model: ``url`` [N,1] string -> ``features`` [N,F] float."""
+    return _standalone(emit_features, {"features": TensorProto.FLOAT})
 
 
-def _session():
-    global _SESSION
-    if _SESSION is None:
+def url_parts_graph() -> onnx.ModelProto:
+    """``url`` [N,1] string -> ``host`` (marked ``^host$``) and ``path`` [N,1] strings."""
+    def emit(b, x):
+        host, path = emit_url_parts(b, x)
+        return emit_marked_host(b, host), path
+    return _standalone(emit, {"host": TensorProto.STRING, "path": TensorProto.STRING})
+
+
+_SESSIONS: dict = {}
+
+
+def _session(name: str, build):
+    if name not in _SESSIONS:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
-        _SESSION = ort.InferenceSession(feature_graph().SerializeToString(), options,
-                                        providers=["CPUExecutionProvider"])
-    return _SESSION
+        _SESSIONS[name] = ort.InferenceSession(build().SerializeToString(), options,
+                                               providers=["CPUExecutionProvider"])
+    return _SESSIONS[name]
 
 
 def as_url_column(urls) -> np.ndarray:
@@ -215,19 +336,31 @@ def as_url_column(urls) -> np.ndarray:
     return np.asarray(urls, dtype=object).reshape(-1, 1)
 
 
-def lexical_features(urls, batch_size: int = 4096) -> np.ndarray:
-    """Compute the feature matrix by running the feature graph in onnxruntime."""
+def _run_batched(name: str, build, urls, batch_size: int) -> list[np.ndarray]:
     column = as_url_column(urls)
-    if len(column) == 0:
+    session = _session(name, build)
+    outputs = [o.name for o in session.get_outputs()]
+    parts = [session.run(outputs, {"url": column[i:i + batch_size]}) for i in range(0, len(column), batch_size)]
+    return [np.concatenate([p[k] for p in parts]) for k in range(len(outputs))]
+
+
+def lexical_features(urls, batch_size: int = 4096) -> np.ndarray:
+    """The feature matrix, computed by running the feature graph in onnxruntime."""
+    if len(as_url_column(urls)) == 0:
         return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
-    session = _session()
-    parts = [session.run(["features"], {"url": column[i:i + batch_size]})[0]
-             for i in range(0, len(column), batch_size)]
-    return np.vstack(parts).astype(np.float32, copy=False)
+    return _run_batched("features", feature_graph, urls, batch_size)[0].astype(np.float32, copy=False)
+
+
+def url_parts(urls, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """(marked hosts, paths) as 1-D object arrays, computed by the URL-parts graph in onnxruntime."""
+    if len(as_url_column(urls)) == 0:
+        return np.zeros(0, dtype=object), np.zeros(0, dtype=object)
+    host, path = _run_batched("parts", url_parts_graph, urls, batch_size)
+    return host.reshape(-1).astype(object), path.reshape(-1).astype(object)
 
 
 class LexicalFeatures(TransformerMixin, BaseEstimator):
-    """Stateless transformer: raw URL strings -> lexical/structural features."""
+    """Stateless transformer: raw URL strings -> host and path features."""
 
     def fit(self, X, y=None):
         self.n_features_out_ = len(FEATURE_NAMES)
@@ -248,8 +381,8 @@ def _shape_calculator(operator):
 
 
 def _converter(scope, operator, container):
-    b = _Skl2OnnxBuilder(scope, container)
-    out = _emit_features(b, operator.inputs[0].full_name)
+    b = Skl2OnnxBuilder(scope, container)
+    out = emit_features(b, operator.inputs[0].full_name)
     container.add_node("Identity", [out], [operator.outputs[0].full_name],
                        name=scope.get_unique_operator_name("LexFeatures"))
 

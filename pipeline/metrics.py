@@ -33,6 +33,22 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, target_fpr: float) -> float:
     return float((boundary + upper) / 2)
 
 
+def source_safe_threshold(y, p, sources, target_fpr: float, min_legitimate: int) -> tuple[float, str]:
+    """The lowest threshold that keeps the FPR at or below ``target_fpr`` on the pooled rows *and*
+    on every source with at least ``min_legitimate`` legitimate rows; returns (threshold, the source
+    that binds, or 'all sources pooled')."""
+    y, p, sources = np.asarray(y), np.asarray(p, dtype=np.float64), np.asarray(sources)
+    best, binding = choose_threshold(y, p, target_fpr), "all sources pooled"
+    if min_legitimate > 0:
+        for source in sorted(set(sources)):
+            mask = sources == source
+            if (y[mask] == 0).sum() >= min_legitimate:
+                t = choose_threshold(y[mask], p[mask], target_fpr)
+                if t > best:
+                    best, binding = t, str(source)
+    return best, binding
+
+
 def fpr_key(point: float) -> str:
     return f"tpr_at_fpr_{point:g}"
 
@@ -149,3 +165,14 @@ def paired_bootstrap_delta(y, p_new, p_old, threshold_new: float, threshold_old:
         low, high = _interval(deltas[key], level) if deltas[key] else (a0[key] - b0[key],) * 2
         out[key] = {"value": a0[key] - b0[key], "ci95_low": low, "ci95_high": high}
     return out
+
+
+def paired_rate_delta(hits_new: np.ndarray, hits_old: np.ndarray, n_resamples: int, seed: int,
+                      level: float = 0.95) -> dict:
+    """Interval of mean(new) - mean(old) for paired 0/1 outcomes (e.g. recall on a phishing-only source)."""
+    diff = np.asarray(hits_new, dtype=np.float64) - np.asarray(hits_old, dtype=np.float64)
+    n = len(diff)
+    value = float(diff.mean()) if n else 0.0
+    samples = [float(np.dot(w, diff) / n) for w in _resample_weights(n, n_resamples, seed)] if n else []
+    low, high = _interval(samples, level) if samples else (value, value)
+    return {"value": value, "ci95_low": low, "ci95_high": high}

@@ -1,19 +1,26 @@
 """The estimator: one scikit-learn object whose only input is the raw URL string.
 
-A soft-voting ensemble of two model families on two views of the URL:
-character n-gram TF-IDF + logistic regression, and ONNX-defined lexical
-features + extremely randomised trees. Every choice here is constrained by
-what converts to ONNX with exact parity (see README, design notes).
+A soft-voting ensemble of two model families on two views of the URL (both
+views are ONNX sub-graphs, see :mod:`pipeline.features`):
+
+* ``char_tfidf_lr``: character n-gram TF-IDF of the host and of the path,
+  side by side, + logistic regression;
+* ``lexical_trees``: host and path features + gradient-boosted trees.
+
+Every choice here is constrained by what converts to ONNX with exact parity
+(see README, design notes).
 """
 from __future__ import annotations
 
 import numpy as np
-from sklearn.ensemble import ExtraTreesClassifier, VotingClassifier
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from pipeline.features import LexicalFeatures
+from pipeline.features import LexicalFeatures, url_parts
 
 MEMBERS = ("char_tfidf_lr", "lexical_trees")
 
@@ -38,6 +45,48 @@ class RawCharTfidfVectorizer(TfidfVectorizer):
         return ngrams
 
 
+def _char_vectorizer(ngram_range, max_features: int, min_df: int) -> RawCharTfidfVectorizer:
+    return RawCharTfidfVectorizer(analyzer="char", lowercase=False, ngram_range=tuple(ngram_range),
+                                  max_features=max_features, min_df=min_df, dtype=np.float32)
+
+
+class HostPathTfidf(TransformerMixin, BaseEstimator):
+    """Character n-gram TF-IDF of the host and of the path, concatenated.
+
+    Taken separately, ``login`` in a host and ``login`` in a path are different
+    evidence. The vocabulary (and idf) is fitted on a seeded sample of at most
+    ``fit_sample`` URLs: counting every n-gram of every URL in Python dicts is
+    what bounds training memory, and a sample finds the same frequent n-grams.
+    """
+
+    def __init__(self, ngram_range=(1, 4), host_features: int = 12000, path_features: int = 8000,
+                 min_df: int = 5, fit_sample: int | None = None, random_state: int = 0):
+        self.ngram_range = ngram_range
+        self.host_features = host_features
+        self.path_features = path_features
+        self.min_df = min_df
+        self.fit_sample = fit_sample
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        host, path = url_parts(X)
+        if self.fit_sample and len(host) > self.fit_sample:
+            keep = np.sort(np.random.default_rng(self.random_state).choice(len(host), self.fit_sample,
+                                                                            replace=False))
+            host, path = host[keep], path[keep]
+        self.host_ = _char_vectorizer(self.ngram_range, self.host_features, self.min_df).fit(host)
+        self.path_ = _char_vectorizer(self.ngram_range, self.path_features, self.min_df).fit(path)
+        return self
+
+    def transform(self, X):
+        host, path = url_parts(X)
+        return sp.hstack([self.host_.transform(host), self.path_.transform(path)], format="csr")
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.host_.vocabulary_) + len(self.path_.vocabulary_)
+
+
 def _check_convertible(tfidf: dict) -> None:
     if tfidf.get("sublinear_tf") or tfidf.get("analyzer", "char") != "char" or tfidf.get("lowercase"):
         raise ValueError("train.char_tfidf: only analyzer=char, lowercase=false, sublinear_tf=false "
@@ -46,21 +95,21 @@ def _check_convertible(tfidf: dict) -> None:
 
 def build_model(params: dict) -> VotingClassifier:
     """The untrained ensemble, configured from ``params['train']``."""
-    tfidf, lr, trees = params["char_tfidf"], params["logistic_regression"], params["lexical_forest"]
+    tfidf, lr, trees = params["char_tfidf"], params["logistic_regression"], params["lexical_trees"]
     _check_convertible(tfidf)
     seed = params["seed"]
     text_member = Pipeline([
-        ("tfidf", RawCharTfidfVectorizer(analyzer="char", lowercase=False,
-                                         ngram_range=(tfidf["ngram_min"], tfidf["ngram_max"]),
-                                         max_features=tfidf["max_features"], min_df=tfidf["min_df"],
-                                         dtype=np.float32)),
+        ("tfidf", HostPathTfidf(ngram_range=(tfidf["ngram_min"], tfidf["ngram_max"]),
+                                host_features=tfidf["host_features"], path_features=tfidf["path_features"],
+                                min_df=tfidf["min_df"], fit_sample=tfidf.get("fit_sample"), random_state=seed)),
         ("clf", LogisticRegression(C=lr["C"], max_iter=lr["max_iter"], random_state=seed)),
     ])
     lexical_member = Pipeline([
         ("features", LexicalFeatures()),
-        ("clf", ExtraTreesClassifier(n_estimators=trees["n_estimators"], max_depth=trees["max_depth"],
-                                     min_samples_leaf=trees["min_samples_leaf"],
-                                     max_features=trees["max_features"], n_jobs=-1, random_state=seed)),
+        ("clf", HistGradientBoostingClassifier(
+            max_iter=trees["max_iter"], learning_rate=trees["learning_rate"],
+            max_leaf_nodes=trees["max_leaf_nodes"], min_samples_leaf=trees["min_samples_leaf"],
+            l2_regularization=trees.get("l2_regularization", 0.0), early_stopping=False, random_state=seed)),
     ])
     weights = np.asarray(params["weights"], dtype=np.float64)
     if weights.shape != (len(MEMBERS),):
@@ -71,17 +120,8 @@ def build_model(params: dict) -> VotingClassifier:
 
 
 def fit(model: VotingClassifier, urls, labels) -> VotingClassifier:
-    """Fit, then make prediction single-threaded.
-
-    A forest predicting with several threads adds tree probabilities in
-    completion order, so the last bits of a score (and every metric computed
-    from it) would vary from run to run. Training stays parallel.
-    """
+    """Fit the ensemble on URL strings and their 0/1 labels."""
     model.fit(as_input(urls), np.asarray(labels))
-    for member in model.named_estimators_.values():
-        for step in member.named_steps.values():
-            if hasattr(step, "n_jobs"):
-                step.n_jobs = 1
     return model
 
 
@@ -98,3 +138,19 @@ def member_proba(model, urls) -> dict[str, np.ndarray]:
     """P(phishing) of each fitted member alone, keyed by member name."""
     x = as_input(urls)
     return {name: est.predict_proba(x)[:, 1] for name, est in model.named_estimators_.items()}
+
+
+def scores(model, urls) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(ensemble P(phishing), {member: P(phishing)}) with each member scored once.
+
+    The ensemble is the same weighted average VotingClassifier.predict_proba
+    computes, over the same stacked member probabilities, so it is bit-identical.
+    """
+    x = as_input(urls)
+    probas = np.asarray([est.predict_proba(x) for est in model.estimators_])
+    ensemble = np.average(probas, axis=0, weights=model._weights_not_none)[:, 1]
+    return ensemble, {name: probas[i][:, 1] for i, name in enumerate(model.named_estimators_)}
+
+
+def vocabulary_size(model) -> int:
+    return model.named_estimators_["char_tfidf_lr"]["tfidf"].vocabulary_size

@@ -6,30 +6,81 @@ fixed here, each next to the reason it exists (see README, design notes).
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
 from pipeline import contract
-from pipeline.features import MS_DOMAIN, ONNX_OPSET, PAD, register_converter
-from pipeline.model import RawCharTfidfVectorizer, as_input
+from pipeline.features import (MS_DOMAIN, ONNX_OPSET, PAD, Skl2OnnxBuilder, emit_marked_host, emit_url_parts,
+                               register_converter)
+from pipeline.model import HostPathTfidf, as_input
 
 TARGET_OPSET = {"": ONNX_OPSET, "ai.onnx.ml": 3}
 
 
+def emit_char_tfidf(b, s: str, vectorizer) -> str:
+    """[N,V] float: ``vectorizer``'s TF-IDF of string column ``s`` [N,1], as scikit-learn computes it.
+
+    Characters are the tokens (``(?s).``, so newlines count); raw counts times idf, then L2
+    normalisation (a row without any vocabulary n-gram stays all zeros).
+    """
+    by_length: dict[int, list[tuple[str, int]]] = {}
+    for gram, column in vectorizer.vocabulary_.items():
+        by_length.setdefault(len(gram), []).append((gram, int(column)))
+    longest = max(by_length)
+    pool, indexes, starts = [], [], []
+    for n in range(1, longest + 1):
+        starts.append(len(pool))
+        for gram, column in sorted(by_length.get(n, [])):
+            pool.extend(gram)
+            indexes.append(column)
+    chars = b.node("Tokenizer", [b.node("Reshape", [s, b.ints(-1)])], domain=MS_DOMAIN, mark=0,
+                   mincharnum=1, pad_value=PAD, tokenexp="(?s).")
+    counts = b.node("TfIdfVectorizer", [chars], mode="TF", min_gram_length=1, max_gram_length=longest,
+                    max_skip_count=0, ngram_counts=starts, ngram_indexes=indexes, pool_strings=pool)
+    weighted = b.node("Mul", [counts, b.const(vectorizer.idf_.astype(np.float32))])
+    norm = b.node("Sqrt", [b.node("ReduceSumSquare", [weighted, b.ints(-1)], keepdims=1)])
+    return b.node("Div", [weighted, b.node("Max", [norm, b.const(np.array([1e-30], dtype=np.float32))])])
+
+
+def _host_path_tfidf_shape(operator) -> None:
+    from skl2onnx.common.data_types import FloatTensorType
+
+    n = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = FloatTensorType([n, operator.raw_operator.vocabulary_size])
+
+
+def _host_path_tfidf_converter(scope, operator, container) -> None:
+    b = Skl2OnnxBuilder(scope, container)
+    est = operator.raw_operator
+    host, path = emit_url_parts(b, operator.inputs[0].full_name)
+    columns = [emit_char_tfidf(b, emit_marked_host(b, host), est.host_),
+               emit_char_tfidf(b, path, est.path_)]
+    container.add_node("Concat", columns, [operator.outputs[0].full_name], axis=1,
+                       name=scope.get_unique_operator_name("HostPathTfidf"))
+
+
+def _int_attributes(add_node):
+    """skl2onnx passes histogram-gradient-boosting node ids as numpy uint32, which protobuf 7
+    rejects inside integer lists; hand them over as Python ints."""
+    def wrapped(self, *args, **attrs):
+        for key, value in attrs.items():
+            if isinstance(value, list) and any(isinstance(v, np.integer) for v in value):
+                attrs[key] = [int(v) for v in value]
+        return add_node(self, *args, **attrs)
+    wrapped.__wrapped__ = add_node
+    return wrapped
+
+
 def _register_converters() -> None:
     from skl2onnx import update_registered_converter
-    from skl2onnx.operator_converters.tfidf_vectoriser import convert_sklearn_tfidf_vectoriser
-    from skl2onnx.shape_calculators.text_vectorizer import calculate_sklearn_text_vectorizer_output_shapes
+    from skl2onnx.common._container import ModelComponentContainer
 
     register_converter()
-    update_registered_converter(
-        RawCharTfidfVectorizer, "PipelineRawCharTfidfVectorizer",
-        calculate_sklearn_text_vectorizer_output_shapes, convert_sklearn_tfidf_vectoriser,
-        options={"tokenexp": None, "separators": None, "nan": [True, False],
-                 "keep_empty_string": [True, False], "locale": None})
+    update_registered_converter(HostPathTfidf, "PipelineHostPathTfidf", _host_path_tfidf_shape,
+                                _host_path_tfidf_converter)
+    if not hasattr(ModelComponentContainer.add_node, "__wrapped__"):
+        ModelComponentContainer.add_node = _int_attributes(ModelComponentContainer.add_node)
 
 
 def to_onnx(model, threshold: float) -> onnx.ModelProto:
@@ -38,15 +89,9 @@ def to_onnx(model, threshold: float) -> onnx.ModelProto:
     from skl2onnx.common.data_types import StringTensorType
 
     _register_converters()
-    warnings.filterwarnings("ignore", message="The conversion of CountVectorizer may not work")
-    tfidf = model.named_estimators_["char_tfidf_lr"]["tfidf"]
-    options = {id(model): {"zipmap": False},
-               # '(?s).' so that newlines are characters too, exactly as in Python.
-               id(tfidf): {"tokenexp": "(?s)."}}
     onx = convert_sklearn(model, name=contract.GRAPH_NAME,
                           initial_types=[(contract.INPUT_NAME, StringTensorType([None, 1]))],
-                          target_opset=TARGET_OPSET, options=options)
-    _fix_tokenizer_padding(onx)
+                          target_opset=TARGET_OPSET, options={id(model): {"zipmap": False}})
     _apply_threshold(onx, threshold)
     onx.graph.name = contract.GRAPH_NAME
     onx.producer_name = "pipeline.onnx_export"
@@ -58,18 +103,6 @@ def to_onnx(model, threshold: float) -> onnx.ModelProto:
     onx.opset_import.extend(helper.make_opsetid(d, v) for d, v in opsets)
     onnx.checker.check_model(onx)
     return onx
-
-
-def _fix_tokenizer_padding(onx: onnx.ModelProto) -> None:
-    """skl2onnx pads short rows with '#', a real URL character: n-grams then depend on the batch.
-
-    A multi-character pad can never equal a single-character token.
-    """
-    for node in onx.graph.node:
-        if node.op_type == "Tokenizer" and node.domain == MS_DOMAIN:
-            for attr in node.attribute:
-                if attr.name == "pad_value":
-                    attr.s = PAD.encode()
 
 
 def _apply_threshold(onx: onnx.ModelProto, threshold: float) -> None:

@@ -69,3 +69,44 @@ def recall_by_year_png(table: list[dict], path: Path) -> None:
     ax.set_ylabel("recall at operating threshold")
     ax.set_title("Out-of-source check: PhishTank recall by submission year")
     _save(fig, path)
+
+
+def future_by_month_png(table: dict, path: Path) -> None:
+    """Recall (bars) and false-positive rate (dots) per month of the future split."""
+    months = list(table)
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(months) + 2), 3.4))
+    x = np.arange(len(months))
+    recall = [table[m].get("recall", np.nan) for m in months]
+    fpr = [table[m].get("fpr", np.nan) for m in months]
+    ax.bar(x, recall, color="tab:red", label="recall (phishing rows)")
+    ax.plot(x, fpr, "o", color="tab:blue", label="false-positive rate (legitimate rows)")
+    ax.set_xticks(x, months, rotation=90, fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title("Future split by month (first seen after the training cut-off)")
+    ax.legend(loc="center left", fontsize=8)
+    _save(fig, path)
+
+
+def backtest_png(rows: list[dict], path: Path) -> None:
+    """Recall by model age (months after the training cut-off): one line per cut-off, and the mean."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    by_cutoff: dict[str, list[tuple[int, float]]] = {}
+    for row in rows:
+        if row.get("recall") is not None:
+            by_cutoff.setdefault(row["cutoff"], []).append((row["age_months"], row["recall"]))
+    for cutoff, points in sorted(by_cutoff.items()):
+        ages, recalls = zip(*sorted(points))
+        ax.plot(ages, recalls, "o-", alpha=0.5, label=f"trained to {cutoff}")
+    ages = sorted({row["age_months"] for row in rows})
+    means = [np.nanmean([r["recall"] for r in rows if r["age_months"] == a and r.get("recall") is not None] or [np.nan])
+             for a in ages]
+    ax.plot(ages, means, "k-", linewidth=2.5, label="mean over cut-offs")
+    ax.set_xticks(ages)
+    ax.set_xlabel("model age: months after the training cut-off")
+    ax.set_ylabel("recall at the model's threshold")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.set_title("Backtest: how fast recall decays")
+    ax.legend(fontsize=7, loc="lower left")
+    _save(fig, path)

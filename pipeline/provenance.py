@@ -35,7 +35,9 @@ def params_digest(params: dict) -> str:
 
 def data_pointers(params: dict, root: Path = Path(".")) -> dict:
     """{raw file: md5 recorded in its .dvc pointer} for every raw input."""
-    paths = [s["path"] for s in params["data"]["sources"]] + [params["data"]["out_of_source"]]
+    from pipeline.sources import raw_files
+
+    paths = raw_files(params)
     out = {}
     for path in paths:
         pointer = yaml.safe_load((root / f"{path}.dvc").read_text())

@@ -1,8 +1,14 @@
-"""Group-aware, label-stratified train/validation/test split.
+"""Group-aware, label-stratified train/validation/test split, plus a future split.
 
 Phishing kits reuse hosts and near-identical URLs; a random split would put the
 same site on both sides and inflate every test metric. Whole groups (registered
 domains) are assigned to one side, greedily filling each side's per-class quota.
+
+Time is the other leak: a model is always used on URLs newer than its training
+data. Rows first seen on or after the cut-off form the ``future`` split, and a
+group that has any future row never enters train or validation (its older rows
+are test rows), so the future split stays group-disjoint from what the model
+and its threshold saw.
 """
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 SPLITS = ("train", "validation", "test")
+FUTURE = "future"
 
 
 def group_split(labels: np.ndarray, groups: np.ndarray, test_fraction: float,
@@ -39,3 +46,21 @@ def group_split(labels: np.ndarray, groups: np.ndarray, test_fraction: float,
         filled[side] += c
         assignment[name] = SPLITS[side]
     return frame["group"].map(assignment).to_numpy(dtype=object)
+
+
+def time_aware_split(labels: np.ndarray, groups: np.ndarray, first_seen: np.ndarray, future_from: str | None,
+                     test_fraction: float, validation_fraction: float, seed: int) -> np.ndarray:
+    """Split names per row: ``future`` for rows first seen on/after ``future_from`` (ISO date),
+    ``test`` for older rows of groups that recur in the future, :func:`group_split` for the rest."""
+    groups = np.asarray(groups, dtype=object)
+    first_seen = np.asarray(first_seen, dtype=object)
+    split = np.full(len(groups), "", dtype=object)
+    if future_from:
+        is_future = (first_seen != "") & (first_seen >= str(future_from))
+        split[is_future] = FUTURE
+        recurring = pd.Series(groups).isin(set(groups[is_future])).to_numpy() & ~is_future
+        split[recurring] = "test"
+    rest = split == ""
+    if rest.any():
+        split[rest] = group_split(np.asarray(labels)[rest], groups[rest], test_fraction, validation_fraction, seed)
+    return split

@@ -6,6 +6,7 @@ returned in the quarantine frame with its source, line number and reason.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import io
 import re
@@ -14,11 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.canonical import canonical_url
 from pipeline.contract import normalise_url
 from pipeline.errors import PipelineError
 
 RAW_COLUMNS = ("url", "label")
-QUARANTINE_COLUMNS = ["source", "line", "url", "label", "reason"]
+QUARANTINE_COLUMNS = ["source", "file", "line", "url", "label", "first_seen", "reason"]
+EARLIEST_DATE = dt.date(1990, 1, 1)  # before the web; an earlier date is a broken field
+LATEST_DATE = dt.date(2100, 1, 1)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -27,12 +31,13 @@ class RawDataError(PipelineError, ValueError):
     """A raw file cannot be read at all (wrong header, unreadable)."""
 
 
-def read_raw_csv(path: Path | str, source: str) -> pd.DataFrame:
+def read_raw_csv(path: Path | str, source: str, date_column: str | None = None) -> pd.DataFrame:
     """Read a (gzipped) ``url,label`` CSV without interpreting any value.
 
     Bytes that are not valid UTF-8 are kept as surrogate escapes so the row can
     be quarantined with a reason instead of aborting the whole file. Extra
-    columns (e.g. dates) are kept; rows with the wrong field count are marked.
+    columns are kept; rows with the wrong field count are marked. The raw text
+    of ``date_column`` (if given) becomes ``first_seen``; undated sources get ''.
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
@@ -43,9 +48,10 @@ def read_raw_csv(path: Path | str, source: str) -> pd.DataFrame:
             header = next(reader)
         except StopIteration:
             raise RawDataError(f"{path}: file is empty, expected a header with columns {RAW_COLUMNS}")
-        missing = [c for c in RAW_COLUMNS if c not in header]
+        required = RAW_COLUMNS + ((date_column,) if date_column else ())
+        missing = [c for c in required if c not in header]
         if missing:
-            raise RawDataError(f"{path}: header {header} lacks column(s) {missing}; expected {RAW_COLUMNS}")
+            raise RawDataError(f"{path}: header {header} lacks column(s) {missing}; expected {required}")
         records, lines, malformed = [], [], []
         for fields in reader:
             lines.append(reader.line_num)
@@ -55,15 +61,37 @@ def read_raw_csv(path: Path | str, source: str) -> pd.DataFrame:
                 fields = (fields + [""] * len(header))[: len(header)]
             records.append(fields)
             malformed.append(problem)
-    header = [f"{c}_column" if c in ("source", "line", "malformed") else c for c in header]
+    dates = [fields[header.index(date_column)] for fields in records] if date_column else [""] * len(records)
+    header = [f"{c}_column" if c in ("source", "file", "line", "malformed", "first_seen") else c for c in header]
     frame = pd.DataFrame(records, columns=header, dtype=object)
     frame.insert(0, "line", np.asarray(lines, dtype=np.int64))
+    frame.insert(0, "file", path.name)
     frame.insert(0, "source", source)
+    frame["first_seen"] = pd.Series(dates, dtype=object)
     frame["malformed"] = malformed
     return frame
 
 
-def row_problem(url: str, label: str, malformed: str, max_length: int) -> str | None:
+def parse_first_seen(value: str) -> str:
+    """'' for an undated row, else the ISO date (UTC) of an ISO 8601 date or timestamp.
+
+    Raises ValueError with what was expected, so the row can be quarantined.
+    """
+    value = value.strip()
+    if not value:
+        return ""
+    try:
+        stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"bad date: expected an ISO 8601 date like 2022-07-01, got {value[:40]!r}") from None
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(dt.timezone.utc)
+    if not EARLIEST_DATE <= stamp.date() < LATEST_DATE:
+        raise ValueError(f"bad date: {stamp.date()} is outside {EARLIEST_DATE}..{LATEST_DATE}")
+    return stamp.date().isoformat()
+
+
+def row_problem(url: str, label: str, malformed: str, max_length: int, first_seen: str = "") -> str | None:
     """Why a raw row cannot be used, or None if it can."""
     if malformed:
         return malformed
@@ -71,6 +99,10 @@ def row_problem(url: str, label: str, malformed: str, max_length: int) -> str | 
         return "invalid encoding: url is not valid UTF-8 (or holds a lone surrogate)"
     if label not in ("0", "1"):
         return f"bad label: expected 0 or 1, got {label!r}"
+    try:
+        parse_first_seen(first_seen)
+    except ValueError as exc:
+        return str(exc)
     cleaned = normalise_url(url)
     if not cleaned:
         return "empty url: nothing left after stripping whitespace"
@@ -85,31 +117,48 @@ def row_problem(url: str, label: str, malformed: str, max_length: int) -> str | 
 def validate(frame: pd.DataFrame, max_length: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split raw rows into (clean, quarantine); clean rows are normalised and de-duplicated.
 
-    Order matters and is stable: the first occurrence (by source order, then
-    line) of a URL is kept, later copies are quarantined as duplicates, and a
-    URL seen with both labels is quarantined in every row.
+    Rows are compared by :func:`pipeline.canonical.canonical_url`. Order
+    matters and is stable: the first occurrence (by source order, then line) of
+    a URL is kept, later copies are quarantined as duplicates, and a URL seen
+    with both labels is quarantined in every row, with where each label came from.
     """
-    reasons = [row_problem(u, lab, bad, max_length)
-               for u, lab, bad in zip(frame["url"], frame["label"], frame["malformed"])]
+    if "first_seen" not in frame:
+        frame = frame.assign(first_seen="")
+    if "file" not in frame:
+        frame = frame.assign(file="")
+    reasons = [row_problem(u, lab, bad, max_length, day)
+               for u, lab, bad, day in zip(frame["url"], frame["label"], frame["malformed"], frame["first_seen"])]
     frame = frame.assign(reason=reasons)
     rejected = frame[frame["reason"].notna()]
     ok = frame[frame["reason"].isna()].copy()
     ok["url"] = [normalise_url(u) for u in ok["url"]]
     ok["label"] = ok["label"].astype(np.int64)
+    ok["first_seen"] = [parse_first_seen(d) for d in ok["first_seen"]]
+    ok["key"] = [canonical_url(u) for u in ok["url"]]
 
-    labels_per_url = ok.groupby("url")["label"].nunique()
-    conflicting = set(labels_per_url.index[labels_per_url > 1])
-    conflict_mask = ok["url"].isin(conflicting)
-    conflicts = ok[conflict_mask].assign(reason="conflicting labels: url appears with both 0 and 1")
-    ok = ok[~conflict_mask]
+    conflicts = label_conflicts(ok)
+    ok = ok[~ok.index.isin(conflicts.index)]
 
-    first = ok.drop_duplicates("url", keep="first")
+    first = ok.drop_duplicates("key", keep="first")
     dupes = ok[~ok.index.isin(first.index)]
-    origin = first.set_index("url")[["source", "line"]]
-    dup_reason = [f"duplicate: same url as {origin.at[u, 'source']}:{origin.at[u, 'line']}" for u in dupes["url"]]
+    origin = first.set_index("key")[["source", "line"]]
+    dup_reason = [f"duplicate: same url as {origin.at[k, 'source']}:{origin.at[k, 'line']}" for k in dupes["key"]]
     dupes = dupes.assign(reason=dup_reason)
 
     quarantine = pd.concat([rejected, conflicts, dupes], ignore_index=True)
     quarantine = quarantine.assign(label=quarantine["label"].astype(str))[QUARANTINE_COLUMNS]
-    clean = first.drop(columns=["malformed", "reason"]).reset_index(drop=True)
+    clean = first.drop(columns=["malformed", "reason", "key"]).reset_index(drop=True)
     return clean, quarantine.reset_index(drop=True)
+
+
+def label_conflicts(rows: pd.DataFrame) -> pd.DataFrame:
+    """Every row whose canonical ``key`` occurs with both labels, with a reason naming both sides."""
+    labels_per_key = rows.groupby("key")["label"].nunique()
+    conflicting = rows[rows["key"].isin(labels_per_key.index[labels_per_key > 1])]
+    first_of = conflicting.drop_duplicates(["key", "label"]).set_index(["key", "label"])
+    reasons = []
+    for key in conflicting["key"]:
+        phish, legit = first_of.loc[(key, 1)], first_of.loc[(key, 0)]
+        reasons.append(f"conflicting labels: the same url is phishing at {phish['source']}:{phish['line']} "
+                       f"and legitimate at {legit['source']}:{legit['line']}")
+    return conflicting.assign(reason=reasons)

@@ -1,4 +1,5 @@
-"""Stage `evaluate`: test-split metrics with intervals, members, slices, out-of-source recall, plots."""
+"""Stage `evaluate`: test-split metrics with intervals, per source, slices, the future split by month,
+out-of-source recall, the leave-one-source-out table, plots."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,54 +9,64 @@ import numpy as np
 import pandas as pd
 
 from pipeline.evaluation import evaluate
-from pipeline.model import member_proba, phishing_proba
-from pipeline.stages import add_stage_command
+from pipeline.model import phishing_proba, scores
 from pipeline.params import read_json, write_json
-from pipeline.plots import confusion_png, curves_png, recall_by_year_png
+from pipeline.plots import confusion_png, curves_png, future_by_month_png, recall_by_year_png
 from pipeline.slices import strip_scheme_and_www
+from pipeline.stages import add_stage_command
 
 TEST = Path("data/prepared/test.parquet")
+FUTURE = Path("data/prepared/future.parquet")
 OUT_OF_SOURCE = Path("data/prepared/out_of_source.parquet")
 MODEL = Path("models/model.joblib")
 OPERATING = Path("reports/operating_point.json")
+LOSO = Path("reports/leave_one_source_out.json")
 METRICS = Path("metrics.json")
 PLOTS = Path("plots")
 
 
-def run(params: dict, test_path: Path = TEST, oos_path: Path = OUT_OF_SOURCE, model_path: Path = MODEL,
-        operating_path: Path = OPERATING, metrics_path: Path = METRICS, plots_dir: Path = PLOTS) -> dict:
-    test = pd.read_parquet(test_path)
+def run(params: dict, test_path: Path = TEST, future_path: Path = FUTURE, oos_path: Path = OUT_OF_SOURCE,
+        model_path: Path = MODEL, operating_path: Path = OPERATING, loso_path: Path = LOSO,
+        metrics_path: Path = METRICS, plots_dir: Path = PLOTS) -> dict:
+    test, future = pd.read_parquet(test_path), pd.read_parquet(future_path)
     oos = pd.read_parquet(oos_path)
     oos = oos[~oos["seen_in_training"]]
     model = joblib.load(model_path)
     operating = read_json(operating_path)
     y = test["label"].to_numpy()
 
-    print(f"evaluate: scoring {len(test):,} test URLs, {len(oos):,} out-of-source URLs ...", flush=True)
-    p = phishing_proba(model, test["url"])
-    members = member_proba(model, test["url"])
+    print(f"evaluate: scoring {len(test):,} test, {len(future):,} future and {len(oos):,} out-of-source URLs ...",
+          flush=True)
+    p, members = scores(model, test["url"])
     stripped = phishing_proba(model, test["url"].map(strip_scheme_and_www))
     oos_p = phishing_proba(model, oos["url"]) if len(oos) else np.zeros(0)
+    future_p, future_members = scores(model, future["url"]) if len(future) else \
+        (np.zeros(0), {k: np.zeros(0) for k in members})
+    future_scores = {"frame": future, "p": future_p, "members": future_members}
     print(f"evaluate: bootstrapping {params['evaluate']['bootstrap_resamples']} resamples ...", flush=True)
-    doc = evaluate(y, p, members, test["url"], operating, params["evaluate"], stripped,
-                   {"p": oos_p, "year": oos["year"].to_numpy()})
+    doc = evaluate(test, p, members, operating, params["evaluate"], stripped,
+                   {"p": oos_p, "year": oos["year"].to_numpy()}, future_scores)
+    doc["leave_one_source_out"] = read_json(loso_path)
     write_json(metrics_path, doc)
+    _plots(doc, y, p, members, operating, plots_dir)
+    _print_summary(doc)
+    return doc
 
+
+def _plots(doc: dict, y, p, members: dict, operating: dict, plots_dir: Path) -> None:
     threshold = operating["ensemble"]["threshold"]
     plots_dir.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"actual": np.where(y == 1, "phishing", "legitimate"),
                   "predicted": np.where(p >= threshold, "phishing", "legitimate")}
                  ).to_csv(plots_dir / "confusion.csv", index=False)
-    confusion_png(doc["ensemble"]["confusion"], plots_dir / "confusion.png",
-                  f"ensemble @ threshold {threshold:.3f}")
+    confusion_png(doc["ensemble"]["confusion"], plots_dir / "confusion.png", f"ensemble @ threshold {threshold:.3f}")
     scores = {"ensemble": p, **members}
     thresholds = {"ensemble": threshold, **{k: v["threshold"] for k, v in operating["members"].items()}}
     curves_png(y, scores, plots_dir / "curves.png", thresholds)
     _curve_tables(y, p, plots_dir)
     recall_by_year_png([{"year": k, **v} for k, v in doc["out_of_source"]["recall_by_year"].items()],
                        plots_dir / "recall_by_year.png")
-    _print_summary(doc)
-    return doc
+    future_by_month_png(doc["future"]["by_month"], plots_dir / "future_by_month.png")
 
 
 def _curve_tables(y, p, plots_dir: Path) -> None:
@@ -78,6 +89,19 @@ def _print_summary(doc: dict) -> None:
         print(f"  {name:<16}{m['roc_auc']['value']:>9.4f}{m['pr_auc']['value']:>9.4f}"
               f"{m['tpr_at_fpr_0.001']['value']:>10.4f}{m['tpr_at_fpr_0.01']['value']:>10.4f}"
               f"{m['recall']['value']:>8.4f}{m['fpr']['value']:>8.4f}")
+    for source, entry in doc["per_source"].items():
+        e, gain = entry["ensemble"], entry["ensemble_vs_best_member"]
+        auc = f"ROC AUC {e['roc_auc']:.4f}  " if "roc_auc" in e else ""
+        rates = "  ".join(f"{k} {e[k]:.4f}" for k in ("recall", "fpr") if k in e)
+        d = gain["delta"]
+        print(f"  {source:<14} {e['rows']:>7,} rows  {auc}{rates}  vs {gain['best_member']} "
+              f"{gain['metric']} {d['value']:+.4f} [{d['ci95_low']:+.4f}, {d['ci95_high']:+.4f}]")
+    future = doc.get("future")
+    if future and future["rows"]:
+        newest = next(v for k, v in future.items() if k.startswith("newest_"))
+        print(f"  future split ({future['rows']:,} rows from {future['first_seen_min']}): recall "
+              f"{future.get('recall', float('nan')):.4f}, FPR {future.get('fpr', float('nan')):.4f}; "
+              f"newest {len(newest['months'])} months recall {newest['recall']:.4f}")
     oos = doc.get("out_of_source", {})
     if oos:
         years = ", ".join(f"{y}: {v['recall']:.2f}" for y, v in oos["recall_by_year"].items())

@@ -11,39 +11,58 @@ from pathlib import Path
 import joblib
 import pandas as pd
 
-from pipeline.metrics import choose_threshold, threshold_metrics
-from pipeline.model import member_proba, phishing_proba
-from pipeline.stages import add_stage_command
+from pipeline.metrics import source_safe_threshold, threshold_metrics
+from pipeline.model import scores
 from pipeline.params import write_json
+from pipeline.stages import add_stage_command
 
 VALIDATION = Path("data/prepared/validation.parquet")
 MODEL = Path("models/model.joblib")
 OUT = Path("reports/operating_point.json")
 
 
-def operating_points(y, ensemble_p, members: dict, target_fpr: float) -> dict:
-    """Threshold and validation rates for the ensemble and for each member alone."""
-    def point(p):
-        t = choose_threshold(y, p, target_fpr)
-        rates = threshold_metrics(y, p, t)
-        return {"threshold": t, "validation_fpr": rates["fpr"], "validation_recall": rates["recall"]}
+def operating_points(y, ensemble_p, members: dict, sources, target_fpr: float, min_legitimate: int) -> dict:
+    """Threshold and validation rates for the ensemble and for each member alone.
 
-    return {"target_fpr": target_fpr, "ensemble": point(ensemble_p),
-            "members": {name: point(p) for name, p in members.items()}}
+    The threshold keeps the validation FPR at or below the target on every
+    source with at least ``min_legitimate`` legitimate rows, not only on the
+    pooled mix: a promise made on the mix can break on the source that is
+    hardest to tell apart.
+    """
+    def point(p):
+        t, binding = source_safe_threshold(y, p, sources, target_fpr, min_legitimate)
+        rates = threshold_metrics(y, p, t)
+        per_source = {}
+        for source in sorted(set(sources)):
+            mask = sources == source
+            r = threshold_metrics(y[mask], p[mask], t)
+            entry = {"rows": int(mask.sum()), "legitimate": int((y[mask] == 0).sum())}
+            entry.update({"fpr": r["fpr"]} if entry["legitimate"] else {})
+            entry.update({"recall": r["recall"]} if entry["legitimate"] < entry["rows"] else {})
+            per_source[str(source)] = entry
+        return {"threshold": t, "binding_source": binding, "validation_fpr": rates["fpr"],
+                "validation_recall": rates["recall"], "per_source": per_source}
+
+    return {"target_fpr": target_fpr, "min_legitimate_per_source": min_legitimate,
+            "ensemble": point(ensemble_p), "members": {name: point(p) for name, p in members.items()}}
 
 
 def run(params: dict, validation_path: Path = VALIDATION, model_path: Path = MODEL, out: Path = OUT) -> dict:
     validation = pd.read_parquet(validation_path)
     model = joblib.load(model_path)
-    y = validation["label"].to_numpy()
-    result = operating_points(y, phishing_proba(model, validation["url"]),
-                              member_proba(model, validation["url"]),
-                              params["operating_point"]["target_fpr"])
+    y, sources = validation["label"].to_numpy(), validation["source"].to_numpy()
+    settings = params["operating_point"]
+    p, members = scores(model, validation["url"])
+    result = operating_points(y, p, members, sources, settings["target_fpr"], settings.get("min_legitimate_per_source", 0))
     result["validation_rows"] = int(len(validation))
     write_json(out, result)
     e = result["ensemble"]
     print(f"operating-point: threshold {e['threshold']:.6f} -> validation FPR {e['validation_fpr']:.4f}, "
-          f"recall {e['validation_recall']:.4f} (target FPR {result['target_fpr']})")
+          f"recall {e['validation_recall']:.4f} (target FPR {result['target_fpr']} on every source; "
+          f"binding: {e['binding_source']})")
+    for source, r in e["per_source"].items():
+        rates = "  ".join(f"{k} {r[k]:.4f}" for k in ("fpr", "recall") if k in r)
+        print(f"  {source:<14} {r['rows']:>7,} rows  {rates}")
     return result
 
 

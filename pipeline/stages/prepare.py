@@ -1,56 +1,64 @@
-"""Stage `prepare`: raw CSVs -> validated, de-duplicated, host-disjoint splits."""
+"""Stage `prepare`: raw CSVs -> validated, de-duplicated, host-disjoint splits and a future split."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline.dataset import prepare_dataset, prepare_out_of_source, subsample
-from pipeline.stages import add_stage_command
+from pipeline.dataset import ALL_SPLITS, prepare_dataset, prepare_out_of_source, subsample
 from pipeline.params import write_json
+from pipeline.sources import Source, out_of_source, training_sources
+from pipeline.stages import add_stage_command
 from pipeline.validation import read_raw_csv
 
 OUT_DIR = Path("data/prepared")
 REPORT = Path("reports/data_report.json")
+SPLIT_COLUMNS = ["url", "label", "source", "line", "first_seen", "host", "registered_domain"]
+
+
+def read_source(source: Source, fraction: float, seed: int) -> pd.DataFrame:
+    frames = [read_raw_csv(path, source.name, source.date_column) for path in source.files]
+    return subsample(pd.concat(frames, ignore_index=True), fraction, seed)
 
 
 def run(params: dict, out_dir: Path = OUT_DIR, report_path: Path = REPORT) -> dict:
-    data = params["data"]
-    frames = []
-    for i, source in enumerate(data["sources"]):
-        frame = read_raw_csv(source["path"], source["name"])
-        frames.append(subsample(frame, data.get("sample_fraction", 1.0), params["split"]["seed"] + i))
-    raw = pd.concat(frames, ignore_index=True)
+    data, seed = params["data"], params["split"]["seed"]
+    fraction = data.get("sample_fraction", 1.0)
+    raw = pd.concat([read_source(s, fraction, seed + i) for i, s in enumerate(training_sources(params))],
+                    ignore_index=True)
     clean, quarantine, report = prepare_dataset(raw, data["max_url_length"], params["split"])
 
-    oos_raw = subsample(read_raw_csv(data["out_of_source"], "phishtank_dated"),
-                        data.get("sample_fraction", 1.0), params["split"]["seed"] + 99)
-    oos, oos_quarantine = prepare_out_of_source(oos_raw, data["max_url_length"],
+    stream = out_of_source(params)
+    oos, oos_quarantine = prepare_out_of_source(read_source(stream, fraction, seed + 99), data["max_url_length"],
                                                 set(clean.loc[clean["split"] == "train", "url"]))
-    report["out_of_source"] = {"rows": int(len(oos)), "quarantined": int(len(oos_quarantine)),
+    report["out_of_source"] = {"name": stream.name, "rows": int(len(oos)), "quarantined": int(len(oos_quarantine)),
                                "seen_in_training": int(oos["seen_in_training"].sum()),
                                "years": {str(y): int(n) for y, n in oos.groupby("year").size().items()}}
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    columns = ["url", "label", "source", "line", "host", "registered_domain"]
-    for name in ("train", "validation", "test"):
-        clean.loc[clean["split"] == name, columns].reset_index(drop=True).to_parquet(
+    for name in ALL_SPLITS:
+        clean.loc[clean["split"] == name, SPLIT_COLUMNS].reset_index(drop=True).to_parquet(
             out_dir / f"{name}.parquet", index=False)
     oos.to_parquet(out_dir / "out_of_source.parquet", index=False)
     all_quarantine = pd.concat([quarantine, oos_quarantine[quarantine.columns]], ignore_index=True)
-    all_quarantine.to_csv(out_dir / "quarantine.csv", index=False, encoding="utf-8",
-                          errors="backslashreplace")
+    all_quarantine.to_csv(out_dir / "quarantine.csv", index=False, encoding="utf-8", errors="backslashreplace")
     write_json(report_path, report)
+    _summary(raw, clean, quarantine, oos, oos_quarantine, report, out_dir)
+    return report
 
+
+def _summary(raw, clean, quarantine, oos, oos_quarantine, report, out_dir: Path) -> None:
     print(f"prepare: {len(raw):,} raw rows -> {len(clean):,} clean, {len(quarantine):,} quarantined "
           f"(see {out_dir / 'quarantine.csv'})")
     for reason, n in report["quarantine_reasons"].items():
         print(f"  quarantined  {n:>7,}  {reason}")
     for name, s in report["splits"].items():
-        print(f"  {name:<10} {s['rows']:>7,} rows  phishing share {s['phishing_share']:.3f}  "
-              f"{s['registered_domains']:,} registered domains")
+        share = "" if s["phishing_share"] is None else f"phishing share {s['phishing_share']:.3f}  "
+        print(f"  {name:<10} {s['rows']:>7,} rows  {share}{s['registered_domains']:,} registered domains")
+    if report["future_from"]:
+        print(f"  future split: rows first seen on or after {report['future_from']}; "
+              f"{report['test_rows_of_groups_in_future']:,} older rows of the same domains are test rows")
     print(f"  out-of-source stream: {len(oos):,} rows, {len(oos_quarantine):,} quarantined")
-    return report
 
 
 def register(subparsers) -> None:

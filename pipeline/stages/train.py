@@ -7,7 +7,7 @@ from pathlib import Path
 import joblib
 import pandas as pd
 
-from pipeline.model import build_model, fit
+from pipeline.model import build_model, fit, vocabulary_size
 from pipeline.stages import add_stage_command
 
 TRAIN = Path("data/prepared/train.parquet")
@@ -21,7 +21,7 @@ def run(params: dict, train_path: Path = TRAIN, model_path: Path = MODEL):
     print(f"train: fitting {len(model.estimators)} members on {len(train):,} URLs ...", flush=True)
     fit(model, train["url"], train["label"].to_numpy())
     print(f"train: done in {time.perf_counter() - started:.1f}s; "
-          f"vocabulary {len(model.named_estimators_['char_tfidf_lr']['tfidf'].vocabulary_):,} n-grams")
+          f"vocabulary {vocabulary_size(model):,} n-grams (host and path)")
     model_path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_path, compress=3)
     return model
