@@ -28,7 +28,7 @@ install: $(STAMP)
 
 run: $(STAMP)  ## set up, pull the raw data, reproduce the whole pipeline
 	@echo "==> dvc pull (raw data from the in-repo remote dvc-store/)"
-	$(BIN)/dvc pull $(wildcard data/raw/*.dvc)
+	$(BIN)/dvc pull $(shell find data/raw -name '*.dvc' | sort)
 	@echo "==> dvc repro"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 	@echo "==> done: metrics.json, plots/, dist/phishing-url-detector.onnx, dist/manifest.json"

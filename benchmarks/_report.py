@@ -97,8 +97,8 @@ def _serving(r) -> list[str]:
     lines = ["## 1. Serving: onnxruntime vs scikit-learn, same URLs", "", "_" + _machine(r["machine"]) + "_", "",
              f"{r['urls']:,} URLs sampled from the test split. Batch 1: latency per call over "
              f"{r['config']['latency_calls']:,} (ONNX) / {r['config']['latency_calls_sklearn']:,} (sklearn) calls. "
-             f"Batch {r['config']['batch']}: URLs/s, best of repeats. sklearn is capped with its forest's n_jobs "
-             "and threadpoolctl; its lexical features run in onnxruntime (1 thread) by design.", ""]
+             f"Batch {r['config']['batch']}: URLs/s, best of repeats. sklearn is capped with threadpoolctl "
+             "(BLAS and OpenMP pools); its URL split and lexical features run in onnxruntime (1 thread) by design.", ""]
     rows = []
     for name, e in r["engines"].items():
         rows.append([name, e["onnx_b1"]["p50_ms"], e["onnx_b1"]["p99_ms"], e["onnx_b1"].get("cpu_p50_ms"),
@@ -120,9 +120,9 @@ def _serving(r) -> list[str]:
         trows.append([k.replace("_b1024_t", ", batch 1024, threads "), e[k]["urls_per_s_best"], e[k]["urls_per_s_median"]])
     for k in sorted(x for x in e if x.startswith("onnx_b1_t")):
         trows.append([k.replace("_b1_t", ", batch 1 p50 ms, threads "), e[k]["p50_ms"], e[k]["p99_ms"]])
-    if "sklearn_b1_as_fitted" in e:
-        trows.append(["sklearn as fitted (n_jobs=-1), batch 1 p50/p99 ms", e["sklearn_b1_as_fitted"]["p50_ms"],
-                      e["sklearn_b1_as_fitted"]["p99_ms"]])
+    if "sklearn_b1_default_threads" in e:
+        trows.append(["sklearn, default thread pools, batch 1 p50/p99 ms", e["sklearn_b1_default_threads"]["p50_ms"],
+                      e["sklearn_b1_default_threads"]["p99_ms"]])
     lines += ["Ensemble, threads:", ""] + _table(["engine", "best (URLs/s or p50)", "median (URLs/s or p99)"], trows)
     lm = r["load_and_memory"]
     lines += ["Load and memory (fresh process per engine: import, load, score 1 then 1024 URLs):", ""]
@@ -215,7 +215,7 @@ def _scaling(r) -> list[str]:
              "Larger data sets keep every real row and add perturbed copies of randomly drawn real rows "
              "(see `Perturber` in benchmarks/_scaling.py: scheme/www toggles, a new subdomain label, a typo-squat "
              "of the registered domain -- a new split group --, a path segment or query value re-drawn from the "
-             "same class's real tokens, digit runs re-drawn); all three raw files are scaled, variants are unique. "
+             "same class's real tokens, digit runs re-drawn); every raw file is scaled, variants are unique. "
              f"{r['note']}.", ""]
     stages = list(dict.fromkeys(st for run in r["runs"] for st in (run.get("stages_run") or run["stages"])))
     rows = []
@@ -243,7 +243,8 @@ def _scaling(r) -> list[str]:
 def _ci(r) -> list[str]:
     lines = ["## 3b. CI overhead", "", "_" + _machine(r["machine"]) + "_", ""]
     e = r["eval_params_change"]
-    rows = [["no-op `dvc repro` (all cached), 3 runs", ", ".join(f"{x:.1f}" for x in r["noop_repro_s"]),
+    rows = [[f"no-op `dvc repro` (all cached), {len(r['noop_repro_s'])} runs",
+             ", ".join(f"{x:.1f}" for x in r["noop_repro_s"]),
              ", ".join(r["noop_stages_run"]) or "none"],
             [f"params change ({e['change']})", f"{e['wall_s']:.1f} ({e.get('cpu_s', 0):.0f} CPU s)",
              ", ".join(f"{st} {e['stages'].get(st, {}).get('wall_s', 0):.0f} s ({e['stages'].get(st, {}).get('cpu_s', 0):.0f} CPU s)"

@@ -22,22 +22,32 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("prepare", "train", "operating-point", "evaluate", "export")
-RAW_FILES = ("data/raw/ebbu2017.csv.gz", "data/raw/phishstorm.csv.gz", "data/raw/phishtank_dated.csv.gz")
+
+
+def raw_files(work: Path) -> list[str]:
+    """Every raw file the pipeline in ``work`` reads (params.yaml ``data``)."""
+    from pipeline.params import load_params
+    from pipeline.sources import raw_files as files
+
+    return files(load_params(work / "params.yaml"))
 
 
 # --------------------------------------------------------------------------- scratch copies
 def snapshot(dest: Path, repo: Path = REPO) -> Path:
     """Copy the working tree as it is now (tracked + untracked, not ignored) and make it a git repo.
 
-    A plain ``git clone`` would miss uncommitted work the pipeline already depends on.
+    A plain ``git clone`` would miss uncommitted work the pipeline already depends on. Outputs DVC
+    caches are left out even when no .gitignore lists them yet (a new stage's outputs): DVC refuses
+    to write an output git tracks.
     """
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=repo, check=True,
                            capture_output=True).stdout.decode().split("\0")
+    cached = cached_outputs(repo)
     dest.mkdir(parents=True, exist_ok=True)
     for rel in filter(None, files):
         src = repo / rel
-        if not src.is_file() or rel.startswith(("benchmarks/results", "benchmarks/RESULTS")):
+        if (not src.is_file() or rel.startswith(("benchmarks/results", "benchmarks/RESULTS"))
+                or any(rel == out or rel.startswith(out + "/") for out in cached)):
             continue
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dest / rel)
@@ -46,6 +56,19 @@ def snapshot(dest: Path, repo: Path = REPO) -> Path:
     subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
     subprocess.run(git + ["commit", "-q", "-m", "benchmark snapshot"], cwd=dest, check=True)
     return dest
+
+
+def cached_outputs(repo: Path = REPO) -> set[str]:
+    """Paths of the dvc.yaml outputs (outs, metrics, plots) that DVC caches, i.e. git must not track."""
+    import yaml
+
+    cached = set()
+    for stage in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].values():
+        for entry in (e for kind in ("outs", "metrics", "plots") for e in stage.get(kind, [])):
+            path, options = next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
+            if (options or {}).get("cache", True):
+                cached.add(path.rstrip("/"))
+    return cached
 
 
 def env_with_venv() -> dict:
@@ -276,31 +299,31 @@ def fit_exponent(rows, seconds) -> float | None:
 
 # --------------------------------------------------------------------------- sections
 def _base_workdir(root: Path, params_override=None, raw_source: Path | None = None) -> Path:
+    """A snapshot with its raw data: pulled from the DVC remote, or copied from ``raw_source`` (by file name)."""
     work = snapshot(root / "base")
-    if raw_source is None:
-        dvc(work, "pull", "-q", *[f"{f}.dvc" for f in RAW_FILES])
-    else:
-        for f in RAW_FILES:
-            shutil.copy2(raw_source / Path(f).name, work / f)
     if params_override:
         override_params(work, params_override)
+    if raw_source is None:
+        dvc(work, "pull", "-q", *[f"{f}.dvc" for f in raw_files(work)])
+    else:
+        for f in raw_files(work):
+            shutil.copy2(raw_source / Path(f).name, work / f)
     return work
+
+
+def merged(base: dict, override: dict) -> dict:
+    """A copy of ``base`` with ``override`` merged in (nested mappings merged, anything else replaced)."""
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def override_params(work: Path, override: dict) -> None:
     import yaml
 
     path = work / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-
-    def merge(a, b):
-        for k, v in b.items():
-            if isinstance(v, dict) and isinstance(a.get(k), dict):
-                merge(a[k], v)
-            else:
-                a[k] = v
-    merge(params, override)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    path.write_text(yaml.safe_dump(merged(yaml.safe_load(path.read_text()), override), sort_keys=False))
 
 
 def run_scaling(root: Path, factors=(1, 3, 10), params_override=None, raw_source: Path | None = None,
@@ -320,15 +343,17 @@ def run_scaling(root: Path, factors=(1, 3, 10), params_override=None, raw_source
         if factor < 1:  # smaller data: the pipeline's own seeded subsample of every source
             override_params(work, {"data": {"sample_fraction": float(factor)}})
         elif factor != 1:
-            for i, f in enumerate(RAW_FILES):
+            files = raw_files(work)
+            for i, f in enumerate(files):
                 data.append(write_scaled(base / f, work / f, factor, seed=1000 * factor + i))
-            dvc(work, "add", "-q", *RAW_FILES)
+            dvc(work, "add", "-q", *files)
         gen_s = time.perf_counter() - t0
         log(f"scaling x{factor}: data ready ({gen_s:.0f}s), dvc repro --force ...")
         result = timed_repro(work, "--force")
         report = json.loads((work / "reports/data_report.json").read_text())
         result.update({"factor": factor, "data_generation_s": round(gen_s, 1), "scaled_files": data,
-                       "raw_rows": sum(report["raw_rows"].values()), "clean_rows": report["clean_rows"],
+                       "raw_rows": sum(s["raw_rows"] for s in report["sources"].values()),
+                       "clean_rows": report["clean_rows"],
                        "train_rows": report["splits"]["train"]["rows"],
                        "test_rows": report["splits"]["test"]["rows"],
                        "out_of_source_rows": report["out_of_source"]["rows"]})

@@ -1,4 +1,4 @@
-"""Serving benchmarks (sections ``serving``, ``levers``, ``profile`` of bench.py)."""
+"""Serving benchmarks (sections ``serving``, ``levers``, ``candidates``, ``profile`` of bench.py)."""
 from __future__ import annotations
 
 import collections
@@ -33,6 +33,7 @@ class Inputs:
     model_path: Path | None = None
     onnx_path: Path | None = None
     load_s: dict = field(default_factory=dict)
+    refits: object = None              # Refits shared by the levers and candidates sections (see shared_refits)
 
 
 # --------------------------------------------------------------------------- timing primitives
@@ -100,172 +101,116 @@ def throughput(fn, urls: np.ndarray, batch: int, repeats: int) -> dict:
 
 
 @contextlib.contextmanager
-def sklearn_threads(estimator, n: int):
-    """Cap sklearn's parallelism: forests' n_jobs and BLAS/OpenMP pools."""
+def sklearn_threads(n: int):
+    """Cap sklearn's parallelism: the BLAS and OpenMP pools (HistGradientBoosting predicts in OpenMP threads)."""
     from threadpoolctl import threadpool_limits
 
-    forests = [e for e in _walk(estimator) if hasattr(e, "n_jobs") and hasattr(e, "estimators_")]
-    old = [f.n_jobs for f in forests]
-    for f in forests:
-        f.n_jobs = n
-    try:
-        with threadpool_limits(n):
-            yield
-    finally:
-        for f, j in zip(forests, old):
-            f.n_jobs = j
-
-
-def _walk(est):
-    yield est
-    if hasattr(est, "voting"):
-        children = list(getattr(est, "estimators_", []))
-    elif hasattr(est, "steps"):
-        children = [step for _, step in est.steps]
-    else:
-        children = []
-    for child in children:
-        yield from _walk(child)
+    with threadpool_limits(n):
+        yield
 
 
 # --------------------------------------------------------------------------- member graphs
-def _convert(est, final, tfidf=None) -> onnx.ModelProto:
+def convert(est, classifier=None) -> onnx.ModelProto:
+    """``est`` (a member, or a transformer of one) as ONNX, with the pipeline's own converters."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import StringTensorType
 
-    from pipeline.onnx_export import TARGET_OPSET, _fix_tokenizer_padding, _register_converters
+    from pipeline.onnx_export import TARGET_OPSET, _register_converters
 
     _register_converters()
-    options = {}
-    if final is not None:
-        options[id(final)] = {"zipmap": False}
-    if tfidf is not None:
-        options[id(tfidf)] = {"tokenexp": "(?s)."}
-    onx = convert_sklearn(est, initial_types=[("url", StringTensorType([None, 1]))],
-                          target_opset=TARGET_OPSET, options=options)
-    _fix_tokenizer_padding(onx)
-    return onx
+    options = {id(classifier): {"zipmap": False}} if classifier is not None else {}
+    return convert_sklearn(est, initial_types=[("url", StringTensorType([None, 1]))],
+                           target_opset=TARGET_OPSET, options=options)
 
 
 def member_parts(model) -> dict:
     """name -> (onnx bytes, sklearn callable) for each member and each member's feature stage alone."""
-    import warnings
-
     from pipeline.features import feature_graph
 
-    warnings.filterwarnings("ignore", message="The conversion of CountVectorizer may not work")
     text = model.named_estimators_["char_tfidf_lr"]
     lex = model.named_estimators_["lexical_trees"]
     return {
-        "char_tfidf_lr": (_convert(text, text["clf"], text["tfidf"]).SerializeToString(),
-                          lambda x: text.predict_proba(x)),
-        "char_tfidf_lr: TF-IDF only (dense [N,V] output)": (
-            _convert(text["tfidf"], None, text["tfidf"]).SerializeToString(), lambda x: text["tfidf"].transform(x)),
-        "lexical_trees": (_convert(lex, lex["clf"]).SerializeToString(), lambda x: lex.predict_proba(x)),
-        "lexical_trees: features only": (feature_graph().SerializeToString(), lambda x: lex["features"].transform(x)),
+        "char_tfidf_lr": (convert(text, text["clf"]).SerializeToString(), text.predict_proba),
+        "char_tfidf_lr: TF-IDF only (dense [N,V] output)": (convert(text["tfidf"]).SerializeToString(),
+                                                            text["tfidf"].transform),
+        "lexical_trees": (convert(lex, lex["clf"]).SerializeToString(), lex.predict_proba),
+        "lexical_trees: features only": (feature_graph().SerializeToString(), lex["features"].transform),
     }
 
 
 # --------------------------------------------------------------------------- graph rewrites (a proposal)
 def optimise_graph(onx: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
-    """Exact-math rewrites of the exported graph; returns (new model, what changed).
+    """Exact rewrites of the exported graph; returns (new model, what changed).
 
-    1. Identical nodes on the same inputs are computed once (the character Tokenizer of the
-       lexical features and of the TF-IDF member are the same node twice; onnxruntime's CSE does
-       not merge contrib/string ops).
-    2. Normalizer(L2) -> LinearClassifier(LOGISTIC) becomes MatMul/ReduceL2/Div/Add/Sigmoid:
-       w.(x/|x|) = (w.x)/|x|, so the dense [N,V] tensor is read twice by fast kernels instead of
-       being normalised element-wise by the slow ai.onnx.ml Normalizer.
+    1. Nodes computed twice on the same inputs are computed once: the TF-IDF member and the
+       lexical features each split the URL into host and path, and both tokenize the path into
+       characters; onnxruntime's common-subexpression elimination does not merge contrib/string ops.
+    2. TfIdfVectorizer(TF) * idf -> TfIdfVectorizer(TFIDF, weights=idf): the same float32 product,
+       one pass over the dense [N,V] tensor less.
     """
     onx = copy.deepcopy(onx)
-    g = onx.graph
-    changes = []
-    # 1. de-duplicate identical nodes
-    seen, rename = {}, {}
-    for node in list(g.node):
-        node.input[:] = [rename.get(i, i) for i in node.input]
-        if node.op_type in ("Constant",):
-            continue
-        key = (node.domain, node.op_type, tuple(node.input),
-               tuple(sorted(a.SerializeToString() for a in node.attribute)))
-        if key in seen and len(node.output) == len(seen[key].output):
-            for old, new in zip(node.output, seen[key].output):
-                rename[old] = new
-            g.node.remove(node)
-            changes.append(f"dropped duplicate {node.op_type} '{node.name}'")
-        else:
-            seen[key] = node
-    for out in g.output:
-        if out.name in rename:  # never rename a graph output
-            raise RuntimeError("duplicate node feeds a graph output")
-    # 2. Normalizer(L2) + binary LinearClassifier(LOGISTIC)
-    by_output = {o: n for n in g.node for o in n.output}
-    for lin in [n for n in g.node if n.op_type == "LinearClassifier"]:
-        norm = by_output.get(lin.input[0])
-        attrs = {a.name: helper.get_attribute_value(a) for a in lin.attribute}
-        if (norm is None or norm.op_type != "Normalizer"
-                or helper.get_attribute_value(norm.attribute[0]) != b"L2"
-                or attrs.get("post_transform") != b"LOGISTIC" or attrs.get("multi_class", 0) != 0):
-            continue
-        consumers = [n for n in g.node if lin.output[0] in n.input]
-        label_is_output = lin.output[0] in {o.name for o in g.output}
-        if consumers or sum(norm.output[0] in n.input for n in g.node) != 1:
-            continue
-        n_cls = len(attrs["classlabels_ints"])
-        coef = np.asarray(attrs["coefficients"], np.float32).reshape(n_cls, -1)
-        icpt = np.asarray(attrs["intercepts"], np.float32)
-        p = lin.name + "_mm"
-        x = norm.input[0]
-        new = [
-            helper.make_node("MatMul", [x, p + "_W"], [p + "_dot"], name=p + "_dot"),
-            helper.make_node("ReduceL2", [x, p + "_axes"], [p + "_norm"], name=p + "_norm", keepdims=1),
-            helper.make_node("Max", [p + "_norm", p + "_eps"], [p + "_safe"], name=p + "_safe"),
-            helper.make_node("Div", [p + "_dot", p + "_safe"], [p + "_scaled"], name=p + "_scaled"),
-            helper.make_node("Add", [p + "_scaled", p + "_b"], [p + "_score"], name=p + "_score"),
-            helper.make_node("Sigmoid", [p + "_score"], [lin.output[1]], name=p + "_sigmoid"),
-        ]
-        if label_is_output:  # member-alone graphs: label = argmax (class labels are 0..K-1)
-            if list(attrs["classlabels_ints"]) != list(range(n_cls)):
-                continue
-            new.append(helper.make_node("ArgMax", [lin.output[1]], [lin.output[0]], name=p + "_label",
-                                        axis=1, keepdims=0))
-        g.initializer.extend([numpy_helper.from_array(coef.T.copy(), p + "_W"),
-                              numpy_helper.from_array(np.array([-1], np.int64), p + "_axes"),
-                              numpy_helper.from_array(np.array([1e-30], np.float32), p + "_eps"),
-                              numpy_helper.from_array(icpt, p + "_b")])
-        idx = list(g.node).index(lin)
-        g.node.remove(lin)
-        g.node.remove(norm)
-        for k, n in enumerate(new):
-            g.node.insert(idx - 1 + k, n)
-        changes.append(f"Normalizer '{norm.name}' + LinearClassifier '{lin.name}' -> MatMul/ReduceL2/Sigmoid")
-    # 3. TfIdfVectorizer(TF) * idf-constant -> TfIdfVectorizer(TFIDF, weights=idf): one dense pass less
-    inits = {i.name: i for i in g.initializer}
-    by_output = {o: n for n in g.node for o in n.output}
-    for mul in [n for n in g.node if n.op_type == "Mul"]:
-        src = by_output.get(mul.input[0])
-        if src is None or src.op_type != "TfIdfVectorizer" or mul.input[1] not in inits:
-            continue
-        attrs = {a.name: helper.get_attribute_value(a) for a in src.attribute}
-        idf = numpy_helper.to_array(inits[mul.input[1]]).astype(np.float32).ravel()
-        if attrs.get("mode") != b"TF" or any(w != 1.0 for w in attrs.get("weights", [])) or sum(src.output[0] in n.input for n in g.node) != 1 \
-                or idf.size != len(attrs["ngram_indexes"]) or sorted(attrs["ngram_indexes"]) != list(range(idf.size)):
-            continue
-        for a in src.attribute:
-            if a.name == "mode":
-                a.s = b"TFIDF"
-        for a in list(src.attribute):
-            if a.name == "weights":
-                src.attribute.remove(a)
-        # weights[i] belongs to pool entry i, whose output column is ngram_indexes[i]
-        src.attribute.append(helper.make_attribute("weights", [float(v) for v in idf[np.asarray(attrs["ngram_indexes"])]]))
-        rename_to = mul.output[0]
-        g.node.remove(mul)
-        src.output[0] = rename_to
-        g.initializer.remove(inits[mul.input[1]]) if not any(mul.input[1] in n.input for n in g.node) else None
-        changes.append(f"TfIdfVectorizer '{src.name}' * idf -> TfIdfVectorizer(mode=TFIDF, weights=idf)")
+    changes = [*_dedupe_nodes(onx.graph), *_fold_idf(onx.graph)]
     onnx.checker.check_model(onx)
     return onx, changes
+
+
+def _dedupe_nodes(g) -> list[str]:
+    """Drop every node identical (op, attributes, inputs) to an earlier one; rewire its consumers."""
+    seen, rename, dropped = {}, {}, collections.Counter()
+    for node in list(g.node):
+        node.input[:] = [rename.get(i, i) for i in node.input]
+        key = (node.domain, node.op_type, tuple(node.input),
+               tuple(sorted(a.SerializeToString() for a in node.attribute)), len(node.output))
+        if key not in seen:
+            seen[key] = node
+            continue
+        rename.update(zip(node.output, seen[key].output))
+        g.node.remove(node)
+        dropped[node.op_type] += 1
+    if {o.name for o in g.output} & set(rename):
+        raise RuntimeError("a duplicate node feeds a graph output")
+    if not dropped:
+        return []
+    ops = ", ".join(f"{n} {op}" for op, n in dropped.most_common())
+    return [f"dropped {sum(dropped.values())} nodes computed twice on the same inputs ({ops})"]
+
+
+def _constant(g, name: str):
+    """(value, the initializer or Constant node holding it) of tensor ``name``, or None."""
+    for init in g.initializer:
+        if init.name == name:
+            return numpy_helper.to_array(init), init
+    for node in g.node:
+        if node.op_type == "Constant" and list(node.output) == [name] and node.attribute[0].name == "value":
+            return numpy_helper.to_array(node.attribute[0].t), node
+    return None
+
+
+def _fold_idf(g) -> list[str]:
+    changes = []
+    by_output = {o: n for n in g.node for o in n.output}
+    for mul in [n for n in g.node if n.op_type == "Mul"]:
+        src, const = by_output.get(mul.input[0]), _constant(g, mul.input[1])
+        if src is None or src.op_type != "TfIdfVectorizer" or const is None:
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in src.attribute}
+        idf, holder = const[0].astype(np.float32).ravel(), const[1]
+        indexes = list(attrs["ngram_indexes"])
+        if (attrs.get("mode") != b"TF" or attrs.get("weights") or sorted(indexes) != list(range(idf.size))
+                or sum(src.output[0] in n.input for n in g.node) != 1):
+            continue
+        for a in list(src.attribute):
+            if a.name in ("mode", "weights"):
+                src.attribute.remove(a)
+        # weights[i] belongs to pool entry i, whose output column is ngram_indexes[i]
+        src.attribute.extend([helper.make_attribute("mode", "TFIDF"),
+                              helper.make_attribute("weights", [float(v) for v in idf[np.asarray(indexes)]])])
+        src.output[0] = mul.output[0]
+        g.node.remove(mul)
+        if not any(mul.input[1] in n.input for n in g.node):
+            (g.initializer if holder in g.initializer else g.node).remove(holder)
+        changes.append(f"TfIdfVectorizer '{src.name}' * idf -> TfIdfVectorizer(mode=TFIDF, weights=idf)")
+    return changes
 
 
 # --------------------------------------------------------------------------- memory (fresh processes)
@@ -342,9 +287,9 @@ def run_serving(inp: Inputs, cfg: dict, log=print) -> dict:
         onnx_load = time.perf_counter() - t
         log("serving: memory probes (fresh processes) ...")
         out["load_and_memory"] = {
-            "onnx": {"file_mb": round(onnx_path.stat().st_size / 1e6, 1), "load_s_in_process": round(onnx_load, 3),
+            "onnx": {"file_mb": round(onnx_path.stat().st_size / 1e6, 3), "load_s_in_process": round(onnx_load, 3),
                      **memory_probe("onnx", onnx_path, urls)},
-            "sklearn": {"file_mb": round(model_path.stat().st_size / 1e6, 1), "load_s_in_process": round(skl_load, 3),
+            "sklearn": {"file_mb": round(model_path.stat().st_size / 1e6, 3), "load_s_in_process": round(skl_load, 3),
                         **memory_probe("sklearn", model_path, urls)},
         }
 
@@ -358,7 +303,7 @@ def run_serving(inp: Inputs, cfg: dict, log=print) -> dict:
         f1 = onnx_fn(sess1)
         row["onnx_b1"] = latency(f1, x, cfg["latency_calls"])
         row["onnx_b1024_t1"] = throughput(f1, x, cfg["batch"], cfg["throughput_repeats"])
-        with sklearn_threads(inp.model, 1):
+        with sklearn_threads(1):
             row["sklearn_b1"] = latency(skl, x, cfg["latency_calls_sklearn"])
             row["sklearn_b1024_t1"] = throughput(skl, x, cfg["batch"], cfg["throughput_repeats_sklearn"])
         if name == "ensemble":
@@ -368,10 +313,10 @@ def run_serving(inp: Inputs, cfg: dict, log=print) -> dict:
                 ft = onnx_fn(ort_session(onx, threads=t))
                 row[f"onnx_b1_t{t}"] = latency(ft, x, cfg["latency_calls"])
                 row[f"onnx_b1024_t{t}"] = throughput(ft, x, cfg["batch"], cfg["throughput_repeats"])
-                with sklearn_threads(inp.model, t):
+                with sklearn_threads(t):
                     row[f"sklearn_b1024_t{t}"] = throughput(skl, x, cfg["batch"], cfg["throughput_repeats_sklearn"])
-            # as fitted: ExtraTrees n_jobs=-1 (a thread pool per call) -- what phishing_proba does today
-            row["sklearn_b1_as_fitted"] = latency(skl, x, max(3, cfg["latency_calls_sklearn"] // 3))
+            # default thread pools (OpenMP/BLAS on every core) -- what phishing_proba does today
+            row["sklearn_b1_default_threads"] = latency(skl, x, max(3, cfg["latency_calls_sklearn"] // 3))
         row["speedup_b1_p50"] = round(row["sklearn_b1"]["p50_ms"] / row["onnx_b1"]["p50_ms"], 1)
         row["speedup_b1024_t1"] = round(row["onnx_b1024_t1"]["urls_per_s_best"]
                                         / row["sklearn_b1024_t1"]["urls_per_s_best"], 1)
@@ -400,6 +345,30 @@ def run_serving(inp: Inputs, cfg: dict, log=print) -> dict:
 
 
 # --------------------------------------------------------------------------- section: profile
+CLASSIFIERS = {"LinearClassifier": "logistic regression (LinearClassifier)",
+               "TreeEnsembleClassifier": "gradient-boosted trees (TreeEnsembleClassifier)"}
+FEEDS = {frozenset({"LinearClassifier"}): "char TF-IDF of host and path (URL split, Tokenizer, TfIdfVectorizer, L2)",
+         frozenset({"TreeEnsembleClassifier"}): "lexical features (URL split, regex/histogram graph)",
+         frozenset(CLASSIFIERS): "URL split shared by both members"}
+GLUE = "soft vote, threshold and glue"
+FUSED = "nodes onnxruntime fused or added"
+
+
+def node_parts(onx: onnx.ModelProto) -> dict[str, str]:
+    """node name -> the part of the ensemble it belongs to: a member classifier, or which classifiers it feeds."""
+    producer = {o: n for n in onx.graph.node for o in n.output}
+    feeds = collections.defaultdict(set)
+    for clf in (n for n in onx.graph.node if n.op_type in CLASSIFIERS):
+        stack = [clf]
+        while stack:
+            for name in stack.pop().input:
+                node = producer.get(name)
+                if node is not None and clf.op_type not in feeds[node.name]:
+                    feeds[node.name].add(clf.op_type)
+                    stack.append(node)
+    return {n.name: CLASSIFIERS.get(n.op_type) or FEEDS.get(frozenset(feeds[n.name]), GLUE) for n in onx.graph.node}
+
+
 def ort_node_profile(onnx_bytes: bytes, urls: np.ndarray, batch: int, runs: int) -> dict:
     """Kernel time per node from onnxruntime's profiler, grouped by op and by ensemble part."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -421,20 +390,10 @@ def ort_node_profile(onnx_bytes: bytes, urls: np.ndarray, batch: int, runs: int)
     # the first run is a warm-up; profile events include it, so average over runs + 1
     per_run = {n: us / (runs + 1) for n, us in nodes.items()}
     total = sum(per_run.values())
-
-    def part(name, op):
-        if name.startswith("Lex") or name.startswith("lex"):
-            return "lexical features (regex/histogram graph)"
-        if op.startswith("TreeEnsemble"):
-            return "extra trees (TreeEnsembleClassifier)"
-        if op in ("Tokenizer", "TfIdfVectorizer", "Flatten") and not name.startswith("Lex"):
-            return "char TF-IDF (Tokenizer + TfIdfVectorizer)"
-        if op in ("Normalizer", "LinearClassifier") or name.startswith("LinearClassifier"):
-            return "TF-IDF L2 norm + logistic regression"
-        return "soft vote, threshold and glue"
+    parts = node_parts(onnx.load_from_string(onnx_bytes))
     by_part, by_op = collections.Counter(), collections.Counter()
     for n, us in per_run.items():
-        by_part[part(n, ops[n])] += us
+        by_part[parts.get(n, FUSED)] += us
         by_op[ops[n]] += us
     top = [{"node": n, "op": ops[n], "us": round(us, 1), "share": round(us / total, 3)}
            for n, us in sorted(per_run.items(), key=lambda kv: -kv[1])[:12]]
@@ -490,8 +449,8 @@ def profile_train(inp: Inputs, log=print, top: int = 14) -> dict:
             "member_fit_s_on_20k_rows": parts,
             "by_cumulative": sorted(rows, key=lambda r: -r["cumulative_s"])[:top],
             "by_own_time": sorted(rows, key=lambda r: -r["own_s"])[:top],
-            "note": "ExtraTrees fits in worker threads, which cProfile does not see: its time shows up as "
-                    "lock waits (acquire) under Parallel"}
+            "note": "HistGradientBoosting's work runs in native OpenMP code, which cProfile cannot look into: "
+                    "it shows up as own time of the Python functions of its tree grower that call it"}
 
 
 # --------------------------------------------------------------------------- section: levers
@@ -521,18 +480,104 @@ def assemble(model, text_member, lex_member):
     return m
 
 
-def run_levers(inp: Inputs, cfg: dict, log=print) -> dict:
-    from sklearn.ensemble import ExtraTreesClassifier
-    from sklearn.pipeline import Pipeline
+def vocabulary(text_member) -> tuple[int, int]:
+    """(host_features, path_features) the TF-IDF member was fitted with."""
+    return text_member["tfidf"].host_features, text_member["tfidf"].path_features
 
-    from pipeline.features import LexicalFeatures
-    from pipeline.model import as_input, build_model
+
+def tree_shape(lex_member) -> tuple[int, int]:
+    """(max_iter, max_leaf_nodes) the gradient-boosted trees were fitted with."""
+    return lex_member["clf"].max_iter, lex_member["clf"].max_leaf_nodes
+
+
+class Refits:
+    """The shipped ensemble with a member refitted at other settings; each setting is fitted once.
+
+    ``vocab`` = (host_features, path_features) of the TF-IDF member, ``trees`` = (max_iter,
+    max_leaf_nodes) of the gradient-boosted trees; None keeps the shipped member. Every other
+    setting comes from ``params['train']``; the soft vote is the shipped VotingClassifier's.
+    """
+
+    def __init__(self, inp: Inputs):
+        from pipeline.model import as_input
+
+        self.inp = inp
+        self.x_train, self.y_train = as_input(inp.train["url"]), inp.train["label"].to_numpy()
+        self.x_test, self.y_test = as_input(inp.test["url"]), inp.test["label"].to_numpy()
+        text, lex = inp.model.named_estimators_["char_tfidf_lr"], inp.model.named_estimators_["lexical_trees"]
+        self.shipped = (vocabulary(text), tree_shape(lex))
+        self.text = {self.shipped[0]: (text, 0.0)}   # vocab -> (fitted member, fit seconds)
+        self.trees = {self.shipped[1]: (lex, 0.0)}   # trees -> (fitted member, fit seconds)
+        self._features_train = None
+
+    def _params(self, section: str, **values) -> dict:
+        params = copy.deepcopy(self.inp.train_params)
+        params[section].update(values)
+        return params
+
+    def text_member(self, vocab: tuple[int, int]):
+        from pipeline.model import build_model
+
+        if vocab not in self.text:
+            ensemble = build_model(self._params("char_tfidf", host_features=vocab[0], path_features=vocab[1]))
+            t = time.perf_counter()
+            fitted = ensemble.named_estimators["char_tfidf_lr"].fit(self.x_train, self.y_train)
+            self.text[vocab] = (fitted, time.perf_counter() - t)
+        return self.text[vocab]
+
+    def tree_member(self, trees: tuple[int, int]):
+        """Only the classifier is refitted: the features are stateless and computed once."""
+        from sklearn.pipeline import Pipeline
+
+        from pipeline.model import build_model
+
+        if trees not in self.trees:
+            features = self.inp.model.named_estimators_["lexical_trees"]["features"]
+            if self._features_train is None:
+                self._features_train = features.transform(self.x_train)
+            ensemble = build_model(self._params("lexical_trees", max_iter=trees[0], max_leaf_nodes=trees[1]))
+            t = time.perf_counter()
+            fitted = ensemble.named_estimators["lexical_trees"]["clf"].fit(self._features_train, self.y_train)
+            self.trees[trees] = (Pipeline([("features", features), ("clf", fitted)]), time.perf_counter() - t)
+        return self.trees[trees]
+
+    def model(self, vocab=None, trees=None):
+        """(ensemble, seconds it took to fit its refitted members)."""
+        text, text_s = self.text_member(vocab or self.shipped[0])
+        lex, lex_s = self.tree_member(trees or self.shipped[1])
+        return assemble(self.inp.model, text, lex), text_s + lex_s
+
+    def accuracy(self, model) -> dict:
+        """ROC AUC and TPR@FPR=1e-2 of the ensemble on the test split."""
+        from pipeline.model import scores
+
+        return accuracy(self.y_test, scores(model, self.x_test)[0])
+
+
+def shared_refits(inp: Inputs) -> Refits:
+    """One Refits per Inputs, so levers and candidates fit each setting once between them."""
+    if inp.refits is None:
+        inp.refits = Refits(inp)
+    return inp.refits
+
+
+def rewritten_export(model) -> bytes:
+    """The model's ONNX export (threshold 0.5) with the exact graph rewrites."""
     from pipeline.onnx_export import to_onnx
 
+    return optimise_graph(to_onnx(model, 0.5))[0].SerializeToString()
+
+
+def variant_label(vocab=None, trees=None) -> str:
+    parts = ([f"char_tfidf host_features={vocab[0]}, path_features={vocab[1]}"] if vocab else []) + \
+            ([f"lexical_trees max_iter={trees[0]}, max_leaf_nodes={trees[1]}"] if trees else [])
+    return " + ".join(parts) or "shipped model"
+
+
+def run_levers(inp: Inputs, cfg: dict, log=print) -> dict:
     x = inp.urls.astype(object)
-    out = {}
+    out = {"ort_optimisation_level": {}}
     # 1. onnxruntime graph optimisation level (same graph)
-    out["ort_optimisation_level"] = {}
     for level in LEVELS:
         log(f"levers: graph optimisation level {level} ...")
         t = time.perf_counter()
@@ -558,137 +603,89 @@ def run_levers(inp: Inputs, cfg: dict, log=print) -> dict:
                                              if k.startswith("urls")}}
     if inp.train is None or inp.test is None:
         return out
-    # 4. model levers: retrain members in-process, accuracy on the test split, speed of the ONNX export
-    params = inp.train_params
-    y_test = inp.test["label"].to_numpy()
-    x_train, y_train = as_input(inp.train["url"]), inp.train["label"].to_numpy()
-    x_test = as_input(inp.test["url"])
-    w = np.asarray(params["weights"], float)
-    default_text = inp.model.named_estimators_["char_tfidf_lr"]
-    default_lex = inp.model.named_estimators_["lexical_trees"]
-    p_text_default = default_text.predict_proba(x_test)[:, 1]
-    p_lex_default = default_lex.predict_proba(x_test)[:, 1]
-
-    def ensemble_p(pt, pl):
-        return (w[0] * pt + w[1] * pl) / w.sum()
-
-    def variant(label, text, lex, pt, pl, fit_s):
-        model = assemble(inp.model, text, lex)
-        onx, _ = optimise_graph(to_onnx(model, 0.5))
-        row = {"variant": label, "fit_s": round(fit_s, 1), **accuracy(y_test, ensemble_p(pt, pl)),
-               "onnx_mb": round(len(onx.SerializeToString()) / 1e6, 3),
-               **_speed(onx.SerializeToString(), x, cfg)}
-        log(f"levers: {label}: {row}")
-        return row
-
-    rows = [variant("default (as trained), rewritten graph", default_text, default_lex, p_text_default,
-                    p_lex_default, 0.0)]
-    vocab_default = params["char_tfidf"]["max_features"]
-    text_by_vocab = {vocab_default: (default_text, p_text_default)}
-    for v in cfg["vocab_sizes"]:
-        if v == vocab_default:
-            continue
-        tp = copy.deepcopy(params)
-        tp["char_tfidf"]["max_features"] = v
-        t = time.perf_counter()
-        text = build_model(tp).estimators[0][1].fit(x_train, y_train)
-        fit_s = time.perf_counter() - t
-        pt = text.predict_proba(x_test)[:, 1]
-        text_by_vocab[v] = (text, pt)
-        rows.append(variant(f"char_tfidf.max_features={v}", text, default_lex, pt, p_lex_default, fit_s))
-    feats = LexicalFeatures().fit(x_train)
-    f_train, f_test = feats.transform(x_train), feats.transform(x_test)
-    lex_by_variant = {}
-    lf = params["lexical_forest"]
-    for n_est, depth in cfg["tree_variants"]:
-        if (n_est, depth) == (lf["n_estimators"], lf["max_depth"]):
-            lex_by_variant[(n_est, depth)] = (default_lex, p_lex_default)
-            continue
-        t = time.perf_counter()
-        clf = ExtraTreesClassifier(n_estimators=n_est, max_depth=depth, min_samples_leaf=lf["min_samples_leaf"],
-                                   max_features=lf["max_features"], n_jobs=-1, random_state=params["seed"])
-        clf.fit(f_train, y_train)
-        fit_s = time.perf_counter() - t
-        lex = Pipeline([("features", feats), ("clf", clf)])
-        pl = clf.predict_proba(f_test)[:, 1]
-        lex_by_variant[(n_est, depth)] = (lex, pl)
-        rows.append(variant(f"lexical_forest n_estimators={n_est}, max_depth={depth}", default_text, lex,
-                            p_text_default, pl, fit_s))
-    # member choice: TF-IDF member alone (its own ONNX graph, rewritten)
-    onx_text, _ = optimise_graph(_convert(default_text, default_text["clf"], default_text["tfidf"]))
-    rows.append({"variant": "char_tfidf_lr alone (no trees)", "fit_s": 0.0, **accuracy(y_test, p_text_default),
-                 "onnx_mb": round(len(onx_text.SerializeToString()) / 1e6, 3),
-                 **_speed(onx_text.SerializeToString(), x, cfg)})
-    # the best combination of the cheaper settings
-    small_v = min(text_by_vocab, key=lambda v: abs(v - 2000))
-    small_t = min(lex_by_variant, key=lambda k: k[0] * 2 ** k[1])
-    mid_t = sorted(lex_by_variant, key=lambda k: k[0] * 2 ** k[1])[len(lex_by_variant) // 2]
-    for tv in dict.fromkeys([mid_t, small_t]):
-        if small_v != vocab_default or tv != (lf["n_estimators"], lf["max_depth"]):
-            text, pt = text_by_vocab[small_v]
-            lex, pl = lex_by_variant[tv]
-            rows.append(variant(f"max_features={small_v} + n_estimators={tv[0]}, max_depth={tv[1]}", text, lex, pt, pl, 0.0))
-    out["model_variants"] = rows
-    out["model_variants_note"] = ("accuracy on the test split (ROC AUC, TPR at FPR=1e-2, ensemble with the "
-                                  "trained weights); speed of each variant's ONNX export with the graph rewrites, "
-                                  "1 thread, optimisation level all")
+    # 4. model levers: refit a member, accuracy on the test split, speed of the ONNX export
+    out["model_variants"] = model_variants(inp, cfg, log)
+    out["model_variants_note"] = ("accuracy on the test split (ROC AUC, TPR at FPR=1e-2, the shipped soft vote); "
+                                  "speed of each variant's ONNX export with the graph rewrites, 1 thread, "
+                                  "optimisation level all; fit s = fitting the refitted members")
     return out
+
+
+def model_variants(inp: Inputs, cfg: dict, log=print) -> list[dict]:
+    """Vocabulary sizes, tree counts/sizes, the TF-IDF member alone, and two cheaper combinations."""
+    refits = shared_refits(inp)
+    x = inp.urls.astype(object)
+    shipped_vocab, shipped_trees = refits.shipped
+
+    def row(label, vocab=None, trees=None):
+        model, fit_s = refits.model(vocab, trees)
+        onx = rewritten_export(model)
+        r = {"variant": label, "fit_s": round(fit_s, 1), **refits.accuracy(model),
+             "onnx_mb": round(len(onx) / 1e6, 3), **_speed(onx, x, cfg)}
+        log(f"levers: {label}: {r}")
+        return r
+
+    rows = [row("shipped model, rewritten graph")]
+    vocabs = [tuple(v) for v in cfg["vocab_sizes"] if tuple(v) != shipped_vocab]
+    trees = [tuple(t) for t in cfg["tree_variants"] if tuple(t) != shipped_trees]
+    rows += [row(variant_label(vocab=v), vocab=v) for v in vocabs]
+    rows += [row(variant_label(trees=t), trees=t) for t in trees]
+    rows.append(text_member_alone(refits, x, cfg))
+    if vocabs and trees:  # the middle vocabulary with the middle and the smallest trees
+        vocab = sorted(vocabs, key=sum)[len(vocabs) // 2]
+        by_size = sorted(trees, key=lambda t: t[0] * t[1])
+        for t in dict.fromkeys([by_size[len(by_size) // 2], by_size[0]]):
+            rows.append(row(variant_label(vocab, t), vocab, t))
+    return rows
+
+
+def text_member_alone(refits: Refits, x, cfg) -> dict:
+    """The member choice: the shipped TF-IDF member alone, its own (rewritten) ONNX graph."""
+    from pipeline.model import scores
+
+    text = refits.inp.model.named_estimators_["char_tfidf_lr"]
+    onx = optimise_graph(convert(text, text["clf"]))[0].SerializeToString()
+    p_text = scores(refits.inp.model, refits.x_test)[1]["char_tfidf_lr"]
+    return {"variant": "char_tfidf_lr alone (no trees)", "fit_s": 0.0, **accuracy(refits.y_test, p_text),
+            "onnx_mb": round(len(onx) / 1e6, 3), **_speed(onx, x, cfg)}
 
 
 # --------------------------------------------------------------------------- section: candidates (interleaved A/B)
 def run_candidates(inp: Inputs, cfg: dict, log=print) -> dict:
     """The shortlisted serving configurations, timed in interleaved rounds so a busy machine hits all alike."""
-    from sklearn.ensemble import ExtraTreesClassifier
-    from sklearn.pipeline import Pipeline
-
-    from pipeline.features import LexicalFeatures
-    from pipeline.model import as_input
-    from pipeline.onnx_export import to_onnx
-
-    params = inp.train_params
-    lf = params["lexical_forest"]
-    x = inp.urls.astype(object)
-    x_train, y_train = as_input(inp.train["url"]), inp.train["label"].to_numpy()
-    x_test, y_test = as_input(inp.test["url"]), inp.test["label"].to_numpy()
-    w = np.asarray(params["weights"], float)
-    text = inp.model.named_estimators_["char_tfidf_lr"]
-    p_text = text.predict_proba(x_test)[:, 1]
-    feats = LexicalFeatures().fit(x_train)
-    f_train, f_test = feats.transform(x_train), feats.transform(x_test)
-    shipped = inp.onnx_bytes
-    cands = {"shipped graph, shipped model": (shipped, inp.model.predict_proba(x_test)[:, 1])}
-    cands["rewritten graph, shipped model"] = (optimise_graph(onnx.load_from_string(shipped))[0].SerializeToString(),
-                                               cands["shipped graph, shipped model"][1])
-    for n_est, depth in cfg["candidate_trees"]:
-        clf = ExtraTreesClassifier(n_estimators=n_est, max_depth=depth, min_samples_leaf=lf["min_samples_leaf"],
-                                   max_features=lf["max_features"], n_jobs=-1, random_state=params["seed"])
-        clf.fit(f_train, y_train)
-        lex = Pipeline([("features", feats), ("clf", clf)])
-        model = assemble(inp.model, text, lex)
-        p = (w[0] * p_text + w[1] * clf.predict_proba(f_test)[:, 1]) / w.sum()
-        cands[f"rewritten graph, trees {n_est} x depth {depth}"] = (
-            optimise_graph(to_onnx(model, 0.5))[0].SerializeToString(), p)
-    fns = {k: onnx_fn(ort_session(b)) for k, (b, _) in cands.items()}
-    samples = {k: {"b1_cpu_p50_ms": [], "b1_p50_ms": [], "b1_p99_ms": [], "urls_per_cpu_s": [], "urls_per_s": []}
-               for k in cands}
-    for r in range(cfg["candidate_rounds"]):
-        log(f"candidates: round {r + 1}/{cfg['candidate_rounds']}")
-        for k, f in fns.items():
-            lat = latency(f, x, cfg["candidate_calls"])
-            tp = throughput(f, x, cfg["batch"], 3)
-            s = samples[k]
-            s["b1_cpu_p50_ms"].append(lat["cpu_p50_ms"])
-            s["b1_p50_ms"].append(lat["p50_ms"])
-            s["b1_p99_ms"].append(lat["p99_ms"])
-            s["urls_per_cpu_s"].append(tp["urls_per_cpu_s"])
-            s["urls_per_s"].append(tp["urls_per_s_best"])
+    refits = shared_refits(inp)
+    shipped = refits.accuracy(inp.model)
+    cands = {"shipped graph, shipped model": (inp.onnx_bytes, shipped),
+             "rewritten graph, shipped model": (optimise_graph(onnx.load_from_string(inp.onnx_bytes))[0]
+                                                .SerializeToString(), shipped)}
+    for vocab, trees in cfg["candidates"]:
+        log(f"candidates: fitting {variant_label(vocab, trees)} ...")
+        model, _ = refits.model(vocab, trees)
+        cands[f"rewritten graph, {variant_label(vocab, trees)}"] = (rewritten_export(model), refits.accuracy(model))
+    samples = interleaved_timings({k: b for k, (b, _) in cands.items()}, inp.urls.astype(object), cfg, log)
     rows = []
-    for k, (b, p) in cands.items():
+    for k, (b, acc) in cands.items():
         s = samples[k]
-        rows.append({"candidate": k, **accuracy(y_test, p), "onnx_mb": round(len(b) / 1e6, 3),
+        rows.append({"candidate": k, **acc, "onnx_mb": round(len(b) / 1e6, 3),
                      "b1_p50_ms": round(float(np.median(s["b1_p50_ms"])), 4),
                      "b1_p99_ms": round(float(np.median(s["b1_p99_ms"])), 4),
                      "b1_cpu_p50_ms": round(float(np.median(s["b1_cpu_p50_ms"])), 4),
                      "b1024_urls_per_s": round(float(np.max(s["urls_per_s"])), 1),
                      "b1024_urls_per_cpu_s": round(float(np.median(s["urls_per_cpu_s"])), 1)})
     return {"rounds": cfg["candidate_rounds"], "calls_per_round": cfg["candidate_calls"], "candidates": rows}
+
+
+def interleaved_timings(graphs: dict[str, bytes], x, cfg: dict, log=print) -> dict[str, dict[str, list]]:
+    """name -> {measure: one value per round}; in each round every graph is timed once, in turn."""
+    fns = {k: onnx_fn(ort_session(b)) for k, b in graphs.items()}
+    samples = {k: collections.defaultdict(list) for k in graphs}
+    for r in range(cfg["candidate_rounds"]):
+        log(f"candidates: round {r + 1}/{cfg['candidate_rounds']}")
+        for k, f in fns.items():
+            lat = latency(f, x, cfg["candidate_calls"])
+            tp = throughput(f, x, cfg["batch"], 3)
+            for key, value in (("b1_cpu_p50_ms", lat["cpu_p50_ms"]), ("b1_p50_ms", lat["p50_ms"]),
+                               ("b1_p99_ms", lat["p99_ms"]), ("urls_per_cpu_s", tp["urls_per_cpu_s"]),
+                               ("urls_per_s", tp["urls_per_s_best"])):
+                samples[k][key].append(value)
+    return samples

@@ -8,11 +8,13 @@
 Sections (``--sections``, comma separated):
   serving   ONNX (onnxruntime) vs the same fitted sklearn estimator on the same URLs: batch-1 latency
             p50/p99, batch-1024 throughput at 1 and 2 threads, load time, peak RSS; each member alone.
-  levers    speed levers: onnxruntime graph-optimisation level, graph rewrites (dedupe the shared
-            character Tokenizer, Normalizer+LinearClassifier -> MatMul), vocabulary size, tree count and
-            depth -- each with ROC AUC and TPR@FPR=1e-2 on the test split when it changes the model.
-  candidates the shortlisted configurations (shipped; exact graph rewrites; smaller forests), timed in
-            interleaved rounds so a busy machine penalises all alike, with their test accuracy.
+  levers    speed levers: onnxruntime graph-optimisation level, exact graph rewrites (URL split and path
+            Tokenizer computed once, idf folded into the TfIdfVectorizer), TF-IDF vocabulary sizes (host,
+            path), gradient-boosting iterations and leaves -- each with ROC AUC and TPR@FPR=1e-2 on the
+            test split when it changes the model.
+  candidates the shortlisted configurations (shipped; exact graph rewrites; fewer/smaller trees, a smaller
+            vocabulary), timed in interleaved rounds so a busy machine penalises all alike, with their
+            test accuracy.
   profile   onnxruntime per-node profile of the ensemble (by member and op), cProfile of the slowest stage.
   scaling   `dvc repro --force` wall time and peak RSS per stage at 1x, 3x, 10x data (scratch copies).
   ci        no-op `dvc repro` and a params change that only affects evaluation.
@@ -25,11 +27,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import datetime as dt
 import fcntl
+import gzip
 import json
 import os
 import platform
+import random
 import sys
 import tempfile
 import time
@@ -46,27 +51,44 @@ DEFAULT_OUT = REPO / "benchmarks"
 
 
 # --------------------------------------------------------------------------- configuration
+# vocab_sizes: (host_features, path_features); tree_variants: (max_iter, max_leaf_nodes);
+# candidates: (vocab or None, trees or None), None = the shipped member.
 FULL = {
     "latency_calls": 2000, "latency_calls_sklearn": 300, "batch": 1024, "throughput_repeats": 7,
     "throughput_repeats_sklearn": 3, "threads": (1, 2), "scaling_factors": (1, 3, 10),
-    "vocab_sizes": (1000, 2000, 4000),
-    "tree_variants": ((120, 18), (60, 18), (60, 14), (30, 14), (30, 10)),
-    "profile_batches": 30, "candidate_trees": ((60, 18), (60, 14), (30, 14)), "candidate_rounds": 5,
-    "candidate_calls": 500,
+    "vocab_sizes": ((6000, 4000), (3000, 2000), (1500, 1000)),
+    "tree_variants": ((300, 63), (150, 63), (150, 31), (100, 31), (60, 15)),
+    "profile_batches": 30, "candidates": ((None, (150, 31)), (None, (100, 31)), ((6000, 4000), (150, 31))),
+    "candidate_rounds": 5, "candidate_calls": 500,
 }
 SMOKE = {
     "latency_calls": 30, "latency_calls_sklearn": 5, "batch": 64, "throughput_repeats": 2,
     "throughput_repeats_sklearn": 1, "threads": (1, 2), "scaling_factors": (1, 2),
-    "vocab_sizes": (200,), "tree_variants": ((5, 6),),
-    "profile_batches": 3, "candidate_trees": ((5, 6),), "candidate_rounds": 2, "candidate_calls": 20,
+    "vocab_sizes": ((150, 100),), "tree_variants": ((5, 7),),
+    "profile_batches": 3, "candidates": ((None, (5, 7)),), "candidate_rounds": 2, "candidate_calls": 20,
 }
-# Tiny pipeline for --smoke scaling/ci runs (a few hundred raw rows, small model).
-SMOKE_PARAMS = {
-    "train": {"char_tfidf": {"max_features": 300, "min_df": 2}, "logistic_regression": {"max_iter": 300},
-              "lexical_forest": {"n_estimators": 5, "max_depth": 6}},
-    "evaluate": {"bootstrap_resamples": 10},
-    "export": {"parity_batch_sizes": [1, 64]},
-}
+# A small model for --smoke (params['train'] overrides): fits in seconds on a few thousand URLs.
+SMOKE_TRAIN = {"char_tfidf": {"host_features": 300, "path_features": 200, "min_df": 2},
+               "logistic_regression": {"max_iter": 300},
+               "lexical_trees": {"max_iter": 20, "max_leaf_nodes": 15, "min_samples_leaf": 5}}
+
+
+def smoke_train_params(train: dict) -> dict:
+    """``params['train']`` shrunk for smoke runs."""
+    from _scaling import merged
+
+    return merged(train, SMOKE_TRAIN)
+
+
+def smoke_pipeline_params(params: dict) -> dict:
+    """params.yaml overrides for --smoke scaling/ci runs (a few hundred raw rows per source): a small
+    model, small refits (one backtest cut-off, one month ahead), few bootstrap resamples."""
+    refits = {"max_train_rows": 1000, "n_jobs": 1}
+    return {"train": SMOKE_TRAIN,
+            "leave_one_source_out": {**refits, "max_test_rows": 500},
+            "backtest": {**refits, "cutoffs": params["backtest"]["cutoffs"][-1:], "horizon_months": 1},
+            "evaluate": {"bootstrap_resamples": 10},
+            "export": {"parity_batch_sizes": [1, 64]}}
 
 
 # --------------------------------------------------------------------------- machine facts
@@ -180,11 +202,14 @@ def main(argv=None) -> int:
 def run_pipeline_section(section: str, args, cfg: dict, log) -> dict:
     import _scaling
 
-    override = SMOKE_PARAMS if args.smoke else None
+    from pipeline.params import load_params
+
+    params = load_params(REPO / "params.yaml")
+    override = smoke_pipeline_params(params) if args.smoke else None
     with contextlib.ExitStack() as stack:
         root = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         root.mkdir(parents=True, exist_ok=True)
-        raw = smoke_raw(root / "smoke-raw") if args.smoke else None
+        raw = smoke_raw(root / "smoke-raw", params) if args.smoke else None
         if section == "scaling":
             previous = []
             results = args.out_dir / "results.json"
@@ -202,31 +227,44 @@ def run_pipeline_section(section: str, args, cfg: dict, log) -> dict:
         return _scaling.run_ci(root / "ci", override, raw, log, work=work, noop_runs=1 if args.smoke else 3)
 
 
-def smoke_raw(dest: Path) -> Path:
-    """Tiny raw files from tests/data samples (and a dated slice for the out-of-source file)."""
-    import gzip
-    import shutil
+def smoke_raw(dest: Path, params: dict, per_label: int = 150) -> Path:
+    """A tiny version of every raw file params.yaml names: a seeded sample of up to ``per_label`` rows per label."""
+    from pipeline.sources import out_of_source, training_sources
 
     dest.mkdir(parents=True, exist_ok=True)
-    samples = REPO / "tests" / "data"
-    for name in ("ebbu2017", "phishstorm"):
-        lines = (samples / f"{name}_sample.csv").read_text(encoding="utf-8").splitlines(keepends=True)
-        picked = [ln for label in ("0", "1") for ln in [x for x in lines[1:] if x.rstrip().endswith("," + label)][:150]]
-        with gzip.open(dest / f"{name}.csv.gz", "wt", encoding="utf-8", newline="") as fh:
-            fh.writelines(lines[:1] + picked)
-    dated = sorted(samples.glob("phishtank*"))
-    if dated:
-        src = dated[0]
-        opener = gzip.open if src.suffix == ".gz" else open
-        with opener(src, "rt", encoding="utf-8", newline="") as fin:
-            lines = fin.readlines()[:201]
-    else:  # fall back to the real file's head
-        with gzip.open(REPO / "data/raw/phishtank_dated.csv.gz", "rt", encoding="utf-8", newline="") as fin:
-            lines = [next(fin) for _ in range(201)]
-    with gzip.open(dest / "phishtank_dated.csv.gz", "wt", encoding="utf-8", newline="") as fh:
-        fh.writelines(lines)
-    del shutil
+    for source in [*training_sources(params), out_of_source(params)]:
+        for i, rel in enumerate(source.files):
+            name = Path(rel).name
+            header, rows = _read_csv(_smoke_source(source.name if i == 0 else None, rel))
+            by_label = {}
+            for row in rows:
+                by_label.setdefault(row[header.index("label")], []).append(row)
+            rng = random.Random(name)
+            picked = [row for label in sorted(by_label)
+                      for row in rng.sample(by_label[label], min(per_label, len(by_label[label])))]
+            with gzip.open(dest / name, "wt", encoding="utf-8", newline="") as fh:
+                csv.writer(fh, lineterminator="\n").writerows([header, *picked])
     return dest
+
+
+def _smoke_source(source: str | None, rel: str) -> Path:
+    """The tests/data sample of raw file ``rel`` (``<file>_sample.csv``, or ``<source>_sample.csv`` for a
+    source's first file) when there is one, else the raw file itself (DVC-pulled)."""
+    samples = REPO / "tests" / "data"
+    candidates = [samples / Path(rel).name.replace(".csv.gz", "_sample.csv"),
+                  *([samples / f"{source}_sample.csv"] if source else []), REPO / rel]
+    for path in candidates:
+        if path.exists():
+            return path
+    raise FileNotFoundError(f"--smoke needs one of {[str(c.relative_to(REPO)) for c in candidates]} "
+                            f"(`dvc pull {rel}.dvc`)")
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", newline="") as fh:
+        header, *rows = csv.reader(fh)
+    return header, rows
 
 
 def load_inputs(args, cfg):
@@ -247,8 +285,7 @@ def load_inputs(args, cfg):
     if args.smoke:  # levers retrain on a slice
         train = train.sample(n=min(3000, len(train)), random_state=0)
         test = test.sample(n=min(2000, len(test)), random_state=0)
-        params = {**params, "char_tfidf": {**params["char_tfidf"], "max_features": 800},
-                  "lexical_forest": {**params["lexical_forest"], "n_estimators": 15, "max_depth": 8}}
+        params = smoke_train_params(params)
     return Inputs(model=model, onnx_bytes=args.onnx.read_bytes(), urls=urls, train=train, test=test,
                   train_params=params, model_path=args.model, onnx_path=args.onnx)
 

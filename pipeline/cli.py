@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "pipeline.stages.backtest",
     "pipeline.stages.evaluate",
     "pipeline.stages.export",
+    "pipeline.ingest_command",  # ingest: a feed batch -> a DVC-tracked monthly shard (data PRs)
     "pipeline.loader",  # fetch + score: the product-side loader
     "pipeline.monitoring.commands",  # monitor, simulate-traffic, fetch-logs: label-free monitoring
     "pipeline.stages.model_card",  # model-card: render model_card/MODEL_CARD.md (DVC stage)

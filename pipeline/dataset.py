@@ -5,11 +5,10 @@ import numpy as np
 import pandas as pd
 
 from pipeline.hosts import host_of, registered_domain
-from pipeline.splitting import FUTURE, SPLITS, time_aware_split
+from pipeline.splitting import ALL_SPLITS, FUTURE, time_aware_split
 from pipeline.validation import validate
 
 CLASS_NAMES = {0: "legitimate", 1: "phishing"}
-ALL_SPLITS = (*SPLITS, FUTURE)
 _WWW = r"^(?:[a-zA-Z][a-zA-Z0-9+.\-]*://)?www\."
 
 

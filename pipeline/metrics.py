@@ -111,6 +111,11 @@ def headline_metrics(y, p, threshold: float, fpr_points) -> dict:
     return RankedScores(y, p).metrics(None, threshold, fpr_points)
 
 
+def _both_classes(ranked: RankedScores, weights: np.ndarray) -> bool:
+    drawn = np.asarray(weights)[ranked.order] > 0
+    return bool(ranked.y[drawn].any() and not ranked.y[drawn].all())
+
+
 def _resample_weights(n: int, n_resamples: int, seed: int):
     rng = np.random.default_rng(seed)
     for _ in range(n_resamples):
@@ -133,6 +138,8 @@ def metrics_with_intervals(y, p, threshold: float, fpr_points, n_resamples: int,
     point = ranked.metrics(None, threshold, fpr_points)
     samples: dict[str, list[float]] = {k: [] for k in point}
     for w in _resample_weights(len(ranked.y), n_resamples, seed):
+        if not _both_classes(ranked, w):
+            continue  # a tiny sample can draw one class only; that resample defines no AUC
         for key, value in ranked.metrics(w, threshold, fpr_points).items():
             samples[key].append(value)
     out = {}
@@ -157,6 +164,8 @@ def paired_bootstrap_delta(y, p_new, p_old, threshold_new: float, threshold_old:
     a0, b0 = new.metrics(None, threshold_new, fpr_points), old.metrics(None, threshold_old, fpr_points)
     deltas: dict[str, list[float]] = {k: [] for k in a0}
     for w in _resample_weights(n, n_resamples, seed):
+        if not _both_classes(new, w):
+            continue
         a, b = new.metrics(w, threshold_new, fpr_points), old.metrics(w, threshold_old, fpr_points)
         for key in a:
             deltas[key].append(a[key] - b[key])

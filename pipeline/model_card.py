@@ -1,10 +1,17 @@
 """The model card: rendered from the pipeline's own outputs (stage `model-card`).
 
 Every number in the card is read from metrics.json, reports/*.json,
-dist/manifest.json or params.yaml at render time; none is typed into the
-template (model_card/template.md, a ``string.Template``: ``$name`` fields,
+dist/manifest.json or params.yaml at render time, or computed from them here
+(e.g. the backtest's recall lost per month of model age); none is typed into
+the template (model_card/template.md, a ``string.Template``: ``$name`` fields,
 ``$$`` for a literal dollar). Static facts about the data sources (origin,
-licence, collection year) are copied from the data datasheet into the template.
+licence, collection years) are copied from the data datasheet into the template.
+
+:func:`build_context` assembles the fields from one small function per card
+section (:data:`CONTEXT_PARTS`); each returns only its own fields. Tables are
+rendered by :func:`_table`, and every string from the data that lands in a
+table cell goes through :func:`cell`. A value the outputs do not hold (a small
+sample lacks some sources, months, slices or classes) renders as :data:`NA`.
 
 The card rendered by DVC carries no version: the version is assigned when a
 release is cut, from what changed since the previous release. The release
@@ -32,6 +39,7 @@ SOURCES = {
     "data_report": Path("reports/data_report.json"),
     "operating_point": Path("reports/operating_point.json"),
     "parity": Path("reports/parity.json"),
+    "backtest": Path("reports/backtest.json"),
     "manifest": Path("dist/manifest.json"),
 }
 PARAM_SECTIONS = ("split", "evaluate", "train")  # the params.yaml sections the card quotes
@@ -54,7 +62,9 @@ SLICE_TITLES = {
     "tld": "Top-level domain group",
     "length": "URL length (characters)",
 }
-ARTEFACT_LABELS = {"https": "`https://` scheme", "www": "leading `www.`", "html_entity_amp": "HTML entity `&amp;`"}
+SPLIT_ORDER = ("train", "validation", "test", "future")
+CLASS_ORDER = ("legitimate", "phishing")
+RIGHT = "---:"
 
 
 class CardTemplate(string.Template):
@@ -62,6 +72,9 @@ class CardTemplate(string.Template):
 
 
 # -- formatting (the card's only source of number formats; tests parse them back) --------------
+NA = "n/a"
+
+
 def num(x: float, digits: int = 4) -> str:
     return f"{x:.{digits}f}"
 
@@ -70,8 +83,18 @@ def pct(x: float, digits: int = 1) -> str:
     return f"{100 * x:.{digits}f}%"
 
 
+def pp(x: float) -> str:
+    """A difference of two rates, in percentage points."""
+    return f"{100 * x:.1f} pp"
+
+
 def count(n: int) -> str:
     return f"{int(n):,}"
+
+
+def small(x: float) -> str:
+    """A tiny non-negative difference (score changes, parity): 0 exactly, else scientific."""
+    return "0" if x == 0 else f"{x:.1e}"
 
 
 def interval(m: dict, fmt=num) -> str:
@@ -82,10 +105,33 @@ def with_interval(m: dict, fmt=num) -> str:
     return f"{fmt(m['value'])} {interval(m, fmt)}"
 
 
+def fmt(value, formatter=num) -> str:
+    return NA if value is None else formatter(value)
+
+
+def cell(text, code: bool = False) -> str:
+    """Text from the data, safe in a markdown table cell: ``\\``, ``|``, ``<``, ``>``, ``&``,
+    backticks and line breaks escaped. ``code=True`` sets it in a code span when it can be."""
+    text = str(text)
+    if code and not re.search(r"[`\r\n]", text):
+        return "`" + text.replace("|", "\\|") + "`"
+    for raw, escaped in (("\\", "\\\\"), ("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"),
+                         ("`", "\\`")):
+        text = text.replace(raw, escaped)
+    return re.sub(r"\r\n|\r|\n", "<br>", text)
+
+
 def _table(header: list[str], align: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def _and_list(items: list[str]) -> str:
+    items = list(items)
+    if not items:
+        return NA
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" and {items[-1]}"
 
 
 def metric_label(key: str) -> str:
@@ -119,9 +165,6 @@ def latest_year(recall_by_year: dict) -> str | None:
     return max(years, key=int) if years else None
 
 
-NA = "n/a"
-
-
 def dig(doc, *keys):
     """``doc[k1][k2]...`` or None when any level is missing (small samples lack some slices)."""
     for key in keys:
@@ -131,8 +174,9 @@ def dig(doc, *keys):
     return doc
 
 
-def fmt(value, formatter=num) -> str:
-    return NA if value is None else formatter(value)
+def rates(entry: dict | None, keys=("roc_auc", "recall", "fpr")) -> list[str]:
+    """Table cells for the rates of a rates entry (absent when a class is missing: NA)."""
+    return [fmt(dig(entry, k)) for k in keys]
 
 
 # -- sources ------------------------------------------------------------------------------------
@@ -144,126 +188,253 @@ def load_sources(root: Path = Path(".")) -> dict:
     return src
 
 
-def build_context(src: dict) -> dict[str, str]:
-    """Every ``$field`` of the template, as text."""
-    m, rep, op, par, man, params = (src["metrics"], src["data_report"], src["operating_point"],
-                                    src["parity"], src["manifest"], src["params"])
-    ens = m["ensemble"]
-    ctx: dict[str, str] = {}
+def newest_key(src: dict) -> str:
+    """The key of the future split's newest-months headline (params ``evaluate.newest_months``)."""
+    return f"newest_{src['params']['evaluate'].get('newest_months', 3)}_months"
 
-    # summary + details
-    ctx["name"] = man["name"]
-    ctx["threshold"] = num(m["threshold"], 6)
-    ctx["target_fpr"] = f"{m['target_fpr']:g}"
-    ctx["recall"], ctx["recall_ci"] = num(ens["recall"]["value"]), interval(ens["recall"])
-    ctx["fpr"], ctx["fpr_ci"] = num(ens["fpr"]["value"]), interval(ens["fpr"])
-    ctx["precision"] = num(ens["precision"]["value"])
-    ctx["recall_pct"], ctx["recall_ci_pct"] = pct(ens["recall"]["value"]), interval(ens["recall"], pct)
-    ctx["fpr_pct"], ctx["fpr_ci_pct"] = pct(ens["fpr"]["value"], 2), interval(ens["fpr"], lambda x: pct(x, 2))
-    ctx["test_rows"] = count(ens["rows"])
-    oos = m["out_of_source"]
-    ctx["oos_recall"], ctx["oos_recall_pct"] = num(oos["recall"]), pct(oos["recall"])
-    ctx["oos_scored"] = count(oos["rows"])
-    year = latest_year(oos["recall_by_year"])
-    ctx["oos_latest_year"] = year or NA
-    ctx["oos_latest_year_recall"] = fmt(dig(oos, "recall_by_year", year, "recall"))
-    ctx["oos_latest_year_recall_pct"] = fmt(dig(oos, "recall_by_year", year, "recall"), pct)
 
-    model = man["model"]
-    ctx["model_sha256"] = model["sha256"]
-    ctx["model_size_bytes"] = count(model["size_bytes"])
-    ctx["member_weights"] = ":".join(f"{w:g}" for w in params["train"]["weights"])
-    lo, hi = man["features"]["char_ngram_range"]
-    ctx["ngram_range"] = f"{lo}-{hi}" if lo != hi else f"{lo}"
-    ctx["char_vocabulary"] = count(man["features"]["char_vocabulary_max"])
-    ctx["n_lexical"] = str(len(man["features"]["lexical"]))
-    ctx["contract_major"] = str(man["contract_major"])
-    ctx["contract_digest_short"] = man["contract_digest"][:12]
+# -- card sections: one function each, returning its own ``$fields`` --------------------------------
+def summary_fields(src: dict) -> dict[str, str]:
+    """Model name, threshold rule, sources and their time span."""
+    m, rep, op = src["metrics"], src["data_report"], src["operating_point"]
+    sources = list(rep.get("sources", {}))
+    return {
+        "name": src["manifest"]["name"],
+        "threshold": num(m["threshold"], 6),
+        "target_fpr": f"{m['target_fpr']:g}",
+        "min_legitimate_per_source": fmt(op.get("min_legitimate_per_source"), count),
+        "n_sources": str(len(sources)),
+        "source_names": _and_list([cell(s, code=True) for s in sources]),
+        "train_first_seen_min": cell(dig(rep, "splits", "train", "first_seen_min") or NA),
+        "train_first_seen_max": cell(dig(rep, "splits", "train", "first_seen_max") or NA),
+        "future_from": cell(rep.get("future_from") or NA),
+    }
+
+
+def headline_fields(src: dict) -> dict[str, str]:
+    """The ensemble on the test split: headline numbers, the metric table, the confusion matrix."""
+    ens, splits = src["metrics"]["ensemble"], src["data_report"]["splits"]
+    rec, fpr = ens["recall"], ens["fpr"]
+    return {
+        "recall": num(rec["value"]), "recall_ci": interval(rec),
+        "recall_pct": pct(rec["value"]), "recall_ci_pct": interval(rec, pct),
+        "fpr": num(fpr["value"]), "fpr_ci": interval(fpr),
+        "fpr_pct": pct(fpr["value"], 2), "fpr_ci_pct": interval(fpr, lambda x: pct(x, 2)),
+        "precision": num(ens["precision"]["value"]),
+        "test_rows": count(ens["rows"]),
+        "test_legitimate": count(splits["test"]["legitimate"]),
+        "test_phishing_share_pct": fmt(splits["test"]["phishing_share"], lambda x: pct(x, 0)),
+        "headline_table": _table(["metric", "value", "95% interval"], ["---", RIGHT, RIGHT],
+                                 [[metric_label(k), num(ens[k]["value"]), interval(ens[k])]
+                                  for k in metric_keys(ens)]),
+        **{key: count(ens["confusion"][key]) for key in ("tn", "fp", "fn", "tp")},
+    }
+
+
+def model_fields(src: dict) -> dict[str, str]:
+    """The model file and its architecture (from the manifest)."""
+    man, features = src["manifest"], src["manifest"]["features"]
+    lexical = features["lexical"]
+    lo, hi = features["char_ngram_range"]
+    vocabulary = features["char_vocabulary_max"]
+    return {
+        "model_sha256": man["model"]["sha256"],
+        "model_size_bytes": count(man["model"]["size_bytes"]),
+        "member_weights": ":".join(f"{w:g}" for w in src["params"]["train"]["weights"]),
+        "ngram_range": f"{lo}-{hi}" if lo != hi else f"{lo}",
+        "char_vocabulary_host": fmt(dig(vocabulary, "host"), count),
+        "char_vocabulary_path": fmt(dig(vocabulary, "path"), count),
+        "n_lexical": str(len(lexical)),
+        "n_lexical_host": str(sum(f.startswith("host_") for f in lexical)),
+        "n_lexical_path": str(sum(f.startswith("path_") for f in lexical)),
+        "ignored_prefixes": _and_list([cell(p, code=True) for p in features.get("ignored_prefixes", [])]),
+    }
+
+
+def contract_fields(src: dict) -> dict[str, str]:
+    """The I/O contract, runtime, export parity and provenance."""
+    man, par = src["manifest"], src["parity"]
+    rows = [[direction, cell(spec["name"], code=True), cell(spec["type"]),
+             cell("[" + ", ".join(str(s) for s in spec["shape"]) + "]"), cell(spec["meaning"])]
+            for direction, key in (("input", "inputs"), ("output", "outputs")) for spec in man["contract"][key]]
+    libs, prov = man["libraries"], man["provenance"]
+    sizes = [str(b) for b in sorted(int(b) for b in par["batch_sizes"])]
+    return {
+        "contract_major": str(man["contract_major"]),
+        "contract_digest_short": man["contract_digest"][:12],
+        "contract_table": _table(["", "name", "type", "shape", "meaning"], ["---"] * 5, rows),
+        "preprocessing": man["contract"]["preprocessing"],
+        "opsets": ", ".join(f"{domain} {version}" for domain, version in sorted(man["opset"].items())),
+        "min_onnxruntime": man["min_onnxruntime"],
+        "libraries": ", ".join(f"{name} {libs[name]}" for name in
+                               ("scikit-learn", "skl2onnx", "onnx", "onnxruntime") if name in libs),
+        "parity_rows": count(par["rows"]),
+        "parity_batch_sizes": _and_list(sizes),
+        "parity_label_agreement_pct": pct(par["label_agreement"], 2),
+        "parity_max_diff": f"{small(par['max_abs_proba_diff'])} (tolerance {par['tolerance']:g})",
+        "params_digest_short": prov["params_digest"][:12],
+        "data_digest_short": prov["data_digest"][:12],
+        "model_code_digest_short": prov["model_code_digest"][:12],
+    }
+
+
+def _reasons(counts: dict | None) -> str:
+    """'duplicate: 107; control character: 1' (most frequent first), or 'none'."""
+    items = sorted((counts or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    return "; ".join(f"{cell(reason)}: {count(n)}" for reason, n in items) or "none"
+
+
+def _span(entry: dict | None) -> str:
+    low, high = dig(entry, "first_seen_min"), dig(entry, "first_seen_max")
+    return NA if not low else cell(f"{low} to {high}")
+
+
+def _source_rows(name: str, entry: dict) -> list[list[str]]:
+    """Rows of the per-source table: one per class present, plus quarantined rows without a label."""
     rows = []
-    for direction, key in (("input", "inputs"), ("output", "outputs")):
-        for spec in man["contract"][key]:
-            shape = "[" + ", ".join(str(s) for s in spec["shape"]) + "]"
-            rows.append([direction, f"`{spec['name']}`", spec["type"], shape, spec["meaning"]])
-    ctx["contract_table"] = _table(["", "name", "type", "shape", "meaning"],
-                                   ["---", "---", "---", "---", "---"], rows)
-    ctx["preprocessing"] = man["contract"]["preprocessing"]
-    ctx["opsets"] = ", ".join(f"{domain} {version}" for domain, version in sorted(man["opset"].items()))
-    ctx["min_onnxruntime"] = man["min_onnxruntime"]
-    libs = man["libraries"]
-    ctx["libraries"] = ", ".join(f"{name} {libs[name]}" for name in
-                                 ("scikit-learn", "skl2onnx", "onnx", "onnxruntime") if name in libs)
-    ctx["parity_rows"] = count(par["rows"])
-    sizes = sorted(int(b) for b in par["batch_sizes"])
-    ctx["parity_batch_sizes"] = ", ".join(str(b) for b in sizes[:-1]) + f" and {sizes[-1]}" \
-        if len(sizes) > 1 else str(sizes[0])
-    ctx["parity_label_agreement_pct"] = pct(par["label_agreement"], 2)
-    ctx["parity_max_diff"] = f"{par['max_abs_proba_diff']:.1e} (tolerance {par['tolerance']:g})"
-    prov = man["provenance"]
-    ctx["params_digest_short"] = prov["params_digest"][:12]
-    ctx["data_digest_short"] = prov["data_digest"][:12]
-    ctx["model_code_digest_short"] = prov["model_code_digest"][:12]
+    for cls in CLASS_ORDER:
+        c = dig(entry, "classes", cls)
+        if c is None:
+            continue
+        rows.append([cell(name), cls, fmt(c.get("raw_rows"), count), fmt(c.get("clean_rows"), count),
+                     fmt(c.get("dated_rows"), count), _span(c), fmt(c.get("https"), pct), fmt(c.get("www"), pct),
+                     fmt(c.get("html_entity_amp"), pct), _reasons(c.get("quarantined"))])
+    if entry.get("unlabelled_quarantined"):
+        rows.append([cell(name), "no valid label"] + [NA] * 7 + [_reasons(entry["unlabelled_quarantined"])])
+    return rows
 
-    # out of scope, training data
-    ctx["fp_count"] = count(ens["confusion"]["fp"])
-    splits = rep["splits"]
-    ctx["test_legitimate"] = count(splits["test"]["legitimate"])
-    ctx["test_phishing_share_pct"] = pct(splits["test"]["phishing_share"], 0)
-    ctx["raw_rows_ebbu2017"] = fmt(dig(rep, "raw_rows", "ebbu2017"), count)
-    ctx["raw_rows_phishstorm"] = fmt(dig(rep, "raw_rows", "phishstorm"), count)
-    ctx["quarantined"] = count(rep["quarantined"])
-    reasons = sorted(rep["quarantine_reasons"].items(), key=lambda kv: (-kv[1], kv[0]))
-    ctx["quarantine_reasons"] = "; ".join(f"{reason}: {count(n)}" for reason, n in reasons)
-    ctx["clean_rows"] = count(rep["clean_rows"])
-    ctx["split_table"] = _table(
-        ["split", "URLs", "legitimate", "phishing", "phishing share", "registered domains"],
-        ["---", "---:", "---:", "---:", "---:", "---:"],
-        [[name, count(s["rows"]), count(s["legitimate"]), count(s["phishing"]), pct(s["phishing_share"]),
-          count(s["registered_domains"])] for name, s in ((n, splits[n]) for n in ("train", "validation", "test"))])
-    art = rep["raw_artefacts"]
-    ctx["artefact_rows"] = "\n".join(
-        f"| {label} | {fmt(dig(art, '0', key), pct)} | {fmt(dig(art, '1', key), pct)} |"
-        for key, label in ARTEFACT_LABELS.items())
 
-    # evaluation data
-    ctx["group_by"] = rep["group_by"]
-    ctx["test_fraction"] = f"{params['split']['test_fraction']:g}"
-    ctx["validation_fraction"] = f"{params['split']['validation_fraction']:g}"
-    ctx["split_seed"] = str(params["split"]["seed"])
-    ctx["validation_rows"] = count(op["validation_rows"])
-    ctx["test_registered_domains"] = count(splits["test"]["registered_domains"])
-    oos_rep = rep["out_of_source"]
-    ctx["oos_rows"] = count(oos_rep["rows"])
-    ctx["oos_seen_in_training"] = count(oos_rep["seen_in_training"])
-    years = sorted(int(y) for y in oos_rep["years"]) or [None]
-    ctx["oos_first_year"], ctx["oos_last_year"] = str(years[0] or NA), str(years[-1] or NA)
-    ctx["bootstrap_resamples"] = count(params["evaluate"]["bootstrap_resamples"])
-    ctx["evaluate_seed"] = str(params["evaluate"]["seed"])
+def _split_row(name: str, s: dict) -> list[str]:
+    by_source = "; ".join(f"{cell(k)}: {count(n)}" for k, n in (s.get("by_source") or {}).items()) or NA
+    return [name, fmt(s.get("rows"), count), fmt(s.get("legitimate"), count), fmt(s.get("phishing"), count),
+            fmt(s.get("phishing_share"), pct), fmt(s.get("registered_domains"), count), _span(s), by_source]
 
-    # metrics
-    ctx["headline_rows"] = "\n".join(f"| {metric_label(k)} | {num(ens[k]['value'])} | {interval(ens[k])} |"
-                                     for k in metric_keys(ens))
-    for key in ("tn", "fp", "fn", "tp"):
-        ctx[key] = count(ens["confusion"][key])
-    members = list(m["members"])
-    ctx["member_names_header"] = " | ".join(members)
-    ctx["member_align"] = "|".join("---:" for _ in members)
-    ctx["member_rows"] = "\n".join(
-        "| " + " | ".join([metric_label(k), num(ens[k]["value"])]
-                          + [num(m["members"][name][k]["value"]) for name in members]) + " |"
-        for k in metric_keys(ens)) + "\n| threshold | " + " | ".join(
-        [num(m["threshold"], 6)] + [num(m["members"][name]["threshold"], 6) for name in members]) + " |"
-    deltas = list(m["ensemble_minus_member"])
-    ctx["delta_names_header"] = " | ".join(f"ensemble - {name}" for name in deltas)
-    ctx["delta_align"] = "|".join("---:" for _ in deltas)
-    ctx["delta_rows"] = "\n".join(
-        "| " + " | ".join([metric_label(k)] + [with_interval(m["ensemble_minus_member"][name][k])
-                                               for name in deltas]) + " |"
-        for k in metric_keys(m["ensemble_minus_member"][deltas[0]]))
 
-    # operating point
-    ctx["validation_fpr"] = num(op["ensemble"]["validation_fpr"])
-    ctx["validation_recall"] = num(op["ensemble"]["validation_recall"])
-    target, fpr = m["target_fpr"], ens["fpr"]
+def training_data_fields(src: dict) -> dict[str, str]:
+    """Per source and class, quarantine, and the splits (from the data report)."""
+    rep = src["data_report"]
+    source_rows = [row for name, entry in rep.get("sources", {}).items() for row in _source_rows(name, entry)]
+    splits = rep.get("splits", {})
+    return {
+        "source_table": _table(
+            ["source", "class", "raw rows", "clean rows", "dated rows", "first seen", "https", "`www.`",
+             "`&amp;`", "quarantined (by reason)"],
+            ["---", "---", RIGHT, RIGHT, RIGHT, "---", RIGHT, RIGHT, RIGHT, "---"], source_rows),
+        "quarantined": count(rep["quarantined"]),
+        "quarantine_reasons": _reasons(rep.get("quarantine_reasons")),
+        "clean_rows": count(rep["clean_rows"]),
+        "split_table": _table(
+            ["split", "URLs", "legitimate", "phishing", "phishing share", "registered domains", "first seen",
+             "URLs per source"], ["---"] + [RIGHT] * 5 + ["---", "---"],
+            [_split_row(name, splits[name]) for name in SPLIT_ORDER if name in splits]),
+        "test_rows_of_groups_in_future": fmt(rep.get("test_rows_of_groups_in_future"), count),
+    }
+
+
+def evaluation_data_fields(src: dict) -> dict[str, str]:
+    """How the splits were made; the out-of-source stream; the bootstrap."""
+    rep, params = src["data_report"], src["params"]
+    oos = rep.get("out_of_source", {})
+    years = sorted(int(y) for y in oos.get("years", {}))
+    return {
+        "group_by": rep["group_by"],
+        "test_fraction": f"{params['split']['test_fraction']:g}",
+        "validation_fraction": f"{params['split']['validation_fraction']:g}",
+        "split_seed": str(params["split"]["seed"]),
+        "validation_rows": count(src["operating_point"]["validation_rows"]),
+        "test_registered_domains": fmt(dig(rep, "splits", "test", "registered_domains"), count),
+        "oos_rows": fmt(oos.get("rows"), count),
+        "oos_seen_in_training": fmt(oos.get("seen_in_training"), count),
+        "oos_first_year": str(years[0]) if years else NA,
+        "oos_last_year": str(years[-1]) if years else NA,
+        "bootstrap_resamples": count(params["evaluate"]["bootstrap_resamples"]),
+        "evaluate_seed": str(params["evaluate"]["seed"]),
+    }
+
+
+def member_fields(src: dict) -> dict[str, str]:
+    """Each member alone, and the ensemble's paired gain over each."""
+    m = src["metrics"]
+    ens, members, deltas = m["ensemble"], m["members"], m["ensemble_minus_member"]
+    rows = [[metric_label(k), num(ens[k]["value"])] + [fmt(dig(members, n, k, "value")) for n in members]
+            for k in metric_keys(ens)]
+    rows.append(["threshold", num(m["threshold"], 6)] + [fmt(dig(members, n, "threshold"), lambda x: num(x, 6))
+                                                         for n in members])
+    delta_keys = metric_keys(next(iter(deltas.values()), {}))
+    delta_rows = [[metric_label(k)] + [fmt(dig(deltas, n, k), with_interval) for n in deltas] for k in delta_keys]
+    return {
+        "member_table": _table(["metric", "ensemble"] + [cell(n) for n in members],
+                               ["---"] + [RIGHT] * (len(members) + 1), rows),
+        "delta_table": _table(["metric"] + [f"ensemble - {cell(n)}" for n in deltas],
+                              ["---"] + [RIGHT] * len(deltas), delta_rows),
+    }
+
+
+def _gain_verdict(gain: dict) -> str:
+    if gain.get("significant_gain"):
+        return "ensemble better"
+    if gain.get("significant_loss"):
+        return "**ensemble worse**"
+    return "no significant difference"
+
+
+def per_source_fields(src: dict) -> dict[str, str]:
+    """The test split per source: ensemble and members, and the ensemble against its best member."""
+    per_source = src["metrics"].get("per_source", {})
+    rows, gains = [], []
+    for source, entry in per_source.items():
+        models = {"ensemble": entry.get("ensemble"), **(entry.get("members") or {})}
+        rows += [[cell(source), cell(model), fmt(dig(e, "rows"), count), *rates(e)] for model, e in models.items()]
+        g = entry.get("ensemble_vs_best_member") or {}
+        gains.append([cell(source), cell(metric_label(g.get("metric", NA))), cell(g.get("best_member", NA)),
+                      fmt(g.get("best_member_value")), fmt(g.get("delta"), with_interval), _gain_verdict(g)])
+    return {
+        "per_source_table": _table(["source", "model", "URLs", "ROC AUC", "recall", "FPR"],
+                                   ["---", "---"] + [RIGHT] * 4, rows),
+        "per_source_gain_table": _table(
+            ["source", "compared on", "best member", "best member's value", "ensemble - best member [95%]",
+             "verdict"], ["---", "---", "---", RIGHT, RIGHT, "---"], gains),
+    }
+
+
+def _validation_rates(entry: dict) -> list[str]:
+    """FPR only with legitimate rows, recall only with phishing rows (n/a otherwise, whatever the report holds)."""
+    legit, rows = entry.get("legitimate"), entry.get("rows")
+    fpr = entry.get("fpr") if legit else None
+    recall = entry.get("recall") if legit is not None and rows is not None and rows > legit else None
+    return [fmt(fpr), fmt(recall)]
+
+
+def _bound(entry: dict, minimum: int, binding: str, source: str) -> str:
+    if source == binding:
+        return "yes (sets the threshold)"
+    if minimum <= 0:
+        return "no (per-source rule off)"
+    legit = entry.get("legitimate") or 0
+    return "yes" if legit and legit >= minimum else "no (too few legitimate URLs)"
+
+
+def operating_point_fields(src: dict) -> dict[str, str]:
+    """The threshold rule, the binding source and the validation rates per source."""
+    op, m = src["operating_point"], src["metrics"]
+    point = op["ensemble"]
+    binding, minimum = point.get("binding_source") or NA, op.get("min_legitimate_per_source") or 0
+    rows = [[cell(s), fmt(e.get("rows"), count), fmt(e.get("legitimate"), count), *_validation_rates(e),
+             _bound(e, minimum, binding, s)] for s, e in point.get("per_source", {}).items()]
+    return {
+        "validation_fpr": num(point["validation_fpr"]),
+        "validation_recall": num(point["validation_recall"]),
+        "binding_sentence": (f"{cell(binding, code=True)} needed the highest threshold, so it sets it."
+                             if binding in point.get("per_source", {}) else
+                             "The pooled validation split needed the highest threshold, so it sets it."),
+        "validation_source_table": _table(
+            ["source", "validation URLs", "legitimate", "FPR", "recall", "FPR held to the target"],
+            ["---", RIGHT, RIGHT, RIGHT, RIGHT, "---"], rows),
+        "operating_verdict": _operating_verdict(m["target_fpr"], m["ensemble"]["fpr"]),
+    }
+
+
+def _operating_verdict(target: float, fpr: dict) -> str:
     side = "at or below" if fpr["value"] <= target else "above"
     if fpr["ci95_high"] <= target:
         spread = "its whole 95% interval lies below the target"
@@ -271,56 +442,284 @@ def build_context(src: dict) -> dict[str, str]:
         spread = "its whole 95% interval lies above the target"
     else:
         spread = "its 95% interval contains the target"
-    ctx["operating_verdict"] = (f"The test false-positive rate is {side} the target ({spread}); the threshold "
-                                f"was never tuned on the test split.")
+    return (f"The pooled test false-positive rate is {side} the target ({spread}); the threshold was never "
+            f"tuned on the test split. Per source, see \"Per source\" under \"Metrics\".")
 
-    # slices
-    tables = []
-    for family in sorted(m["slices"], key=lambda f: list(SLICE_TITLES).index(f) if f in SLICE_TITLES else 99):
-        slices = m["slices"][family]
-        names = sorted(slices, key=_length_order) if family == "length" else sorted(slices)
-        rows = [[name, count(s["rows"]), pct(s["phishing_share"]), num(s["recall"]), num(s["fpr"]),
-                 num(s["precision"]), num(s["roc_auc"]) if "roc_auc" in s else ""]
-                for name, s in ((n, slices[n]) for n in names)]
-        tables.append(f"### {SLICE_TITLES.get(family, family)}\n\n" + _table(
-            ["slice", "URLs", "phishing share", "recall", "FPR", "precision", "ROC AUC"],
-            ["---", "---:", "---:", "---:", "---:", "---:", "---:"], rows))
-    ctx["slice_tables"] = "\n\n".join(tables)
 
-    # recall by year
-    rby = oos["recall_by_year"]
-    ctx["year_rows"] = "\n".join(f"| {y} | {count(rby[y]['rows'])} | {num(rby[y]['recall'])} |"
-                                 for y in sorted(rby, key=_year_order))
-    low = ens["recall"]["ci95_low"]
-    below = [y for y in sorted(rby, key=_year_order) if rby[y]["recall"] < low]
-    if year is None:
-        ctx["year_verdict"] = "**Check: not possible.** The out-of-source stream has no year with enough URLs."
-    elif year in below:
-        ctx["year_verdict"] = (
-            f"**Check: recall on recent phishing is below the test split's.** Recall on {year} phishing "
-            f"({num(rby[year]['recall'])}) is below the lower end of the test recall's 95% interval "
-            f"({num(low)}). Years below that bound: {', '.join(below)}. The test metrics overstate what to "
-            f"expect on current phishing.")
+def future_fields(src: dict) -> dict[str, str]:
+    """The future split's headline: size, sources, recall and FPR, and the newest months' recall."""
+    future = src["metrics"].get("future") or {}
+    newest = future.get(newest_key(src)) or {}
+    by_source = dig(src["data_report"], "splits", "future", "by_source") or {}
+    per_source = src["metrics"].get("per_source") or {}
+    same = [f"{cell(s, code=True)} {num(r)}" for s in by_source
+            if (r := dig(per_source, s, "ensemble", "recall")) is not None]
+    return {
+        "future_rows": fmt(future.get("rows"), count),
+        "future_phishing": fmt(future.get("phishing"), count),
+        "future_legitimate": fmt(future.get("legitimate"), count),
+        "future_first_seen_min": cell(future.get("first_seen_min") or NA),
+        "future_first_seen_max": cell(future.get("first_seen_max") or NA),
+        "future_sources": "; ".join(f"{cell(s)}: {count(n)}" for s, n in by_source.items()) or NA,
+        "future_recall": fmt(future.get("recall")),
+        "future_fpr": fmt(future.get("fpr")),
+        "test_recall_future_sources": "; ".join(same) or NA,
+        "newest_months": str(src["params"]["evaluate"].get("newest_months", 3)),
+        "newest_months_list": _and_list([cell(x) for x in newest.get("months", [])]),
+        "newest_phishing": fmt(newest.get("phishing"), count),
+        "newest_recall": fmt(newest.get("recall")),
+        "newest_recall_pct": fmt(newest.get("recall"), pct),
+    }
+
+
+def future_table_fields(src: dict) -> dict[str, str]:
+    """The future split per model and per month first seen."""
+    future = src["metrics"].get("future") or {}
+    models = {"ensemble": future, **(future.get("members") or {})}
+    months = [[cell(month), fmt(e.get("rows"), count), fmt(e.get("phishing"), count),
+               fmt(e.get("legitimate"), count), *rates(e, ("recall", "fpr"))]
+              for month, e in (future.get("by_month") or {}).items()]
+    return {
+        "future_model_table": _table(["model", "URLs", "ROC AUC", "recall", "FPR"], ["---"] + [RIGHT] * 4,
+                                     [[cell(n), fmt(dig(e, "rows"), count), *rates(e)] for n, e in models.items()]),
+        "future_month_table": _table(["month first seen", "URLs", "phishing", "legitimate", "recall", "FPR"],
+                                     ["---"] + [RIGHT] * 5, months),
+    }
+
+
+def _decay_points(decay: dict) -> list[tuple[int, float]]:
+    return sorted((int(age), d["recall"]) for age, d in decay.items() if d.get("recall") is not None)
+
+
+def recall_drop_per_month(decay: dict) -> float | None:
+    """Recall lost per month of model age: from the youngest to the oldest age with a recall."""
+    points = _decay_points(decay)
+    if len(points) < 2:
+        return None
+    (young, r_young), (old, r_old) = points[0], points[-1]
+    return (r_young - r_old) / (old - young)
+
+
+def widest_spread(decay: dict) -> tuple[str, float] | None:
+    """(model age, highest minus lowest recall over the cut-offs at that age), the widest one."""
+    spreads = [(age, d["max_recall"] - d["min_recall"]) for age, d in decay.items()
+               if d.get("max_recall") is not None and d.get("min_recall") is not None]
+    return max(spreads, key=lambda s: (s[1], s[0])) if spreads else None
+
+
+def months(n: int) -> str:
+    return f"{n} month" if n == 1 else f"{n} months"
+
+
+def _cadence(decay: dict) -> str:
+    """The retraining advice, derived from the decay table."""
+    drop, points = recall_drop_per_month(decay), _decay_points(decay)
+    if drop is None:
+        return ("**Retraining cadence: not measurable here.** The backtest has a recall for fewer than two "
+                "model ages.")
+    (young, r_young), (old, r_old) = points[0], points[-1]
+    text = (f"**Retraining cadence.** Pooled over the cut-offs, recall is {num(r_young)} at a model age of "
+            f"{months(young)} and {num(r_old)} at {months(old)}")
+    if drop <= 0:
+        text += (": no decay over this horizon, so retraining can follow the arrival of new data rather than "
+                 "a deadline.")
     else:
-        others = f" Years below it: {', '.join(below)}." if below else ""
-        ctx["year_verdict"] = (
-            f"**Check: recall on recent phishing holds up.** Recall on {year} phishing "
-            f"({num(rby[year]['recall'])}) is not below the lower end of the test recall's 95% interval "
-            f"({num(low)}).{others}")
+        text += (f": the model loses about {pp(drop)} of recall per month in service, so a model kept for "
+                 f"{months(old)} ends about {pp(drop * (old - young))} below where it started. Retrain monthly, "
+                 f"as each new month of dated data arrives.")
+    spread = widest_spread(decay)
+    if spread and spread[1] > abs(drop) * (old - young):
+        text += (f" The spread between cut-offs at the same age (up to {pp(spread[1])}, at {months(int(spread[0]))}) "
+                 f"is larger than this drift: a single month's recall says as much about that month's phishing "
+                 f"as about the model's age.")
+    return text
 
-    # limitations
-    ctx["https_legit_pct"], ctx["https_phish_pct"] = fmt(dig(art, "0", "https"), pct), fmt(dig(art, "1", "https"), pct)
-    ctx["www_legit_pct"], ctx["www_phish_pct"] = fmt(dig(art, "0", "www"), pct), fmt(dig(art, "1", "www"), pct)
-    sl = m["slices"]
-    ctx["https_recall"] = fmt(dig(sl, "scheme", "https", "recall"))
-    ctx["http_recall"] = fmt(dig(sl, "scheme", "http", "recall"))
-    ctx["no_www_fpr"], ctx["www_fpr"] = fmt(dig(sl, "www", "no www.", "fpr")), fmt(dig(sl, "www", "www.", "fpr"))
-    ctx["stripped_fpr"] = num(m["format_stripped"]["fpr"])
-    ctx["stripped_recall"] = num(m["format_stripped"]["recall"])
-    hardest = min(sl["length"], key=lambda k: (sl["length"][k]["recall"], _length_order(k)))
-    ctx["hardest_length_slice"] = hardest
-    ctx["hardest_length_recall"] = num(sl["length"][hardest]["recall"])
-    ctx["hardest_length_fpr"] = num(sl["length"][hardest]["fpr"])
+
+def backtest_fields(src: dict) -> dict[str, str]:
+    """Refits on everything up to each cut-off, tested on the months after (reports/backtest.json)."""
+    bt = src["backtest"]
+    decay, rows = bt.get("decay") or {}, bt.get("rows") or []
+    decay_rows = [[cell(age), fmt(d.get("recall")), fmt(d.get("phishing"), count), fmt(d.get("cutoffs"), count),
+                   NA if d.get("min_recall") is None else f"{num(d['min_recall'])} to {num(d['max_recall'])}"]
+                  for age, d in sorted(decay.items(), key=lambda kv: int(kv[0]))]
+    fold_rows = [[cell(r.get("cutoff", NA)), cell(r.get("month", NA)), fmt(r.get("age_months"), count),
+                  fmt(r.get("rows"), count), fmt(r.get("phishing"), count), *rates(r, ("recall", "fpr"))]
+                 for r in rows]
+    drop = recall_drop_per_month(decay)
+    return {
+        "backtest_cutoffs": _and_list(sorted({cell(r["cutoff"]) for r in rows if "cutoff" in r})),
+        "backtest_horizon": fmt(bt.get("horizon_months"), count),
+        "backtest_max_train_rows": fmt(bt.get("max_train_rows"), count),
+        "decay_table": _table(["model age (months)", "recall", "phishing URLs", "cut-offs", "lowest to highest"],
+                              [RIGHT] * 4 + [RIGHT], decay_rows),
+        "backtest_table": _table(["cut-off", "month tested", "model age", "URLs", "phishing", "recall", "FPR"],
+                                 ["---", "---"] + [RIGHT] * 5, fold_rows),
+        "backtest_verdict": _cadence(decay),
+        "decay_phrase": ("the backtest could not measure it" if drop is None else
+                         "the backtest shows no decay over its horizon" if drop <= 0 else
+                         f"in the backtest the model loses about {pp(drop)} of recall per month of age"),
+    }
+
+
+def loso_fields(src: dict) -> dict[str, str]:
+    """Leave-one-source-out refits (metrics.json ``leave_one_source_out``)."""
+    loso = src["metrics"].get("leave_one_source_out") or {}
+    folds = loso.get("folds") or {}
+    rows = [[cell(name), fmt(f.get("train_rows"), count), fmt(f.get("rows"), count),
+             fmt(f.get("excluded_seen_domain_rows"), count), *rates(f), fmt(f.get("threshold"), lambda x: num(x, 6))]
+            for name, f in folds.items()]
+    return {
+        "loso_max_train_rows": fmt(loso.get("max_train_rows"), count),
+        "loso_max_test_rows": fmt(loso.get("max_test_rows"), count),
+        "loso_table": _table(["held-out source", "train rows", "test rows", "excluded (domain seen in training)",
+                              "ROC AUC", "recall", "FPR", "threshold"], ["---"] + [RIGHT] * 7, rows),
+        "loso_verdict": _loso_verdict(folds, src["metrics"]["target_fpr"]),
+    }
+
+
+def _loso_verdict(folds: dict, target: float) -> str:
+    recall = {n: f["recall"] for n, f in folds.items() if f.get("recall") is not None}
+    fpr = {n: f["fpr"] for n, f in folds.items() if f.get("fpr") is not None}
+    parts = []
+    if recall:
+        worst = min(recall, key=lambda n: (recall[n], n))
+        parts.append(f"the lowest recall is on {cell(worst, code=True)} ({num(recall[worst])})")
+    if fpr:
+        worst = max(fpr, key=lambda n: (fpr[n], n))
+        above = sum(v > target for v in fpr.values())
+        parts.append(f"the highest false-positive rate on {cell(worst, code=True)} ({num(fpr[worst])}); "
+                     f"{above} of {len(fpr)} held-out sources with legitimate URLs exceed the target {target:g}")
+    if not parts:
+        return "No fold had enough rows to measure recall or a false-positive rate."
+    return "With a source held out entirely, " + "; ".join(parts) + "."
+
+
+def slice_fields(src: dict) -> dict[str, str]:
+    """Per-slice tables of the test split, and the slice numbers the limitations quote."""
+    sl = src["metrics"].get("slices") or {}
+    tables = []
+    for family in sorted(sl, key=lambda f: list(SLICE_TITLES).index(f) if f in SLICE_TITLES else 99):
+        slices = sl[family]
+        names = sorted(slices, key=_length_order) if family == "length" else sorted(slices)
+        rows = [[cell(n), fmt(dig(slices, n, "rows"), count), fmt(dig(slices, n, "phishing_share"), pct),
+                 *rates(slices[n], ("recall", "fpr", "precision", "roc_auc"))] for n in names]
+        tables.append(f"### {SLICE_TITLES.get(family, cell(family))}\n\n" + _table(
+            ["slice", "URLs", "phishing share", "recall", "FPR", "precision", "ROC AUC"],
+            ["---"] + [RIGHT] * 6, rows))
+    lengths = {k: v["recall"] for k, v in (sl.get("length") or {}).items() if "recall" in v}
+    hardest = min(lengths, key=lambda k: (lengths[k], _length_order(k))) if lengths else None
+    return {
+        "slice_tables": "\n\n".join(tables),
+        "https_recall": fmt(dig(sl, "scheme", "https", "recall")),
+        "http_recall": fmt(dig(sl, "scheme", "http", "recall")),
+        "no_www_fpr": fmt(dig(sl, "www", "no www.", "fpr")),
+        "www_fpr": fmt(dig(sl, "www", "www.", "fpr")),
+        "hardest_length_slice": cell(hardest or NA),
+        "hardest_length_recall": fmt(dig(sl, "length", hardest, "recall")),
+        "hardest_length_fpr": fmt(dig(sl, "length", hardest, "fpr")),
+    }
+
+
+def year_fields(src: dict) -> dict[str, str]:
+    """Recall on the out-of-source PhishTank stream, by submission year."""
+    m = src["metrics"]
+    oos = m.get("out_of_source") or {}
+    rby = oos.get("recall_by_year") or {}
+    year = latest_year(rby)
+    rows = [[cell(y), fmt(dig(rby, y, "rows"), count), fmt(dig(rby, y, "recall"))]
+            for y in sorted(rby, key=_year_order)]
+    rows.append(["all", fmt(oos.get("rows"), count), fmt(oos.get("recall"))])
+    return {
+        "oos_recall": fmt(oos.get("recall")),
+        "oos_recall_pct": fmt(oos.get("recall"), pct),
+        "oos_scored": fmt(oos.get("rows"), count),
+        "oos_latest_year": year or NA,
+        "oos_latest_year_recall": fmt(dig(rby, year, "recall")),
+        "oos_latest_year_recall_pct": fmt(dig(rby, year, "recall"), pct),
+        "year_table": _table(["year", "URLs", "recall"], ["---", RIGHT, RIGHT], rows),
+        "year_verdict": _year_verdict(rby, year, m["ensemble"]["recall"]["ci95_low"]),
+    }
+
+
+def _year_verdict(rby: dict, year: str | None, low: float) -> str:
+    below = [y for y in sorted(rby, key=_year_order) if dig(rby, y, "recall") is not None and rby[y]["recall"] < low]
+    if year is None or dig(rby, year, "recall") is None:
+        return "**Check: not possible.** The out-of-source stream has no year with enough URLs."
+    recall = num(rby[year]["recall"])
+    if year in below:
+        return (f"**Check: recall on this stream is below the test split's.** Recall on {year} phishing "
+                f"({recall}) is below the lower end of the test recall's 95% interval ({num(low)}). Years below "
+                f"that bound: {', '.join(below)}. The test metrics overstate what to expect on "
+                f"phishing from a feed the model never saw.")
+    others = f" Years below it: {', '.join(below)}." if below else ""
+    return (f"**Check: recall on recent phishing holds up.** Recall on {year} phishing ({recall}) is not below "
+            f"the lower end of the test recall's 95% interval ({num(low)}).{others}")
+
+
+def _shares(sources: dict, key: str) -> str:
+    """'ebbu2017 36.2% vs 2.0%; jpcert 77.3% (phishing only)': legitimate vs phishing, per source."""
+    parts = []
+    for name, entry in sources.items():
+        have = {c: dig(entry, "classes", c, key) for c in CLASS_ORDER if dig(entry, "classes", c) is not None}
+        if len(have) == 2:
+            parts.append(f"{cell(name, code=True)} {fmt(have['legitimate'], pct)} vs {fmt(have['phishing'], pct)}")
+        elif have:
+            (cls, share), = have.items()
+            parts.append(f"{cell(name, code=True)} {fmt(share, pct)} ({cls} only)")
+    return "; ".join(parts) or NA
+
+
+def _class_share(sources: dict, source: str, cls: str) -> float | None:
+    """``source``'s share of the clean rows of class ``cls`` over all sources."""
+    total = sum(dig(e, "classes", cls, "clean_rows") or 0 for e in sources.values())
+    mine = dig(sources, source, "classes", cls, "clean_rows")
+    return mine / total if mine is not None and total else None
+
+
+def limitation_fields(src: dict) -> dict[str, str]:
+    """Format artefacts per source, the format-stripped check, source composition."""
+    m, sources = src["metrics"], src["data_report"].get("sources", {})
+    stripped = m.get("format_stripped") or {}
+    change = stripped.get("max_abs_score_change")
+    return {
+        "https_shares": _shares(sources, "https"),
+        "www_shares": _shares(sources, "www"),
+        "stripped_max_change": fmt(change, small),
+        "stripped_verdict": _stripped_verdict(change, src["parity"]["tolerance"]),
+        "stripped_recall": fmt(stripped.get("recall")),
+        "stripped_fpr": fmt(stripped.get("fpr")),
+        "jpcert_phishing_share": fmt(_class_share(sources, "jpcert", "phishing"), lambda x: pct(x, 0)),
+        "citizenlab_legitimate_share": fmt(_class_share(sources, "citizenlab", "legitimate"), lambda x: pct(x, 0)),
+    }
+
+
+def _stripped_verdict(change: float | None, tolerance: float) -> str:
+    if change is None:
+        return "**Check: not run** (metrics.json has no format-stripped scores)."
+    if change == 0:
+        return ("**Check passed: the scores are identical**: the model cannot use the scheme or `www.` as evidence, "
+                "so the differences between those slices come from what else differs between such URLs.")
+    if change <= tolerance:
+        return (f"**Check passed: the scores change by float round-off only** (at most {small(change)}, within the "
+                f"export parity tolerance {tolerance:g}).")
+    return (f"**Check failed: the scores change by up to {small(change)}**, so something in the model still sees the "
+            f"scheme or `www.`.")
+
+
+CONTEXT_PARTS = (summary_fields, headline_fields, model_fields, contract_fields, training_data_fields,
+                 evaluation_data_fields, member_fields, per_source_fields, operating_point_fields, future_fields,
+                 future_table_fields, backtest_fields, loso_fields, slice_fields, year_fields, limitation_fields)
+
+
+def build_context(src: dict) -> dict[str, str]:
+    """Every ``$field`` of the template, as text: the union of the section functions' fields."""
+    ctx: dict[str, str] = {}
+    for part in CONTEXT_PARTS:
+        fields = part(src)
+        clash = ctx.keys() & fields.keys()
+        if clash:
+            raise ValueError(f"model card: {part.__name__} sets fields another section already set: {sorted(clash)}")
+        ctx.update(fields)
     return ctx
 
 

@@ -203,6 +203,11 @@ def _metric_row(label: str, old, new, ci: str = "", digits: int = 4) -> str:
     return f"| {label} | {fmt(old)} | {fmt(new)} | {new - old:+.{digits}f} | {ci} |"
 
 
+def _newest(metrics: dict) -> dict | None:
+    """The future split's newest-months headline (``future.newest_<N>_months``), if the metrics have one."""
+    return next((v for k, v in metrics.get("future", {}).items() if k.startswith("newest_")), None)
+
+
 def metric_diff(current: dict, previous: dict | None, previous_tag: str | None, tag: str) -> str:
     ens, prev = current["ensemble"], (previous or {}).get("ensemble", {})
     rows = []
@@ -217,6 +222,10 @@ def metric_diff(current: dict, previous: dict | None, previous_tag: str | None, 
         if year is not None:
             old = model_card.dig(prev_oos, "recall_by_year", year, "recall")
             rows.append(_metric_row(f"out-of-source recall, {year}", old, oos["recall_by_year"][year]["recall"]))
+    newest, prev_newest = _newest(current), _newest(previous or {})
+    if newest and newest.get("recall") is not None:
+        rows.append(_metric_row(f"recall on the newest {len(newest['months'])} months (future split)",
+                                (prev_newest or {}).get("recall"), newest["recall"]))
     rows.append(_metric_row("threshold", (previous or {}).get("threshold"), current["threshold"], digits=6))
     head = f"| metric | {previous_tag or 'previous'} | {tag} | change | 95% interval ({tag}) |"
     title = (f"### Metrics against {previous_tag}" if previous_tag

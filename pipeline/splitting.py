@@ -17,6 +17,7 @@ import pandas as pd
 
 SPLITS = ("train", "validation", "test")
 FUTURE = "future"
+ALL_SPLITS = (*SPLITS, FUTURE)
 
 
 def group_split(labels: np.ndarray, groups: np.ndarray, test_fraction: float,

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SMALL_TRAIN_PARAMS
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
@@ -25,10 +23,18 @@ def _positive(x) -> bool:
 
 
 @pytest.fixture(scope="module")
-def smoke_results(small_model, small_onnx, sample_frame, tmp_path_factory):
+def smoke_results(sample_frame, tmp_path_factory):
+    """Every serving section on a smoke-sized model fitted on 1,500 URLs of the sample, tested on the rest."""
+    from pipeline.model import build_model, fit
+    from pipeline.onnx_export import to_onnx
+    from pipeline.params import load_params
+
     frame = sample_frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
-    inputs = Inputs(model=small_model, onnx_bytes=small_onnx, urls=frame["url"].to_numpy(dtype=object)[:128],
-                    train=frame.iloc[:1500], test=frame.iloc[1500:], train_params=SMALL_TRAIN_PARAMS)
+    train, test = frame.iloc[:1500], frame.iloc[1500:]
+    params = bench.smoke_train_params(load_params(REPO / "params.yaml")["train"])
+    model = fit(build_model(params), train["url"], train["label"].to_numpy())
+    inputs = Inputs(model=model, onnx_bytes=to_onnx(model, 0.5).SerializeToString(),
+                    urls=frame["url"].to_numpy(dtype=object)[:128], train=train, test=test, train_params=params)
     out = tmp_path_factory.mktemp("bench")
     cfg = dict(bench.SMOKE)
     for name, fn in (("serving", run_serving), ("levers", run_levers), ("candidates", run_candidates),
@@ -62,10 +68,13 @@ def test_levers_report_speed_and_accuracy(smoke_results):
     levers = json.loads((smoke_results / "results.json").read_text())["sections"]["levers"]
     assert set(levers["ort_optimisation_level"]) == {"disable_all", "basic", "extended", "all"}
     rewrites = levers["graph_rewrites"]
-    assert len(rewrites["changes"]) == 3  # shared Tokenizer, idf folded, Normalizer+LinearClassifier
+    assert rewrites["changes"][0].startswith("dropped ") and "Tokenizer" in rewrites["changes"][0]  # shared URL split
+    assert sum("* idf -> TfIdfVectorizer(mode=TFIDF" in c for c in rewrites["changes"]) == 2  # host and path
+    assert rewrites["nodes_after"] < rewrites["nodes_before"]
     assert rewrites["max_abs_proba_diff_vs_sklearn"] < 1e-4  # the rewrites are exact
     variants = levers["model_variants"]
-    assert len(variants) >= 4
+    assert len(variants) >= 5  # shipped, a vocabulary, a tree shape, TF-IDF alone, a combination
+    assert any("host_features=" in v["variant"] and "max_iter=" in v["variant"] for v in variants)
     for v in variants:
         assert 0.5 < v["roc_auc"] <= 1 and 0 <= v["tpr_at_fpr_0.01"] <= 1
         assert _positive(v["b1_p50_ms"]) and _positive(v["b1024_urls_per_s"]) and _positive(v["onnx_mb"])
@@ -84,7 +93,8 @@ def test_profile_attributes_time_to_members(smoke_results):
     for prof in profile["onnx"].values():
         shares = [p["share"] for p in prof["by_part"].values()]
         assert abs(sum(shares) - 1) < 0.01 and prof["top_nodes"]
-        assert any(k.startswith("extra trees") for k in prof["by_part"])
+        assert any(k.startswith("gradient-boosted trees") for k in prof["by_part"])
+        assert any(k.startswith("char TF-IDF") for k in prof["by_part"])
     assert profile["train_stage"]["by_cumulative"] and _positive(profile["train_stage"]["wall_s"])
 
 
@@ -99,23 +109,25 @@ def test_results_markdown_has_every_section(smoke_results):
 def test_pipeline_sections_run_on_tiny_data(tmp_path):
     """scaling (1x, 2x) and ci through the CLI, in a scratch copy of the working tree.
 
-    Marked slow: it runs `dvc repro` three times on ~900 raw rows (about a minute of CPU, mostly
-    interpreter start-up and imports of the pipeline stages)."""
+    Marked slow: it runs `dvc repro` three times on a few hundred raw rows per source (a couple of
+    minutes of CPU, mostly interpreter start-up and imports of the pipeline stages)."""
     out = tmp_path / "out"
     subprocess.run([sys.executable, str(REPO / "benchmarks/bench.py"), "--smoke", "--sections", "scaling,ci",
                     "--out-dir", str(out), "--workdir", str(tmp_path / "work")], check=True, cwd=REPO,
-                   capture_output=True, text=True, timeout=300)
+                   capture_output=True, text=True, timeout=600)
     doc = json.loads((out / "results.json").read_text())
     scaling = doc["sections"]["scaling"]
     assert [r["factor"] for r in scaling["runs"]] == [1, 2]
     one, two = scaling["runs"]
     assert two["raw_rows"] == pytest.approx(2 * one["raw_rows"], rel=0.01)
     for run in scaling["runs"]:
-        assert set(run["stages"]) >= {"prepare", "train", "operating-point", "evaluate", "export"}
+        assert set(run["stages"]) >= {"prepare", "train", "leave-one-source-out", "backtest", "operating-point",
+                                      "evaluate", "export"}
         assert all(_positive(s["wall_s"]) and s["peak_rss_mb"] > 50 for s in run["stages"].values())
     assert scaling["exponent_time_vs_rows"]["total"] is not None
     ci = doc["sections"]["ci"]
     assert ci["noop_stages_run"] == [] and len(ci["noop_repro_s"]) == 1
     assert {"evaluate", "export"} <= set(ci["eval_params_change"]["stages_run"])
-    assert not {"prepare", "train", "operating-point"} & set(ci["eval_params_change"]["stages_run"])
+    assert not {"prepare", "train", "leave-one-source-out", "backtest", "operating-point"} & set(
+        ci["eval_params_change"]["stages_run"])
     assert "## 3a. Pipeline scaling" in (out / "RESULTS.md").read_text()

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from pipeline.metrics import (choose_threshold, headline_metrics, metrics_with_intervals,
-                              paired_bootstrap_delta, threshold_metrics)
+                              paired_bootstrap_delta, paired_rate_delta, source_safe_threshold, threshold_metrics)
 
 
 def scored(rng, n=4000, signal=1.5, ties=None):
@@ -71,3 +71,28 @@ def test_paired_delta_detects_a_better_model(rng):
     worse = 1 / (1 + np.exp(-(noise + rng.normal(size=3000) * 2 + 2.0 * (2 * y - 1))))
     d = paired_bootstrap_delta(y, good, worse, 0.5, 0.5, [0.01], 200, seed=2)
     assert d["roc_auc"]["ci95_low"] > 0
+
+
+def test_source_safe_threshold_keeps_every_large_source_at_the_target(rng):
+    # Source "hard" has legitimate URLs that score high: the pooled threshold would break its FPR.
+    easy_y = np.r_[np.zeros(3000), np.ones(3000)]
+    easy_p = np.r_[rng.random(3000) * 0.5, 0.5 + rng.random(3000) * 0.5]
+    hard_y = np.r_[np.zeros(400), np.ones(400)]
+    hard_p = np.r_[rng.random(400) * 0.9, 0.6 + rng.random(400) * 0.4]
+    y, p = np.r_[easy_y, hard_y], np.r_[easy_p, hard_p]
+    sources = np.array(["easy"] * 6000 + ["hard"] * 800)
+    pooled = choose_threshold(y, p, 0.01)
+    t, binding = source_safe_threshold(y, p, sources, 0.01, min_legitimate=200)
+    assert binding == "hard" and t > pooled
+    for name in ("easy", "hard"):
+        mask = sources == name
+        assert ((p[mask] >= t) & (y[mask] == 0)).sum() / (y[mask] == 0).sum() <= 0.01
+    # A source with too few legitimate rows to estimate a 1% FPR does not bind.
+    assert source_safe_threshold(y, p, sources, 0.01, min_legitimate=500) == (pooled, "all sources pooled")
+
+
+def test_paired_rate_delta_interval_contains_the_difference(rng):
+    new, old = rng.random(2000) < 0.9, rng.random(2000) < 0.8
+    d = paired_rate_delta(new, old, 300, seed=1)
+    assert d["value"] == pytest.approx(new.mean() - old.mean())
+    assert d["ci95_low"] < d["value"] < d["ci95_high"] and d["ci95_low"] > 0

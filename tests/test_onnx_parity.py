@@ -50,7 +50,7 @@ def test_whitespace_runs_are_scored_literally_on_both_sides(small_model, small_o
     _, proba = onnx_predict(session(small_onnx), urls, 3)
     assert np.abs(proba[:, 1] - expected).max() <= 1e-4
     tfidf = small_model.named_estimators_["char_tfidf_lr"]["tfidf"]
-    assert "  " in tfidf.build_analyzer()("a  b")
+    assert "  " in tfidf.path_.build_analyzer()("a  b") and "  " in tfidf.host_.build_analyzer()("^a  b$")
 
 
 @settings(max_examples=60, deadline=None)

@@ -1,70 +1,33 @@
-"""The whole DVC pipeline on a small real sample, in a throwaway repository."""
+"""The whole DVC pipeline on a small real sample of every source, in a throwaway repository."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, SAMPLES, SMALL_TRAIN_PARAMS, gzip_copy
+from conftest import sample_project, sh
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
-
-
-def small_params() -> dict:
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["train"] = SMALL_TRAIN_PARAMS
-    params["evaluate"]["bootstrap_resamples"] = 50
-    params["export"]["parity_batch_sizes"] = [1, 256]
-    return {k: params[k] for k in ("data", "split", "train", "operating_point", "evaluate", "export")}
-
-
-def sh(*args, cwd, check=True):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def make_project(root: Path) -> Path:
-    """A minimal copy of this repository: code, dvc.yaml, small params, sampled raw data under DVC."""
-    shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
-    (root / "model_card").mkdir()
-    shutil.copy(REPO / "model_card" / "template.md", root / "model_card" / "template.md")
-    (root / "params.yaml").write_text(yaml.safe_dump(small_params(), sort_keys=False))
-    for name in ("ebbu2017", "phishstorm", "phishtank_dated"):
-        gzip_copy(SAMPLES / f"{name}_sample.csv", root / "data" / "raw" / f"{name}.csv.gz")
-    sh("git", "init", "-q", "-b", "main", cwd=root)
-    sh("git", "config", "user.email", "ci@example.invalid", cwd=root)
-    sh("git", "config", "user.name", "CI", cwd=root)
-    sh("dvc", "init", "-q", cwd=root)
-    sh("dvc", "config", "core.analytics", "false", cwd=root)
-    sh("dvc", "add", "-q", *[f"data/raw/{n}.csv.gz" for n in ("ebbu2017", "phishstorm", "phishtank_dated")],
-       cwd=root)
-    sh("git", "add", "-A", cwd=root)
-    sh("git", "commit", "-qm", "sample project", cwd=root)
-    return root
+STAGES = ("prepare", "train", "operating-point", "leave-one-source-out", "backtest", "evaluate", "export",
+          "model-card")
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = make_project(tmp_path_factory.mktemp("e2e"))
+    root = sample_project(tmp_path_factory.mktemp("e2e") / "project", repro=False)
     run = sh("dvc", "repro", cwd=root)
     return root, run.stdout
 
 
 def test_every_stage_ran_and_wrote_its_outputs(project):
     root, log = project
-    for stage in ("prepare", "train", "operating-point", "evaluate", "export", "model-card"):
+    for stage in STAGES:
         assert f"Running stage '{stage}'" in log
     for out in ("data/prepared/train.parquet", "data/prepared/quarantine.csv", "reports/data_report.json",
+                "data/prepared/future.parquet", "reports/backtest.json", "reports/backtest.csv",
+                "plots/backtest.png", "plots/future_by_month.png", "reports/leave_one_source_out.json",
                 "models/model.joblib", "reports/operating_point.json", "metrics.json", "plots/confusion.png",
                 "plots/curves.png", "plots/confusion.csv", "dist/phishing-url-detector.onnx",
                 "dist/manifest.json", "reports/parity.json", "model_card/MODEL_CARD.md", "dvc.lock"):
@@ -86,8 +49,10 @@ def test_manifest_tells_the_truth(project):
     assert manifest["metrics"]["roc_auc"] == metrics["ensemble"]["roc_auc"]
     assert manifest["parity"]["label_agreement"] == 1.0
     assert manifest["parity"]["max_abs_proba_diff"] <= 1e-4
-    assert set(manifest["provenance"]["data"]) == {"data/raw/ebbu2017.csv.gz", "data/raw/phishstorm.csv.gz",
-                                                   "data/raw/phishtank_dated.csv.gz"}
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    from pipeline.sources import raw_files
+
+    assert set(manifest["provenance"]["data"]) == set(raw_files(params)) and len(raw_files(params)) == 6
 
 
 def test_metrics_cover_members_slices_and_out_of_source(project):
@@ -102,6 +67,36 @@ def test_metrics_cover_members_slices_and_out_of_source(project):
     cm = metrics["ensemble"]["confusion"]
     report = json.loads((root / "reports/data_report.json").read_text())
     assert sum(cm.values()) == report["splits"]["test"]["rows"]
+    assert set(metrics["per_source"]) == {"ebbu2017", "phishstorm", "esdaung2021", "citizenlab", "jpcert"}
+    assert metrics["format_stripped"]["max_abs_score_change"] == 0.0  # scheme and www. are invisible
+
+
+def test_future_split_is_newest_and_domain_disjoint(project):
+    root, _ = project
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    cut = params["split"]["future_from"]
+    splits = {n: pd.read_parquet(root / f"data/prepared/{n}.parquet")
+              for n in ("train", "validation", "test", "future")}
+    assert len(splits["future"]) and (splits["future"]["first_seen"] >= cut).all()
+    for name in ("train", "validation"):
+        dated = splits[name].loc[splits[name]["first_seen"] != "", "first_seen"]
+        assert (dated < cut).all()
+        assert not set(splits[name]["registered_domain"]) & set(splits["future"]["registered_domain"])
+    metrics = json.loads((root / "metrics.json").read_text())
+    months = metrics["future"]["by_month"]
+    assert sum(m["rows"] for m in months.values()) == len(splits["future"])
+    newest = metrics["future"]["newest_3_months"]
+    assert newest["months"] == [m for m in sorted(months) if months[m]["phishing"]][-3:]
+
+
+def test_refits_cover_every_source_and_cutoff(project):
+    root, _ = project
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    loso = json.loads((root / "metrics.json").read_text())["leave_one_source_out"]["folds"]
+    assert set(loso) == {s["name"] for s in params["data"]["sources"]}
+    backtest = json.loads((root / "reports/backtest.json").read_text())
+    assert sorted({r["cutoff"] for r in backtest["rows"]}) == params["backtest"]["cutoffs"]
+    assert {r["age_months"] for r in backtest["rows"]} == {1, 2, 3}
 
 
 def test_forced_rerun_is_byte_identical(project):

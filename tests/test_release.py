@@ -27,7 +27,7 @@ from pipeline import release as R
 from pipeline.loader import release_asset_names, verify_release_dir
 
 OUTPUTS = ["metrics.json", "reports/data_report.json", "reports/operating_point.json", "reports/parity.json",
-           "params.yaml", "model_card/template.md", "dist/manifest.json"]
+           "reports/backtest.json", "params.yaml", "model_card/template.md", "dist/manifest.json"]
 URLS = ["http://example.com/", "http://paypal.com.secure-login.example.tk/webscr?cmd=_login"]
 
 

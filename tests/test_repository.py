@@ -36,7 +36,7 @@ def test_dvc_is_offline_and_its_remote_lives_in_the_repo():
 
 
 def test_remote_holds_exactly_the_raw_data_objects():
-    pointers = sorted((REPO / "data" / "raw").glob("*.dvc"))
+    pointers = sorted((REPO / "data" / "raw").rglob("*.dvc"))
     md5s = {yaml.safe_load(p.read_text())["outs"][0]["md5"] for p in pointers}
     stored = {p.parent.name + p.name for p in (REPO / "dvc-store" / "files" / "md5").glob("*/*")}
     assert md5s == stored
@@ -51,7 +51,7 @@ def test_dvc_pull_works_from_a_clone_at_another_depth(tmp_path):
     clone = tmp_path / "a" / "b" / "c" / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    targets = [str(p.relative_to(clone)) for p in sorted((clone / "data" / "raw").glob("*.dvc"))]
+    targets = [str(p.relative_to(clone)) for p in sorted((clone / "data" / "raw").rglob("*.dvc"))]
     result = subprocess.run([DVC, "pull", *targets], cwd=clone, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     for pointer in targets:
@@ -95,3 +95,41 @@ def test_gitignore_keeps_generated_and_cached_files_out_of_git():
     for forbidden in ("models/model.joblib", "dist/phishing-url-detector.onnx", "data/prepared/train.parquet",
                       "data/raw/ebbu2017.csv.gz"):
         assert forbidden not in tracked
+
+
+def import_closure(module_file: Path) -> set[str]:
+    """Every pipeline/*.py a module imports, transitively (static: `import pipeline.x` / `from pipeline.x import`)."""
+    import ast
+
+    seen: set[str] = set()
+    todo = [module_file]
+    while todo:
+        path = todo.pop()
+        rel = str(path.relative_to(REPO))
+        if rel in seen:
+            continue
+        seen.add(rel)
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] + [f"{node.module}.{a.name}" for a in node.names] \
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else []
+            for name in names:
+                if not name.startswith("pipeline"):
+                    continue
+                base = REPO / Path(*name.split("."))
+                for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+                    if candidate.is_file():
+                        todo.append(candidate)
+        if path.name != "__init__.py" and (path.parent / "__init__.py").is_file():
+            todo.append(path.parent / "__init__.py")
+    return {p for p in seen if p != "pipeline/__init__.py"}
+
+
+def test_every_module_a_stage_imports_is_a_dependency_of_that_stage():
+    """DVC re-runs a stage only when a dependency changes: a module the stage imports but dvc.yaml does
+    not list would change the outputs without re-running the stage."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        closure = import_closure(REPO / f"pipeline/stages/{name.replace('-', '_')}.py")
+        missing = sorted(closure - set(stage["deps"]))
+        assert not missing, f"stage {name} imports {missing} but dvc.yaml does not list them as deps"

@@ -187,3 +187,125 @@ def test_scheme_detection():
     assert remote.scheme_of("../dvc-store") == "" and remote.scheme_of("/abs/path") == ""
     assert remote.scheme_of("C:\\dvc") == "" and remote.scheme_of("s3://b/k") == "s3"
     assert not remote.needs_credentials("file:///tmp/x") and remote.needs_credentials("azure://c/p")
+
+
+# -- the data report with per-source classes, and quarantine.csv -------------------------------------
+
+def source_entry(**classes):
+    """{class: (raw_rows, {month: clean rows})} -> a data_report.json ``sources`` entry."""
+    return {"classes": {c: {"raw_rows": raw, "clean_rows_by_month": months, "quarantined": {}}
+                        for c, (raw, months) in classes.items()}}
+
+
+def new_report(sources, future=(1, 4), oos=7):
+    return {"sources": sources,
+            "splits": {"train": {"legitimate": 10, "phishing": 20}, "test": {"legitimate": 3, "phishing": 2},
+                       "future": {"legitimate": future[0], "phishing": future[1]}},
+            "out_of_source": {"rows": oos}}
+
+
+BASE_SOURCES = {"ebbu2017": source_entry(legitimate=(30, {}), phishing=(25, {})),
+                "jpcert": source_entry(phishing=(100, {"2022-09": 40, "2022-10": 50}))}
+PR_SOURCES = {"ebbu2017": source_entry(legitimate=(30, {}), phishing=(25, {})),
+              "jpcert": source_entry(phishing=(130, {"2022-09": 40, "2022-10": 60, "2022-11": 20})),
+              "citizenlab": source_entry(legitimate=(9, {"2023-01": 9}))}
+
+
+def test_class_rows_per_source_and_class_and_every_split():
+    rows = diffs.class_rows(new_report(PR_SOURCES))
+    assert rows[(diffs.POOLED, None)] == {"legitimate": 39, "phishing": 155}
+    assert rows[("raw", "jpcert")] == {"phishing": 130} and rows[("raw", "citizenlab")] == {"legitimate": 9}
+    assert rows[("future", None)] == {"legitimate": 1, "phishing": 4}
+    assert rows[(diffs.OUT_OF_SOURCE, None)] == {"phishing": 7}
+    assert ("validation", None) not in rows and diffs.class_rows(None) == {}
+
+
+def test_rows_diff_new_report_and_against_an_old_format_base():
+    table = {(r["scope"], r["source"], r["class"]): (r["old"], r["new"])
+             for r in diffs.rows_diff(new_report(BASE_SOURCES), new_report(PR_SOURCES, future=(2, 4)))}
+    assert table[("raw", "jpcert", "phishing")] == (100, 130)
+    assert table[("raw", "citizenlab", "legitimate")] == (None, 9)   # a new source
+    assert ("raw", "jpcert", "legitimate") not in table               # no side has that class
+    assert ("raw", "citizenlab", "phishing") not in table
+    assert table[("future", None, "legitimate")] == (1, 2)
+    # A base report from before per-source classes still compares on the pooled raw rows.
+    old = diffs.rows_diff(report(40, 120), new_report(PR_SOURCES))
+    pooled = {r["class"]: (r["old"], r["new"]) for r in old if r["scope"] == diffs.POOLED}
+    assert pooled == {"legitimate": (40, 39), "phishing": (120, 155)}
+    assert {(r["old"], r["new"]) for r in old if r["source"] == "jpcert"} == {(None, 130)}
+
+
+def test_months_diff_lists_only_changed_counts_sorted():
+    assert diffs.months_diff(new_report(BASE_SOURCES), new_report(PR_SOURCES)) == [
+        {"source": "citizenlab", "class": "legitimate", "month": "2023-01", "old": 0, "new": 9},
+        {"source": "jpcert", "class": "phishing", "month": "2022-10", "old": 50, "new": 60},
+        {"source": "jpcert", "class": "phishing", "month": "2022-11", "old": 0, "new": 20}]
+    gone = diffs.months_diff(new_report(PR_SOURCES), new_report(BASE_SOURCES))
+    assert {"source": "jpcert", "class": "phishing", "month": "2022-11", "old": 20, "new": 0} in gone
+    assert diffs.months_diff(new_report(PR_SOURCES), new_report(PR_SOURCES)) == []
+    assert len(diffs.months_diff(report(1, 1), new_report(PR_SOURCES))) == 4   # an old base: every month is new
+
+
+CONFLICT = "conflicting labels: the same url is phishing at jpcert:7 and legitimate at citizenlab:9"
+
+
+def quarantine(*rows):
+    import pandas as pd
+
+    return pd.DataFrame([dict(zip(diffs.QUARANTINE_COLUMNS, r)) for r in rows], columns=diffs.QUARANTINE_COLUMNS)
+
+
+BASE_Q = quarantine(("ebbu2017", "e.csv", "5", "http://a/", "1", "", "duplicate: same url as ebbu2017:2"),
+                    ("phishstorm", "p.csv", "9", "http://b/\x13", "1", "", "control character: url contains U+0013"))
+PR_Q = quarantine(("ebbu2017", "e.csv", "6", "http://a/", "1", "", "duplicate: same url as ebbu2017:2"),
+                  ("phishstorm", "p.csv", "9", "http://b/\x13", "1", "", "control character: url contains U+0013"),
+                  ("jpcert", "j.csv", "7", "http://c/", "1", "2022-10-01", CONFLICT),
+                  ("citizenlab", "c.csv", "9", "http://c/", "0", "2023-01-02", CONFLICT),
+                  ("ebbu2017", "e.csv", "8", "http://a/", "1", "", "duplicate: same url as phishstorm:3"),
+                  ("esdaung2021", "s.csv", "2", "NA", "x", "", "bad label: expected 0 or 1, got 'x'"))
+
+
+def test_quarantine_counts_per_source_and_reason_kind():
+    assert diffs.quarantine_counts(PR_Q) == {("ebbu2017", "duplicate"): 2, ("phishstorm", "control character"): 1,
+                                             ("jpcert", "conflicting labels"): 1,
+                                             ("citizenlab", "conflicting labels"): 1,
+                                             ("esdaung2021", "bad label"): 1}
+    diff = {(r["source"], r["reason"]): (r["old"], r["new"]) for r in diffs.quarantine_diff(BASE_Q, PR_Q)}
+    assert diff[("ebbu2017", "duplicate")] == (1, 2) and diff[("jpcert", "conflicting labels")] == (0, 1)
+    assert diff[("phishstorm", "control character")] == (1, 1)
+    no_base = diffs.quarantine_diff(None, PR_Q)
+    assert all(r["old"] is None for r in no_base) and len(no_base) == 5
+    assert diffs.quarantine_diff(None, None) == []
+
+
+def test_new_quarantine_splits_label_conflicts_from_the_rest_by_url_and_reason():
+    new = diffs.new_quarantine(BASE_Q, PR_Q)
+    assert list(new["label_conflicts"]["url"]) == ["http://c/", "http://c/"]
+    assert list(new["label_conflicts"]["source"]) == ["jpcert", "citizenlab"]
+    # Same (url, reason) on another line is not new; the same URL with a new reason is.
+    assert list(zip(new["new_quarantine"]["line"], new["new_quarantine"]["url"])) == [("8", "http://a/"), ("2", "NA")]
+    everything = diffs.new_quarantine(None, PR_Q)
+    assert len(everything["label_conflicts"]) == 2 and len(everything["new_quarantine"]) == 4
+    assert all(len(frame) == 0 for frame in diffs.new_quarantine(BASE_Q, None).values())
+
+
+def test_url_lists_in_full_as_csv_and_capped_in_review_json(tmp_path):
+    hostile = "http://x/|`<script>@octocat\n\u202e"
+    rows = [("jpcert", "j.csv", str(i), f"http://p{i}/" if i else hostile, "1", "", CONFLICT) for i in range(60)]
+    summary = diffs.write_url_lists({"label_conflicts": quarantine(*rows), "new_quarantine": quarantine()}, tmp_path)
+    conflicts = summary["label_conflicts"]
+    assert conflicts["rows"] == 60 and conflicts["csv"] == "label_conflicts.csv"
+    assert len(conflicts["shown"]) == diffs.LISTED == 50 and conflicts["shown"][0]["url"] == hostile
+    back = diffs.read_quarantine(tmp_path / "label_conflicts.csv")
+    assert len(back) == 60 and back["url"][0] == hostile and list(back.columns) == diffs.QUARANTINE_COLUMNS
+    assert summary["new_quarantine"] == {"rows": 0, "csv": "new_quarantine.csv", "shown": []}
+    assert len(diffs.read_quarantine(tmp_path / "new_quarantine.csv")) == 0
+
+
+def test_read_quarantine_keeps_every_value_as_text(tmp_path):
+    path = tmp_path / "quarantine.csv"
+    path.write_text("source,line,url,label,reason\nebbu2017,3,NA,null,\"bad label: expected 0 or 1, got 'null'\"\n")
+    frame = diffs.read_quarantine(path)
+    assert frame.iloc[0].to_dict() == {"source": "ebbu2017", "file": "", "line": "3", "url": "NA", "label": "null",
+                                       "first_seen": "", "reason": "bad label: expected 0 or 1, got 'null'"}
+    assert diffs.read_quarantine(tmp_path / "missing.csv") is None

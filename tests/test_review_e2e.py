@@ -1,89 +1,40 @@
 """The PR review end to end, for real, in a throwaway repository.
 
 A ``main`` branch with the pipeline run on the small sample, and PR branches that change an
-evaluation param (committing a stale dvc.lock), cripple the model, and change a data pointer.
+evaluation param (committing a stale dvc.lock), cripple the model, change a data pointer, and add
+a month of feed data through ``ingest`` (with label conflicts).
 On each, ``python -m pipeline report --base main --repro`` runs as CI would, and every number
 in report.md is checked against the metrics file it came from. The PR workflow's run steps then
 run under act on a ``pull_request`` event.
 """
 from __future__ import annotations
 
-import copy
 import gzip
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, SAMPLES, SMALL_TRAIN_PARAMS, gzip_copy
-from workflow_tools import act_command
+from conftest import REPO, SAMPLES, commit, sample_project, sh, small_params, venv_env, write_params
 from pipeline.review.stats import format_p
+from pipeline.sources import raw_files
+from workflow_tools import act_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("review-e2e")]
 
-VENV_BIN = Path(sys.executable).parent
 WORKFLOW = REPO / ".github" / "workflows" / "review.yml"
-RAW = ("ebbu2017", "phishstorm", "phishtank_dated")
 LABEL_TO_KEY = {"ROC AUC": "roc_auc", "PR AUC": "pr_auc", "TPR@FPR 0.001": "tpr_at_fpr_0.001",
                 "TPR@FPR 0.01": "tpr_at_fpr_0.01", "precision": "precision", "recall": "recall", "F1": "f1",
                 "FPR": "fpr", "threshold": "threshold"}
-
-
-def env() -> dict:
-    return {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
-            "ACT_DISABLE_VERSION_CHECK": "1", "DVC_NO_ANALYTICS": "1"}
-
-
-def sh(*args, cwd: Path, check: bool = True, timeout: int = 900, extra_env=None) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(a) for a in args], cwd=cwd, env={**env(), **(extra_env or {})},
-                            capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} failed ({result.returncode}):\n"
-                             f"{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
-    return result
+RAW_POINTERS = [f"{path}.dvc" for path in raw_files(small_params())]
 
 
 # -- the throwaway repository -----------------------------------------------------------------------
-
-def small_params() -> dict:
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["train"] = copy.deepcopy(SMALL_TRAIN_PARAMS)
-    params["evaluate"]["bootstrap_resamples"] = 50
-    params["export"]["parity_batch_sizes"] = [1, 256]
-    params.setdefault("review", {})["bootstrap_resamples"] = 100
-    return params
-
-
-def copy_code(root: Path) -> None:
-    """pipeline/, dvc.yaml, pyproject.toml and every other file a stage depends on (templates ...)."""
-    shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    dvc_yaml = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    stages = dvc_yaml["stages"].values()
-    outs = {next(iter(o)) if isinstance(o, dict) else o
-            for s in stages for section in ("outs", "metrics", "plots") for o in s.get(section) or []}
-    files = {"dvc.yaml", "pyproject.toml", "constraints.txt"}
-    files |= {d for s in stages for d in s.get("deps", []) if not d.startswith(("data/", "pipeline/"))
-              and d not in outs}
-    for rel in files:
-        if (REPO / rel).is_file():
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(REPO / rel, root / rel)
-
-
-def write_params(root: Path, params: dict) -> None:
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def commit(root: Path, message: str) -> None:
-    sh("git", "add", "-A", cwd=root)
-    sh("git", "commit", "-qm", message, cwd=root)
-
 
 def switch(root: Path, branch: str, create: bool = False) -> None:
     """Check out a branch and the DVC outputs its dvc.lock names (from the cache), as a fresh CI checkout would."""
@@ -93,22 +44,7 @@ def switch(root: Path, branch: str, create: bool = False) -> None:
 
 
 def make_project(root: Path) -> Path:
-    copy_code(root)
-    write_params(root, small_params())
-    for name in RAW:
-        gzip_copy(SAMPLES / f"{name}_sample.csv", root / "data" / "raw" / f"{name}.csv.gz")
-    (root / ".gitignore").write_text("__pycache__/\n/build/\n")
-    sh("git", "init", "-q", "-b", "main", cwd=root)
-    sh("git", "config", "user.email", "ci@example.invalid", cwd=root)
-    sh("git", "config", "user.name", "CI", cwd=root)
-    sh("dvc", "init", "-q", cwd=root)
-    sh("dvc", "config", "core.analytics", "false", cwd=root)
-    sh("dvc", "remote", "add", "-d", "local", "../dvc-store", cwd=root)  # in-repo remote, like this repository
-    raw = [f"data/raw/{n}.csv.gz" for n in RAW]
-    sh("dvc", "add", "-q", *raw, cwd=root)
-    sh("dvc", "push", "-q", *[f"{r}.dvc" for r in raw], cwd=root)
-    sh("dvc", "repro", cwd=root)
-    commit(root, "main: pipeline run on the sample")
+    sample_project(root)
 
     # PR 1: an evaluation param only, committed without reproducing (a stale dvc.lock).
     switch(root, "pr-eval", create=True)
@@ -122,7 +58,7 @@ def make_project(root: Path) -> Path:
     switch(root, "pr-cripple", create=True)
     params = small_params()
     params["train"]["char_tfidf"]["ngram_max"] = 1  # single characters only
-    params["train"]["lexical_forest"].update(n_estimators=1, max_depth=1)
+    params["train"]["lexical_trees"].update(max_iter=1, max_leaf_nodes=2)
     write_params(root, params)
     sh("dvc", "repro", cwd=root)
     commit(root, "a much smaller model")
@@ -136,6 +72,20 @@ def make_project(root: Path) -> Path:
     sh("dvc", "add", "-q", "data/raw/ebbu2017.csv.gz", cwd=root)
     sh("dvc", "push", "-q", "data/raw/ebbu2017.csv.gz.dvc", cwd=root)
     commit(root, "fewer ebbu2017 rows")
+
+    # PR 4: a feed batch through `ingest`: one month of JPCERT/CC phishing plus two URLs the repository
+    # holds as legitimate (spelled differently): label conflicts the comment must list URL by URL.
+    switch(root, "main")
+    switch(root, "pr-ingest", create=True)
+    batch = (SAMPLES / "jpcert_replay_2022-11.csv").read_text()
+    legit = pd.read_csv(SAMPLES / "citizenlab_sample.csv", dtype=str, keep_default_na=False)["url"].iloc[:2]
+    batch += "".join(f"{url.upper()},1,2022-11-30,none\n" for url in legit)
+    (root / "batch.csv").write_text(batch)
+    sh(sys.executable, "-m", "pipeline", "ingest", "--source", "jpcert", "batch.csv", cwd=root)
+    (root / "batch.csv").unlink()
+    sh("dvc", "push", "-q", cwd=root)
+    sh("dvc", "repro", cwd=root)
+    commit(root, "data: jpcert 2022-11")
     switch(root, "main")
     return root
 
@@ -174,8 +124,11 @@ def snapshot(root: Path) -> dict:
 
     files = ("metrics.json", "reports/operating_point.json", "reports/data_report.json", "dist/manifest.json",
              "reports/parity.json", "params.yaml")
-    pointers = [f"data/raw/{n}.csv.gz.dvc" for n in RAW]
-    return {"pr": {f: work(f) for f in files + tuple(pointers)}, "base": {f: base(f) for f in files + tuple(pointers)}}
+    pointers = sorted(set(RAW_POINTERS) | set(sh("git", "ls-files", "*.dvc", cwd=root).stdout.split()))
+    existing = [p for p in pointers if (root / p).is_file()]
+    base_pointers = set(sh("git", "ls-tree", "-r", "--name-only", "main", cwd=root).stdout.split())
+    return {"pr": {f: work(f) for f in files + tuple(existing)},
+            "base": {f: base(f) for f in files + tuple(p for p in pointers if p in base_pointers)}}
 
 
 # -- reading report.md back -------------------------------------------------------------------------
@@ -296,14 +249,42 @@ def check_numbers(out: Path, files: dict, data_changed: bool) -> dict:
             assert row["PR bytes"] == f"{pr[path]['outs'][0]['size']:,}"
         for row in table(md, "rows"):
             for who, report in (("base", base["reports/data_report.json"]), ("PR", pr["reports/data_report.json"])):
-                cls = row["class"]
+                cls, sources = row["class"], report["sources"]
                 if row["rows"] == "raw (training sources)":
-                    expected = report["raw_artefacts"]["0" if cls == "legitimate" else "1"]["rows"]
+                    expected = sum(s["classes"].get(cls, {}).get("raw_rows", 0) for s in sources.values())
+                elif row["rows"].startswith("raw `"):
+                    source = sources.get(row["rows"].removeprefix("raw `").removesuffix("`"), {"classes": {}})
+                    expected = source["classes"].get(cls, {}).get("raw_rows")
                 elif row["rows"].startswith("out-of-source"):
                     expected = report["out_of_source"]["rows"]
                 else:
                     expected = report["splits"][row["rows"]][cls]
-                assert row[who] == f"{expected:,}", (row, who)
+                assert row[who] == ("—" if expected is None else f"{expected:,}"), (row, who)
+        assert "### Data changes" in md
+        for name in ("label_conflicts", "new_quarantine"):
+            listing = review["data_changes"][name]
+            assert (out / f"{name}.csv").is_file() and len(listing["shown"]) == min(listing["rows"], 50)
+
+    # 3b. the future split: PR as in metrics.json, base re-scored (review.json), per month
+    future, own_future = review["future"], pr["metrics.json"].get("future") or {}
+    if future.get("rows"):
+        newest = own_future[f"newest_{future['newest_months']}_months"]
+        assert future["pr"]["newest"]["months"] == newest["months"]
+        assert future["pr"]["newest"]["recall"] == pytest.approx(newest["recall"], abs=1e-12)
+        months = {r["month"].strip("`"): r for r in table(md, "month")}
+        for month, e in own_future["by_month"].items():
+            b = future["base"]["by_month"][month]
+            for key, label in (("recall", "recall"), ("fpr", "FPR")):
+                assert months[month][f"PR {label}"] == (f4(e[key]) if key in e else "—")
+                assert months[month][f"base {label}"] == (f4(b[key]) if key in b else "—")
+
+    # 3c. per source: PR as in metrics.json, base re-scored (review.json)
+    for row in table(md, "source", "phishing"):
+        key = {"ROC AUC": "roc_auc", "recall": "recall", "FPR": "fpr"}[row["metric"]]
+        e = pr["metrics.json"]["per_source"][row["source"].strip("`")]["ensemble"]
+        b = review["per_source"]["base"][row["source"].strip("`")]
+        assert row["phishing"] == f"{e['phishing']:,}" and row["legitimate"] == f"{e['legitimate']:,}"
+        assert row["PR"] == f4(e[key]) and row["base"] == (f4(b[key]) if key in b else "—")
 
     # 5. slices: base re-scored (review.json), PR from metrics.json
     if review["slice_movers"]:
@@ -352,7 +333,7 @@ def test_evaluation_param_change_reruns_only_the_stages_after_training_and_flags
     assert "**⚠️ The committed `dvc.lock` does not match what was reproduced here.**" in md
     assert "- `evaluate`: param `evaluate.bootstrap_resamples`" in md
     assert re.search(r"dvc repro && git add dvc\.lock \S*.*metrics\.json.* && git commit", md)
-    assert "no `.dvc` pointer changed (3 pointers)" in md
+    assert f"no `.dvc` pointer changed ({len(RAW_POINTERS)} pointers)" in md
 
 
 def test_crippled_model_is_worse_and_fails_the_check(review_of):
@@ -378,8 +359,8 @@ def test_data_pointer_change_rescored_base_on_the_new_split(review_of):
     review = check_numbers(out, files, data_changed=True)
     assert [p["path"] for p in review["pointers_diff"]] == ["data/raw/ebbu2017.csv.gz.dvc"]
     assert review["data_changed"] and not review["params_diff"]
-    pr_rows = files["pr"]["reports/data_report.json"]["raw_rows"]["ebbu2017"]
-    base_rows = files["base"]["reports/data_report.json"]["raw_rows"]["ebbu2017"]
+    pr_rows = files["pr"]["reports/data_report.json"]["sources"]["ebbu2017"]["raw_rows"]
+    base_rows = files["base"]["reports/data_report.json"]["sources"]["ebbu2017"]["raw_rows"]
     assert base_rows == 1500 and pr_rows == 1000
     assert "The base model is re-scored on the PR's test split." in md
     # The re-split put URLs the base model trained on into the PR's test split: the verdict leaves them out.
@@ -388,6 +369,23 @@ def test_data_pointer_change_rescored_base_on_the_new_split(review_of):
     assert f"the verdict's tests use only the {scope['rows']:,} URLs the base never saw" in md
     assert set(stage_status(md).values()) == {"🔄 re-ran"}
     assert result.returncode == (3 if review["verdict"]["fails_check"] else 0)
+
+
+def test_an_ingested_month_shows_its_rows_and_every_label_conflict_url_by_url(review_of):
+    result, out, files = review_of("pr-ingest")
+    md = (out / "report.md").read_text()
+    review = check_numbers(out, files, data_changed=True)
+    assert [p["path"] for p in review["pointers_diff"]] == ["data/raw/jpcert/2022-11.csv.gz.dvc"]
+    months = {(m["source"], m["class"], m["month"]): m for m in review["data_changes"]["months"]}
+    added = months[("jpcert", "phishing", "2022-11")]
+    assert added["new"] - added["old"] == 60  # the replayed rows; the 2 conflicting ones are quarantined
+    conflicts = pd.read_csv(out / "label_conflicts.csv", dtype=str, keep_default_na=False)
+    legit = pd.read_csv(SAMPLES / "citizenlab_sample.csv", dtype=str, keep_default_na=False)["url"].iloc[:2]
+    assert len(conflicts) == 4 and set(conflicts["source"]) == {"jpcert", "citizenlab"}
+    for url in legit:
+        assert f"`{url}`" in md and f"`{url.upper()}`" in md
+    assert review["data_changes"]["label_conflicts"]["rows"] == 4
+    assert "label_conflicts.csv" in md
 
 
 def test_unpushed_data_is_explained_not_a_stack_trace(project, tmp_path):
@@ -427,7 +425,7 @@ def test_pr_workflow_run_steps_under_act(project, tmp_path):
     out = tmp_path / "out"
     command = act_command("pull_request", WORKFLOW, event, tmp_path / "stub") + ["--var", f"REVIEW_OUT={out}"]
     result = subprocess.run(command, cwd=project, capture_output=True, text=True,
-                            timeout=1200, env={**env(), "DVC_GLOBAL_CONFIG_DIR": str(dvc_global)})
+                            timeout=1200, env=venv_env({"DVC_GLOBAL_CONFIG_DIR": str(dvc_global)}))
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-6000:]
     md = (out / "report.md").read_text()

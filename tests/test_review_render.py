@@ -154,3 +154,228 @@ def test_params_and_data_sections(review):
     assert "McNemar's test (paired decisions at each model's threshold, on the 988 test URLs" in text
     data["verdict_scope"]["restricted"] = False
     assert "too few unseen URLs remain" in render.render(data)
+
+
+# -- the one escaping function for untrusted text --------------------------------------------------
+
+HOSTILE = {
+    "pipes": "http://a/|b||c",
+    "newlines": "http://a/\nb\r\nc",
+    "script": "http://a/<script>alert(1)</script>&amp;<img src=x onerror=alert(1)>",
+    "backticks": "http://a/`code` and ``more``",
+    "mention": "http://a/@octocat @github/security #1",
+    "markup": "http://a/*b* _c_ [d](http://e/) ![f](g) **h** ~~i~~ :smile:",
+    "escape sequences": "http://a/\x1b[31mred\x1b[0m\x07\x00",
+    "rtl override": "http://a/\u202egnp.exe\u200b\ufeff\u2028",
+    "backslashes": "http://a/\\|\\`\\x60\\",
+}
+
+
+def md_table(*cells: str) -> str:
+    from markdown_it import MarkdownIt
+
+    body = "| " + " | ".join(cells) + " |"
+    header = "| " + " | ".join("h" for _ in cells) + " |\n|" + "---|" * len(cells)
+    return MarkdownIt("commonmark").enable("table").render(f"{header}\n{body}\n")
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_md_cell_makes_hostile_text_one_inert_visible_code_span(name):
+    import html
+
+    pytest.importorskip("markdown_it")
+    text = HOSTILE[name]
+    out = render.md_cell(text)
+    assert out.startswith("`") and out.endswith("`") and "`" not in out[1:-1]
+    assert not re.search(r"[\x00-\x1f\x7f\u200b\u2028\u202e\ufeff]", out)  # nothing invisible, no new row
+    assert not re.search(r"(?<!\\)(?:\\\\)*\|", out)                       # every pipe escaped for the table
+    rendered = md_table(out, "next")
+    cells = re.findall(r"<td>(.*?)</td>", rendered, re.S)
+    assert len(cells) == 2 and cells[1] == "next"                          # one row, cell boundaries kept
+    assert re.fullmatch(r"<code>[^<]*</code>", cells[0])                   # only text inside one code element
+    shown = html.unescape(cells[0][len("<code>"):-len("</code>")])
+    expected = "".join(render._visible(ch).replace("\\|", "|") for ch in text)
+    assert shown == expected
+
+
+def test_md_cell_shows_escapes_visibly_and_unambiguously():
+    assert render.md_cell("a|b`c\\d\ne") == "`a\\|b\\x60c\\\\d\\x0ae`"
+    assert render.md_cell("x\u202ey") == "`x\\u202ey`" and render.md_cell("\x1b[1m") == "`\\x1b[1m`"
+    assert render.md_cell("\\x60") == "`\\\\x60`" != render.md_cell("`")    # a literal "\x60" is not a backtick
+    assert render.md_cell("@octocat <b>*x*</b>") == "`@octocat <b>*x*</b>`"  # inert inside the code span
+    assert render.md_cell("\U000e0041") == "`\\U000e0041`"                  # tag characters (invisible) too
+    assert render.md_cell(None) == "—" and render.md_cell("") == "*(empty)*" and render.md_cell(42) == "`42`"
+
+
+def test_md_cell_limit_bounds_the_cell_after_escaping():
+    assert render.md_cell("abcdef", 4) == "`abcd`…" and render.md_cell("abcd", 4) == "`abcd`"
+    flood = render.md_cell("\n" * 1000, 120)
+    assert flood.endswith("`…") and len(flood) <= 120 + 3 and "\\x0a" in flood
+    assert render.md_cell("\n", 2) == "…"
+
+
+def test_params_values_and_keys_go_through_the_same_escaping(review):
+    assert render.cell([0.001, 0.01]) == "`[0.001, 0.01]`" and render.cell(120) == "`120`"
+    assert render.cell("a`b|c\n") == "`a\\x60b\\|c\\x0a`" and render.cell(None) == "—"
+    review["params_diff"] = [{"key": "data.x|y", "change": "added", "old": None, "new": "@octocat\n| z |"}]
+    text = render.render(review)
+    assert "| `data.x\\|y` | — | `@octocat\\x0a\\| z \\|` |" in text
+
+
+# -- future split, per source, data changes ---------------------------------------------------------
+
+def entry(phishing, legitimate, **rates):
+    return {"rows": phishing + legitimate, "phishing": phishing, "legitimate": legitimate, **rates}
+
+
+def future_facts():
+    months_pr = {"2022-10": entry(50, 5, recall=0.8, fpr=0.0, roc_auc=0.95, precision=1.0),
+                 "2022-11": entry(40, 0, recall=0.75),
+                 "2023-01": entry(0, 9, fpr=0.1111)}
+    months_base = {"2022-10": entry(50, 5, recall=0.7, fpr=0.2, roc_auc=0.9, precision=0.97),
+                   "2022-11": entry(40, 0, recall=0.8),
+                   "2023-01": entry(0, 9, fpr=0.0)}
+    return {"pr_has_split": True, "base_has_split": True, "from": "2022-10-01", "newest_months": 3, "rows": 104,
+            "seen_by_base": 0,
+            "pr": {"overall": entry(90, 14, recall=0.7778, fpr=0.0714), "by_month": months_pr,
+                   "newest": {"months": ["2022-10", "2022-11"], "phishing": 90, "recall": 0.7778}},
+            "base": {"overall": entry(90, 14, recall=0.7444, fpr=0.0714), "by_month": months_base,
+                     "newest": {"months": ["2022-10", "2022-11"], "phishing": 90, "recall": 0.7444}}}
+
+
+def test_future_section_per_month_with_missing_rates(review):
+    review["future"] = future_facts()
+    text = render.render(review)
+    section = text.split("### Future split (URLs first seen on or after `2022-10-01`)")[1].split("###")[0]
+    assert ("**Recall on the newest 3 months** (`2022-10` … `2022-11`, 90 phishing URLs): base 0.7444, PR 0.7778, "
+            "Δ +0.0334.") in section
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    assert rows[1] == "| **all months** | 90 | 14 | 0.7444 | 0.7778 | +0.0334 | 0.0714 | 0.0714 | +0.0000 |"
+    assert rows[2] == "| `2022-10` | 50 | 5 | 0.7000 | 0.8000 | +0.1000 | 0.2000 | 0.0000 | -0.2000 |"
+    assert rows[3] == "| `2022-11` | 40 | 0 | 0.8000 | 0.7500 | -0.0500 | — | — | — |"       # no legitimate rows
+    assert rows[4] == "| `2023-01` | 0 | 9 | — | — | — | 0.0000 | 0.1111 | +0.1111 |"       # no phishing rows
+    assert "flatters" not in section and "has no future split" not in section
+
+
+def test_future_section_says_what_is_missing(review):
+    facts = future_facts()
+    facts.update(base_has_split=False, seen_by_base=12)
+    del facts["base"]["by_month"]["2022-11"]                        # the base side lacks a month: dashes
+    review["future"] = facts
+    text = render.render(review)
+    assert "The base has no future split (`data/prepared/future.parquet`)" in text
+    assert "⚠️ 12 of these URLs were in the base model's training or validation split" in text
+    assert "| `2022-11` | 40 | 0 | — | 0.7500 | — | — | — | — |" in text
+    review["future"] = {"pr_has_split": False, "base_has_split": True, "from": None, "newest_months": 3, "rows": 0}
+    text = render.render(review)
+    assert "### Future split\n\nThe PR has no future split (`data/prepared/future.parquet`): nothing to compare." in text
+    review["future"] = dict(review["future"], pr_has_split=True)
+    assert "The PR's future split is empty: nothing to compare." in render.render(review)
+    facts = future_facts()
+    facts["pr"]["newest"] = facts["base"]["newest"] = {"months": [], "phishing": 0, "recall": None}
+    review["future"] = facts
+    assert "**Recall on the newest 3 months:** no month of the future split holds phishing URLs." in \
+        render.render(review)
+    del review["future"]
+    assert "### Future split" not in render.render(review)          # a review.json from before the section
+
+
+def test_per_source_section_shows_only_the_rates_each_source_has(review):
+    review["per_source"] = {
+        "base": {"citizenlab": entry(0, 700, fpr=0.004), "ebbu2017": entry(500, 700, recall=0.7, fpr=0.003,
+                                                                            roc_auc=0.98, precision=0.99),
+                 "jpcert": entry(1800, 0, recall=0.86)},
+        "pr": {"citizenlab": entry(0, 700, fpr=0.003), "ebbu2017": entry(500, 700, recall=0.75, fpr=0.004,
+                                                                          roc_auc=0.985, precision=0.99),
+               "jpcert": entry(1800, 0, recall=0.87), "new|<b>": entry(3, 0, recall=1.0)}}
+    text = render.render(review)
+    section = text.split("### Per source (the PR's test split)")[1].split("###")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    assert rows == ["| `citizenlab` | 0 | 700 | FPR | 0.0040 | 0.0030 | -0.0010 |",
+                    "| `ebbu2017` | 500 | 700 | ROC AUC | 0.9800 | 0.9850 | +0.0050 |",
+                    "| `ebbu2017` | 500 | 700 | recall | 0.7000 | 0.7500 | +0.0500 |",
+                    "| `ebbu2017` | 500 | 700 | FPR | 0.0030 | 0.0040 | +0.0010 |",
+                    "| `jpcert` | 1,800 | 0 | recall | 0.8600 | 0.8700 | +0.0100 |",
+                    "| `new\\|<b>` | 3 | 0 | recall | — | 1.0000 | — |"]
+
+
+def url_row(i, url=None, reason="conflicting labels: the same url is phishing at jpcert:7 and legitimate at c:9"):
+    return {"source": "jpcert", "file": "j.csv", "line": str(i), "url": url or f"http://p{i}.example/",
+            "label": "1", "first_seen": "", "reason": reason}
+
+
+def data_review(review, conflicts, others):
+    review["data_changed"] = True
+    review["rows_diff"] = [{"scope": "raw", "source": "jpcert", "class": "phishing", "old": 100, "new": 130},
+                           {"scope": "future", "source": None, "class": "legitimate", "old": None, "new": 4}]
+    review["data_changes"] = {
+        "months": [{"source": "jpcert", "class": "phishing", "month": "2022-11", "old": 0, "new": 20}],
+        "base_has_months": True,
+        "quarantine": [{"source": "jpcert", "reason": "conflicting labels", "old": 0, "new": 2},
+                       {"source": "ebbu2017", "reason": "duplicate", "old": 5, "new": 5}],
+        "base_has_quarantine": True, "pr_has_quarantine": True,
+        "label_conflicts": {"rows": len(conflicts), "csv": "label_conflicts.csv", "shown": conflicts[:50]},
+        "new_quarantine": {"rows": len(others), "csv": "new_quarantine.csv", "shown": others[:50]}}
+    return review
+
+
+def test_data_changes_section_tables_and_url_lists(review):
+    hostile = "http://evil.example/|x`<script>alert(1)</script>@octocat\n| a | b |\u202e"
+    conflicts = [url_row(7, hostile), url_row(9, "http://c.example/")]
+    text = render.render(data_review(review, conflicts, []))
+    assert text.index("### Params and data") < text.index("### Data changes") < text.index("### Metrics")
+    assert "| raw `jpcert` | phishing | 100 | 130 | +30 |" in text and "| future | legitimate | — | 4 | — |" in text
+    assert "| `jpcert` | `phishing` | `2022-11` | 0 | 20 | +20 |" in text
+    assert "| `jpcert` | `conflicting labels` | 0 | 2 | +2 |" in text
+    assert "**New label conflicts: 2** (" in text and "all of them in `label_conflicts.csv`" in text
+    assert ("| `jpcert:7` | `1` | `http://evil.example/\\|x\\x60<script>alert(1)</script>@octocat\\x0a\\| a \\| b "
+            "\\|\\u202e` | `conflicting labels: the same url is phishing at jpcert:7 and legitimate at c:9` |") in text
+    assert "**Other newly quarantined rows:** none." in text
+    assert "⚠️ 2 new label conflicts (the same URL with both labels): see **Data changes**." in \
+        text.split("### Params")[0]
+
+
+def test_url_lists_are_capped_in_the_comment_and_name_their_csv(review):
+    others = [url_row(i, reason="control character: url contains U+0013") for i in range(80)]
+    text = render.render(data_review(review, [], others))
+    assert "**New label conflicts:** none." in text and "new label conflicts" not in text.split("### Params")[0]
+    assert ("**Other newly quarantined rows: 80** (rows the base did not quarantine with this reason; the first 50 "
+            "below; all of them in `new_quarantine.csv`, in the run's `review` artifact):") in text
+    assert text.count("| `jpcert:") == 50 and "<details><summary>50 rows</summary>" in text
+    review["data_changes"]["new_quarantine"]["shown"] = others      # even a longer list in review.json
+    assert render.render(review).count("| `jpcert:") == 50
+    long_url = "http://long.example/" + "a" * 5000
+    review["data_changes"]["new_quarantine"] = {"rows": 1, "csv": "new_quarantine.csv",
+                                                "shown": [url_row(1, long_url)]}
+    cell = next(line for line in render.render(review).splitlines() if line.startswith("| `jpcert:1`"))
+    assert len(cell) < 500 and "a…" not in cell and "`… |" in cell
+
+
+def test_whole_data_comment_renders_without_html_links_or_mentions(review):
+    from markdown_it import MarkdownIt
+
+    hostile = "http://evil.example/<script>x</script>[a](http://b.example/)@octocat\n| c |"
+    review = data_review(review, [url_row(1, hostile)], [url_row(2, "<img src=x onerror=alert(1)>")])
+    review["per_source"] = {"base": {"x<i>": entry(1, 1, recall=1.0)}, "pr": {"x<i>": entry(1, 1, recall=1.0)}}
+    html = MarkdownIt("commonmark").enable("table").render(render.render(review, images=False))
+    assert "<script" not in html and "<img" not in html and "<i>" not in html and "<a " not in html
+    assert "&lt;script&gt;x&lt;/script&gt;[a](http://b.example/)@octocat\\x0a| c |</code>" in html
+
+
+def test_no_data_changes_section_for_a_code_pr(review):
+    review = data_review(review, [url_row(1)], [])
+    review["data_changed"] = False
+    text = render.render(review)
+    assert "### Data changes" not in text and "new label conflicts" not in text
+
+
+def test_every_section_in_its_fixed_place(review):
+    review = data_review(review, [url_row(1)], [])
+    review["future"] = future_facts()
+    review["per_source"] = {"base": {"a": entry(1, 1, recall=1.0)}, "pr": {"a": entry(1, 1, recall=0.0)}}
+    text = render.render(review)
+    order = ["### Params and data", "### Data changes", "### Metrics on the PR's test split",
+             "### Future split", "### Per source", "### Confusion matrices", "### Slices that moved most",
+             "### Pipeline", "### ONNX model"]
+    positions = [text.index(s) for s in order]
+    assert positions == sorted(positions)

@@ -159,3 +159,30 @@ def test_repository_params_define_the_review_section():
 @pytest.mark.parametrize("p, text", [(1.0, "1"), (0.0491, "0.0491"), (0.05, "0.05"), (2.1e-5, "2.10e-05")])
 def test_format_p(p, text):
     assert stats.format_p(p) == text
+
+
+# -- per group and per month (the per-source and future-split tables) ---------------------------
+
+def test_rates_by_group_has_only_the_rates_its_classes_allow():
+    y = np.array([1, 1, 0, 0, 1, 1, 0])
+    p = np.array([0.9, 0.2, 0.1, 0.8, 0.7, 0.6, 0.3])
+    groups = ["jpcert", "jpcert", "citizenlab", "citizenlab", "ebbu2017", "ebbu2017", "ebbu2017"]
+    rates = stats.rates_by(groups, y, p, 0.5)
+    assert list(rates) == ["citizenlab", "ebbu2017", "jpcert"]
+    assert rates["jpcert"]["recall"] == 0.5 and "fpr" not in rates["jpcert"] and "roc_auc" not in rates["jpcert"]
+    assert rates["citizenlab"]["fpr"] == 0.5 and "recall" not in rates["citizenlab"]
+    assert set(rates["ebbu2017"]) >= {"recall", "fpr", "precision", "roc_auc"}
+    assert rates["ebbu2017"]["rows"] == 3 and rates["ebbu2017"]["phishing"] == 2
+
+
+def test_future_rates_per_month_and_the_newest_months():
+    first_seen = ["2022-10-03", "2022-10-20", "2022-11-01", "2022-12-05", "2022-12-06", "2023-02-01"]
+    y = np.array([1, 1, 1, 1, 0, 0])
+    p = np.array([0.9, 0.1, 0.8, 0.9, 0.7, 0.1])
+    rates = stats.future_rates(first_seen, y, p, 0.5, newest=2)
+    assert list(rates["by_month"]) == ["2022-10", "2022-11", "2022-12", "2023-02"]
+    assert rates["by_month"]["2022-10"]["recall"] == 0.5 and "fpr" not in rates["by_month"]["2022-10"]
+    assert rates["by_month"]["2023-02"]["fpr"] == 0.0 and "recall" not in rates["by_month"]["2023-02"]
+    # the newest months that hold phishing rows: 2023-02 has none
+    assert rates["newest"] == {"months": ["2022-11", "2022-12"], "phishing": 2, "recall": 1.0}
+    assert rates["overall"]["recall"] == 0.75 and rates["overall"]["fpr"] == 0.5

@@ -4,7 +4,7 @@ import pytest
 
 from pipeline.dataset import prepare_dataset
 from pipeline.hosts import host_of, registered_domain
-from pipeline.splitting import group_split
+from pipeline.splitting import group_split, time_aware_split
 
 
 def synthetic_groups(rng, n_groups=3000):
@@ -60,3 +60,34 @@ def test_prepared_sample_has_no_host_or_domain_leakage(sample_frame):
 def test_host_and_registered_domain(url, host, domain):
     assert host_of(url) == host
     assert registered_domain(host) == domain
+
+
+def test_future_rows_and_their_domains_never_reach_train_or_validation(rng):
+    groups, labels = synthetic_groups(rng, 800)
+    days = np.where(rng.random(len(groups)) < 0.3, "",
+                    np.array([f"2022-{m:02d}-15" for m in rng.integers(1, 13, len(groups))], dtype=object))
+    split = time_aware_split(labels, groups, days, "2022-10-01", 0.2, 0.1, seed=3)
+    frame = pd.DataFrame({"g": groups, "day": days, "s": split})
+    future = frame["s"] == "future"
+    assert (frame.loc[future, "day"] >= "2022-10-01").all()
+    assert ((frame["day"] >= "2022-10-01") & (frame["day"] != "")).sum() == future.sum()
+    future_groups = set(frame.loc[future, "g"])
+    assert not set(frame.loc[frame["s"].isin(["train", "validation"]), "g"]) & future_groups
+    recurring = frame[frame["g"].isin(future_groups) & ~future]
+    assert (recurring["s"] == "test").all()
+    undated = frame[frame["day"] == ""]
+    assert set(undated["s"]) <= {"train", "validation", "test"}
+
+
+def test_without_a_cut_off_there_is_no_future_split(rng):
+    groups, labels = synthetic_groups(rng, 300)
+    days = np.full(len(groups), "2023-01-01", dtype=object)
+    split = time_aware_split(labels, groups, days, None, 0.2, 0.1, seed=3)
+    assert (split == group_split(labels, groups, 0.2, 0.1, seed=3)).all()
+
+
+def test_private_suffixes_make_each_tenant_its_own_site():
+    assert registered_domain("abc.duckdns.org") == "duckdns.org"
+    assert registered_domain("abc.duckdns.org", private=True) == "abc.duckdns.org"
+    assert registered_domain("x.y.github.io", private=True) == "y.github.io"
+    assert registered_domain("www.example.co.uk", private=True) == "example.co.uk"

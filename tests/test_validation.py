@@ -78,3 +78,37 @@ def test_extra_columns_named_like_ours_are_kept_under_another_name(tmp_path):
 def test_row_problem(url, expected):
     problem = row_problem(url, "1", "", 100)
     assert (problem is None) if expected is None else problem.startswith(expected)
+
+
+def test_dates_become_first_seen_and_bad_dates_are_quarantined_with_the_value(tmp_path):
+    raw = (b"url,label,date\n"
+           b"http://a.example/,1,2022-07-01\n"
+           b"http://b.example/,1,2022-07-01 23:30:00-05:00\n"   # a timestamp: its UTC day
+           b"http://c.example/,0,\n"                           # undated row of a dated source: kept
+           b"http://d.example/,1,01/07/2022\n"
+           b"http://e.example/,1,1970-01-01\n")
+    clean, quarantine = validate(read_raw_csv(write_gz(tmp_path / "r.csv.gz", raw), "feed", "date"), 100)
+    assert list(clean["first_seen"]) == ["2022-07-01", "2022-07-02", ""]
+    reasons = dict(zip(quarantine["line"], quarantine["reason"]))
+    assert reasons[5] == "bad date: expected an ISO 8601 date like 2022-07-01, got '01/07/2022'"
+    assert reasons[6].startswith("bad date: 1970-01-01 is outside")
+    assert set(quarantine["file"]) == {"r.csv.gz"}
+
+
+def test_a_missing_date_column_names_the_file_and_the_column(tmp_path):
+    path = write_gz(tmp_path / "r.csv.gz", b"url,label\nhttp://a.example/,1\n")
+    with pytest.raises(RawDataError, match=r"r\.csv\.gz.*lacks column\(s\) \['date'\]"):
+        read_raw_csv(path, "s", "date")
+
+
+def test_spellings_of_one_url_are_duplicates_and_conflicts_name_both_sides(tmp_path):
+    a = read_raw_csv(write_gz(tmp_path / "a.csv.gz", b"url,label\nhttp://shop.example/,1\nhttp://x.example/a,0\n"),
+                     "first")
+    b = read_raw_csv(write_gz(tmp_path / "b.csv.gz", b"url,label\nHTTP://SHOP.EXAMPLE,0\nhttp://x.example/a/#,0\n"),
+                     "second")
+    clean, quarantine = validate(pd.concat([a, b], ignore_index=True), 100)
+    assert list(clean["url"]) == ["http://x.example/a"]
+    reasons = quarantine.set_index(["source", "line"])["reason"]
+    expected = "conflicting labels: the same url is phishing at first:2 and legitimate at second:2"
+    assert reasons[("first", 2)] == reasons[("second", 2)] == expected
+    assert reasons[("second", 3)] == "duplicate: same url as first:3"

@@ -15,6 +15,7 @@ import copy
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,34 @@ def resolve_out(args, root: Path) -> Path:
     return root / (configured or DEFAULTS["out"])
 
 
+FUTURE = "data/prepared/future.parquet"
+QUARANTINE = "data/prepared/quarantine.csv"
+
+
+@dataclass
+class BaseSide:
+    """What the review needs from the base revision, read while its worktree exists."""
+    sha: str
+    params: dict | None
+    operating: dict
+    report: dict | None
+    onnx: dict
+    pointers: dict
+    seen_urls: set            # URLs the base model trained on or tuned its threshold on
+    p_test: np.ndarray        # the base model's scores of the PR's test split
+    p_future: np.ndarray | None   # ... and of the PR's future split (None: the PR has none)
+    has_future_split: bool    # the base's own pipeline has a future split
+    quarantine: object        # its quarantine.csv as a DataFrame, None if it has none
+
+
+@dataclass
+class PRSide:
+    params: dict
+    head_name: str
+    test: object              # the PR's test split (DataFrame)
+    future: object            # the PR's future split (DataFrame), None if it has none
+
+
 def build_review(args, root: Path, out: Path) -> dict:
     started = time.perf_counter()
     pr_params = yaml.safe_load((root / gather.PARAMS).read_text())
@@ -118,9 +147,7 @@ def build_review(args, root: Path, out: Path) -> dict:
         dirty = gather.git(root, "status", "--porcelain", "--untracked-files=no")
         head_name = gather.git(root, "rev-parse", "--abbrev-ref", "HEAD") + (" + working tree" if dirty else "")
 
-    base = gather.BaseTree(root, args.base, keep=args.keep_base)
-    base_params = _yaml(gather.git_show(root, base.sha, gather.PARAMS))
-    rparams, rsource = review_params(base_params, pr_params)
+    tree = gather.BaseTree(root, args.base, keep=args.keep_base)
     out.mkdir(parents=True, exist_ok=True)
 
     # The challenger: the working tree, reproduced here or by the workflow's `dvc repro` step.
@@ -135,35 +162,50 @@ def build_review(args, root: Path, out: Path) -> dict:
 
     gather.require(root, (gather.MODEL, gather.OPERATING, gather.METRICS, gather.TEST), "the working tree",
                    "run `dvc repro` first (or pass --repro)")
-    with base:
-        print(f"report: building the base {args.base} ({base.sha[:7]}) in {base.path} ...", flush=True)
-        base_run = base.build(out / "base-repro.log", args.base, echo=sys.stdout)
-        b = base.path
-        base_operating = read_json(b / gather.OPERATING)
-        base_report = _json(b / gather.DATA_REPORT)
-        base_onnx = onnx_facts(_json(b / gather.MANIFEST), _json(b / gather.PARITY))
-        base_pointers = gather.tracked_pointers(root, base.sha)
-        import pandas as pd
+    import pandas as pd
 
-        test = pd.read_parquet(root / gather.TEST)
-        print(f"report: scoring {len(test):,} test URLs with the base model (base code) ...", flush=True)
-        p_base = gather.score(b, b / gather.MODEL, root / gather.TEST, out / "base_scores.npy")
-        base_seen_urls = set()  # what the base model trained on or tuned its threshold on
-        for split in (gather.TRAIN, gather.VALIDATION):
-            if (b / split).is_file():
-                base_seen_urls |= set(pd.read_parquet(b / split, columns=["url"])["url"])
+    pr = PRSide(pr_params, head_name, pd.read_parquet(root / gather.TEST),
+                pd.read_parquet(root / FUTURE) if (root / FUTURE).is_file() else None)
+    with tree:
+        print(f"report: building the base {args.base} ({tree.sha[:7]}) in {tree.path} ...", flush=True)
+        base_run = tree.build(out / "base-repro.log", args.base, echo=sys.stdout)
+        base = read_base(root, out, tree, pr)
 
-    review = compare(root, out, args, rparams, rsource, pr_params, base_params, head_name, base.sha,
-                     test, p_base, base_operating, base_report, base_onnx, base_pointers, base_seen_urls)
+    review = compare(root, out, args, base, pr)
     review["pipeline"].update({"pr": pr_run.to_dict() if pr_run else None, "base": base_run.to_dict()})
     _pipeline_facts(root, review, pr_run)
     review["pipeline"]["review_seconds"] = round(time.perf_counter() - started, 1)
-    (out / "base_scores.npy").unlink(missing_ok=True)
+    for name in ("base_scores.npy", "base_future_scores.npy"):
+        (out / name).unlink(missing_ok=True)
     return review
 
 
-def compare(root, out, args, rparams, rsource, pr_params, base_params, head_name, base_sha, test, p_base,
-            base_operating, base_report, base_onnx, base_pointers, base_seen_urls) -> dict:
+def read_base(root: Path, out: Path, tree, pr: PRSide) -> BaseSide:
+    """Everything compare() needs from the base worktree; the PR's splits scored by the base model
+    with the base's own code."""
+    import pandas as pd
+
+    b = tree.path
+    print(f"report: scoring {len(pr.test):,} test URLs with the base model (base code) ...", flush=True)
+    p_test = gather.score(b, b / gather.MODEL, root / gather.TEST, out / "base_scores.npy")
+    p_future = None
+    if pr.future is not None:
+        print(f"report: scoring {len(pr.future):,} future URLs with the base model (base code) ...", flush=True)
+        p_future = (gather.score(b, b / gather.MODEL, root / FUTURE, out / "base_future_scores.npy")
+                    if len(pr.future) else np.zeros(0))
+    seen = set()
+    for split in (gather.TRAIN, gather.VALIDATION):
+        if (b / split).is_file():
+            seen |= set(pd.read_parquet(b / split, columns=["url"])["url"])
+    return BaseSide(sha=tree.sha, params=_yaml(gather.git_show(root, tree.sha, gather.PARAMS)),
+                    operating=read_json(b / gather.OPERATING), report=_json(b / gather.DATA_REPORT),
+                    onnx=onnx_facts(_json(b / gather.MANIFEST), _json(b / gather.PARITY)),
+                    pointers=gather.tracked_pointers(root, tree.sha), seen_urls=seen, p_test=p_test,
+                    p_future=p_future, has_future_split=(b / FUTURE).is_file(),
+                    quarantine=diffs.read_quarantine(b / QUARANTINE))
+
+
+def compare(root: Path, out: Path, args, base: BaseSide, pr: PRSide) -> dict:
     import joblib
 
     from pipeline.evaluation import slice_metrics
@@ -171,13 +213,16 @@ def compare(root, out, args, rparams, rsource, pr_params, base_params, head_name
     from pipeline.model import phishing_proba
     from pipeline.plots import confusion_png, curves_png
 
+    rparams, rsource = review_params(base.params, pr.params)
+    test, p_base, head_name = pr.test, base.p_test, pr.head_name
     metrics = read_json(root / gather.METRICS)
     operating = read_json(root / gather.OPERATING)
     y = test["label"].to_numpy()
     print(f"report: scoring {len(test):,} test URLs with the PR model ...", flush=True)
-    p_pr = phishing_proba(joblib.load(root / gather.MODEL), test["url"])
-    t_pr, t_base = operating["ensemble"]["threshold"], base_operating["ensemble"]["threshold"]
-    fpr_points = pr_params["evaluate"]["fpr_points"]
+    model = joblib.load(root / gather.MODEL)
+    p_pr = phishing_proba(model, test["url"])
+    t_pr, t_base = operating["ensemble"]["threshold"], base.operating["ensemble"]["threshold"]
+    fpr_points = pr.params["evaluate"]["fpr_points"]
     alpha = float(rparams["alpha"])
 
     recomputed = headline_metrics(y, p_pr, t_pr, fpr_points)
@@ -187,14 +232,16 @@ def compare(root, out, args, rparams, rsource, pr_params, base_params, head_name
     base_metrics = headline_metrics(y, p_base, t_base, fpr_points)
 
     pr_pointers = gather.tracked_pointers(root)
-    pointers = diffs.pointers_diff(base_pointers, pr_pointers)
-    params_diff = diffs.params_diff(base_params, pr_params)
+    pointers = diffs.pointers_diff(base.pointers, pr_pointers)
+    params_diff = diffs.params_diff(base.params, pr.params)
     pr_report = _json(root / gather.DATA_REPORT)
-    rows = diffs.rows_diff(base_report, pr_report)
+    rows = diffs.rows_diff(base.report, pr_report)
+    changes = data_changes(base, pr_report, diffs.read_quarantine(root / QUARANTINE), out)
     data_changed = bool(pointers) or any(d["key"].split(".")[0] in ("data", "split") for d in params_diff) \
-        or any(r["old"] != r["new"] for r in rows)
+        or any(r["old"] != r["new"] for r in rows) or bool(changes["months"]) \
+        or any(r["old"] != r["new"] for r in changes["quarantine"])
 
-    seen = test["url"].isin(base_seen_urls).to_numpy() if data_changed else np.zeros(len(test), dtype=bool)
+    seen = test["url"].isin(base.seen_urls).to_numpy() if data_changed else np.zeros(len(test), dtype=bool)
     scope = stats.verdict_scope(y, seen, int(rparams["min_verdict_rows"]))
     mask = scope.pop("mask")
     if mask is None:
@@ -209,11 +256,12 @@ def compare(root, out, args, rparams, rsource, pr_params, base_params, head_name
     verdict.accepted_by = (stats.acceptance(labels, rparams.get("accept_label"), rparams.get("accept_regression"))
                            if verdict.outcome == stats.WORSE else None)
 
-
-    length_bins = pr_params["evaluate"]["length_bins"]
+    length_bins = pr.params["evaluate"]["length_bins"]
     base_slices = slice_metrics(y, p_base, test["url"], t_base, length_bins)
     slices = rparams["slices"]
     movers = diffs.slice_movers(base_slices, metrics.get("slices", {}), int(slices["min_rows"]), int(slices["top"]))
+    per_source = ({"base": stats.rates_by(test["source"], y, p_base, t_base),
+                   "pr": stats.rates_by(test["source"], y, p_pr, t_pr)} if "source" in test else None)
 
     pr_onnx = onnx_facts(_json(root / gather.MANIFEST), _json(root / gather.PARITY))
 
@@ -225,7 +273,7 @@ def compare(root, out, args, rparams, rsource, pr_params, base_params, head_name
                {f"base ({short_ref(args.base)})": t_base, f"PR ({head_name})": t_pr})
 
     return {
-        "base": {"ref": args.base, "sha": base_sha, "threshold": t_base, "metrics": base_metrics,
+        "base": {"ref": args.base, "sha": base.sha, "threshold": t_base, "metrics": base_metrics,
                  "confusion": base_cm, "slices": base_slices},
         "pr": {"ref": head_name, "sha": gather.git(root, "rev-parse", "HEAD"), "threshold": t_pr,
                "metrics": {k: metrics["ensemble"][k] for k in recomputed}, "confusion": metrics["ensemble"]["confusion"]},
@@ -236,12 +284,43 @@ def compare(root, out, args, rparams, rsource, pr_params, base_params, head_name
         "verdict": verdict.to_dict(), "labels": labels,
         "review_params": rparams, "review_params_source": rsource,
         "params_diff": params_diff, "pointers_diff": pointers, "pointer_count": len(pr_pointers),
-        "rows_diff": rows, "data_changed": data_changed,
+        "rows_diff": rows, "data_changed": data_changed, "data_changes": changes,
+        "future": future_facts(model, base, pr, t_base, t_pr),
+        "per_source": per_source,
         "slice_movers": movers,
         "pipeline": {"metrics_consistent": consistent},
-        "onnx": {"base": base_onnx, "pr": pr_onnx, "contract_changed": contract_changed(base_onnx, pr_onnx)},
+        "onnx": {"base": base.onnx, "pr": pr_onnx, "contract_changed": contract_changed(base.onnx, pr_onnx)},
         "plots": plots,
     }
+
+
+def data_changes(base: BaseSide, pr_report: dict | None, pr_quarantine, out: Path) -> dict:
+    """Rows per source, class and month; quarantine counts; the new label conflicts and other newly
+    quarantined rows (in full as CSV files in ``out``, the first few in review.json)."""
+    return {"months": diffs.months_diff(base.report, pr_report),
+            "base_has_months": bool((base.report or {}).get("sources")),
+            "quarantine": diffs.quarantine_diff(base.quarantine, pr_quarantine),
+            "base_has_quarantine": base.quarantine is not None, "pr_has_quarantine": pr_quarantine is not None,
+            **diffs.write_url_lists(diffs.new_quarantine(base.quarantine, pr_quarantine), out)}
+
+
+def future_facts(model, base: BaseSide, pr: PRSide, t_base: float, t_pr: float) -> dict:
+    """Both models on the PR's future split, per first-seen month, each at its own threshold."""
+    from pipeline.model import phishing_proba
+
+    newest = int((pr.params.get("evaluate") or {}).get("newest_months", 3))
+    frame = pr.future
+    facts = {"pr_has_split": frame is not None, "base_has_split": base.has_future_split,
+             "from": (pr.params.get("split") or {}).get("future_from"), "newest_months": newest,
+             "rows": 0 if frame is None else int(len(frame))}
+    if not facts["rows"]:
+        return facts
+    print(f"report: scoring {len(frame):,} future URLs with the PR model ...", flush=True)
+    y, first_seen = frame["label"].to_numpy(), frame["first_seen"].astype(str).to_numpy()
+    facts["seen_by_base"] = int(frame["url"].isin(base.seen_urls).sum())
+    facts["base"] = stats.future_rates(first_seen, y, base.p_future, t_base, newest)
+    facts["pr"] = stats.future_rates(first_seen, y, phishing_proba(model, frame["url"]), t_pr, newest)
+    return facts
 
 
 def short_ref(ref: str) -> str:

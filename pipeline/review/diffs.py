@@ -1,8 +1,10 @@
-"""Pure comparisons of two revisions: params, data pointers, row counts, locks, repro logs, slices."""
+"""Comparisons of two revisions: params, data pointers, row counts, quarantine, locks, repro logs, slices."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import numpy as np
 import yaml
 
 _MISSING = object()
@@ -59,35 +61,134 @@ def pointers_diff(old: dict[str, str | None], new: dict[str, str | None]) -> lis
     return out
 
 
-def class_rows(report: dict | None) -> dict[str, dict[str, int | None]]:
-    """Rows per class from reports/data_report.json: raw training sources, each split, out-of-source."""
+CLASSES = ("legitimate", "phishing")
+SPLIT_NAMES = ("train", "validation", "test", "future")
+POOLED = "raw (training sources)"
+OUT_OF_SOURCE = "out-of-source (evaluation only)"
+
+
+def class_rows(report: dict | None) -> dict[tuple[str, str | None], dict[str, int]]:
+    """Rows per class from reports/data_report.json, keyed by (scope, source).
+
+    Scopes: the raw training sources pooled, each source's raw rows (source set), each split
+    (future included) and the out-of-source stream. A report written before per-source classes
+    (``raw_artefacts``) yields only the pooled raw rows, so both formats compare there.
+    """
     if not report:
         return {}
-    out: dict[str, dict[str, int | None]] = {}
-    artefacts = report.get("raw_artefacts", {})
-    if artefacts:
-        out["raw (training sources)"] = {"legitimate": artefacts.get("0", {}).get("rows", 0),
-                                         "phishing": artefacts.get("1", {}).get("rows", 0)}
-    for name in ("train", "validation", "test"):
-        split = report.get("splits", {}).get(name)
+    out: dict[tuple[str, str | None], dict[str, int]] = {}
+    sources = report.get("sources") or {}
+    if sources:
+        per_source = {("raw", str(name)): {c: facts["raw_rows"] for c, facts in (entry.get("classes") or {}).items()
+                                          if c in CLASSES}
+                      for name, entry in sources.items()}
+        out[(POOLED, None)] = {c: sum(rows.get(c, 0) for rows in per_source.values()) for c in CLASSES}
+        out.update(per_source)
+    elif report.get("raw_artefacts"):
+        artefacts = report["raw_artefacts"]
+        out[(POOLED, None)] = {"legitimate": artefacts.get("0", {}).get("rows", 0),
+                               "phishing": artefacts.get("1", {}).get("rows", 0)}
+    for name in SPLIT_NAMES:
+        split = (report.get("splits") or {}).get(name)
         if split:
-            out[name] = {"legitimate": split["legitimate"], "phishing": split["phishing"]}
+            out[(name, None)] = {c: split[c] for c in CLASSES}
     if "out_of_source" in report:
-        out["out-of-source (evaluation only)"] = {"legitimate": 0, "phishing": report["out_of_source"]["rows"]}
+        out[(OUT_OF_SOURCE, None)] = {"phishing": report["out_of_source"]["rows"]}
     return out
 
 
 def rows_diff(old_report: dict | None, new_report: dict | None) -> list[dict]:
-    """Rows per class before (base) and after (PR), one row per scope present on either side."""
+    """Rows per class before (base) and after (PR): one row per scope and class present on either side."""
     a, b = class_rows(old_report), class_rows(new_report)
     out = []
-    for scope in list(b) + [s for s in a if s not in b]:
-        for cls in ("legitimate", "phishing"):
-            before, after = a.get(scope, {}).get(cls), b.get(scope, {}).get(cls)
-            if scope.startswith("out-of-source") and cls == "legitimate":
-                continue
-            out.append({"scope": scope, "class": cls, "old": before, "new": after})
+    for scope, source in list(b) + [k for k in a if k not in b]:
+        for cls in CLASSES:
+            before, after = a.get((scope, source), {}).get(cls), b.get((scope, source), {}).get(cls)
+            if before is not None or after is not None:
+                out.append({"scope": scope, "source": source, "class": cls, "old": before, "new": after})
     return out
+
+
+def month_rows(report: dict | None) -> dict[tuple[str, str, str], int]:
+    """{(source, class, 'YYYY-MM'): clean rows first seen that month} (undated rows have no month)."""
+    out = {}
+    for source, entry in ((report or {}).get("sources") or {}).items():
+        for cls, facts in (entry.get("classes") or {}).items():
+            for month, n in (facts.get("clean_rows_by_month") or {}).items():
+                out[(str(source), str(cls), str(month))] = int(n)
+    return out
+
+
+def months_diff(old_report: dict | None, new_report: dict | None) -> list[dict]:
+    """The (source, class, month) clean-row counts that changed, by source, class and month; absent = 0."""
+    a, b = month_rows(old_report), month_rows(new_report)
+    return [{"source": s, "class": c, "month": m, "old": a.get((s, c, m), 0), "new": b.get((s, c, m), 0)}
+            for s, c, m in sorted(set(a) | set(b)) if a.get((s, c, m), 0) != b.get((s, c, m), 0)]
+
+
+# -- quarantine.csv ---------------------------------------------------------------------------
+
+QUARANTINE_COLUMNS = ["source", "file", "line", "url", "label", "first_seen", "reason"]
+CONFLICT = "conflicting labels"
+LISTED = 50  # rows of each URL list in the comment: a constant, so a PR cannot shorten what it shows
+
+
+def read_quarantine(path: Path):
+    """data/prepared/quarantine.csv as text columns (a URL "NA" stays "NA"), None if there is none."""
+    import pandas as pd
+
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8",
+                        encoding_errors="backslashreplace")
+    for column in QUARANTINE_COLUMNS:
+        if column not in frame:
+            frame[column] = ""
+    return frame[QUARANTINE_COLUMNS]
+
+
+def quarantine_counts(frame) -> dict[tuple[str, str], int]:
+    """{(source, reason kind): rows}; the kind is the reason without its row-specific detail."""
+    from pipeline.dataset import reason_kind
+
+    if frame is None or not len(frame):
+        return {}
+    kinds = frame.assign(kind=frame["reason"].map(reason_kind)).groupby(["source", "kind"]).size()
+    return {(str(s), str(k)): int(n) for (s, k), n in kinds.items()}
+
+
+def quarantine_diff(old, new) -> list[dict]:
+    """Quarantined rows per source and reason kind, base and PR (None where that side has no file)."""
+    a, b = quarantine_counts(old), quarantine_counts(new)
+    return [{"source": s, "reason": k, "old": None if old is None else a.get((s, k), 0),
+             "new": None if new is None else b.get((s, k), 0)} for s, k in sorted(set(a) | set(b))]
+
+
+def new_quarantine(old, new) -> dict:
+    """The PR's quarantined rows whose (url, reason) the base's quarantine.csv lacks, split into
+    ``label_conflicts`` (reason starts with "conflicting labels") and ``new_quarantine`` (the rest)."""
+    if new is None:
+        new = _empty_quarantine()
+    known = set() if old is None else set(zip(old["url"], old["reason"]))
+    fresh = new[np.array([(u, r) not in known for u, r in zip(new["url"], new["reason"])], dtype=bool)]
+    conflict = fresh["reason"].str.startswith(CONFLICT)
+    return {"label_conflicts": fresh[conflict], "new_quarantine": fresh[~conflict]}
+
+
+def _empty_quarantine():
+    import pandas as pd
+
+    return pd.DataFrame({c: pd.Series(dtype=str) for c in QUARANTINE_COLUMNS})
+
+
+def write_url_lists(lists: dict, out: Path) -> dict:
+    """Each list in full as ``out/<name>.csv``; for review.json its row count, file and first LISTED rows."""
+    summary = {}
+    for name, frame in lists.items():
+        frame.to_csv(out / f"{name}.csv", index=False, encoding="utf-8")
+        summary[name] = {"rows": int(len(frame)), "csv": f"{name}.csv",
+                         "shown": frame.head(LISTED).to_dict("records")}
+    return summary
 
 
 # -- dvc.lock and the repro log ---------------------------------------------------------------

@@ -1,14 +1,21 @@
 """review.json -> report.md: the PR comment, readable with no image host.
 
 Section order is fixed (reviewers learn where to look): verdict, params and
-data, metrics, confusion matrices, slices, pipeline facts, ONNX facts. Every
-number printed comes from review.json or from the PR's metrics files, with
-the formats below, so a test can check each one against its source.
+data, data changes (data PRs), metrics, future split, per source, confusion
+matrices, slices, pipeline facts, ONNX facts. Every number printed comes from
+review.json or from the PR's metrics files, with the formats below, so a test
+can check each one against its source.
+
+Text that comes from data or from the PR (URLs, quarantine reasons, source
+names, months, params keys and values, paths) goes through :func:`md_cell` and
+nothing else: it cannot open HTML, links, emphasis, a mention or a new row.
 """
 from __future__ import annotations
 
 import json
+import unicodedata
 
+from pipeline.review.diffs import LISTED
 from pipeline.review.stats import BETTER, NO_CHANGE, WORSE, format_p, metric_label
 
 ICON = {BETTER: "✅ Better", NO_CHANGE: "➖ No significant change", WORSE: "❌ Worse"}
@@ -39,12 +46,65 @@ def pct(x) -> str:
     return f"{x:.2%}"
 
 
+_SHOWN_AS = {"\\": "\\\\", "`": "\\x60", "|": "\\|"}
+_INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # controls, format (bidi, zero-width), separators ...
+CELL_CHARS = {"where": 60, "label": 20, "url": 120, "reason": 160}  # widest cells of the URL lists
+
+
+def _visible(ch: str) -> str:
+    if ch in _SHOWN_AS:
+        return _SHOWN_AS[ch]
+    if unicodedata.category(ch) in _INVISIBLE:
+        code = ord(ch)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    return ch
+
+
+def md_cell(value, limit: int | None = None) -> str:
+    """Untrusted text as an inert markdown table cell: one code span, shown as it is.
+
+    Inside a code span nothing is markup, so ``<script>``, ``&amp;``, ``*``, ``_``, ``[x](y)``,
+    ``@user``, ``#1`` and bare URLs stay text (no HTML, link, mention or autolink). Only what
+    could end the span or the row, or hide from the reader, is rewritten, visibly and
+    unambiguously: ``\\`` -> ``\\\\``, a backtick -> ``\\x60``, ``|`` -> ``\\|`` (GFM tables turn it
+    back into ``|``), control and format characters (newline, ESC, U+202E, zero-width ...)
+    -> ``\\xNN`` / ``\\uNNNN``. At most ``limit`` characters are shown (counted after
+    rewriting, so the cell's size is bounded); a cut text is followed by ``…``.
+    """
+    if value is None:
+        return "—"
+    text = str(value)
+    if not text:
+        return "*(empty)*"
+    pieces, size = [], 0
+    for ch in text:
+        piece = _visible(ch)
+        if limit is not None and size + len(piece) > limit:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    cut = "…" if len(pieces) < len(text) else ""
+    return "`" + "".join(pieces) + "`" + cut if pieces else cut
+
+
 def cell(value) -> str:
     """A params value in a table cell."""
     if value is None:
         return "—"
-    text = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else str(value)
-    return "`" + text.replace("|", "\\|").replace("`", "'") + "`"
+    return md_cell(json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value)
+
+
+def rate_cells(base: dict | None, pr: dict | None, key: str) -> list[str]:
+    """[base, PR, Δ] of one rate; "—" where a side lacks it (e.g. FPR of a month without legitimate rows)."""
+    b, p = (base or {}).get(key), (pr or {}).get(key)
+    return [num(b), num(p), "—" if b is None or p is None else signed(p - b)]
+
+
+def _collapsed(summary: str, lines: list[str], over: int = 12) -> list[str]:
+    """A table, folded into <details> when it has more than ``over`` rows (``summary`` is our own text)."""
+    if len(lines) - 2 <= over:
+        return lines + [""]
+    return [f"<details><summary>{summary}</summary>", ""] + lines + ["", "</details>", ""]
 
 
 def headline_keys(fpr_points) -> list[str]:
@@ -79,8 +139,8 @@ def verdict_section(review: dict) -> list[str]:
     scope = review.get("verdict_scope") or {}
     where = (f"on the {count(scope['rows'])} of the PR's {count(review['test_rows'])} test URLs the base model never "
              "saw" if scope.get("restricted") else f"on the PR's {count(review['test_rows'])} test URLs")
-    line = (f"**{ICON[v['outcome']]}**: challenger `{pr['ref']}` ({short(pr['sha'])}) vs champion "
-            f"`{base['ref']}` ({short(base['sha'])}) {where} — "
+    line = (f"**{ICON[v['outcome']]}**: challenger {md_cell(pr['ref'])} ({short(pr['sha'])}) vs champion "
+            f"{md_cell(base['ref'])} ({short(base['sha'])}) {where} — "
             + "; ".join(evidence(f, review) for f in decisive) + ".")
     out = [line, ""]
     if v["outcome"] == WORSE:
@@ -97,6 +157,10 @@ def verdict_section(review: dict) -> list[str]:
     if not review["pipeline"].get("pr") and review["pipeline"].get("stale_stages"):
         out += ["⚠️ The working tree's pipeline outputs are out of date (`dvc status`): the numbers describe the "
                 "last `dvc repro`, not the current code. Run `dvc repro` (or pass `--repro`).", ""]
+    conflicts = ((review.get("data_changes") or {}).get("label_conflicts") or {}).get("rows")
+    if review.get("data_changed") and conflicts:
+        out += [f"⚠️ {count(conflicts)} new label conflicts (the same URL with both labels): see **Data changes**.",
+                ""]
     if review["onnx"].get("contract_changed"):
         out += ["**⚠️ Breaking change: the ONNX I/O contract changed** (see **ONNX model** below).", ""]
     return out
@@ -109,7 +173,7 @@ def params_section(review: dict) -> list[str]:
     diff = review["params_diff"]
     if diff:
         out += ["**Params** (`params.yaml`, only changed keys)", "", "| key | base | PR |", "|---|---|---|"]
-        out += [f"| `{d['key']}` | {cell(d['old'])} | {cell(d['new'])} |" for d in diff]
+        out += [f"| {md_cell(d['key'])} | {cell(d['old'])} | {cell(d['new'])} |" for d in diff]
     else:
         out.append("**Params:** no change.")
     out.append("")
@@ -117,7 +181,7 @@ def params_section(review: dict) -> list[str]:
     if pointers:
         out += ["**Data** (`.dvc` pointers that changed)", "", "| pointer | change | base md5 | PR md5 | base bytes | PR bytes |",
                 "|---|---|---|---|---|---|"]
-        out += [f"| `{p['path']}` | {p['change']} | `{(p['old_md5'] or '—')[:10]}` | `{(p['new_md5'] or '—')[:10]}` "
+        out += [f"| {md_cell(p['path'])} | {p['change']} | `{(p['old_md5'] or '—')[:10]}` | `{(p['new_md5'] or '—')[:10]}` "
                 f"| {count(p['old_size'])} | {count(p['new_size'])} |" for p in pointers]
     else:
         out.append(f"**Data:** no `.dvc` pointer changed ({review['pointer_count']} pointers).")
@@ -126,8 +190,8 @@ def params_section(review: dict) -> list[str]:
         out += ["Rows per class (from `reports/data_report.json`):", "",
                 "| rows | class | base | PR | Δ |", "|---|---|---:|---:|---:|"]
         for r in review["rows_diff"]:
-            delta = "—" if r["old"] is None or r["new"] is None else f"{r['new'] - r['old']:+,}"
-            out.append(f"| {r['scope']} | {r['class']} | {count(r['old'])} | {count(r['new'])} | {delta} |")
+            scope = r["scope"] + (f" {md_cell(r['source'])}" if r.get("source") else "")
+            out.append(f"| {scope} | {r['class']} | {count(r['old'])} | {count(r['new'])} | {_delta(r)} |")
         out.append("")
         scope = review.get("verdict_scope") or {}
         note = "The base model is re-scored on the PR's test split."
@@ -139,6 +203,72 @@ def params_section(review: dict) -> list[str]:
                      "too few unseen URLs remain, so the verdict uses all of them. Read it with care.")
         out += [note, ""]
     return out
+
+
+def _delta(row: dict) -> str:
+    return "—" if row["old"] is None or row["new"] is None else f"{row['new'] - row['old']:+,}"
+
+
+# -- 2b. data changes (data PRs) ---------------------------------------------------------------
+
+def data_changes_section(review: dict) -> list[str]:
+    changes = review.get("data_changes")
+    if not review["data_changed"] or not changes:
+        return []
+    return (["### Data changes", ""] + months_table(changes) + quarantine_table(changes)
+            + url_list_table(changes.get("label_conflicts"), "New label conflicts",
+                             "the same URL with both labels; every row of it is quarantined")
+            + url_list_table(changes.get("new_quarantine"), "Other newly quarantined rows",
+                             "rows the base did not quarantine with this reason"))
+
+
+def months_table(changes: dict) -> list[str]:
+    rows = changes.get("months") or []
+    title = ("**Rows added or removed per source, class and month** (clean rows by first-seen month; undated rows "
+             "have no month" + ("" if changes.get("base_has_months") else
+                                "; the base's data report has no per-month counts, so every month counts as added")
+             + ")")
+    if not rows:
+        return [title + ": no month changed.", ""]
+    lines = ["| source | class | month | base | PR | Δ |", "|---|---|---|---:|---:|---:|"]
+    lines += [f"| {md_cell(r['source'])} | {md_cell(r['class'])} | {md_cell(r['month'])} | {count(r['old'])} | "
+              f"{count(r['new'])} | {_delta(r)} |" for r in rows[:LISTED]]
+    more = [f"… and {count(len(rows) - LISTED)} more (all of them in `review.json`).", ""] \
+        if len(rows) > LISTED else []
+    return [title + ":", ""] + _collapsed(f"{count(len(rows))} changed month counts", lines) + more
+
+
+def quarantine_table(changes: dict) -> list[str]:
+    rows = changes.get("quarantine") or []
+    title = "**Quarantined rows per source and reason** (`data/prepared/quarantine.csv`)"
+    missing = [who for who, key in (("base", "base_has_quarantine"), ("PR", "pr_has_quarantine"))
+               if not changes.get(key)]
+    if missing:
+        title += f"; no quarantine.csv on the {' or '.join(missing)} side"
+    if not rows:
+        return [title + ": none.", ""]
+    lines = ["| source | reason | base | PR | Δ |", "|---|---|---:|---:|---:|"]
+    lines += [f"| {md_cell(r['source'])} | {md_cell(r['reason'])} | {count(r['old'])} | {count(r['new'])} | "
+              f"{_delta(r)} |" for r in rows]
+    return [title + ":", ""] + _collapsed(f"{count(len(rows))} sources and reasons", lines)
+
+
+def url_list_table(listing: dict | None, title: str, what: str) -> list[str]:
+    """The first LISTED rows of a URL list, every text cell through md_cell; the CSV has them all."""
+    if not listing:
+        return []
+    n = listing["rows"]
+    if not n:
+        return [f"**{title}:** none.", ""]
+    shown = listing["shown"][:LISTED]
+    where = (f"all of them in `{listing['csv']}`" if n <= LISTED else
+             f"the first {count(len(shown))} below; all of them in `{listing['csv']}`")
+    lines = ["| where | label | URL | reason |", "|---|---|---|---|"]
+    lines += [f"| {md_cell(str(r.get('source', '')) + ':' + str(r.get('line', '')), CELL_CHARS['where'])} | "
+              f"{md_cell(r.get('label'), CELL_CHARS['label'])} | {md_cell(r.get('url'), CELL_CHARS['url'])} | "
+              f"{md_cell(r.get('reason'), CELL_CHARS['reason'])} |" for r in shown]
+    return [f"**{title}: {count(n)}** ({what}; {where}, in the run's `review` artifact):", ""] + \
+        _collapsed(f"{count(len(shown))} rows", lines)
 
 
 # -- 3. metrics --------------------------------------------------------------------------------
@@ -173,6 +303,76 @@ def metrics_section(review: dict) -> list[str]:
 def _scope_note(review: dict) -> str:
     scope = review.get("verdict_scope") or {}
     return f", on the {count(scope['rows'])} test URLs the base never saw" if scope.get("restricted") else ""
+
+
+# -- 3b. future split --------------------------------------------------------------------------
+
+def future_section(review: dict) -> list[str]:
+    f = review.get("future")
+    if not f:
+        return []
+    since = f" (URLs first seen on or after {md_cell(f['from'])})" if f.get("from") else ""
+    out = [f"### Future split{since}", ""]
+    if not f.get("pr_has_split"):
+        return out + ["The PR has no future split (`data/prepared/future.parquet`): nothing to compare.", ""]
+    if not f.get("rows"):
+        return out + ["The PR's future split is empty: nothing to compare.", ""]
+    out += _future_notes(f) + [newest_line(f), ""]
+    lines = ["| month | phishing | legitimate | base recall | PR recall | Δ recall | base FPR | PR FPR | Δ FPR |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines.append(_month_row("**all months**", f["base"]["overall"], f["pr"]["overall"]))
+    pr_months = f["pr"]["by_month"]
+    lines += [_month_row(md_cell(m), f["base"]["by_month"].get(m), pr_months[m]) for m in sorted(pr_months)]
+    return out + _collapsed(f"{count(len(pr_months))} months", lines)
+
+
+def _future_notes(f: dict) -> list[str]:
+    notes = [f"Both models score the PR's {count(f['rows'])} future URLs, each at its own threshold."]
+    if not f.get("base_has_split"):
+        notes.append("The base has no future split (`data/prepared/future.parquet`): its model was not held "
+                     "out from these months by design.")
+    if f.get("seen_by_base"):
+        notes.append(f"⚠️ {count(f['seen_by_base'])} of these URLs were in the base model's training or "
+                     "validation split, which flatters the base.")
+    return [" ".join(notes), ""]
+
+
+def newest_line(f: dict) -> str:
+    n, b, p = f["newest_months"], f["base"]["newest"], f["pr"]["newest"]
+    if not p["months"]:
+        return f"**Recall on the newest {n} months:** no month of the future split holds phishing URLs."
+    months = md_cell(p["months"][0]) + ("" if len(p["months"]) == 1 else f" … {md_cell(p['months'][-1])}")
+    base, pr, delta = rate_cells(b, p, "recall")
+    return (f"**Recall on the newest {n} months** ({months}, {count(p['phishing'])} phishing URLs): "
+            f"base {base}, PR {pr}, Δ {delta}.")
+
+
+def _month_row(label: str, base: dict | None, pr: dict) -> str:
+    return " | ".join([f"| {label}", count(pr.get("phishing")), count(pr.get("legitimate")),
+                       *rate_cells(base, pr, "recall"), *rate_cells(base, pr, "fpr")]) + " |"
+
+
+# -- 3c. per source ----------------------------------------------------------------------------
+
+SOURCE_METRICS = ("roc_auc", "recall", "fpr")
+
+
+def per_source_section(review: dict) -> list[str]:
+    sources = review.get("per_source")
+    if not sources:
+        return []
+    base, pr = sources["base"], sources["pr"]
+    out = ["### Per source (the PR's test split)", "",
+           "ROC AUC where a source has both classes, recall where it has phishing URLs, FPR where it has "
+           "legitimate ones; each model at its own threshold.", "",
+           "| source | phishing | legitimate | metric | base | PR | Δ |", "|---|---:|---:|---|---:|---:|---:|"]
+    for name in sorted(pr):
+        p, b = pr[name], base.get(name)
+        for key in SOURCE_METRICS:
+            if key in p or key in (b or {}):
+                out.append(f"| {md_cell(name)} | {count(p.get('phishing'))} | {count(p.get('legitimate'))} | "
+                           f"{metric_label(key)} | " + " | ".join(rate_cells(b, p, key)) + " |")
+    return out + [""]
 
 
 # -- 4. confusion ------------------------------------------------------------------------------
@@ -318,7 +518,8 @@ def _sci(x) -> str:
 
 def render(review: dict, images: bool = True) -> str:
     """The whole comment body."""
-    lines = (verdict_section(review) + params_section(review) + metrics_section(review)
+    lines = (verdict_section(review) + params_section(review) + data_changes_section(review)
+             + metrics_section(review) + future_section(review) + per_source_section(review)
              + confusion_section(review, images) + slices_section(review) + pipeline_section(review)
              + onnx_section(review))
     lines.append(f"<sub>`python -m pipeline report --base {review['base']['ref']}` · thresholds from "

@@ -13,11 +13,11 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from pipeline.dataset import ALL_SPLITS
 from pipeline.errors import PipelineError
 from pipeline.params import write_json
 from pipeline.plots import backtest_png
 from pipeline.refits import backtest_fold, decay_summary, month_start
+from pipeline.splitting import ALL_SPLITS
 from pipeline.stages import add_stage_command
 
 PREPARED = Path("data/prepared")

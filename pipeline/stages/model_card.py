@@ -1,7 +1,8 @@
 """Stage `model-card`: render model_card/MODEL_CARD.md from the pipeline's outputs (nothing is scored).
 
-Reads metrics.json, reports/data_report.json, reports/operating_point.json,
-reports/parity.json, dist/manifest.json and params.yaml; fills
+Reads metrics.json (which carries the leave-one-source-out table),
+reports/data_report.json, reports/operating_point.json, reports/parity.json,
+reports/backtest.json, dist/manifest.json and params.yaml; fills
 model_card/template.md. The card says "Version: assigned at release": the
 release command stamps the version into the copy it ships.
 

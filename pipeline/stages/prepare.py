@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.dataset import ALL_SPLITS, prepare_dataset, prepare_out_of_source, subsample
+from pipeline.dataset import prepare_dataset, prepare_out_of_source, subsample
 from pipeline.params import write_json
 from pipeline.sources import Source, out_of_source, training_sources
+from pipeline.splitting import ALL_SPLITS
 from pipeline.stages import add_stage_command
 from pipeline.validation import read_raw_csv
 

@@ -1,0 +1,186 @@
+"""``python -m pipeline ingest --source NAME FILE``: a feed batch -> a DVC-tracked monthly shard.
+
+Validates the batch (schema, dates, labels, URLs), lists every label conflict
+with the rows already in the repository (canonical URLs), writes the batch as
+``data/raw/<source>/<YYYY-MM>.csv.gz`` (merged into that shard if it exists),
+registers the shard in params.yaml and dvc.yaml, runs ``dvc add`` and prints
+what is left to do: ``dvc push``, then commit.
+
+An undated batch of a new source is dated by ``--observed-on`` (a ``date``
+column is added); an undated batch of an undated source stays undated.
+
+Exit codes: 0 written, 2 the batch cannot be read (no file, missing column),
+1 any other error.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.errors import PipelineError
+from pipeline.ingest import (BatchReport, batch_problems, label_conflicts, merge_csv, register_in_dvc_yaml,
+                             register_in_params, repository_keys, rows_by_month, shard_month, shard_path)
+from pipeline.params import load_params
+from pipeline.sources import out_of_source, training_sources
+from pipeline.validation import RawDataError, read_raw_csv
+
+SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
+REPORT_DIR = Path("build/ingest")
+SHOWN = 20  # conflicts and problems printed URL by URL; the CSV holds all of them
+
+
+def read_repository(params: dict, root: Path) -> pd.DataFrame:
+    """Every raw row already in the repository (training sources and the evaluation stream)."""
+    frames = [read_raw_csv(root / path, s.name) for s in [*training_sources(params), out_of_source(params)]
+              for path in s.files if (root / path).exists()]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["source", "file", "line", "url", "label"])
+
+
+def check_batch(batch: pd.DataFrame, existing: pd.DataFrame, max_length: int, today: dt.date,
+                observed_on: dt.date) -> BatchReport:
+    months = rows_by_month(batch)
+    conflicts, duplicates = label_conflicts(batch, repository_keys(existing))
+    return BatchReport(rows=len(batch), months=months, problems=batch_problems(batch, max_length, today),
+                       conflicts=conflicts, duplicates_of_repo=duplicates,
+                       shard_month=shard_month(months, observed_on))
+
+
+def write_shard(file: Path, shard: Path, add_date: dt.date | None) -> None:
+    """The batch's own rows, merged into the shard (``add_date``: append a ``date`` column with it)."""
+    text = _read_text(file)
+    if add_date:
+        lines = text.splitlines()
+        text = "\n".join([lines[0] + ",date"] + [f"{line},{add_date.isoformat()}" for line in lines[1:] if line])
+        text += "\n"
+    existing = gzip.decompress(shard.read_bytes()) if shard.exists() else None
+    shard.parent.mkdir(parents=True, exist_ok=True)
+    merged = merge_csv(existing, text).encode("utf-8", errors="surrogateescape")
+    shard.write_bytes(gzip.compress(merged, compresslevel=9, mtime=0))
+
+
+def _read_text(file: Path) -> str:
+    data = file.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+def print_report(report: BatchReport, source: str, file: Path, out_dir: Path) -> None:
+    print(f"ingest: {file}: {report.rows:,} rows for source {source!r}")
+    for month, counts in report.months.items():
+        print(f"  {month}  " + "  ".join(f"{name} {n:,}" for name, n in sorted(counts.items())))
+    print(f"  already in the repository with the same label: {report.duplicates_of_repo:,} rows "
+          "(prepare keeps the first copy)")
+    _listing(report.problems, "rows with problems (prepare will quarantine them with this reason)",
+             lambda r: f"line {r.line}: {r.reason}: {_shown(r.url)}", out_dir / f"{source}-problems.csv")
+    _listing(report.conflicts, "label conflicts with the repository (prepare quarantines every copy)",
+             lambda r: (f"line {r.line}: {_label(r.label)} here, {_label(r.label, flip=True)} at "
+                        f"{r.other_source}:{r.other_file}:{r.other_line}: {_shown(r.url)}"),
+             out_dir / f"{source}-label-conflicts.csv")
+
+
+def _listing(frame: pd.DataFrame, title: str, line, csv_path: Path) -> None:
+    print(f"  {title}: {len(frame):,}")
+    if not len(frame):
+        return
+    for row in frame.head(SHOWN).itertuples():
+        print(f"    {line(row)}")
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(csv_path, index=False, encoding="utf-8", errors="backslashreplace")
+    print(f"    all {len(frame):,} in {csv_path}")
+
+
+def _label(label: str, flip: bool = False) -> str:
+    names = {"0": "legitimate", "1": "phishing"}
+    return names.get({"0": "1", "1": "0"}[label] if flip else label, label)
+
+
+def _shown(url: str) -> str:
+    """A URL as one inert terminal line (control characters and bidi overrides made visible)."""
+    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in url)
+
+
+def register_shard(root: Path, source: str, shard: str, date_column: str | None) -> None:
+    params_path, dvc_path = root / "params.yaml", root / "dvc.yaml"
+    params_path.write_text(register_in_params(params_path.read_text(), source, shard, date_column))
+    dvc_path.write_text(register_in_dvc_yaml(dvc_path.read_text(), shard))
+
+
+def dating(source: str, known: dict, date_column: str | None) -> tuple[str | None, bool]:
+    """(the batch's date column, whether to add a ``date`` column from --observed-on)."""
+    if source in known:
+        registered = known[source].date_column
+        if date_column and date_column != registered:
+            raise PipelineError(f"--date-column {date_column!r}: source {source!r} reads dates from "
+                                f"{registered!r} (params.yaml data.sources)")
+        return registered, False
+    return date_column, date_column is None
+
+
+def run(args) -> int:
+    root = Path(args.root)
+    source, file = args.source, Path(args.file)
+    if not SOURCE_NAME.match(source):
+        raise PipelineError(f"--source {source!r}: use 1-40 lower-case letters, digits, '-' or '_'")
+    if not file.is_file():
+        print(f"error: {file}: no such file", file=sys.stderr)
+        return 2
+    params = load_params(root / "params.yaml")
+    date_column, add_date = dating(source, {s.name: s for s in training_sources(params)}, args.date_column)
+    today, observed_on = dt.date.today(), args.observed_on or dt.date.today()
+    try:
+        batch = read_raw_csv(file, source, date_column)
+    except RawDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if add_date:
+        batch["first_seen"] = observed_on.isoformat()
+    report = check_batch(batch, read_repository(params, root), params["data"]["max_url_length"], today, observed_on)
+    print_report(report, source, file, root / REPORT_DIR)
+    shard = shard_path(source, report.shard_month)
+    write_shard(file, root / shard, observed_on if add_date else None)
+    register_shard(root, source, shard, "date" if add_date else date_column)
+    _dvc_add(root, shard)
+    print(f"ingest: wrote {shard} (+ {shard}.dvc) and registered it in params.yaml (data.sources: {source}) "
+          "and dvc.yaml (prepare, export)\n"
+          "next:\n"
+          "  dvc push                     # the remote must hold the shard, or CI cannot reproduce the PR\n"
+          "  dvc repro                    # optional: preview; CI reproduces the pipeline anyway\n"
+          f"  git add params.yaml dvc.yaml {shard}.dvc {Path(shard).parent}/.gitignore\n"
+          f"  git commit -m 'data: {source} {report.shard_month}'")
+    return 0
+
+
+def _dvc_add(root: Path, shard: str) -> None:
+    dvc = Path(sys.executable).parent / "dvc"
+    result = subprocess.run([str(dvc) if dvc.exists() else "dvc", "add", "-q", shard], cwd=root,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise PipelineError(f"`dvc add {shard}` failed:\n{result.stdout}{result.stderr}")
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2023-01-31, got {text!r}") from None
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("ingest", help="add a feed batch as a DVC-tracked monthly shard (data PRs)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--source", required=True, help="source name in params.yaml data.sources (new names are added)")
+    p.add_argument("file", help="CSV (optionally gzipped) with columns url,label[,date column]")
+    p.add_argument("--date-column", help="column with the day each URL was first seen (default: the "
+                   "source's date_column in params.yaml; none = undated batch, dated by --observed-on)")
+    p.add_argument("--observed-on", type=_date, help="day an undated batch was observed (default: today)")
+    p.add_argument("--root", default=".", help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
