@@ -71,25 +71,32 @@ def recall_by_year_png(table: list[dict], path: Path) -> None:
     _save(fig, path)
 
 
-def future_by_month_png(table: dict, path: Path) -> None:
-    """Recall (bars) and false-positive rate (dots) per month of the future split."""
+def future_by_month_png(table: dict, path: Path, target_fpr: float) -> None:
+    """Per month of the future split: recall (top) and false-positive rate against the target (bottom)."""
     months = list(table)
-    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(months) + 2), 3.4))
     x = np.arange(len(months))
+    fig, (rec_ax, fpr_ax) = plt.subplots(2, 1, sharex=True, figsize=(max(6, 0.3 * len(months) + 2), 4.6),
+                                         gridspec_kw={"height_ratios": [3, 2]})
     recall = [table[m].get("recall", np.nan) for m in months]
-    fpr = [table[m].get("fpr", np.nan) for m in months]
-    ax.bar(x, recall, color="tab:red", label="recall (phishing rows)")
-    ax.plot(x, fpr, "o", color="tab:blue", label="false-positive rate (legitimate rows)")
-    ax.set_xticks(x, months, rotation=90, fontsize=7)
-    ax.set_ylim(0, 1)
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_title("Future split by month (first seen after the training cut-off)")
-    ax.legend(loc="center left", fontsize=8)
+    fpr = [100 * table[m].get("fpr", np.nan) for m in months]
+    rec_ax.bar(x, recall, color="tab:red")
+    rec_ax.set_ylim(0, 1)
+    rec_ax.set_ylabel("recall")
+    rec_ax.set_title("Future split by month (first seen after the training cut-off)")
+    fpr_ax.plot(x, fpr, "o", color="tab:blue")
+    fpr_ax.axhline(100 * target_fpr, color="black", linestyle="--", linewidth=1, label=f"target {target_fpr:.0%}")
+    fpr_ax.set_ylim(0, max(3 * 100 * target_fpr, np.nanmax(fpr + [0]) * 1.1))
+    fpr_ax.set_ylabel("FPR (%)")
+    fpr_ax.legend(fontsize=8, loc="upper left")
+    fpr_ax.set_xticks(x, [_plain(m) for m in months], rotation=90, fontsize=7)
+    for ax in (rec_ax, fpr_ax):
+        ax.grid(axis="y", alpha=0.3)
     _save(fig, path)
 
 
-def backtest_png(rows: list[dict], path: Path) -> None:
-    """Recall by model age (months after the training cut-off): one line per cut-off, and the mean."""
+def backtest_png(rows: list[dict], decay: dict, path: Path) -> None:
+    """Recall by model age (months after the training cut-off): one line per cut-off, and the
+    phishing-weighted mean over cut-offs (the decay table of reports/backtest.json)."""
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     by_cutoff: dict[str, list[tuple[int, float]]] = {}
     for row in rows:
@@ -97,11 +104,10 @@ def backtest_png(rows: list[dict], path: Path) -> None:
             by_cutoff.setdefault(row["cutoff"], []).append((row["age_months"], row["recall"]))
     for cutoff, points in sorted(by_cutoff.items()):
         ages, recalls = zip(*sorted(points))
-        ax.plot(ages, recalls, "o-", alpha=0.5, label=f"trained to {cutoff}")
-    ages = sorted({row["age_months"] for row in rows})
-    means = [np.nanmean([r["recall"] for r in rows if r["age_months"] == a and r.get("recall") is not None] or [np.nan])
-             for a in ages]
-    ax.plot(ages, means, "k-", linewidth=2.5, label="mean over cut-offs")
+        ax.plot(ages, recalls, "o-", alpha=0.5, label=f"trained to {_plain(cutoff)}")
+    ages = sorted(int(a) for a in decay)
+    ax.plot(ages, [decay[str(a)]["recall"] if decay[str(a)]["recall"] is not None else np.nan for a in ages],
+            "k-", linewidth=2.5, label="all cut-offs (weighted by phishing URLs)")
     ax.set_xticks(ages)
     ax.set_xlabel("model age: months after the training cut-off")
     ax.set_ylabel("recall at the model's threshold")
@@ -110,3 +116,8 @@ def backtest_png(rows: list[dict], path: Path) -> None:
     ax.set_title("Backtest: how fast recall decays")
     ax.legend(fontsize=7, loc="lower left")
     _save(fig, path)
+
+
+def _plain(text: str) -> str:
+    """Text for a matplotlib label: '$' would start mathtext, and a bad formula raises at draw time."""
+    return str(text).replace("$", r"\$")

@@ -58,7 +58,7 @@ def run(params: dict, out: Path = OUT, table: Path = TABLE, plot: Path = PLOT) -
            "seed": settings["seed"], "rows": rows, "decay": decay_summary(rows)}
     write_json(out, doc)
     pd.DataFrame([{k: r.get(k) for k in TABLE_COLUMNS} for r in rows]).to_csv(table, index=False)
-    backtest_png(rows, plot)
+    backtest_png(rows, doc["decay"], plot)
     for age, d in doc["decay"].items():
         recall = "n/a" if d["recall"] is None else f"{d['recall']:.4f}"
         print(f"  model age {age} month(s): recall {recall} over {d['phishing']:,} phishing URLs "

@@ -66,7 +66,7 @@ def _plots(doc: dict, y, p, members: dict, operating: dict, plots_dir: Path) -> 
     _curve_tables(y, p, plots_dir)
     recall_by_year_png([{"year": k, **v} for k, v in doc["out_of_source"]["recall_by_year"].items()],
                        plots_dir / "recall_by_year.png")
-    future_by_month_png(doc["future"]["by_month"], plots_dir / "future_by_month.png")
+    future_by_month_png(doc["future"]["by_month"], plots_dir / "future_by_month.png", operating["target_fpr"])
 
 
 def _curve_tables(y, p, plots_dir: Path) -> None:
