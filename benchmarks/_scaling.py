@@ -170,10 +170,8 @@ class Perturber:
                     rest = re.sub(r"=([^&#]*)", lambda v: "=" + "".join(
                         r.choice(self.alnum) for _ in range(max(1, len(v.group(1))))), rest, count=1)
                 else:
-                    sep = "&" if "?" in rest else ("" if rest.endswith("/") or not rest else "")
                     rest = (rest or "/") + ("&" if "?" in rest else "?") + f"{self._word(label)[:8]}=" + \
                         "".join(r.choice(self.alnum) for _ in range(r.randint(2, 10)))
-                    del sep
         return scheme + host + rest
 
 

@@ -270,7 +270,6 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
 def load_inputs(args, cfg):
     """The shipped model, its ONNX export and URLs from the prepared test split."""
     import joblib
-    import numpy as np
     import pandas as pd
     import yaml
 

@@ -2,18 +2,15 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import REPO, SAMPLES, SMALL_TRAIN_PARAMS, gzip_copy
-from workflow_tools import VENV_BIN, act_command, act_env, load_workflow, skipped_under_act, steps
+from conftest import REPO, sample_project, sh
+from workflow_tools import act_command, act_env, load_workflow, skipped_under_act, steps
 
 WORKFLOW = REPO / ".github" / "workflows" / "release.yml"
 PATH_FILTERS = ["pipeline/**", "params.yaml", "dvc.yaml", "dvc.lock", "**/*.dvc", "pyproject.toml",
@@ -56,50 +53,10 @@ def test_github_only_steps_are_skipped_under_act_and_the_logic_is_in_the_release
     assert "dist/release/*" in publish["run"] and "--notes-file dist/release-notes.md" in publish["run"]
 
 
-def _env() -> dict:
-    return {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", "ACT_DISABLE_VERSION_CHECK": "1"}
-
-
-def sh(*args, cwd: Path, timeout: int = 900) -> str:
-    result = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
-    return result.stdout + result.stderr
-
-
-def small_params() -> dict:
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["train"] = SMALL_TRAIN_PARAMS
-    params["evaluate"]["bootstrap_resamples"] = 50
-    params["export"]["parity_batch_sizes"] = [1, 256]
-    return params
-
-
 def make_project(root: Path) -> Path:
     """This repository in small: code, dvc.yaml, the card template, the workflow, small params, sampled
     raw data in an in-repo DVC remote; the pipeline run and its dvc.lock and outputs committed."""
-    shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    for rel in ("dvc.yaml", "model_card/template.md", ".github/workflows/release.yml", "pyproject.toml",
-                "constraints.txt"):
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / rel, root / rel)
-    (root / "params.yaml").write_text(yaml.safe_dump(small_params(), sort_keys=False))
-    for name in ("ebbu2017", "phishstorm", "phishtank_dated"):
-        gzip_copy(SAMPLES / f"{name}_sample.csv", root / "data" / "raw" / f"{name}.csv.gz")
-    (root / ".gitignore").write_text("__pycache__/\n/dist/release/\n/dist/release-notes.md\n/dist/release.json\n")
-    sh("git", "init", "-q", "-b", "main", cwd=root)
-    sh("git", "config", "user.email", "ci@example.invalid", cwd=root)
-    sh("git", "config", "user.name", "CI", cwd=root)
-    sh("dvc", "init", "-q", cwd=root)
-    sh("dvc", "config", "core.analytics", "false", cwd=root)
-    sh("dvc", "remote", "add", "-d", "local", "dvc-store", cwd=root)  # stored as ../dvc-store
-    raw = [f"data/raw/{n}.csv.gz" for n in ("ebbu2017", "phishstorm", "phishtank_dated")]
-    sh("dvc", "add", "-q", *raw, cwd=root)
-    sh("dvc", "push", "-q", *[f"{r}.dvc" for r in raw], cwd=root)
-    sh("dvc", "repro", cwd=root)
-    sh("git", "add", "-A", cwd=root)
-    sh("git", "commit", "-qm", "small project, pipeline run", cwd=root)
-    return root
+    return sample_project(root, extra=(".github/workflows/release.yml",))
 
 
 @pytest.mark.slow
