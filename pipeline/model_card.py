@@ -202,7 +202,7 @@ def summary_fields(src: dict) -> dict[str, str]:
         "name": src["manifest"]["name"],
         "threshold": num(m["threshold"], 6),
         "target_fpr": f"{m['target_fpr']:g}",
-        "min_legitimate_per_source": fmt(op.get("min_legitimate_per_source"), count),
+        "threshold_rule": threshold_rule(m["target_fpr"], op.get("min_legitimate_per_source") or 0),
         "n_sources": str(len(sources)),
         "source_names": _and_list([cell(s, code=True) for s in sources]),
         "train_first_seen_min": cell(dig(rep, "splits", "train", "first_seen_min") or NA),
@@ -414,6 +414,14 @@ def _bound(entry: dict, minimum: int, binding: str, source: str) -> str:
     return "yes" if legit and legit >= minimum else "no (too few legitimate URLs)"
 
 
+def threshold_rule(target: float, minimum: int) -> str:
+    """How the threshold was chosen, as the card's sentences say it."""
+    rule = f"that keeps the false-positive rate on the pooled validation split at or below {target:g}"
+    if minimum:
+        rule += f" and on every source with at least {count(minimum)} legitimate validation URLs"
+    return rule
+
+
 def operating_point_fields(src: dict) -> dict[str, str]:
     """The threshold rule, the binding source and the validation rates per source."""
     op, m = src["operating_point"], src["metrics"]
@@ -424,14 +432,21 @@ def operating_point_fields(src: dict) -> dict[str, str]:
     return {
         "validation_fpr": num(point["validation_fpr"]),
         "validation_recall": num(point["validation_recall"]),
-        "binding_sentence": (f"{cell(binding, code=True)} needed the highest threshold, so it sets it."
-                             if binding in point.get("per_source", {}) else
-                             "The pooled validation split needed the highest threshold, so it sets it."),
+        "binding_sentence": _binding_sentence(binding, minimum, point.get("per_source", {})),
         "validation_source_table": _table(
             ["source", "validation URLs", "legitimate", "FPR", "recall", "FPR held to the target"],
             ["---", RIGHT, RIGHT, RIGHT, RIGHT, "---"], rows),
         "operating_verdict": _operating_verdict(m["target_fpr"], m["ensemble"]["fpr"]),
     }
+
+
+def _binding_sentence(binding: str, minimum: int, per_source: dict) -> str:
+    if not minimum:
+        return ("The per-source rule is off (`operating_point.min_legitimate_per_source` is 0): the sources are "
+                "reported, not held to the target.")
+    if binding in per_source:
+        return f"{cell(binding, code=True)} needed the highest threshold, so it sets it."
+    return "The pooled validation split needed the highest threshold, so it sets it."
 
 
 def _operating_verdict(target: float, fpr: dict) -> str:

@@ -269,16 +269,35 @@ def test_per_source_tables_parse_back_to_metrics_json():
 def test_operating_point_tables_parse_back_to_the_report():
     card, op = committed_card(), committed("operating_point")
     point = op["ensemble"]
-    assert f"`{point['binding_source']}` needed the highest threshold" in mc.section(card, "Operating point")
+    section = mc.section(card, "Operating point")
+    if not op["min_legitimate_per_source"]:
+        assert "The per-source rule is off" in section
+    elif point["binding_source"] in point["per_source"]:
+        assert f"`{point['binding_source']}` needed the highest threshold" in section
+    else:
+        assert "The pooled validation split needed the highest threshold" in section
     rows = _table_after(card, "Per source, on the validation split:")
     assert [r[0] for r in rows] == list(point["per_source"])
     for row in rows:
         e = point["per_source"][row[0]]
         _same(row[1:5], [e["rows"], e["legitimate"], e.get("fpr") if e["legitimate"] else None,
                          e.get("recall") if e["rows"] > e["legitimate"] else None])
-        bound = row[0] == point["binding_source"] or e["legitimate"] >= op["min_legitimate_per_source"]
-        assert row[5].startswith("yes") == bound
+        bound = op["min_legitimate_per_source"] and (row[0] == point["binding_source"]
+                                                     or e["legitimate"] >= op["min_legitimate_per_source"])
+        assert row[5].startswith("yes") == bool(bound)
     assert f"{point['threshold']:.6f}" in card
+
+
+@pytest.mark.parametrize("minimum,binding,expected", [
+    (0, "all sources pooled", "The per-source rule is off"),
+    (200, "phishstorm", "`phishstorm` needed the highest threshold"),
+    (200, "all sources pooled", "The pooled validation split needed the highest threshold"),
+])
+def test_the_threshold_rule_is_said_as_it_was_applied(minimum, binding, expected):
+    rule = mc.threshold_rule(0.01, minimum)
+    assert rule.startswith("that keeps the false-positive rate on the pooled validation split at or below 0.01")
+    assert ("every source with at least 200 legitimate" in rule) == bool(minimum)
+    assert mc._binding_sentence(binding, minimum, {"phishstorm": {}}).startswith(expected)
 
 
 def test_future_tables_parse_back_to_metrics_json():
