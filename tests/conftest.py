@@ -118,7 +118,8 @@ def sample_project(root: Path, params: dict | None = None, extra: tuple[str, ...
     sh("git", "config", "user.name", "CI", cwd=root)
     sh("dvc", "init", "-q", cwd=root)
     sh("dvc", "config", "core.analytics", "false", cwd=root)
-    sh("dvc", "remote", "add", "-d", "local", "../dvc-store", cwd=root)  # in-repo remote, like this repository
+    # Given from the repository root, DVC stores this as ../dvc-store (relative to .dvc/): inside the repo.
+    sh("dvc", "remote", "add", "-d", "local", "dvc-store", cwd=root)
     sh("dvc", "add", "-q", *raw, cwd=root)
     sh("dvc", "push", "-q", *[f"{r}.dvc" for r in raw], cwd=root)
     if repro:
