@@ -38,7 +38,7 @@ class Inputs:
 
 # --------------------------------------------------------------------------- timing primitives
 def ort_session(onnx_bytes: bytes, threads: int = 1, level: str = "all", profile_prefix: str | None = None):
-    """The same options as pipeline.onnx_export.session, plus a selectable optimisation level."""
+    """The same options as pipeline.training.onnx_export.session, plus a selectable optimisation level."""
     import onnxruntime as ort
 
     o = ort.SessionOptions()
@@ -115,7 +115,7 @@ def convert(est, classifier=None) -> onnx.ModelProto:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import StringTensorType
 
-    from pipeline.onnx_export import TARGET_OPSET, _register_converters
+    from pipeline.training.onnx_export import TARGET_OPSET, _register_converters
 
     _register_converters()
     options = {id(classifier): {"zipmap": False}} if classifier is not None else {}
@@ -125,7 +125,7 @@ def convert(est, classifier=None) -> onnx.ModelProto:
 
 def member_parts(model) -> dict:
     """name -> (onnx bytes, sklearn callable) for each member and each member's feature stage alone."""
-    from pipeline.features import feature_graph
+    from pipeline.training.features import feature_graph
 
     text = model.named_estimators_["char_tfidf_lr"]
     lex = model.named_estimators_["lexical_trees"]
@@ -221,7 +221,7 @@ import numpy as np
 if engine == "onnx":
     import onnxruntime as ort
 else:
-    import joblib, sklearn, onnxruntime, pipeline.model  # noqa
+    import joblib, sklearn, onnxruntime, pipeline.training.model  # noqa
 def hwm_mb():
     for line in open('/proc/self/status'):
         if line.startswith('VmHWM:'):
@@ -232,7 +232,7 @@ base = rss_mb()
 urls = np.asarray(json.load(open(urls_path)), dtype=object)
 t = time.perf_counter()
 if engine == "onnx":
-    from pipeline.onnx_export import session
+    from pipeline.training.onnx_export import session
     s = session(open(path, 'rb').read())
     score = lambda x: s.run(None, {"url": x.reshape(-1, 1)})
 else:
@@ -423,7 +423,7 @@ def profile_train(inp: Inputs, log=print, top: int = 14) -> dict:
     import cProfile
     import pstats
 
-    from pipeline.model import as_input, build_model
+    from pipeline.training.model import as_input, build_model
 
     log(f"profile: cProfile of fitting the ensemble on {len(inp.train):,} URLs ...")
     model = build_model(inp.train_params)
@@ -455,7 +455,7 @@ def profile_train(inp: Inputs, log=print, top: int = 14) -> dict:
 
 # --------------------------------------------------------------------------- section: levers
 def accuracy(y, p) -> dict:
-    from pipeline.metrics import headline_metrics
+    from pipeline.training.metrics import headline_metrics
 
     m = headline_metrics(y, p, 0.5, [0.01])
     return {"roc_auc": round(m["roc_auc"], 5), "tpr_at_fpr_0.01": round(m["tpr_at_fpr_0.01"], 4)}
@@ -499,7 +499,7 @@ class Refits:
     """
 
     def __init__(self, inp: Inputs):
-        from pipeline.model import as_input
+        from pipeline.training.model import as_input
 
         self.inp = inp
         self.x_train, self.y_train = as_input(inp.train["url"]), inp.train["label"].to_numpy()
@@ -516,7 +516,7 @@ class Refits:
         return params
 
     def text_member(self, vocab: tuple[int, int]):
-        from pipeline.model import build_model
+        from pipeline.training.model import build_model
 
         if vocab not in self.text:
             ensemble = build_model(self._params("char_tfidf", host_features=vocab[0], path_features=vocab[1]))
@@ -529,7 +529,7 @@ class Refits:
         """Only the classifier is refitted: the features are stateless and computed once."""
         from sklearn.pipeline import Pipeline
 
-        from pipeline.model import build_model
+        from pipeline.training.model import build_model
 
         if trees not in self.trees:
             features = self.inp.model.named_estimators_["lexical_trees"]["features"]
@@ -549,7 +549,7 @@ class Refits:
 
     def accuracy(self, model) -> dict:
         """ROC AUC and TPR@FPR=1e-2 of the ensemble on the test split."""
-        from pipeline.model import scores
+        from pipeline.training.model import scores
 
         return accuracy(self.y_test, scores(model, self.x_test)[0])
 
@@ -563,7 +563,7 @@ def shared_refits(inp: Inputs) -> Refits:
 
 def rewritten_export(model) -> bytes:
     """The model's ONNX export (threshold 0.5) with the exact graph rewrites."""
-    from pipeline.onnx_export import to_onnx
+    from pipeline.training.onnx_export import to_onnx
 
     return optimise_graph(to_onnx(model, 0.5))[0].SerializeToString()
 
@@ -641,7 +641,7 @@ def model_variants(inp: Inputs, cfg: dict, log=print) -> list[dict]:
 
 def text_member_alone(refits: Refits, x, cfg) -> dict:
     """The member choice: the shipped TF-IDF member alone, its own (rewritten) ONNX graph."""
-    from pipeline.model import scores
+    from pipeline.training.model import scores
 
     text = refits.inp.model.named_estimators_["char_tfidf_lr"]
     onx = optimise_graph(convert(text, text["clf"]))[0].SerializeToString()

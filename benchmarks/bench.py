@@ -229,7 +229,7 @@ def run_pipeline_section(section: str, args, cfg: dict, log) -> dict:
 
 def smoke_raw(dest: Path, params: dict, per_label: int = 150) -> Path:
     """A tiny version of every raw file params.yaml names: a seeded sample of up to ``per_label`` rows per label."""
-    from pipeline.sources import out_of_source, training_sources
+    from pipeline.training.sources import out_of_source, training_sources
 
     dest.mkdir(parents=True, exist_ok=True)
     for source in [*training_sources(params), out_of_source(params)]:

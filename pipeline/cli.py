@@ -17,11 +17,11 @@ COMMAND_MODULES = [
     "pipeline.stages.backtest",
     "pipeline.stages.evaluate",
     "pipeline.stages.export",
-    "pipeline.ingest_command",  # ingest: a feed batch -> a DVC-tracked monthly shard (data PRs)
+    "pipeline.training.ingest_command",  # ingest: a feed batch -> a DVC-tracked monthly shard (data PRs)
     "pipeline.loader",  # fetch + score: the product-side loader
     "pipeline.monitoring.commands",  # monitor, simulate-traffic, fetch-logs: label-free monitoring
     "pipeline.stages.model_card",  # model-card: render model_card/MODEL_CARD.md (DVC stage)
-    "pipeline.release",  # release: build the versioned release directory the workflow uploads
+    "pipeline.release.build",  # release: build the versioned release directory the workflow uploads
     "pipeline.review.command",  # report, pull-data: the PR review comment (champion vs challenger)
 ]
 

@@ -32,7 +32,7 @@ from typing import Callable, Iterable, Sequence
 
 from pipeline import contract as C
 from pipeline import github_releases as gh
-from pipeline.versioning import parse_tag
+from pipeline.release.versioning import parse_tag
 
 SUMS_FILE = "SHA256SUMS"
 MANIFEST_FILE = "manifest.json"

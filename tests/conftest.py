@@ -88,7 +88,7 @@ def write_params(root: Path, params: dict) -> None:
 
 def write_raw_samples(root: Path, params: dict) -> list[str]:
     """Each source's sample, gzipped, at the first file params.yaml names for it; returns those paths."""
-    from pipeline.sources import out_of_source, training_sources
+    from pipeline.training.sources import out_of_source, training_sources
 
     paths = []
     for source in [*training_sources(params), out_of_source(params)]:
@@ -147,14 +147,14 @@ def sample_frame() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def small_model(sample_frame):
     """A small ensemble fitted on the sample: fast enough for every parity test."""
-    from pipeline.model import build_model, fit
+    from pipeline.training.model import build_model, fit
 
     return fit(build_model(SMALL_TRAIN_PARAMS), sample_frame["url"], sample_frame["label"].to_numpy())
 
 
 @pytest.fixture(scope="session")
 def small_onnx(small_model):
-    from pipeline.onnx_export import to_onnx
+    from pipeline.training.onnx_export import to_onnx
 
     return to_onnx(small_model, 0.5).SerializeToString()
 

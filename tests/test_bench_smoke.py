@@ -25,8 +25,8 @@ def _positive(x) -> bool:
 @pytest.fixture(scope="module")
 def smoke_results(sample_frame, tmp_path_factory):
     """Every serving section on a smoke-sized model fitted on 1,500 URLs of the sample, tested on the rest."""
-    from pipeline.model import build_model, fit
-    from pipeline.onnx_export import to_onnx
+    from pipeline.training.model import build_model, fit
+    from pipeline.training.onnx_export import to_onnx
     from pipeline.params import load_params
 
     frame = sample_frame.sample(frac=1.0, random_state=0).reset_index(drop=True)

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.evaluation import by_month, member_gain, newest_months, per_source, rates_entry
+from pipeline.training.evaluation import by_month, member_gain, newest_months, per_source, rates_entry
 
 PARAMS = {"fpr_points": [0.01], "bootstrap_resamples": 200, "seed": 1}
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.features import FEATURE_NAMES, HIST_CHARS, lexical_features, url_parts
+from pipeline.training.features import FEATURE_NAMES, HIST_CHARS, lexical_features, url_parts
 
 HOSTILE = ["", " ", "a  b", "\t\t", "http://x.example/\x00nul", "😀" * 50, "http://bücher.example/",
            "http://xn--bcher-kva.example/", "http://" + "a" * 100_000, "\n\n", "%%%%", "&amp;" * 10,

@@ -32,7 +32,7 @@ def test_committed_manifest_describes_the_reproduced_onnx(outputs):
 def test_real_model_parity_on_a_test_sample(outputs):
     import joblib
 
-    from pipeline.onnx_export import parity_failures, parity_report
+    from pipeline.training.onnx_export import parity_failures, parity_report
 
     model = joblib.load(outputs / "models/model.joblib")
     manifest = json.loads((outputs / "dist/manifest.json").read_text())

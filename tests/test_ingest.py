@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from conftest import SAMPLES, sample_project, sh
-from pipeline.canonical import canonical_url
-from pipeline.ingest import (batch_problems, label_conflicts, merge_csv, register_in_dvc_yaml, register_in_params,
+from pipeline.training.canonical import canonical_url
+from pipeline.training.ingest import (batch_problems, label_conflicts, merge_csv, register_in_dvc_yaml, register_in_params,
                              repository_keys, rows_by_month, shard_month, shard_path)
 
 

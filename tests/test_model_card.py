@@ -9,7 +9,7 @@ import yaml
 
 from conftest import REPO
 from pipeline import contract
-from pipeline import model_card as mc
+from pipeline.release import model_card as mc
 from pipeline.stages import model_card as stage
 
 MARK = ("\x02", "\x03")  # wraps every substituted value when rendering for the tests
@@ -491,7 +491,7 @@ def test_params_quoted_by_the_card_are_declared_in_dvc_yaml():
     deps = set(stage_spec["deps"])
     missing = {p.as_posix() for p in mc.SOURCES.values()} - deps
     assert not missing, f"dvc.yaml stage model-card must list the card's sources as deps: {sorted(missing)}"
-    assert {mc.TEMPLATE.as_posix(), "pipeline/model_card.py", "pipeline/stages/model_card.py"} <= deps
+    assert {mc.TEMPLATE.as_posix(), "pipeline/release/model_card.py", "pipeline/stages/model_card.py"} <= deps
     assert stage_spec["outs"] == [{mc.CARD.as_posix(): {"cache": False}}]
 
 
@@ -507,7 +507,7 @@ def _headline(rows: int) -> dict:
 
 
 def _rates(phishing: int, legitimate: int) -> dict:
-    """A rates entry as pipeline.evaluation.rates_entry writes it: keys only for the classes present."""
+    """A rates entry as pipeline.training.evaluation.rates_entry writes it: keys only for the classes present."""
     rows = phishing + legitimate
     e = {"rows": rows, "phishing": phishing, "legitimate": legitimate,
          "phishing_share": phishing / rows if rows else 0.0}

@@ -50,7 +50,7 @@ def test_manifest_tells_the_truth(project):
     assert manifest["parity"]["label_agreement"] == 1.0
     assert manifest["parity"]["max_abs_proba_diff"] <= 1e-4
     params = yaml.safe_load((root / "params.yaml").read_text())
-    from pipeline.sources import raw_files
+    from pipeline.training.sources import raw_files
 
     assert set(manifest["provenance"]["data"]) == set(raw_files(params)) and len(raw_files(params)) == 6
 

@@ -1,5 +1,5 @@
 """Plots render whatever the labels hold: month and cut-off names are data, and '$' starts mathtext."""
-from pipeline.plots import backtest_png, future_by_month_png
+from pipeline.training.plots import backtest_png, future_by_month_png
 
 
 def test_future_by_month_renders_with_missing_rates_and_hostile_labels(tmp_path):

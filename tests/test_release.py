@@ -22,8 +22,8 @@ import yaml
 
 from conftest import REPO
 from pipeline import cli
-from pipeline import model_card as mc
-from pipeline import release as R
+from pipeline.release import model_card as mc
+from pipeline.release import build as R
 from pipeline.loader import release_asset_names, verify_release_dir
 
 OUTPUTS = ["metrics.json", "reports/data_report.json", "reports/operating_point.json", "reports/parity.json",
@@ -187,7 +187,7 @@ def test_patch_when_only_the_card_text_changes(project, tmp_path):
 
 
 def test_minor_when_the_model_bytes_change(project, tmp_path, small_model):
-    from pipeline.onnx_export import to_onnx
+    from pipeline.training.onnx_export import to_onnx
 
     previous, tags = released(project, tmp_path / "v1")
     set_model(project, to_onnx(small_model, 0.6).SerializeToString())

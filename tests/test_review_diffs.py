@@ -73,7 +73,7 @@ stages:
   train:
     cmd: python -m pipeline train
     deps:
-    - path: pipeline/model.py
+    - path: pipeline/training/model.py
       md5: m1
     params:
       params.yaml:
@@ -103,7 +103,7 @@ def test_lock_mismatch_names_stages_and_what_differs():
     assert diffs.lock_mismatch(LOCK, stale) == [
         {"stage": "evaluate", "what": ["param `evaluate.bootstrap_resamples`", "out `metrics.json`"]}]
     code = LOCK.replace("md5: m1", "md5: m2")
-    assert diffs.lock_mismatch(LOCK, code) == [{"stage": "train", "what": ["dep `pipeline/model.py`"]}]
+    assert diffs.lock_mismatch(LOCK, code) == [{"stage": "train", "what": ["dep `pipeline/training/model.py`"]}]
     added = LOCK + "  export:\n    cmd: python -m pipeline export\n"
     assert diffs.lock_mismatch(LOCK, added) == [{"stage": "export", "what": ["not in the committed dvc.lock"]}]
     assert diffs.lock_mismatch(None, LOCK)[0]["what"] == ["not in the committed dvc.lock"]

@@ -23,7 +23,7 @@ import yaml
 from conftest import REPO, SAMPLES, commit, sample_project, sh, small_params, venv_env, write_params
 from pipeline.review.render import cell
 from pipeline.review.stats import format_p
-from pipeline.sources import raw_files
+from pipeline.training.sources import raw_files
 from workflow_tools import act_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("review-e2e")]

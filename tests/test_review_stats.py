@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.metrics import paired_bootstrap_delta
+from pipeline.training.metrics import paired_bootstrap_delta
 from pipeline.review import stats
 from pipeline.review.command import DEFAULTS, review_params
 

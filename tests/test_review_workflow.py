@@ -39,7 +39,7 @@ def triggers(path: str, patterns) -> bool:
 
 
 @pytest.mark.parametrize("path, heavy", [
-    ("pipeline/model.py", True), ("pipeline/review/render.py", True), ("params.yaml", True),
+    ("pipeline/training/model.py", True), ("pipeline/review/render.py", True), ("params.yaml", True),
     ("dvc.yaml", True), ("dvc.lock", True), ("data/raw/ebbu2017.csv.gz.dvc", True), ("new.csv.dvc", True),
     ("pyproject.toml", True), (".github/workflows/review.yml", True),
     ("README.md", False), ("docs/usage.md", False), ("model_card/DATASHEET.md", False), ("tests/test_x.py", False),

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.dataset import prepare_dataset
-from pipeline.hosts import host_of, registered_domain
-from pipeline.splitting import group_split, time_aware_split
+from pipeline.training.dataset import prepare_dataset
+from pipeline.training.hosts import host_of, registered_domain
+from pipeline.training.splitting import group_split, time_aware_split
 
 
 def synthetic_groups(rng, n_groups=3000):

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.versioning import (BUMP_INITIAL, BUMP_MAJOR, BUMP_MINOR, BUMP_PATCH, ReleaseFacts,
+from pipeline.release.versioning import (BUMP_INITIAL, BUMP_MAJOR, BUMP_MINOR, BUMP_PATCH, ReleaseFacts,
                                  Version, latest_version, next_release, parse_tag,
                                  release_text_digest)
 

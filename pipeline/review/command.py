@@ -208,10 +208,10 @@ def read_base(root: Path, out: Path, tree, pr: PRSide) -> BaseSide:
 def compare(root: Path, out: Path, args, base: BaseSide, pr: PRSide) -> dict:
     import joblib
 
-    from pipeline.evaluation import slice_metrics
-    from pipeline.metrics import confusion, headline_metrics, paired_bootstrap_delta
-    from pipeline.model import phishing_proba
-    from pipeline.plots import confusion_png, curves_png
+    from pipeline.training.evaluation import slice_metrics
+    from pipeline.training.metrics import confusion, headline_metrics, paired_bootstrap_delta
+    from pipeline.training.model import phishing_proba
+    from pipeline.training.plots import confusion_png, curves_png
 
     rparams, rsource = review_params(base.params, pr.params)
     test, p_base, head_name = pr.test, base.p_test, pr.head_name
@@ -306,7 +306,7 @@ def data_changes(base: BaseSide, pr_report: dict | None, pr_quarantine, out: Pat
 
 def future_facts(model, base: BaseSide, pr: PRSide, t_base: float, t_pr: float) -> dict:
     """Both models on the PR's future split, per first-seen month, each at its own threshold."""
-    from pipeline.model import phishing_proba
+    from pipeline.training.model import phishing_proba
 
     newest = int((pr.params.get("evaluate") or {}).get("newest_months", 3))
     frame = pr.future

@@ -149,7 +149,7 @@ def read_quarantine(path: Path):
 
 def quarantine_counts(frame) -> dict[tuple[str, str], int]:
     """{(source, reason kind): rows}; the kind is the reason without its row-specific detail."""
-    from pipeline.dataset import reason_kind
+    from pipeline.training.dataset import reason_kind
 
     if frame is None or not len(frame):
         return {}

@@ -108,7 +108,7 @@ def _collapsed(summary: str, lines: list[str], over: int = 12) -> list[str]:
 
 
 def headline_keys(fpr_points) -> list[str]:
-    from pipeline.metrics import fpr_key
+    from pipeline.training.metrics import fpr_key
 
     keys = []
     for key in HEADLINE:

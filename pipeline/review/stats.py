@@ -5,7 +5,7 @@ Both models score the same URLs, so the comparison is paired:
 * McNemar's exact test on the per-URL decisions at each model's own operating
   threshold: only the discordant URLs (one model right, the other wrong) carry
   information, and under "no difference" each is equally likely to go either way.
-* A paired bootstrap (``pipeline.metrics.paired_bootstrap_delta``) of the
+* A paired bootstrap (``pipeline.training.metrics.paired_bootstrap_delta``) of the
   threshold-free metrics (ROC AUC, TPR at fixed FPR), resampling URLs jointly.
 
 A change counts only when it is both significant (at ``alpha``) and at least
@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy.stats import binomtest
 
-from pipeline.metrics import fpr_key
+from pipeline.training.metrics import fpr_key
 
 BETTER, NO_CHANGE, WORSE = "better", "no significant change", "worse"
 
@@ -77,7 +77,7 @@ def mcnemar_by_class(y, predicted_base, predicted_pr) -> dict:
 def rates_by(groups, y, p, threshold: float) -> dict:
     """Per group (e.g. source): rows, class counts and whichever of recall / FPR / precision / ROC AUC
     its classes allow, at ``threshold`` (the same entries metrics.json has)."""
-    from pipeline.evaluation import rates_entry
+    from pipeline.training.evaluation import rates_entry
 
     groups, y, p = np.asarray(groups, dtype=object).astype(str), np.asarray(y), np.asarray(p)
     return {g: rates_entry(y[groups == g], p[groups == g], threshold) for g in sorted(set(groups))}
@@ -86,7 +86,7 @@ def rates_by(groups, y, p, threshold: float) -> dict:
 def future_rates(first_seen, y, p, threshold: float, newest: int) -> dict:
     """One model on the future split: overall, per first-seen month, and recall on the ``newest``
     months that hold phishing rows (the same functions the evaluate stage uses)."""
-    from pipeline.evaluation import by_month, newest_months, rates_entry
+    from pipeline.training.evaluation import by_month, newest_months, rates_entry
 
     table = by_month(np.asarray(first_seen, dtype=object), y, p, threshold)
     return {"overall": rates_entry(y, p, threshold), "by_month": table, "newest": newest_months(table, newest)}

@@ -15,9 +15,9 @@ from tqdm import tqdm
 
 from pipeline.errors import PipelineError
 from pipeline.params import write_json
-from pipeline.plots import backtest_png
-from pipeline.refits import backtest_fold, decay_summary, month_start
-from pipeline.splitting import ALL_SPLITS
+from pipeline.training.plots import backtest_png
+from pipeline.training.refits import backtest_fold, decay_summary, month_start
+from pipeline.training.splitting import ALL_SPLITS
 from pipeline.stages import add_stage_command
 
 PREPARED = Path("data/prepared")

@@ -8,11 +8,11 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from pipeline.evaluation import evaluate
-from pipeline.model import phishing_proba, scores
+from pipeline.training.evaluation import evaluate
+from pipeline.training.model import phishing_proba, scores
 from pipeline.params import read_json, write_json
-from pipeline.plots import confusion_png, curves_png, future_by_month_png, recall_by_year_png
-from pipeline.slices import strip_scheme_and_www
+from pipeline.training.plots import confusion_png, curves_png, future_by_month_png, recall_by_year_png
+from pipeline.training.slices import strip_scheme_and_www
 from pipeline.stages import add_stage_command
 
 TEST = Path("data/prepared/test.parquet")

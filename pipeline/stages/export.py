@@ -10,11 +10,11 @@ from tqdm import tqdm
 
 from pipeline import contract
 from pipeline.errors import PipelineError
-from pipeline.features import FEATURE_NAMES
-from pipeline.onnx_export import TARGET_OPSET, io_signature, parity_failures, parity_report, to_onnx
+from pipeline.training.features import FEATURE_NAMES
+from pipeline.training.onnx_export import TARGET_OPSET, io_signature, parity_failures, parity_report, to_onnx
 from pipeline.stages import add_stage_command
 from pipeline.params import read_json, sha256_file, write_json
-from pipeline.provenance import (MODEL_CODE, data_digest, data_pointers, files_digest, library_versions,
+from pipeline.training.provenance import (MODEL_CODE, data_digest, data_pointers, files_digest, library_versions,
                                  params_digest)
 
 MODEL = Path("models/model.joblib")

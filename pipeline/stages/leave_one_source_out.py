@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.params import write_json
-from pipeline.refits import leave_one_source_out_fold
+from pipeline.training.refits import leave_one_source_out_fold
 from pipeline.stages import add_stage_command
 from pipeline.stages.backtest import load_splits, run_folds
 

@@ -16,7 +16,7 @@ import difflib
 import sys
 from pathlib import Path
 
-from pipeline.model_card import CARD, render_card
+from pipeline.release.model_card import CARD, render_card
 
 
 def run(root: Path = Path("."), check: bool = False) -> int:

@@ -11,8 +11,8 @@ from pathlib import Path
 import joblib
 import pandas as pd
 
-from pipeline.metrics import source_safe_threshold, threshold_metrics
-from pipeline.model import scores
+from pipeline.training.metrics import source_safe_threshold, threshold_metrics
+from pipeline.training.model import scores
 from pipeline.params import write_json
 from pipeline.stages import add_stage_command
 

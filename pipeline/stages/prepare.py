@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.dataset import prepare_dataset, prepare_out_of_source, subsample
+from pipeline.training.dataset import prepare_dataset, prepare_out_of_source, subsample
 from pipeline.params import write_json
-from pipeline.sources import Source, out_of_source, training_sources
-from pipeline.splitting import ALL_SPLITS
+from pipeline.training.sources import Source, out_of_source, training_sources
+from pipeline.training.splitting import ALL_SPLITS
 from pipeline.stages import add_stage_command
-from pipeline.validation import read_raw_csv
+from pipeline.training.validation import read_raw_csv
 
 OUT_DIR = Path("data/prepared")
 REPORT = Path("reports/data_report.json")

@@ -7,7 +7,7 @@ from pathlib import Path
 import joblib
 import pandas as pd
 
-from pipeline.model import build_model, fit, vocabulary_size
+from pipeline.training.model import build_model, fit, vocabulary_size
 from pipeline.stages import add_stage_command
 
 TRAIN = Path("data/prepared/train.parquet")

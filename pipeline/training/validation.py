@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.canonical import canonical_url
+from pipeline.training.canonical import canonical_url
 from pipeline.contract import normalise_url
 from pipeline.errors import PipelineError
 
@@ -117,7 +117,7 @@ def row_problem(url: str, label: str, malformed: str, max_length: int, first_see
 def validate(frame: pd.DataFrame, max_length: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split raw rows into (clean, quarantine); clean rows are normalised and de-duplicated.
 
-    Rows are compared by :func:`pipeline.canonical.canonical_url`. Order
+    Rows are compared by :func:`pipeline.training.canonical.canonical_url`. Order
     matters and is stable: the first occurrence (by source order, then line) of
     a URL is kept, later copies are quarantined as duplicates, and a URL seen
     with both labels is quarantined in every row, with where each label came from.

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from pipeline.hosts import host_of
+from pipeline.training.hosts import host_of
 
 _SCHEME_WWW = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:www\.)?")
 TLD_GROUPS = {"com": {"com"}, "org/net": {"org", "net"},

@@ -301,7 +301,7 @@ def _standalone(emit, outputs: dict[str, int]) -> onnx.ModelProto:
                               [helper.make_tensor_value_info("url", TensorProto.STRING, [None, 1])], values)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET),
                                                    helper.make_opsetid(MS_DOMAIN, 1)],
-                             producer_name="pipeline.features")
+                             producer_name="pipeline.training.features")
 
 
 def feature_graph() -> onnx.ModelProto:

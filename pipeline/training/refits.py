@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.evaluation import rates_entry
-from pipeline.metrics import source_safe_threshold
-from pipeline.model import build_model, fit, phishing_proba, scores
+from pipeline.training.evaluation import rates_entry
+from pipeline.training.metrics import source_safe_threshold
+from pipeline.training.model import build_model, fit, phishing_proba, scores
 
 
 def cap_rows(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:

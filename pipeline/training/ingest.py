@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 from ruamel.yaml import YAML
 
-from pipeline.canonical import canonical_url
+from pipeline.training.canonical import canonical_url
 from pipeline.contract import normalise_url
-from pipeline.validation import parse_first_seen, row_problem
+from pipeline.training.validation import parse_first_seen, row_problem
 
 LABEL_NAMES = {"0": "legitimate", "1": "phishing"}
 

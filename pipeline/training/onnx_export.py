@@ -11,9 +11,9 @@ import onnx
 from onnx import TensorProto, helper
 
 from pipeline import contract
-from pipeline.features import (MS_DOMAIN, ONNX_OPSET, PAD, Skl2OnnxBuilder, emit_marked_host, emit_url_parts,
+from pipeline.training.features import (MS_DOMAIN, ONNX_OPSET, PAD, Skl2OnnxBuilder, emit_marked_host, emit_url_parts,
                                register_converter)
-from pipeline.model import HostPathTfidf, as_input
+from pipeline.training.model import HostPathTfidf, as_input
 
 TARGET_OPSET = {"": ONNX_OPSET, "ai.onnx.ml": 3}
 
@@ -94,7 +94,7 @@ def to_onnx(model, threshold: float) -> onnx.ModelProto:
                           target_opset=TARGET_OPSET, options={id(model): {"zipmap": False}})
     _apply_threshold(onx, threshold)
     onx.graph.name = contract.GRAPH_NAME
-    onx.producer_name = "pipeline.onnx_export"
+    onx.producer_name = "pipeline.training.onnx_export"
     onx.doc_string = "Phishing-URL detector; see manifest.json for the contract and provenance."
     _drop_unused_initializers(onx.graph)
     # skl2onnx collects opset domains in a set: order them so bytes do not depend on PYTHONHASHSEED.

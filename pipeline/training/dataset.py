@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.hosts import host_of, registered_domain
-from pipeline.splitting import ALL_SPLITS, FUTURE, time_aware_split
-from pipeline.validation import validate
+from pipeline.training.hosts import host_of, registered_domain
+from pipeline.training.splitting import ALL_SPLITS, FUTURE, time_aware_split
+from pipeline.training.validation import validate
 
 CLASS_NAMES = {0: "legitimate", 1: "phishing"}
 _WWW = r"^(?:[a-zA-Z][a-zA-Z0-9+.\-]*://)?www\."

@@ -1,7 +1,7 @@
 """The estimator: one scikit-learn object whose only input is the raw URL string.
 
 A soft-voting ensemble of two model families on two views of the URL (both
-views are ONNX sub-graphs, see :mod:`pipeline.features`):
+views are ONNX sub-graphs, see :mod:`pipeline.training.features`):
 
 * ``char_tfidf_lr``: character n-gram TF-IDF of the host and of the path,
   side by side, + logistic regression;
@@ -20,7 +20,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from pipeline.features import LexicalFeatures, url_parts
+from pipeline.training.features import LexicalFeatures, url_parts
 
 MEMBERS = ("char_tfidf_lr", "lexical_trees")
 

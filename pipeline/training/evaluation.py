@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from pipeline.metrics import (headline_metrics, metrics_with_intervals, paired_bootstrap_delta, paired_rate_delta,
+from pipeline.training.metrics import (headline_metrics, metrics_with_intervals, paired_bootstrap_delta, paired_rate_delta,
                               threshold_metrics)
-from pipeline.slices import slice_labels
+from pipeline.training.slices import slice_labels
 
 
 def slice_metrics(y: np.ndarray, p: np.ndarray, urls: pd.Series, threshold: float, length_bins) -> dict:

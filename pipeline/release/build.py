@@ -41,12 +41,12 @@ from pathlib import Path
 import yaml
 
 from pipeline import contract as C
-from pipeline import model_card
+from pipeline.release import model_card
 from pipeline.errors import PipelineError
 from pipeline.loader import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, SUMS_FILE, LoaderError, VerificationError,
                              model_asset_name, parse_sha256sums, release_asset_names, sha256_file,
                              verify_release_dir, write_sha256sums)
-from pipeline.versioning import BUMP_INITIAL, ReleaseDecision, ReleaseFacts, latest_version, next_release, \
+from pipeline.release.versioning import BUMP_INITIAL, ReleaseDecision, ReleaseFacts, latest_version, next_release, \
     release_text_digest
 
 DIST_ONNX = Path("dist") / C.MODEL_FILE

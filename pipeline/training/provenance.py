@@ -11,8 +11,8 @@ import yaml
 
 # The modules that decide what the exported model computes. dvc.yaml lists them
 # as dependencies of the model stages (a test keeps the two in step).
-MODEL_CODE = ("pipeline/contract.py", "pipeline/features.py", "pipeline/model.py",
-              "pipeline/onnx_export.py", "pipeline/metrics.py")
+MODEL_CODE = ("pipeline/contract.py", "pipeline/training/features.py", "pipeline/training/model.py",
+              "pipeline/training/onnx_export.py", "pipeline/training/metrics.py")
 LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "scipy", "pandas", "dvc")
 
 
@@ -35,7 +35,7 @@ def params_digest(params: dict) -> str:
 
 def data_pointers(params: dict, root: Path = Path(".")) -> dict:
     """{raw file: md5 recorded in its .dvc pointer} for every raw input."""
-    from pipeline.sources import raw_files
+    from pipeline.training.sources import raw_files
 
     paths = raw_files(params)
     out = {}
