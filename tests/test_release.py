@@ -24,7 +24,7 @@ from conftest import REPO
 from pipeline import cli
 from pipeline.release import model_card as mc
 from pipeline.release import build as R
-from pipeline.loader import release_asset_names, verify_release_dir
+from phishing_url_detector.releases import release_asset_names, verify_release_dir
 
 OUTPUTS = ["metrics.json", "reports/data_report.json", "reports/operating_point.json", "reports/parity.json",
            "reports/backtest.json", "params.yaml", "model_card/template.md", "dist/manifest.json"]
@@ -207,13 +207,13 @@ def test_major_when_the_contract_changes(project, tmp_path):
     previous, _ = released(project, tmp_path / "old")
     manifest = json.loads((previous / "manifest.json").read_text())
     manifest["contract"] = {**manifest["contract"], "preprocessing": "none"}
-    from pipeline.contract import contract_digest
+    from phishing_url_detector.contract import contract_digest
 
     manifest.update(contract_digest=contract_digest(manifest["contract"]), contract_major=0, version="0.4.2")
     manifest["model"]["file"] = "phishing-url-detector-0.4.2.onnx"
     (previous / "manifest.json").write_text(json.dumps(manifest))
     (previous / "phishing-url-detector-1.0.0.onnx").rename(previous / "phishing-url-detector-0.4.2.onnx")
-    from pipeline.loader import write_sha256sums
+    from phishing_url_detector.releases import write_sha256sums
 
     write_sha256sums(previous, [n for n in release_asset_names("0.4.2") if n != "SHA256SUMS"])
     result = R.build(project, tmp_path / "new", previous_dir=previous, tags=["model-v0.4.2"])

@@ -98,7 +98,7 @@ def test_gitignore_keeps_generated_and_cached_files_out_of_git():
 
 
 def import_closure(module_file: Path) -> set[str]:
-    """Every pipeline/*.py a module imports, transitively (static: `import pipeline.x` / `from pipeline.x import`)."""
+    """Every pipeline/ (and client) module a module imports, transitively (static imports)."""
     import ast
 
     seen: set[str] = set()
@@ -114,9 +114,10 @@ def import_closure(module_file: Path) -> set[str]:
                 [node.module] + [f"{node.module}.{a.name}" for a in node.names] \
                 if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else []
             for name in names:
-                if not name.startswith("pipeline"):
+                if not name.startswith(("pipeline", "phishing_url_detector")):
                     continue
-                base = REPO / Path(*name.split("."))
+                root = REPO / "client" / "src" if name.startswith("phishing_url_detector") else REPO
+                base = root / Path(*name.split("."))
                 for candidate in (base.with_suffix(".py"), base / "__init__.py"):
                     if candidate.is_file():
                         todo.append(candidate)

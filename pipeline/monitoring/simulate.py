@@ -16,7 +16,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from pipeline.contract import INPUT_NAME, PROBA_OUTPUT, normalise_url
+from phishing_url_detector.contract import INPUT_NAME, PROBA_OUTPUT, normalise_url
 
 Scorer = Callable[[list[str]], np.ndarray]
 ROLLOUTS = ("switch", "canary", "shadow")

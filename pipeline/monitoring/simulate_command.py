@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.contract import MODEL_FILE
+from phishing_url_detector.contract import MODEL_FILE
 from pipeline.monitoring import config, simulate
 
 DEFAULTS = {

@@ -40,12 +40,13 @@ from pathlib import Path
 
 import yaml
 
-from pipeline import contract as C
-from pipeline.release import model_card
+from phishing_url_detector import contract as C
+from phishing_url_detector.errors import LoaderError, VerificationError
+from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, SUMS_FILE, model_asset_name,
+                                            parse_sha256sums, release_asset_names, sha256_file, verify_release_dir,
+                                            write_sha256sums)
 from pipeline.errors import PipelineError
-from pipeline.loader import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, SUMS_FILE, LoaderError, VerificationError,
-                             model_asset_name, parse_sha256sums, release_asset_names, sha256_file,
-                             verify_release_dir, write_sha256sums)
+from pipeline.release import model_card
 from pipeline.release.versioning import BUMP_INITIAL, ReleaseDecision, ReleaseFacts, latest_version, next_release, \
     release_text_digest
 
@@ -291,7 +292,7 @@ def build(root: Path = Path("."), out: Path = DEFAULT_OUT, previous_dir: Path | 
 
     manifest = json.loads((root / DIST_MANIFEST).read_text(encoding="utf-8"))
     if manifest.get("contract_digest") != C.contract_digest() or manifest.get("contract_major") != C.CONTRACT_MAJOR:
-        raise ReleaseError(f"{DIST_MANIFEST} was exported under another contract than pipeline/contract.py "
+        raise ReleaseError(f"{DIST_MANIFEST} was exported under another contract than phishing_url_detector/contract.py "
                            f"(digest {manifest.get('contract_digest')}, major {manifest.get('contract_major')}); "
                            f"run `dvc repro`")
     onnx_sha = sha256_file(root / DIST_ONNX)

@@ -16,41 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Iterable
 
-TAG_PREFIX = "model-v"
-# Strict SemVer core (no leading zeros, no pre-release/build suffix): anything
-# else is some other project's tag and is ignored rather than mis-ordered.
-_TAG_RE = re.compile(r"model-v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+from phishing_url_detector.releases import Version, parse_tag  # the tag format is the client's
 
 BUMP_INITIAL = "initial"
 BUMP_MAJOR = "major"
 BUMP_MINOR = "minor"
 BUMP_PATCH = "patch"
-
-
-@dataclass(frozen=True, order=True)
-class Version:
-    """A release version; ordering is numeric per field, so 1.10.0 > 1.9.0."""
-
-    major: int
-    minor: int
-    patch: int
-
-    def __str__(self) -> str:
-        return f"{self.major}.{self.minor}.{self.patch}"
-
-    @property
-    def tag(self) -> str:
-        return f"{TAG_PREFIX}{self}"
-
-
-def parse_tag(tag: str) -> Version | None:
-    """``model-v1.2.3`` -> Version(1, 2, 3); any other tag -> None (not ours)."""
-    match = _TAG_RE.fullmatch(tag.strip()) if isinstance(tag, str) else None
-    return Version(*(int(part) for part in match.groups())) if match else None
 
 
 def latest_version(tags: Iterable[str]) -> Version | None:
@@ -110,7 +84,7 @@ def next_release(tags: Iterable[str], previous: ReleaseFacts | None, current: Re
     ``tags``: every tag name in the repository (non-model tags are ignored).
     ``previous``: facts of the release at the latest model tag (None if none).
     ``current``: facts of the new build. ``contract_major``: the MAJOR the
-    build's contract declares (``pipeline.contract.CONTRACT_MAJOR``).
+    build's contract declares (``phishing_url_detector.contract.CONTRACT_MAJOR``).
 
     The tag's MAJOR must equal the manifest's ``contract_major``: that is what
     lets a product pick a loader by tag alone. A contract change without a

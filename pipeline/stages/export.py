@@ -8,7 +8,7 @@ import joblib
 import pandas as pd
 from tqdm import tqdm
 
-from pipeline import contract
+from phishing_url_detector import contract
 from pipeline.errors import PipelineError
 from pipeline.training.features import FEATURE_NAMES
 from pipeline.training.onnx_export import TARGET_OPSET, io_signature, parity_failures, parity_report, to_onnx
@@ -75,7 +75,7 @@ def run(params: dict, dist: Path = DIST) -> dict:
                 for k in ("inputs", "outputs")}
     if signature != expected:
         raise PipelineError(f"export: the ONNX graph's I/O {signature} does not match the contract {expected} "
-                         "in pipeline/contract.py")
+                         "in phishing_url_detector/contract.py (client/)")
     onnx_bytes = onx.SerializeToString()
 
     test = pd.read_parquet(TEST)

@@ -6,7 +6,7 @@ fragment), ``http://shop.example/&#32;`` (an entity that decodes to a space) or
 ``...&#8203;`` (a zero-width space). Compared as plain strings, each of them can
 enter training with the opposite label of the others. The canonical form makes
 them one key. It is used only to compare rows; the model is trained and served
-on :func:`pipeline.contract.normalise_url`, never on this form.
+on :func:`phishing_url_detector.contract.normalise_url`, never on this form.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ import pandas as pd
 from ruamel.yaml import YAML
 
 from pipeline.training.canonical import canonical_url
-from pipeline.contract import normalise_url
+from phishing_url_detector.contract import normalise_url
 from pipeline.training.validation import parse_first_seen, row_problem
 
 LABEL_NAMES = {"0": "legitimate", "1": "phishing"}

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from pipeline import contract
+from phishing_url_detector import contract
 from pipeline.training.features import (MS_DOMAIN, ONNX_OPSET, PAD, Skl2OnnxBuilder, emit_marked_host, emit_url_parts,
                                register_converter)
 from pipeline.training.model import HostPathTfidf, as_input

@@ -11,7 +11,7 @@ import yaml
 
 # The modules that decide what the exported model computes. dvc.yaml lists them
 # as dependencies of the model stages (a test keeps the two in step).
-MODEL_CODE = ("pipeline/contract.py", "pipeline/training/features.py", "pipeline/training/model.py",
+MODEL_CODE = ("client/src/phishing_url_detector/contract.py", "pipeline/training/features.py", "pipeline/training/model.py",
               "pipeline/training/onnx_export.py", "pipeline/training/metrics.py")
 LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "scipy", "pandas", "dvc")
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.training.canonical import canonical_url
-from pipeline.contract import normalise_url
+from phishing_url_detector.contract import normalise_url
 from pipeline.errors import PipelineError
 
 RAW_COLUMNS = ("url", "label")

@@ -21,6 +21,8 @@ INPUT_NAME = "url"
 LABEL_OUTPUT = "label"
 PROBA_OUTPUT = "probabilities"
 
+# The input's "meaning" names normalise_url's first home (pipeline.contract); it is part of the
+# contract digest, so renaming it would be a MAJOR release. It now lives in this module.
 CONTRACT: dict = {
     "inputs": [
         {"name": INPUT_NAME, "type": "tensor(string)", "shape": ["N", 1],

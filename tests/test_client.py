@@ -1,4 +1,4 @@
-"""The product loader against a local stand-in for the GitHub Releases API.
+"""The product client (``phishing_url_detector``) against a local stand-in for the GitHub Releases API.
 
 The fake server speaks the parts of the real protocol the loader relies on:
 release JSON by tag and ``latest``, asset API URLs that answer 302 to a
@@ -25,12 +25,14 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from pipeline import cli
-from pipeline import contract as C
-from pipeline.loader import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, SUMS_FILE, Detector, FetchError,
-                             LoaderError, VerificationError, fetch, model_asset_name,
-                             parse_sha256sums, release_asset_names, verify_local_model,
-                             verify_release_dir, write_sha256sums)
+from phishing_url_detector import cli
+from phishing_url_detector import contract as C
+from phishing_url_detector.detector import Detector
+from phishing_url_detector.errors import FetchError, LoaderError, VerificationError
+from phishing_url_detector.fetch import fetch
+from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, SUMS_FILE, model_asset_name,
+                                            parse_sha256sums, release_asset_names, verify_local_model,
+                                            verify_release_dir, write_sha256sums)
 
 REPO = "acme/models"
 TOKEN = "ghp_test_token_123"
@@ -247,8 +249,6 @@ def _isolated_env(monkeypatch, tmp_path):
                  "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    # Only the loader's sub-commands: the training stages are not under test here.
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ["pipeline.loader"])
 
 
 @pytest.fixture
@@ -269,8 +269,18 @@ def digest_dirs(cache: Path) -> list[Path]:
 
 
 # -- happy path ----------------------------------------------------------------------------------
-def test_loader_is_registered_in_the_cli():
-    assert "pipeline.loader" in cli.COMMAND_MODULES
+def test_the_pipeline_cli_serves_the_same_client_commands():
+    from pipeline import cli as pipeline_cli
+
+    parser = pipeline_cli.build_parser()
+    for command, handler in (("fetch", cli.cmd_fetch), ("score", cli.cmd_score), ("verify", cli.cmd_verify)):
+        args = parser.parse_args(_minimal_args(command))
+        assert args.func is handler
+
+
+def _minimal_args(command: str) -> list[str]:
+    return {"fetch": ["fetch", "--repo", REPO], "score": ["score", "--model", "m.onnx", "http://x/"],
+            "verify": ["verify", "somewhere"]}[command]
 
 
 def test_fetch_then_score_end_to_end(capsys, tmp_path, github, release, monkeypatch):

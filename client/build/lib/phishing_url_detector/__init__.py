@@ -1,0 +1,25 @@
+"""Score URLs with a released phishing-URL model, verified before it is loaded.
+
+    from phishing_url_detector import Detector
+    detector = Detector.from_release("OWNER/NAME", "latest")   # fetch, verify, cache, load
+    for s in detector.score(["http://paypal.com.secure-login.example.tk/webscr"]):
+        print(s.verdict, s.p_phishing, s.url)
+
+Runtime dependencies: numpy and onnxruntime; fetching uses the standard library only. Names are
+imported on first use, so ``import phishing_url_detector`` (and the training repository, which
+imports only the contract from here) loads nothing it does not need.
+"""
+from phishing_url_detector.contract import CONTRACT_MAJOR, normalise_url
+
+_LAZY = {"__version__": "_version", "Detector": "detector", "UrlScore": "detector", "fetch": "fetch", "FetchError": "errors",
+         "LoaderError": "errors", "VerificationError": "errors", "VerifiedModel": "releases",
+         "verify_local_model": "releases", "verify_release_dir": "releases"}
+__all__ = ["CONTRACT_MAJOR", "normalise_url", *sorted(k for k in _LAZY if not k.startswith("_"))]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"phishing_url_detector.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'phishing_url_detector' has no attribute {name!r}")

@@ -1,0 +1,251 @@
+"""``phishing-url-detector fetch|score|verify``: the product's command line.
+
+Exit codes: 0 ok, 1 network / other errors (or some URLs could not be scored),
+2 verification failure (or a command-line usage error).
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+from phishing_url_detector import contract as C
+from phishing_url_detector.errors import LoaderError, VerificationError
+from phishing_url_detector.fetch import CACHE_ENV, REPO_ENV, fetch, resolve_model
+from phishing_url_detector.releases import VerifiedModel, verify_local_model, verify_release_dir
+
+PROG = "phishing-url-detector"
+
+
+def printable(text: str) -> str:
+    """Lone surrogates cannot be written to a UTF-8 stream; show the original
+    undecodable bytes (surrogateescape) as ``\\xff``, anything else as ``\\udXXX``."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _decode_lines(data: bytes) -> list[str]:
+    # surrogateescape: an undecodable line becomes a per-URL error, not a crash
+    text = data.decode("utf-8-sig", "surrogateescape")
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+
+def _stdin_bytes() -> bytes:
+    stream = getattr(sys.stdin, "buffer", None)
+    return stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+
+
+def _gather_urls(args: argparse.Namespace) -> list[str]:
+    urls: list[str] = []
+    stdin_used = False
+    for url in args.urls:
+        if url == "-":
+            if not stdin_used:
+                urls.extend(_decode_lines(_stdin_bytes()))
+                stdin_used = True
+        else:
+            urls.append(url)
+    if args.file:
+        if args.file == "-":
+            if not stdin_used:
+                urls.extend(_decode_lines(_stdin_bytes()))
+        else:
+            try:
+                urls.extend(_decode_lines(Path(args.file).read_bytes()))
+            except OSError as exc:
+                raise LoaderError(f"cannot read --file {args.file}: {exc.strerror}") from None
+    return urls
+
+
+def _model_summary(model: VerifiedModel) -> dict:
+    return {"source": model.source, "path": str(model.onnx_path), "sha256": model.sha256,
+            "version": model.version, "threshold": model.threshold, "target_fpr": model.target_fpr,
+            "verified": model.verified, "from_cache": model.from_cache}
+
+
+def _fetch_kwargs(args: argparse.Namespace) -> dict:
+    return {"api_url": args.api_url, "timeout": args.timeout}
+
+
+def exit_on_error(command):
+    """Print a loader failure as one line and return its exit code (2 = verification, 1 = other)."""
+    @functools.wraps(command)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except LoaderError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except OSError as exc:  # e.g. an unwritable cache directory
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    return wrapper
+
+
+def _print_model(model: VerifiedModel, heading: str) -> None:
+    threshold = f"{model.threshold:.4f}" if model.threshold is not None else "n/a"
+    fpr = f" (target FPR {model.target_fpr})" if model.target_fpr is not None else ""
+    print(heading)
+    print(f"  directory: {model.directory}")
+    print(f"  model:     {model.onnx_path}")
+    print(f"  sha256:    {model.sha256}")
+    print(f"  version:   {model.version}")
+    print(f"  threshold: {threshold}{fpr}")
+
+
+@exit_on_error
+def cmd_fetch(args: argparse.Namespace) -> int:
+    repo = args.repo or os.environ.get(REPO_ENV)
+    if not repo:
+        raise LoaderError(f"pass --repo OWNER/NAME or set {REPO_ENV}")
+    model = fetch(repo, args.tag, args.cache_dir, **_fetch_kwargs(args))
+    if args.json:
+        print(json.dumps(_model_summary(model), indent=2))
+    else:
+        _print_model(model, f"verified {model.source} ({'from cache' if model.from_cache else 'downloaded'})")
+    return 0
+
+
+@exit_on_error
+def cmd_score(args: argparse.Namespace) -> int:
+    from phishing_url_detector.detector import Detector  # numpy and onnxruntime only when scoring
+
+    urls = _gather_urls(args)
+    if not urls:
+        raise LoaderError("no URLs to score: give them as arguments, with --file PATH, or '-' for stdin")
+    model = resolve_model(args.model, repo=args.repo, cache_dir=args.cache_dir, **_fetch_kwargs(args))
+    results = Detector(model).score(urls)
+    failed = [r for r in results if r.error is not None]
+    if args.json:
+        rows = [{"url": r.url, "error": r.error} if r.error is not None else
+                {"url": r.url, "verdict": r.verdict, "label": r.label, "p_phishing": r.p_phishing}
+                for r in results]
+        print(json.dumps({"model": _model_summary(model), "results": rows}, indent=2))
+    else:
+        for r in results:
+            if r.error is None:
+                print(f"{r.verdict:<10}  {r.p_phishing:.4f}  {printable(r.url)}")
+        for r in failed:
+            print(f"error: cannot score '{printable(r.url)}': {r.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+_ONNX_NAME = re.compile(re.escape(C.MODEL_NAME) + r"-(\d+\.\d+\.\d+)\.onnx")
+
+
+def verify_path(path: Path) -> VerifiedModel:
+    """A release directory (its one ``phishing-url-detector-X.Y.Z.onnx`` names the version), or an
+    ONNX file with SHA256SUMS / manifest.json beside it; a file with neither is refused."""
+    if path.is_dir():
+        versions = [m.group(1) for p in sorted(path.iterdir()) if (m := _ONNX_NAME.fullmatch(p.name))]
+        if len(versions) != 1:
+            raise VerificationError(f"{path}: expected one {C.MODEL_NAME}-X.Y.Z.onnx, found {len(versions)}")
+        return verify_release_dir(path, versions[0])
+    unverified: list[str] = []
+    model = verify_local_model(path, warn=unverified.append)
+    if not model.verified:
+        raise VerificationError(f"{path}: no SHA256SUMS or manifest.json beside it; nothing to verify against")
+    return model
+
+
+@exit_on_error
+def cmd_verify(args: argparse.Namespace) -> int:
+    model = verify_path(Path(args.path))
+    if args.json:
+        print(json.dumps(_model_summary(model), indent=2))
+    else:
+        _print_model(model, f"verified {model.source}")
+    return 0
+
+
+def _add_source_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repo", metavar="OWNER/NAME",
+                        help=f"GitHub repository holding the model releases (default: ${REPO_ENV})")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help=f"where verified releases are kept, by ONNX sha256 (default: ${CACHE_ENV} "
+                             f"or ~/.cache/{C.MODEL_NAME})")
+    parser.add_argument("--api-url", metavar="URL",
+                        help="GitHub API base URL (default: $GITHUB_API_URL or https://api.github.com)")
+    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="per-request network timeout (default: %(default)s)")
+
+
+ENV_HELP = """\
+environment:
+  GITHUB_TOKEN         sent as a Bearer token to the GitHub API only (never to the
+                       storage host downloads redirect to); raises the rate limit and
+                       gives access to private repositories
+  GITHUB_API_URL       API base URL, e.g. for GitHub Enterprise
+  PHISHING_MODEL_REPO  default for --repo
+  PHISHING_MODEL_CACHE default for --cache-dir
+
+exit codes: 0 ok; 1 network or other error; 2 verification failed (or usage error)
+"""
+
+
+def _parser(subparsers, name: str, help_text: str, description: str, examples: str):
+    return subparsers.add_parser(name, help=help_text, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 description=textwrap.fill(description, 78),
+                                 epilog=f"example{'s' if examples.count(chr(10)) > 1 else ''}:\n{examples}\n"
+                                        + ENV_HELP)
+
+
+def register(subparsers, prog: str = PROG) -> None:
+    """Add ``fetch``, ``score`` and ``verify`` to a command line (this package's, or the pipeline's)."""
+    p = _parser(subparsers, "fetch", "download and verify a model release from GitHub",
+                "Download a model release, verify every file against SHA256SUMS and the manifest (model "
+                f"sha256 and size, contract digest, contract major {C.CONTRACT_MAJOR}), and keep it in the "
+                "cache. Nothing that fails verification is kept.",
+                f"  {prog} fetch --repo acme/phishing-models --tag model-v1.2.0\n")
+    p.add_argument("--tag", default="latest", metavar="TAG", help="model-vMAJOR.MINOR.PATCH or 'latest' (default: %(default)s)")
+    _add_source_args(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_fetch)
+
+    p = _parser(subparsers, "score", "score URLs with a verified model (local file or release)",
+                "Score URLs as phishing or legitimate. The model is verified before it is loaded: a release is "
+                "fetched and verified; a local file is verified against SHA256SUMS / manifest.json beside it "
+                "(without either it loads with a warning). Prints verdict, P(phishing) with 4 decimals and the "
+                "URL, one line per URL, in input order.",
+                f"  {prog} score --model dist/phishing-url-detector.onnx http://example.com/\n"
+                f"  {prog} score --model latest --repo acme/phishing-models --file urls.txt\n"
+                f"  cat urls.txt | {prog} score --model model-v1.2.0 --json -\n")
+    p.add_argument("--model", required=True, metavar="PATH_OR_TAG",
+                   help="path to an .onnx file, or a release: model-vX.Y.Z or 'latest' (an existing file of that name wins)")
+    _add_source_args(p)
+    p.add_argument("--file", metavar="PATH", help="read URLs from PATH, one per line, blank lines skipped ('-' = stdin)")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.add_argument("urls", nargs="*", metavar="URL", help="URLs to score ('-' = read stdin)")
+    p.set_defaults(func=cmd_score)
+
+    p = _parser(subparsers, "verify", "verify a release directory or a model file, without loading it",
+                "Check a downloaded release directory (every file against SHA256SUMS, the manifest against "
+                "the ONNX file and this package's contract) or an ONNX file against the SHA256SUMS / "
+                "manifest.json beside it. Exit 2 when anything does not match.",
+                f"  {prog} verify ~/Downloads/model-v1.2.0/\n")
+    p.add_argument("path", help="release directory, or an .onnx file with its sidecar files")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_verify)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Score URLs with a verified phishing-URL model.")
+    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""A verified model in onnxruntime, scoring URLs exactly as the contract says."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from phishing_url_detector import contract as C
+from phishing_url_detector.errors import LoaderError, VerificationError
+from phishing_url_detector.fetch import fetch
+from phishing_url_detector.releases import VerifiedModel, verify_local_model
+
+BATCH = 1024
+
+
+@dataclass(frozen=True)
+class UrlScore:
+    """One input's outcome: a score, or the reason it could not be scored."""
+
+    url: str
+    label: int | None = None
+    p_phishing: float | None = None
+    error: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        if self.error is not None:
+            return "error"
+        return "phishing" if self.label == 1 else "legitimate"
+
+
+class Detector:
+    """Score URLs with a model that passed verification.
+
+    >>> detector = Detector.from_release("acme/phishing-models", "latest")   # doctest: +SKIP
+    >>> [s.verdict for s in detector.score(["http://paypal.com.login.example.tk/"])]   # doctest: +SKIP
+    ['phishing']
+    """
+
+    def __init__(self, model: VerifiedModel):
+        import onnxruntime as ort  # deferred: verifying and `--help` should not pay for it
+
+        self.model = model
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(model.onnx_path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise LoaderError(f"{model.onnx_path}: onnxruntime cannot load it ({exc})") from None
+        self._check_signature()
+
+    @classmethod
+    def from_release(cls, repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = None,
+                     **fetch_kwargs) -> "Detector":
+        """Fetch (or reuse from the cache) and verify release ``tag`` of ``repo``, then load it."""
+        return cls(fetch(repo, tag, cache_dir, **fetch_kwargs))
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike) -> "Detector":
+        """Load a local ONNX file after verifying it against the SHA256SUMS / manifest.json beside it."""
+        return cls(verify_local_model(path))
+
+    @property
+    def threshold(self) -> float | None:
+        return self.model.threshold
+
+    def _check_signature(self) -> None:
+        inputs = {i.name: i.type for i in self.session.get_inputs()}
+        outputs = {o.name: o.type for o in self.session.get_outputs()}
+        want_in = {spec["name"]: spec["type"] for spec in C.CONTRACT["inputs"]}
+        want_out = {spec["name"]: spec["type"] for spec in C.CONTRACT["outputs"]}
+        problems = [f"input {n!r} should be {t}, is {inputs.get(n)}" for n, t in want_in.items()
+                    if inputs.get(n) != t]
+        problems += [f"output {n!r} should be {t}, is {outputs.get(n)}" for n, t in want_out.items()
+                     if outputs.get(n) != t]
+        if set(inputs) != set(want_in):
+            problems.append(f"inputs are {sorted(inputs)}, expected {sorted(want_in)}")
+        if problems:
+            raise VerificationError(f"{self.model.onnx_path.name}: graph does not match the contract: "
+                                    + "; ".join(problems))
+
+    def _run(self, normalised: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(labels [n], probabilities [n, 2]) for already-normalised URLs, BATCH at a time."""
+        labels, probas = [np.zeros(0, dtype=np.int64)], [np.zeros((0, 2), dtype=np.float32)]
+        for start in range(0, len(normalised), BATCH):
+            feed = np.array(normalised[start:start + BATCH], dtype=object).reshape(-1, 1)
+            try:
+                label, proba = self.session.run([C.LABEL_OUTPUT, C.PROBA_OUTPUT], {C.INPUT_NAME: feed})
+            except Exception as exc:  # onnxruntime raises its own exception types
+                raise LoaderError(f"{self.model.onnx_path.name}: scoring failed ({exc})") from None
+            label, proba = np.asarray(label), np.asarray(proba)
+            if label.shape != (len(feed),) or proba.shape != (len(feed), 2):
+                raise VerificationError(f"{self.model.onnx_path.name}: output shapes {label.shape} and "
+                                        f"{proba.shape} violate the contract for {len(feed)} inputs")
+            labels.append(label)
+            probas.append(proba)
+        return np.concatenate(labels), np.concatenate(probas)
+
+    def predict_proba(self, urls: Sequence[str]) -> np.ndarray:
+        """[N, 2] probabilities (column 1 = P(phishing)) of ``urls``, normalised as the contract says.
+
+        Raises on a URL that cannot be scored; :meth:`score` reports those per URL instead.
+        """
+        return self._run([C.normalise_url(u) for u in urls])[1]
+
+    def score(self, urls: Sequence[str]) -> list[UrlScore]:
+        """Score ``urls`` in input order; a URL that cannot be fed to the model
+        (not text, or not encodable as UTF-8, e.g. a lone surrogate from
+        undecodable input bytes) gets an ``error`` instead of sinking the batch."""
+        results: list[UrlScore | None] = [None] * len(urls)
+        good: list[tuple[int, str]] = []
+        for i, url in enumerate(urls):
+            if not isinstance(url, str):
+                results[i] = UrlScore(repr(url), error="not a string")
+                continue
+            normalised = C.normalise_url(url)
+            try:
+                normalised.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                results[i] = UrlScore(url, error=f"not valid UTF-8 text ({exc.reason} at position {exc.start})")
+                continue
+            good.append((i, normalised))
+        labels, proba = self._run([u for _, u in good])
+        for (i, _), label, prob in zip(good, labels, proba[:, 1]):
+            results[i] = UrlScore(urls[i], label=int(label), p_phishing=float(prob))
+        return results  # type: ignore[return-value]

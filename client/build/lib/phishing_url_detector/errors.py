@@ -1,0 +1,17 @@
+"""Why a model cannot be used; ``exit_code`` is what the command line returns."""
+
+
+class LoaderError(Exception):
+    """Anything that stops the loader."""
+
+    exit_code = 1
+
+
+class FetchError(LoaderError):
+    """The release could not be obtained (network, HTTP status, short download)."""
+
+
+class VerificationError(LoaderError):
+    """The files were obtained but cannot be vouched for; never load them."""
+
+    exit_code = 2

@@ -1,0 +1,151 @@
+"""Download a model release from GitHub, verify it, and keep it in a cache.
+
+Verified releases are cached under ``<cache>/<sha256 of the onnx>/<version>/``
+and re-verified on every use, so a corrupted cache is noticed and healed rather
+than trusted. Everything is verified in a staging directory before it enters
+the cache.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from phishing_url_detector import contract as C
+from phishing_url_detector import github as gh
+from phishing_url_detector.errors import FetchError, LoaderError, VerificationError
+from phishing_url_detector.releases import (SUMS_FILE, VerifiedModel, model_asset_name, parse_sha256sums, parse_tag,
+                                            release_asset_names, verify_local_model, verify_release_dir, warn)
+
+REPO_ENV = "PHISHING_MODEL_REPO"
+CACHE_ENV = "PHISHING_MODEL_CACHE"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+
+
+def default_cache_dir() -> Path:
+    """$PHISHING_MODEL_CACHE, else $XDG_CACHE_HOME/phishing-url-detector, else ~/.cache/..."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / C.MODEL_NAME
+
+
+def _release(client: gh.GitHubReleases, repo: str, tag: str) -> tuple[str, str, dict[str, dict]]:
+    """(tag name, version, {asset name: asset}) of the release, refusing what is not a complete model release."""
+    try:
+        release = client.get_release(repo, tag)
+    except gh.GitHubError as exc:
+        raise FetchError(str(exc)) from None
+    tag_name = release.get("tag_name")
+    version = parse_tag(tag_name) if isinstance(tag_name, str) else None
+    if version is None:
+        raise FetchError(f"release {tag} of {repo} has tag {tag_name!r}, which is not a "
+                         f"model-vMAJOR.MINOR.PATCH release; pass an explicit --tag")
+    if tag != "latest" and tag_name != tag:
+        raise VerificationError(f"asked for release {tag} of {repo} but GitHub returned {tag_name}")
+    assets: dict[str, dict] = {}
+    for asset in release["assets"]:
+        if isinstance(asset, dict) and isinstance(asset.get("name"), str):
+            assets.setdefault(asset["name"], asset)
+    missing = [n for n in release_asset_names(str(version)) if n not in assets]
+    if missing:
+        raise VerificationError(f"release {tag_name} of {repo} is missing asset(s): "
+                                f"{', '.join(missing)}; refusing an incomplete release")
+    return tag_name, str(version), assets
+
+
+def _cached(target: Path, sums_bytes: bytes, version: str, label: str,
+            warn: Callable[[str], None]) -> VerifiedModel | None:
+    """The cached copy, re-verified; None (and the copy removed) when it is absent or fails."""
+    if not target.is_dir():
+        return None
+    try:
+        if (target / SUMS_FILE).read_bytes() != sums_bytes:
+            raise VerificationError(f"cached {SUMS_FILE} differs from the release's")
+        return dataclasses.replace(verify_release_dir(target, version), source=label, from_cache=True)
+    except (VerificationError, OSError) as exc:
+        warn(f"warning: cached copy in {target} failed verification ({exc}); downloading again")
+        shutil.rmtree(target, ignore_errors=True)
+        return None
+
+
+def _promote(staging: Path, target: Path, version: str, label: str) -> VerifiedModel:
+    """Verify the staged download and move it into the cache."""
+    verified = verify_release_dir(staging, version)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        staging.rename(target)
+    except OSError:  # another process cached it first: use theirs, verified
+        return dataclasses.replace(verify_release_dir(target, version), source=label)
+    return dataclasses.replace(verified, onnx_path=target / verified.onnx_path.name, source=label)
+
+
+def fetch(repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = None, *,
+          api_url: str | None = None, token: str | None = None, timeout: float = 30.0,
+          retries: int = 3, backoff: float = 1.0, warn: Callable[[str], None] = warn) -> VerifiedModel:
+    """Download (or reuse from cache) and verify one model release.
+
+    ``tag`` is ``model-vX.Y.Z`` or ``latest``. ``api_url`` defaults to
+    $GITHUB_API_URL or https://api.github.com; ``token`` to $GITHUB_TOKEN.
+    """
+    if not _REPO.fullmatch(repo or ""):
+        raise LoaderError(f"repository must look like OWNER/NAME, got {repo!r}")
+    if tag != "latest" and parse_tag(tag) is None:
+        raise LoaderError(f"tag must be 'latest' or look like model-vMAJOR.MINOR.PATCH, got {tag!r}")
+    client = gh.GitHubReleases(api_url, token, timeout=timeout, retries=retries, backoff=backoff)
+    tag_name, version, assets = _release(client, repo, tag)
+    label = f"{repo}@{tag_name}"
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=cache))
+    try:
+        try:
+            client.download_asset(assets[SUMS_FILE], staging / SUMS_FILE)
+            sums_bytes = (staging / SUMS_FILE).read_bytes()
+            sums = parse_sha256sums(sums_bytes.decode("utf-8", "replace"), f"{SUMS_FILE} of {label}")
+            digest = sums.get(model_asset_name(version))
+            if digest is None or not _HEX64.fullmatch(digest):
+                raise VerificationError(f"{SUMS_FILE} of {label} does not list {model_asset_name(version)}")
+            target = cache / digest / version
+            cached = _cached(target, sums_bytes, version, label, warn)
+            if cached is not None:
+                return cached
+            for name in release_asset_names(version):
+                if name != SUMS_FILE:
+                    client.download_asset(assets[name], staging / name)
+        except gh.GitHubError as exc:
+            raise FetchError(str(exc)) from None
+        return _promote(staging, target, version, label)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def is_release_ref(model: str) -> bool:
+    """True when ``--model`` names a release (``latest`` / ``model-vX.Y.Z``) and no such
+    local file exists; an existing file always wins, so paths are never surprising."""
+    return (model == "latest" or parse_tag(model) is not None) and not os.path.exists(model)
+
+
+def resolve_model(model: str, *, repo: str | None = None, cache_dir: str | os.PathLike | None = None,
+                  **fetch_kwargs) -> VerifiedModel:
+    """``--model`` semantics: a release reference is fetched (repo from the argument or
+    $PHISHING_MODEL_REPO); anything else is a local path verified against its sidecars."""
+    if is_release_ref(model):
+        repo = repo or os.environ.get(REPO_ENV)
+        if not repo:
+            raise LoaderError(f"--model {model} names a release: pass --repo OWNER/NAME or set {REPO_ENV}")
+        return fetch(repo, model, cache_dir, **fetch_kwargs)
+    return verify_local_model(model)
+
+
+def cached_manifests(cache_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The manifest.json of every release in the fetch cache (``<cache>/<sha256>/<version>/``)."""
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    if not cache.is_dir():
+        return []
+    return sorted(p for p in cache.glob("*/*/manifest.json") if not p.parent.parent.name.startswith("."))

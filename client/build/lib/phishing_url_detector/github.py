@@ -1,0 +1,251 @@
+"""Minimal GitHub Releases client (standard library only) for the model loader.
+
+Only what the loader needs: read one release and stream its assets to disk.
+It exists as its own module because the failure modes are specific and worth
+getting right once: GitHub answers asset downloads with a redirect to a storage
+host that must not see our token, rate limits need a human explanation, and a
+short read must never be mistaken for a complete file.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+DEFAULT_API_URL = "https://api.github.com"
+API_VERSION = "2022-11-28"
+USER_AGENT = "phishing-url-detector-loader"
+MAX_REDIRECTS = 5
+CHUNK = 1 << 16
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+class GitHubError(Exception):
+    """Any failure talking to GitHub (network, HTTP status, short download)."""
+
+
+class HTTPStatusError(GitHubError):
+    def __init__(self, message: str, status: int, url: str):
+        super().__init__(message)
+        self.status = status
+        self.url = url
+
+
+class NotFoundError(HTTPStatusError):
+    """404: the release (or repository) does not exist or is not visible to us."""
+
+
+class RateLimitError(HTTPStatusError):
+    """403/429 with the rate-limit budget exhausted; retrying now is pointless."""
+
+
+class TruncatedDownloadError(GitHubError):
+    """Fewer (or more) bytes arrived than the server or the release promised."""
+
+
+class _Retryable(Exception):
+    """Internal: a transient failure worth another attempt."""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Surface 3xx to us: urllib would forward every header (our token included)
+    to whatever host the Location names."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D401
+        return None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def _rate_limit_message(headers, url: str, have_token: bool) -> str:
+    reset = headers.get("X-RateLimit-Reset")
+    retry_after = headers.get("Retry-After")
+    when = "at an unknown time"
+    if reset and reset.strip().isdigit():
+        at = datetime.fromtimestamp(int(reset), tz=timezone.utc)
+        minutes = max(0, round((at.timestamp() - time.time()) / 60))
+        when = f"at {at:%Y-%m-%d %H:%M:%S} UTC (in about {minutes} min)"
+    elif retry_after and retry_after.strip().isdigit():
+        when = f"in {int(retry_after)} s (Retry-After)"
+    hint = ("the token's quota is used up; wait for the reset" if have_token else
+            "set GITHUB_TOKEN to a GitHub token to get a much higher limit")
+    return f"GitHub API rate limit exceeded for {url}; it resets {when}; {hint}"
+
+
+class GitHubReleases:
+    """Read releases and download assets from one GitHub API endpoint.
+
+    The token is only ever sent to the API's own origin (scheme, host, port),
+    never to the storage host an asset download is redirected to.
+    """
+
+    def __init__(self, api_url: str | None = None, token: str | None = None, *,
+                 timeout: float = 30.0, retries: int = 3, backoff: float = 1.0,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.api_url = (api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+        if urllib.parse.urlsplit(self.api_url).scheme not in ("http", "https"):
+            raise GitHubError(f"GitHub API URL must be http(s): {self.api_url!r}")
+        self.token = token if token is not None else (os.environ.get("GITHUB_TOKEN") or None)
+        self.timeout = timeout
+        self.retries = max(0, int(retries))
+        self.backoff = backoff
+        self._sleep = sleep
+        self._opener = urllib.request.build_opener(_NoRedirect)
+
+    # -- public API -------------------------------------------------------
+    def get_release(self, repo: str, tag: str) -> dict:
+        """The release JSON for ``tag`` (or the repository's latest release)."""
+        owner, _, name = repo.partition("/")
+        quote = urllib.parse.quote
+        if tag == "latest":
+            url = f"{self.api_url}/repos/{quote(owner)}/{quote(name)}/releases/latest"
+        else:
+            url = f"{self.api_url}/repos/{quote(owner)}/{quote(name)}/releases/tags/{quote(tag, safe='')}"
+        try:
+            body = self._fetch_bytes(url, "application/vnd.github+json", what=f"release {tag} of {repo}")
+        except NotFoundError as exc:
+            private = "" if self.token else " (if the repository is private, set GITHUB_TOKEN)"
+            if tag == "latest":
+                msg = f"no published release found in {repo}{private}"
+            else:
+                msg = f"release tag {tag} not found in {repo}{private}"
+            raise NotFoundError(msg, exc.status, exc.url) from None
+        try:
+            release = json.loads(body)
+        except ValueError as exc:
+            raise GitHubError(f"release {tag} of {repo}: the API returned invalid JSON ({exc})") from None
+        if not isinstance(release, dict) or not isinstance(release.get("assets"), list):
+            raise GitHubError(f"release {tag} of {repo}: unexpected API answer (no 'assets' list)")
+        return release
+
+    def download_asset(self, asset: dict, dest: Path) -> str:
+        """Stream one release asset to ``dest``; return its sha256.
+
+        Uses the asset API URL with ``Accept: application/octet-stream`` (the
+        way that also works for private repositories) and refuses a body whose
+        length differs from Content-Length or from the asset's declared size.
+        """
+        name, url, size = asset.get("name"), asset.get("url"), asset.get("size")
+        if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise GitHubError(f"asset {name}: no usable API URL in the release JSON")
+        dest = Path(dest)
+        part = dest.with_name(dest.name + ".part")
+
+        def attempt() -> str:
+            with self._open(url, "application/octet-stream") as resp, open(part, "wb") as out:
+                header = resp.headers.get("Content-Length")
+                expected = int(header) if header and header.strip().isdigit() else None
+                digest, received = hashlib.sha256(), 0
+                while chunk := resp.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    received += len(chunk)
+            problems = []
+            if expected is not None and received != expected:
+                problems.append(f"received {received} bytes but Content-Length was {expected}")
+            if isinstance(size, int) and received != size:
+                problems.append(f"received {received} bytes but the release lists {size}")
+            if problems:
+                raise _Retryable(TruncatedDownloadError(
+                    f"download of {name} is truncated or corrupt: {'; '.join(problems)}"))
+            os.replace(part, dest)
+            return digest.hexdigest()
+
+        try:
+            return self._retrying(attempt, what=f"download of {name}")
+        finally:
+            part.unlink(missing_ok=True)
+
+    # -- plumbing ---------------------------------------------------------
+    def _headers(self, url: str, accept: str) -> dict[str, str]:
+        headers = {"Accept": accept, "User-Agent": USER_AGENT}
+        if _origin(url) == _origin(self.api_url):
+            headers["X-GitHub-Api-Version"] = API_VERSION
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def _open(self, url: str, accept: str):
+        """Open ``url``, following redirects by hand so credentials stay home."""
+        for _ in range(MAX_REDIRECTS + 1):
+            request = urllib.request.Request(url, headers=self._headers(url, accept))
+            try:
+                return self._opener.open(request, timeout=self.timeout)
+            except urllib.error.HTTPError as exc:
+                if exc.code not in _REDIRECTS:
+                    raise
+                location = exc.headers.get("Location")
+                exc.close()
+                if not location:
+                    raise GitHubError(f"{url}: HTTP {exc.code} redirect without a Location") from None
+                target = urllib.parse.urljoin(url, location)
+                old, new = urllib.parse.urlsplit(url).scheme, urllib.parse.urlsplit(target).scheme
+                if new not in ("http", "https") or (old == "https" and new == "http"):
+                    raise GitHubError(f"{url}: refusing redirect to {target}") from None
+                url = target
+        raise GitHubError(f"too many redirects starting from {url}")
+
+    def _fetch_bytes(self, url: str, accept: str, *, what: str) -> bytes:
+        def attempt() -> bytes:
+            with self._open(url, accept) as resp:
+                return resp.read()
+        return self._retrying(attempt, what=what)
+
+    def _retrying(self, attempt: Callable, *, what: str):
+        """Run ``attempt`` with bounded exponential backoff on transient failures
+        (5xx, connection errors, timeouts, short reads); map the rest to errors."""
+        last: Exception | None = None
+        for n in range(self.retries + 1):
+            if n:
+                self._sleep(self.backoff * 2 ** (n - 1))
+            try:
+                return attempt()
+            except urllib.error.HTTPError as exc:
+                if exc.code >= 500:
+                    last = HTTPStatusError(f"{what}: HTTP {exc.code} from {exc.url}", exc.code, exc.url)
+                    exc.close()
+                    continue
+                raise self._status_error(exc, what) from None
+            except _Retryable as exc:
+                last = exc.args[0]
+            except (urllib.error.URLError, http.client.HTTPException, ConnectionError,
+                    socket.timeout, TimeoutError) as exc:
+                reason = getattr(exc, "reason", None) or exc
+                last = GitHubError(f"{what}: network error: {reason}")
+        attempts = self.retries + 1
+        message = f"{last} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})"
+        if isinstance(last, HTTPStatusError):
+            raise HTTPStatusError(message, last.status, last.url)
+        raise type(last)(message)
+
+    def _status_error(self, exc: urllib.error.HTTPError, what: str) -> HTTPStatusError:
+        headers, url, code = exc.headers, exc.url, exc.code
+        try:
+            detail = json.loads(exc.read() or b"{}").get("message", "")
+        except (ValueError, AttributeError, OSError):
+            detail = ""
+        finally:
+            exc.close()
+        if code == 429 or (code == 403 and (headers.get("X-RateLimit-Remaining") == "0"
+                                             or headers.get("Retry-After"))):  # primary or secondary limit
+            return RateLimitError(_rate_limit_message(headers, url, bool(self.token)), code, url)
+        if code == 404:
+            return NotFoundError(f"{what}: not found ({url})", code, url)
+        if code == 401:
+            return HTTPStatusError(f"{what}: GitHub rejected the credentials (HTTP 401); check GITHUB_TOKEN",
+                                   code, url)
+        suffix = f": {detail}" if detail else ""
+        return HTTPStatusError(f"{what}: HTTP {code} from {url}{suffix}", code, url)

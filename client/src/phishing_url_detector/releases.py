@@ -1,0 +1,278 @@
+"""What a model release is, and how one is verified before anything loads it.
+
+A release is the tag ``model-vMAJOR.MINOR.PATCH`` and five assets: the ONNX
+file, ``manifest.json``, ``MODEL_CARD.md``, ``metrics.json`` and
+``SHA256SUMS`` (which covers the other four). Nothing is handed to
+onnxruntime until every file has been checked: each against ``SHA256SUMS``,
+the ONNX bytes against the manifest's sha256 and size, the manifest's contract
+against its own digest, and its ``contract_major`` against the MAJOR this
+package was built for (:data:`contract.CONTRACT_MAJOR`). The release builder
+of the training repository writes releases with these same functions.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from phishing_url_detector import contract as C
+from phishing_url_detector.errors import LoaderError, VerificationError
+
+SUMS_FILE = "SHA256SUMS"
+MANIFEST_FILE = "manifest.json"
+CARD_FILE = "MODEL_CARD.md"
+METRICS_FILE = "metrics.json"
+TAG_PREFIX = "model-v"
+# Strict SemVer core (no leading zeros, no pre-release/build suffix): anything
+# else is some other project's tag and is ignored rather than mis-ordered.
+_TAG_RE = re.compile(r"model-v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+_SUMS_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")
+
+
+def warn(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+# -- tags -----------------------------------------------------------------------
+@dataclass(frozen=True, order=True)
+class Version:
+    """A release version; ordering is numeric per field, so 1.10.0 > 1.9.0."""
+
+    major: int
+    minor: int
+    patch: int
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+    @property
+    def tag(self) -> str:
+        return f"{TAG_PREFIX}{self}"
+
+
+def parse_tag(tag: str) -> Version | None:
+    """``model-v1.2.3`` -> Version(1, 2, 3); any other tag -> None (not ours)."""
+    match = _TAG_RE.fullmatch(tag.strip()) if isinstance(tag, str) else None
+    return Version(*(int(part) for part in match.groups())) if match else None
+
+
+# -- layout and digests -----------------------------------------------------------
+def model_asset_name(version: str) -> str:
+    """Release asset name of the ONNX file: ``phishing-url-detector-1.2.0.onnx``."""
+    return f"{C.MODEL_NAME}-{version}.onnx"
+
+
+def release_asset_names(version: str) -> list[str]:
+    """Every asset a model release must carry (SHA256SUMS last: it covers the rest)."""
+    return [model_asset_name(version), MANIFEST_FILE, CARD_FILE, METRICS_FILE, SUMS_FILE]
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def format_sha256sums(digests: dict[str, str]) -> str:
+    """``sha256sum`` format (``<hex>  <name>``), sorted by name, so
+    ``sha256sum -c SHA256SUMS`` works on the downloaded release too."""
+    return "".join(f"{digests[name]}  {name}\n" for name in sorted(digests))
+
+
+def write_sha256sums(directory: str | os.PathLike, names: Iterable[str]) -> Path:
+    """Hash ``names`` inside ``directory`` and write ``directory/SHA256SUMS``."""
+    directory = Path(directory)
+    target = directory / SUMS_FILE
+    target.write_text(format_sha256sums({n: sha256_file(directory / n) for n in names}), encoding="utf-8")
+    return target
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+
+
+def parse_sha256sums(text: str, source: str = SUMS_FILE) -> dict[str, str]:
+    """Parse ``sha256sum`` output strictly: a malformed or path-like line is refused
+    rather than skipped, because a skipped line is a file nobody checked."""
+    sums: dict[str, str] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        match = _SUMS_LINE.fullmatch(line.rstrip("\r"))
+        if not match or not _plain_name(match.group(2)):
+            raise VerificationError(f"{source}: line {lineno} is not '<sha256>  <file name>': {line!r}")
+        digest, name = match.group(1).lower(), match.group(2)
+        if name in sums:
+            raise VerificationError(f"{source}: {name} is listed twice")
+        sums[name] = digest
+    if not sums:
+        raise VerificationError(f"{source}: lists no files")
+    return sums
+
+
+# -- verification -----------------------------------------------------------------
+@dataclass(frozen=True)
+class VerifiedModel:
+    """A model file that passed verification (or, for a bare local file, that
+    the user chose to load unverified: ``verified`` is False then)."""
+
+    onnx_path: Path
+    sha256: str
+    manifest: dict | None
+    source: str
+    verified: bool = True
+    from_cache: bool = False
+
+    @property
+    def directory(self) -> Path:
+        return self.onnx_path.parent
+
+    @property
+    def version(self) -> str | None:
+        return (self.manifest or {}).get("version")
+
+    @property
+    def threshold(self) -> float | None:
+        return (self.manifest or {}).get("threshold")
+
+    @property
+    def target_fpr(self) -> float | None:
+        return (self.manifest or {}).get("target_fpr")
+
+
+def _check_against_sums(directory: Path, sums: dict[str, str], names: Iterable[str],
+                        known: dict[str, str]) -> None:
+    for name in names:
+        path = directory / name
+        if name not in sums:
+            raise VerificationError(f"{SUMS_FILE} in {directory} does not list {name}; refusing an unlisted file")
+        if not path.is_file():
+            raise VerificationError(f"{name} is missing from {directory}")
+        actual = known.get(name) or sha256_file(path)
+        known[name] = actual
+        if actual != sums[name]:
+            raise VerificationError(f"{name}: sha256 {actual} does not match the {SUMS_FILE} entry "
+                                    f"{sums[name]}; the file was altered or corrupted")
+
+
+def load_manifest(path: Path) -> dict:
+    try:
+        manifest = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise VerificationError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise VerificationError(f"{path}: expected a JSON object")
+    return manifest
+
+
+def _check_contract(manifest: dict, where: str) -> str:
+    """The manifest's contract must be ours: MAJOR first (it needs another loader, not a
+    re-download), then the digest of the contract it carries. Returns that digest."""
+    major = manifest.get("contract_major")
+    if not isinstance(major, int) or isinstance(major, bool):
+        raise VerificationError(f"{where}: missing or non-integer 'contract_major'")
+    if major != C.CONTRACT_MAJOR:
+        raise VerificationError(
+            f"{where}: model contract major is {major} but this loader was built for contract "
+            f"major {C.CONTRACT_MAJOR}; use a model-v{C.CONTRACT_MAJOR}.x.y release or a loader "
+            f"built for major {major}")
+    contract, claimed = manifest.get("contract"), manifest.get("contract_digest")
+    if not isinstance(contract, dict) or not isinstance(claimed, str):
+        raise VerificationError(f"{where}: missing 'contract' object or 'contract_digest'")
+    actual = C.contract_digest(contract)
+    if actual != claimed:
+        raise VerificationError(f"{where}: contract_digest {claimed} does not match the digest of its "
+                                f"contract {actual}")
+    return claimed
+
+
+def _check_model_file(manifest: dict, onnx_path: Path, onnx_sha256: str, expect_file: str | None,
+                      where: str) -> None:
+    model = manifest.get("model")
+    if not isinstance(model, dict):
+        raise VerificationError(f"{where}: missing 'model' object")
+    if expect_file is not None and model.get("file") != expect_file:
+        raise VerificationError(f"{where}: model.file is {model.get('file')!r}, expected {expect_file!r}")
+    if model.get("sha256") != onnx_sha256:
+        described = f" (it describes {model.get('file')!r})" if model.get("file") != onnx_path.name else ""
+        raise VerificationError(f"{onnx_path.name}: sha256 {onnx_sha256} does not match {where} "
+                                f"model.sha256 {model.get('sha256')}{described}")
+    size = onnx_path.stat().st_size
+    if model.get("size_bytes") != size:
+        raise VerificationError(f"{onnx_path.name}: size {size} bytes does not match {where} "
+                                f"model.size_bytes {model.get('size_bytes')}")
+
+
+def check_manifest(manifest: dict, onnx_path: Path, onnx_sha256: str, *, expect_file: str | None = None,
+                   where: str = MANIFEST_FILE, warn: Callable[[str], None] = warn) -> None:
+    """Refuse a manifest that does not describe ``onnx_path`` under our contract."""
+    claimed = _check_contract(manifest, where)
+    _check_model_file(manifest, onnx_path, onnx_sha256, expect_file, where)
+    threshold = manifest.get("threshold")
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) \
+            or not math.isfinite(threshold) or not 0.0 <= threshold <= 1.0:
+        raise VerificationError(f"{where}: 'threshold' must be a number in [0, 1], got {threshold!r}")
+    if claimed != C.contract_digest():
+        warn(f"warning: {where}: contract digest {claimed} differs from this loader's "
+             f"{C.contract_digest()} (same major {C.CONTRACT_MAJOR}); the graph's inputs/outputs are checked "
+             "on load")
+
+
+def verify_release_dir(directory: str | os.PathLike, version: str) -> VerifiedModel:
+    """Verify a complete release directory (as downloaded, or before upload).
+
+    Every asset is checked against SHA256SUMS before the manifest is even
+    parsed; then the manifest must describe exactly this ONNX file and version.
+    """
+    directory, version = Path(directory), str(version)
+    onnx_name = model_asset_name(version)
+    sums_path = directory / SUMS_FILE
+    if not sums_path.is_file():
+        raise VerificationError(f"{SUMS_FILE} is missing from {directory}")
+    sums = parse_sha256sums(sums_path.read_text(encoding="utf-8", errors="replace"), str(sums_path))
+    known: dict[str, str] = {}
+    _check_against_sums(directory, sums, [onnx_name, MANIFEST_FILE, CARD_FILE, METRICS_FILE], known)
+    manifest = load_manifest(directory / MANIFEST_FILE)
+    onnx_path = directory / onnx_name
+    check_manifest(manifest, onnx_path, known[onnx_name], expect_file=onnx_name)
+    if manifest.get("version") != version:
+        raise VerificationError(f"{MANIFEST_FILE}: version is {manifest.get('version')!r} but the "
+                                f"release is {version}")
+    return VerifiedModel(onnx_path, known[onnx_name], manifest, source=str(directory))
+
+
+def verify_local_model(path: str | os.PathLike, *, warn: Callable[[str], None] = warn) -> VerifiedModel:
+    """Verify a local ONNX file against the SHA256SUMS and/or manifest.json beside it.
+
+    With neither present there is nothing to check against; the model is loaded
+    with a warning so a developer can still try an un-released build.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LoaderError(f"model file {path} not found")
+    directory, actual = path.parent, sha256_file(path)
+    sums_path, manifest_path = directory / SUMS_FILE, directory / MANIFEST_FILE
+    has_sums, has_manifest = sums_path.is_file(), manifest_path.is_file()
+    if has_sums:
+        sums = parse_sha256sums(sums_path.read_text(encoding="utf-8", errors="replace"), str(sums_path))
+        if path.name not in sums:
+            raise VerificationError(f"{sums_path} does not list {path.name}; refusing a model it does "
+                                    f"not vouch for")
+        # Listed files that are not here are not needed to score; present ones must match.
+        present = [n for n in sums if n == path.name or (directory / n).is_file()]
+        _check_against_sums(directory, sums, present, {path.name: actual})
+    manifest = None
+    if has_manifest:
+        manifest = load_manifest(manifest_path)
+        check_manifest(manifest, path, actual, where=str(manifest_path), warn=warn)
+    if not (has_sums or has_manifest):
+        warn(f"warning: no {SUMS_FILE} or {MANIFEST_FILE} beside {path}; loading it UNVERIFIED (sha256 {actual})")
+    return VerifiedModel(path, actual, manifest, source=str(path), verified=has_sums or has_manifest)
