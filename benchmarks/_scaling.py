@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def raw_files(work: Path) -> list[str]:
     """Every raw file the pipeline in ``work`` reads (params.yaml ``data``)."""
-    from pipeline.params import load_params
+    from pipeline.common import load_params
     from pipeline.training.sources import raw_files as files
 
     return files(load_params(work / "params.yaml"))

@@ -202,7 +202,7 @@ def main(argv=None) -> int:
 def run_pipeline_section(section: str, args, cfg: dict, log) -> dict:
     import _scaling
 
-    from pipeline.params import load_params
+    from pipeline.common import load_params
 
     params = load_params(REPO / "params.yaml")
     override = smoke_pipeline_params(params) if args.smoke else None

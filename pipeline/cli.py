@@ -1,29 +1,43 @@
-"""``python -m pipeline``: one entry point for the DVC stages and the tools around them."""
+"""``python -m pipeline``: one entry point for the DVC stages and the tools around them.
+
+Only the module of the command being run is imported, so ``python -m pipeline score`` loads the
+product client and nothing of training, review or monitoring. Diagnostics go through
+``logging`` (``--verbose`` / ``--quiet``); a command's own result lines go to stdout.
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
-from pipeline.errors import PipelineError
+from pipeline.common import exit_code
 
-# Each module exposes ``register(subparsers)`` which adds one sub-command whose
-# handler is stored as ``func`` and returns an exit code.
-COMMAND_MODULES = [
-    "pipeline.stages.prepare",
-    "pipeline.stages.train",
-    "pipeline.stages.operating_point",
-    "pipeline.stages.leave_one_source_out",
-    "pipeline.stages.backtest",
-    "pipeline.stages.evaluate",
-    "pipeline.stages.export",
-    "pipeline.training.ingest_command",  # ingest: a feed batch -> a DVC-tracked monthly shard (data PRs)
-    "phishing_url_detector.cli",  # fetch, score, verify: the product-side client, same commands
-    "pipeline.monitoring.commands",  # monitor, simulate-traffic, fetch-logs: label-free monitoring
-    "pipeline.stages.model_card",  # model-card: render model_card/MODEL_CARD.md (DVC stage)
-    "pipeline.release.build",  # release: build the versioned release directory the workflow uploads
-    "pipeline.review.command",  # report, pull-data: the PR review comment (champion vs challenger)
-]
+# command -> the module whose ``register(subparsers)`` adds it (with its siblings), by role.
+COMMANDS = {
+    # training: the DVC stages, in pipeline order, and data PRs
+    "prepare": "pipeline.stages.prepare",
+    "train": "pipeline.stages.train",
+    "operating-point": "pipeline.stages.operating_point",
+    "leave-one-source-out": "pipeline.stages.leave_one_source_out",
+    "backtest": "pipeline.stages.backtest",
+    "evaluate": "pipeline.stages.evaluate",
+    "export": "pipeline.stages.export",
+    "model-card": "pipeline.stages.model_card",
+    "ingest": "pipeline.training.ingest_command",
+    # release and review
+    "release": "pipeline.release.build",
+    "report": "pipeline.review.command",
+    "pull-data": "pipeline.review.command",
+    # product side: the client's own commands
+    "fetch": "phishing_url_detector.cli",
+    "score": "phishing_url_detector.cli",
+    "verify": "phishing_url_detector.cli",
+    # monitoring
+    "monitor": "pipeline.monitoring.commands",
+    "simulate-traffic": "pipeline.monitoring.commands",
+    "fetch-logs": "pipeline.monitoring.commands",
+}
 
 DESCRIPTION = """\
 Phishing-URL detector: a DVC pipeline from raw URLs to a parity-gated ONNX model.
@@ -34,22 +48,42 @@ Pipeline stages (normally run through `dvc repro`, which calls them in order):
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with ``command``'s module registered, or every module (for ``--help``)."""
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("-v", "--verbose", action="store_true", help="show debug diagnostics")
+    noise.add_argument("-q", "--quiet", action="store_true", help="show warnings and errors only")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
+def _command(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def configure_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s" if level == logging.INFO else "%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr, force=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_command(argv)).parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
     try:
         return int(args.func(args) or 0)
-    except PipelineError as exc:
+    except Exception as exc:  # one line for errors a user can act on, a traceback for bugs
+        code = exit_code(exc)
+        if code is None:
+            raise
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover

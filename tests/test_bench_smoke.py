@@ -27,7 +27,7 @@ def smoke_results(sample_frame, tmp_path_factory):
     """Every serving section on a smoke-sized model fitted on 1,500 URLs of the sample, tested on the rest."""
     from pipeline.training.model import build_model, fit
     from pipeline.training.onnx_export import to_onnx
-    from pipeline.params import load_params
+    from pipeline.common import load_params
 
     frame = sample_frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
     train, test = frame.iloc[:1500], frame.iloc[1500:]

@@ -34,8 +34,10 @@ def template() -> str:
 
 # -- parsing the card back ------------------------------------------------------------------------
 def _cells(line: str) -> list[str]:
-    """Cells of a markdown table row; an escaped ``\\|`` stays inside its cell."""
-    return [c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
+    """Cells of a markdown table row; an escaped ``\\|`` stays inside its cell, and a text cell's code
+    span (pipeline.common.md_cell) is unwrapped, so cells compare with the plain values."""
+    cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
+    return [c[1:-1] if len(c) > 1 and c[0] == c[-1] == "`" else c for c in cells]
 
 
 def _table_after(card: str, heading: str) -> list[list[str]]:
@@ -248,14 +250,14 @@ def test_per_source_tables_parse_back_to_metrics_json():
     card, per_source = committed_card(), committed("metrics")["per_source"]
     rows = _table_after(card, "### Per source")
     expected = [(source, model) for source, e in per_source.items() for model in ["ensemble", *e["members"]]]
-    assert [(r[0], r[1]) for r in rows] == [(mc.cell(s), mc.cell(m)) for s, m in expected]
+    assert [(r[0], r[1]) for r in rows] == [(s, m) for s, m in expected]
     for (source, model), row in zip(expected, rows):
         e = per_source[source]["ensemble"] if model == "ensemble" else per_source[source]["members"][model]
         assert int(row[2].replace(",", "")) == e["rows"]
         _same(row[3:], [e.get("roc_auc"), e.get("recall"), e.get("fpr")])
 
     gains = _table_after(card, "The ensemble against its best member")
-    assert [r[0] for r in gains] == [mc.cell(s) for s in per_source]
+    assert [r[0] for r in gains] == list(per_source)
     for row in gains:
         g = per_source[row[0]]["ensemble_vs_best_member"]
         assert row[1] == mc.metric_label(g["metric"]) and row[2] == g["best_member"]
@@ -374,7 +376,7 @@ def test_training_data_tables_parse_back_to_the_data_report():
         assert row[5] == (NA if not c["dated_rows"] else f"{c['first_seen_min']} to {c['first_seen_max']}")
         _same(row[6:9], [c["https"], c["www"], c["html_entity_amp"]], abs_tol=5.1e-4)
         for reason, n in c["quarantined"].items():
-            assert f"{reason}: {n:,}" in row[9]
+            assert f"{mc.md_cell(reason)}: {n:,}" in row[9]
 
     splits = _table_after(card, "Counts per split and class")
     assert [r[0] for r in splits] == ["train", "validation", "test", "future"]
@@ -383,7 +385,7 @@ def test_training_data_tables_parse_back_to_the_data_report():
         _same(row[1:6], [s["rows"], s["legitimate"], s["phishing"], s["phishing_share"], s["registered_domains"]],
               abs_tol=5.1e-4)
     assert f"{rep['test_rows_of_groups_in_future']:,} dated test rows belong to a registered domain" in _flat(card)
-    assert f"first seen on or after {rep['future_from']}" in _flat(card)
+    assert f"first seen on or after {mc.md_cell(rep['future_from'])}" in _flat(card)
 
 
 def test_licence_says_citizen_lab_data_are_non_commercial():
@@ -394,7 +396,7 @@ def test_licence_says_citizen_lab_data_are_non_commercial():
         assert "CC BY-NC-SA 4.0" in flat and "non-commercial" in flat
         assert "commercial user must swap `citizenlab` out" in flat and "retrain" in flat
     assert "non-commercial use only" in _flat(mc.section(card, "Summary"))
-    datasheet_row = next(r for r in _table_after(card, "Facts as published") if r[0] == "`citizenlab`")
+    datasheet_row = next(r for r in _table_after(card, "Facts as published") if r[0] == "citizenlab")
     assert "CC BY-NC-SA 4.0" in datasheet_row[3]
 
 
@@ -403,8 +405,8 @@ def test_slice_and_year_tables_parse_back_to_metrics_json():
     for family, title in mc.SLICE_TITLES.items():
         rows = _table_after(card, f"### {title}\n")
         slices = metrics["slices"][family]
-        assert {r[0] for r in rows} == {mc.cell(n) for n in slices}
-        by_cell = {mc.cell(n): s for n, s in slices.items()}
+        assert {r[0] for r in rows} == set(slices)
+        by_cell = dict(slices)
         for name, n, share, *rates in rows:
             s = by_cell[name]
             _same([n, share], [s["rows"], s["phishing_share"]], abs_tol=5.1e-4)
@@ -413,8 +415,8 @@ def test_slice_and_year_tables_parse_back_to_metrics_json():
     years = _table_after(card, "## Recall by year")
     oos = metrics["out_of_source"]
     *per_year, total = years
-    assert {r[0] for r in per_year} == {mc.cell(y) for y in oos["recall_by_year"]}
-    by_cell = {mc.cell(y): v for y, v in oos["recall_by_year"].items()}
+    assert {r[0] for r in per_year} == set(oos["recall_by_year"])
+    by_cell = dict(oos["recall_by_year"])
     for year, n, recall in per_year:
         _same([n, recall], [by_cell[year]["rows"], by_cell[year]["recall"]])
     assert total[0] == "all"
@@ -601,12 +603,12 @@ def test_tiny_sample_renders_missing_values_as_na():
     assert {len(row) for row in sources} == {10}
     assert sources[0][:6] == ["jpcert", "phishing", "20", "19", "19", "2022-01-03 to 2022-11-20"]
     assert sources[0][7] == NA  # no `www.` share measured
-    assert sources[1][:2] == ["jpcert", "no valid label"] and sources[1][-1] == "bad label: 1"
+    assert sources[1][:2] == ["jpcert", "no valid label"] and sources[1][-1] == "`bad label`: 1"
     assert sources[2][5] == NA  # undated source
     assert _table_after(card, "Counts per split and class")[-1][4] == NA  # empty future split: no share
     assert "The pooled validation split needed the highest threshold" in flat
     lengths = _table_after(card, "### URL length")
-    assert lengths == [["0-39", "2", "100.0%", "0.7500", NA, NA, NA], ["&gt;=250", "1", "0.0%", NA, "0.2500", NA, NA]]
+    assert lengths == [["0-39", "2", "100.0%", "0.7500", NA, NA, NA], [">=250", "1", "0.0%", NA, "0.2500", NA, NA]]
 
 
 def test_missing_sections_render_as_na_not_errors():
@@ -631,15 +633,15 @@ def test_newest_months_key_follows_params():
     src["metrics"]["future"]["newest_2_months"] = src["metrics"]["future"].pop("newest_3_months")
     src["metrics"]["future"]["newest_2_months"]["recall"] = 0.125
     card = mc.render(template(), mc.build_context(src))
-    assert "**Recall on the newest 2 months with phishing (2022-10; 2 phishing URLs): 0.1250**" in _flat(card)
+    assert "**Recall on the newest 2 months with phishing (`2022-10`; 2 phishing URLs): 0.1250**" in _flat(card)
 
 
 def test_table_cells_from_the_data_are_escaped():
-    assert mc.cell("a|b") == "a\\|b"
-    assert mc.cell("<script>&`x`") == "&lt;script&gt;&amp;\\`x\\`"
-    assert mc.cell("one\ntwo\r\nthree") == "one<br>two<br>three"
-    assert mc.cell("back\\") == "back\\\\"
-    assert mc.cell("a|b", code=True) == "`a\\|b`" and mc.cell("a`b", code=True) == "a\\`b"
+    """Data-derived cells go through pipeline.common.md_cell: an inert code span (its own tests are in
+    tests/test_review_render.py)."""
+    assert mc.md_cell("a|b") == "`a\\|b`"
+    assert mc.md_cell("<script>&x") == "`<script>&x`"
+    assert mc.md_cell("one\ntwo") == "`one\\x0atwo`"
 
     src = tiny_sources()
     evil = "ev|l <b>\n`src`"
@@ -648,7 +650,7 @@ def test_table_cells_from_the_data_are_escaped():
     src["data_report"]["quarantine_reasons"] = {"bad | reason": 3}
     card = mc.render(template(), mc.build_context(src))
     rows = _table_after(card, "### Per source")
-    assert rows[0][0] == "ev\\|l &lt;b&gt;<br>\\`src\\`" and len(rows[0]) == 6
+    assert rows[0][0] == "ev\\|l <b>\\x0a\\x60src\\x60" and len(rows[0]) == 6
     assert _table_after(card, "By the month the URL was first seen")[0][0] == "2022\\|10"
     for line in card.splitlines():
         if line.startswith("|"):

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from pipeline.errors import PipelineError
+from pipeline.common import PipelineError
 from pipeline.training.refits import cap_rows, decay_summary, month_start, unseen
 from pipeline.training.sources import raw_files, training_sources
 from pipeline.stages.backtest import check_cutoffs

@@ -9,12 +9,24 @@ local build of a commit is byte for byte what the workflow publishes for it::
                                      model.file is the versioned name
     <out>/release/MODEL_CARD.md      model_card/MODEL_CARD.md with the version stamped in
     <out>/release/metrics.json       metrics.json as committed
-    <out>/release/SHA256SUMS         sha256sum format over the four files above
+    <out>/release/phishing_url_detector-<client version>-py3-none-any.whl
+                                     the client (./client) built with SOURCE_DATE_EPOCH = the
+                                     commit's time, and proven on this release before it is attached
+    <out>/release/SHA256SUMS         sha256sum format over the five files above
     <out>/release-notes.md           the card's summary + the metric diff against the previous release
     <out>/release.json               the decision (release or not, version, tag, bump, reason, files)
 
+The model release proper is the four model files and SHA256SUMS
+(``phishing_url_detector.releases.release_asset_names``); the wheel is an extra
+asset that SHA256SUMS also covers, so a release without it still verifies.
+Before the wheel is attached it is installed alone into a fresh virtual
+environment (its own dependencies only: numpy and onnxruntime, pinned by
+``constraints.txt`` when there is one) and its ``phishing-url-detector score``
+must verify and score two URLs with this release's ONNX file; otherwise no
+release is written.
+
 Nothing under ``dist/`` that DVC tracks is touched. The version comes from
-:func:`pipeline.versioning.next_release`: the existing tags (``--tags``, else
+:func:`pipeline.release.versioning.next_release`: the existing tags (``--tags``, else
 ``git tag --list 'model-v*'``) and the previous release (``--previous-dir``, a
 downloaded copy of the latest tag's release, verified before use). When the
 ONNX bytes, the contract and the text assets all equal the previous release's,
@@ -22,18 +34,23 @@ no release is built (``release.json`` says why; exit code 0).
 
 Before building, the inputs must be exactly what the committed pipeline
 produced: each one's md5 equals its entry in ``dvc.lock``, and the git-tracked
-ones and ``dvc.lock`` itself equal HEAD (``--allow-dirty`` for experiments;
-the commit is then recorded as ``<sha>-dirty``). The output is checked with
-``verify_release_dir`` (the product loader's own check) before the command ends.
+ones, the client's sources and ``dvc.lock`` itself equal HEAD (``--allow-dirty``
+for experiments; the commit is then recorded as ``<sha>-dirty``). The output is
+checked with ``verify_release_dir`` (the product loader's own check) before the
+command ends.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
+import logging
+import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,19 +62,27 @@ from phishing_url_detector.errors import LoaderError, VerificationError
 from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, SUMS_FILE, model_asset_name,
                                             parse_sha256sums, release_asset_names, sha256_file, verify_release_dir,
                                             write_sha256sums)
-from pipeline.errors import PipelineError
+from pipeline import paths as P
+from pipeline.common import PipelineError, json_bytes
 from pipeline.release import model_card
 from pipeline.release.versioning import BUMP_INITIAL, ReleaseDecision, ReleaseFacts, latest_version, next_release, \
     release_text_digest
 
-DIST_ONNX = Path("dist") / C.MODEL_FILE
-DIST_MANIFEST = Path("dist") / "manifest.json"
-METRICS = Path("metrics.json")
+log = logging.getLogger(__name__)
+
+DIST_ONNX = P.ONNX
+DIST_MANIFEST = P.MANIFEST
+METRICS = P.METRICS
 CARD = model_card.CARD
-DVC_LOCK = Path("dvc.lock")
+DVC_LOCK = P.DVC_LOCK
+# The client distribution whose wheel each release attaches: built from exactly these (never from
+# build/ or *.egg-info leftovers of an in-tree build), which must also equal HEAD.
+CLIENT = Path("client")
+CLIENT_SOURCES = (CLIENT / "pyproject.toml", CLIENT / "README.md", CLIENT / "src")
+CONSTRAINTS = Path("constraints.txt")
 # What a release is built from: each must match dvc.lock; the git-tracked ones must also match HEAD.
 INPUTS = (DIST_ONNX, DIST_MANIFEST, METRICS, CARD)
-GIT_TRACKED = (DIST_MANIFEST, METRICS, CARD, DVC_LOCK)
+GIT_TRACKED = (DIST_MANIFEST, METRICS, CARD, DVC_LOCK, *CLIENT_SOURCES)
 
 DEFAULT_OUT = Path("dist")
 RELEASE_DIR = "release"
@@ -66,6 +91,10 @@ DECISION_FILE = "release.json"
 # Manifest fields that name the build rather than describe the model: left out of the PATCH digest.
 STAMP_FIELDS = ("version", "git_commit", "dvc_lock_sha256", "created_at")
 NOTES_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "fpr")
+WHEEL_NAME = re.compile(r"phishing_url_detector-(\d+\.\d+\.\d+)-py3-none-any\.whl")
+# What the wheel check scores with the release's ONNX file, and the line each must give.
+CHECK_URLS = ("https://www.wikipedia.org/", "http://paypal.com.secure-login.example.tk/webscr?cmd=_login")
+_SCORE_LINE = re.compile(r"(phishing|legitimate)\s+[01]\.\d{4}\s+(\S+)")
 
 
 class ReleaseError(PipelineError):
@@ -83,11 +112,20 @@ def _git(root: Path, *args: str) -> str:
     return done.stdout
 
 
-def commit_facts(root: Path) -> tuple[str, str]:
-    """(HEAD's sha, HEAD's committer time as UTC ISO 8601): the same for every build of a commit."""
+@dataclass(frozen=True)
+class Commit:
+    """What a build records about HEAD: the same for every build of one commit."""
+
+    sha: str         # with "-dirty" appended when --allow-dirty let differing inputs through
+    seconds: int     # committer time: SOURCE_DATE_EPOCH of the wheel
+    created_at: str  # the same time as UTC ISO 8601, for the manifest
+
+
+def commit_facts(root: Path) -> Commit:
+    """HEAD's sha and committer time."""
     sha = _git(root, "rev-parse", "--verify", "HEAD^{commit}").strip()
     seconds = int(_git(root, "show", "-s", "--format=%ct", sha).strip())
-    return sha, datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Commit(sha, seconds, datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def git_tags(root: Path) -> list[str]:
@@ -188,11 +226,6 @@ def release_manifest(manifest: dict, version: str, commit: str, lock_sha256: str
     out["model"]["file"] = model_asset_name(version)
     out.update(version=version, git_commit=commit, dvc_lock_sha256=lock_sha256, created_at=created_at)
     return out
-
-
-def _json_bytes(payload) -> bytes:
-    """The pipeline's JSON style (pipeline.params.write_json): sorted keys, 2-space indent, final newline."""
-    return (json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 # -- release notes --------------------------------------------------------------------------
@@ -330,7 +363,7 @@ def build(root: Path = Path("."), out: Path = DEFAULT_OUT, previous_dir: Path | 
                                     f"card/manifest/metrics text", previous_tag=latest.tag)
         shutil.rmtree(release_dir, ignore_errors=True)
         notes_path.unlink(missing_ok=True)
-        decision_path.write_bytes(_json_bytes(result.as_json()))
+        decision_path.write_bytes(json_bytes(result.as_json()))
         return result
 
     version = decision.version
@@ -342,7 +375,7 @@ def build(root: Path = Path("."), out: Path = DEFAULT_OUT, previous_dir: Path | 
         shutil.copyfile(root / DIST_ONNX, staging / onnx_name)
         lock_sha = hashlib.sha256(lock_text.encode("utf-8")).hexdigest()
         (staging / MANIFEST_FILE).write_bytes(
-            _json_bytes(release_manifest(manifest, version, commit, lock_sha, created_at)))
+            json_bytes(release_manifest(manifest, version, commit, lock_sha, created_at)))
         (staging / CARD_FILE).write_bytes(
             model_card.stamp_version(card, version, decision.tag, commit).encode("utf-8"))
         (staging / METRICS_FILE).write_bytes(metrics_text.encode("utf-8"))
@@ -364,7 +397,7 @@ def build(root: Path = Path("."), out: Path = DEFAULT_OUT, previous_dir: Path | 
                          release_dir.relative_to(root) if release_dir.is_relative_to(root) else release_dir,
                          notes_path.relative_to(root) if notes_path.is_relative_to(root) else notes_path,
                          files)
-    decision_path.write_bytes(_json_bytes(result.as_json()))
+    decision_path.write_bytes(json_bytes(result.as_json()))
     return result
 
 

@@ -30,17 +30,18 @@ import re
 import string
 from pathlib import Path
 
-from pipeline.params import load_params, read_json
+from pipeline import paths
+from pipeline.common import MISSING, load_params, md_cell, md_table, read_json
 
-TEMPLATE = Path("model_card/template.md")
-CARD = Path("model_card/MODEL_CARD.md")
+TEMPLATE = paths.CARD_TEMPLATE
+CARD = paths.CARD
 SOURCES = {
-    "metrics": Path("metrics.json"),
-    "data_report": Path("reports/data_report.json"),
-    "operating_point": Path("reports/operating_point.json"),
-    "parity": Path("reports/parity.json"),
-    "backtest": Path("reports/backtest.json"),
-    "manifest": Path("dist/manifest.json"),
+    "metrics": paths.METRICS,
+    "data_report": paths.DATA_REPORT,
+    "operating_point": paths.OPERATING_POINT,
+    "parity": paths.PARITY,
+    "backtest": paths.BACKTEST,
+    "manifest": paths.MANIFEST,
 }
 PARAM_SECTIONS = ("split", "evaluate", "train")  # the params.yaml sections the card quotes
 
@@ -72,7 +73,7 @@ class CardTemplate(string.Template):
 
 
 # -- formatting (the card's only source of number formats; tests parse them back) --------------
-NA = "n/a"
+NA = MISSING
 
 
 def num(x: float, digits: int = 4) -> str:
@@ -107,24 +108,6 @@ def with_interval(m: dict, fmt=num) -> str:
 
 def fmt(value, formatter=num) -> str:
     return NA if value is None else formatter(value)
-
-
-def cell(text, code: bool = False) -> str:
-    """Text from the data, safe in a markdown table cell: ``\\``, ``|``, ``<``, ``>``, ``&``,
-    backticks and line breaks escaped. ``code=True`` sets it in a code span when it can be."""
-    text = str(text)
-    if code and not re.search(r"[`\r\n]", text):
-        return "`" + text.replace("|", "\\|") + "`"
-    for raw, escaped in (("\\", "\\\\"), ("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"),
-                         ("`", "\\`")):
-        text = text.replace(raw, escaped)
-    return re.sub(r"\r\n|\r|\n", "<br>", text)
-
-
-def _table(header: list[str], align: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def _and_list(items: list[str]) -> str:
@@ -204,10 +187,10 @@ def summary_fields(src: dict) -> dict[str, str]:
         "target_fpr": f"{m['target_fpr']:g}",
         "threshold_rule": threshold_rule(m["target_fpr"], op.get("min_legitimate_per_source") or 0),
         "n_sources": str(len(sources)),
-        "source_names": _and_list([cell(s, code=True) for s in sources]),
-        "train_first_seen_min": cell(dig(rep, "splits", "train", "first_seen_min") or NA),
-        "train_first_seen_max": cell(dig(rep, "splits", "train", "first_seen_max") or NA),
-        "future_from": cell(rep.get("future_from") or NA),
+        "source_names": _and_list([md_cell(s) for s in sources]),
+        "train_first_seen_min": md_cell(dig(rep, "splits", "train", "first_seen_min") or NA),
+        "train_first_seen_max": md_cell(dig(rep, "splits", "train", "first_seen_max") or NA),
+        "future_from": md_cell(rep.get("future_from") or NA),
     }
 
 
@@ -224,7 +207,7 @@ def headline_fields(src: dict) -> dict[str, str]:
         "test_rows": count(ens["rows"]),
         "test_legitimate": count(splits["test"]["legitimate"]),
         "test_phishing_share_pct": fmt(splits["test"]["phishing_share"], lambda x: pct(x, 0)),
-        "headline_table": _table(["metric", "value", "95% interval"], ["---", RIGHT, RIGHT],
+        "headline_table": md_table(["metric", "value", "95% interval"], ["---", RIGHT, RIGHT],
                                  [[metric_label(k), num(ens[k]["value"]), interval(ens[k])]
                                   for k in metric_keys(ens)]),
         **{key: count(ens["confusion"][key]) for key in ("tn", "fp", "fn", "tp")},
@@ -247,22 +230,22 @@ def model_fields(src: dict) -> dict[str, str]:
         "n_lexical": str(len(lexical)),
         "n_lexical_host": str(sum(f.startswith("host_") for f in lexical)),
         "n_lexical_path": str(sum(f.startswith("path_") for f in lexical)),
-        "ignored_prefixes": _and_list([cell(p, code=True) for p in features.get("ignored_prefixes", [])]),
+        "ignored_prefixes": _and_list([md_cell(p) for p in features.get("ignored_prefixes", [])]),
     }
 
 
 def contract_fields(src: dict) -> dict[str, str]:
     """The I/O contract, runtime, export parity and provenance."""
     man, par = src["manifest"], src["parity"]
-    rows = [[direction, cell(spec["name"], code=True), cell(spec["type"]),
-             cell("[" + ", ".join(str(s) for s in spec["shape"]) + "]"), cell(spec["meaning"])]
+    rows = [[direction, md_cell(spec["name"]), md_cell(spec["type"]),
+             md_cell("[" + ", ".join(str(s) for s in spec["shape"]) + "]"), md_cell(spec["meaning"])]
             for direction, key in (("input", "inputs"), ("output", "outputs")) for spec in man["contract"][key]]
     libs, prov = man["libraries"], man["provenance"]
     sizes = [str(b) for b in sorted(int(b) for b in par["batch_sizes"])]
     return {
         "contract_major": str(man["contract_major"]),
         "contract_digest_short": man["contract_digest"][:12],
-        "contract_table": _table(["", "name", "type", "shape", "meaning"], ["---"] * 5, rows),
+        "contract_table": md_table(["", "name", "type", "shape", "meaning"], ["---"] * 5, rows),
         "preprocessing": man["contract"]["preprocessing"],
         "opsets": ", ".join(f"{domain} {version}" for domain, version in sorted(man["opset"].items())),
         "min_onnxruntime": man["min_onnxruntime"],
@@ -281,12 +264,12 @@ def contract_fields(src: dict) -> dict[str, str]:
 def _reasons(counts: dict | None) -> str:
     """'duplicate: 107; control character: 1' (most frequent first), or 'none'."""
     items = sorted((counts or {}).items(), key=lambda kv: (-kv[1], kv[0]))
-    return "; ".join(f"{cell(reason)}: {count(n)}" for reason, n in items) or "none"
+    return "; ".join(f"{md_cell(reason)}: {count(n)}" for reason, n in items) or "none"
 
 
 def _span(entry: dict | None) -> str:
     low, high = dig(entry, "first_seen_min"), dig(entry, "first_seen_max")
-    return NA if not low else cell(f"{low} to {high}")
+    return NA if not low else md_cell(f"{low} to {high}")
 
 
 def _source_rows(name: str, entry: dict) -> list[list[str]]:
@@ -296,16 +279,16 @@ def _source_rows(name: str, entry: dict) -> list[list[str]]:
         c = dig(entry, "classes", cls)
         if c is None:
             continue
-        rows.append([cell(name), cls, fmt(c.get("raw_rows"), count), fmt(c.get("clean_rows"), count),
+        rows.append([md_cell(name), cls, fmt(c.get("raw_rows"), count), fmt(c.get("clean_rows"), count),
                      fmt(c.get("dated_rows"), count), _span(c), fmt(c.get("https"), pct), fmt(c.get("www"), pct),
                      fmt(c.get("html_entity_amp"), pct), _reasons(c.get("quarantined"))])
     if entry.get("unlabelled_quarantined"):
-        rows.append([cell(name), "no valid label"] + [NA] * 7 + [_reasons(entry["unlabelled_quarantined"])])
+        rows.append([md_cell(name), "no valid label"] + [NA] * 7 + [_reasons(entry["unlabelled_quarantined"])])
     return rows
 
 
 def _split_row(name: str, s: dict) -> list[str]:
-    by_source = "; ".join(f"{cell(k)}: {count(n)}" for k, n in (s.get("by_source") or {}).items()) or NA
+    by_source = "; ".join(f"{md_cell(k)}: {count(n)}" for k, n in (s.get("by_source") or {}).items()) or NA
     return [name, fmt(s.get("rows"), count), fmt(s.get("legitimate"), count), fmt(s.get("phishing"), count),
             fmt(s.get("phishing_share"), pct), fmt(s.get("registered_domains"), count), _span(s), by_source]
 
@@ -316,14 +299,14 @@ def training_data_fields(src: dict) -> dict[str, str]:
     source_rows = [row for name, entry in rep.get("sources", {}).items() for row in _source_rows(name, entry)]
     splits = rep.get("splits", {})
     return {
-        "source_table": _table(
+        "source_table": md_table(
             ["source", "class", "raw rows", "clean rows", "dated rows", "first seen", "https", "`www.`",
              "`&amp;`", "quarantined (by reason)"],
             ["---", "---", RIGHT, RIGHT, RIGHT, "---", RIGHT, RIGHT, RIGHT, "---"], source_rows),
         "quarantined": count(rep["quarantined"]),
         "quarantine_reasons": _reasons(rep.get("quarantine_reasons")),
         "clean_rows": count(rep["clean_rows"]),
-        "split_table": _table(
+        "split_table": md_table(
             ["split", "URLs", "legitimate", "phishing", "phishing share", "registered domains", "first seen",
              "URLs per source"], ["---"] + [RIGHT] * 5 + ["---", "---"],
             [_split_row(name, splits[name]) for name in SPLIT_ORDER if name in splits]),
@@ -363,9 +346,9 @@ def member_fields(src: dict) -> dict[str, str]:
     delta_keys = metric_keys(next(iter(deltas.values()), {}))
     delta_rows = [[metric_label(k)] + [fmt(dig(deltas, n, k), with_interval) for n in deltas] for k in delta_keys]
     return {
-        "member_table": _table(["metric", "ensemble"] + [cell(n) for n in members],
+        "member_table": md_table(["metric", "ensemble"] + [md_cell(n) for n in members],
                                ["---"] + [RIGHT] * (len(members) + 1), rows),
-        "delta_table": _table(["metric"] + [f"ensemble - {cell(n)}" for n in deltas],
+        "delta_table": md_table(["metric"] + [f"ensemble - {md_cell(n)}" for n in deltas],
                               ["---"] + [RIGHT] * len(deltas), delta_rows),
     }
 
@@ -384,14 +367,14 @@ def per_source_fields(src: dict) -> dict[str, str]:
     rows, gains = [], []
     for source, entry in per_source.items():
         models = {"ensemble": entry.get("ensemble"), **(entry.get("members") or {})}
-        rows += [[cell(source), cell(model), fmt(dig(e, "rows"), count), *rates(e)] for model, e in models.items()]
+        rows += [[md_cell(source), md_cell(model), fmt(dig(e, "rows"), count), *rates(e)] for model, e in models.items()]
         g = entry.get("ensemble_vs_best_member") or {}
-        gains.append([cell(source), cell(metric_label(g.get("metric", NA))), cell(g.get("best_member", NA)),
+        gains.append([md_cell(source), md_cell(metric_label(g.get("metric", NA))), md_cell(g.get("best_member", NA)),
                       fmt(g.get("best_member_value")), fmt(g.get("delta"), with_interval), _gain_verdict(g)])
     return {
-        "per_source_table": _table(["source", "model", "URLs", "ROC AUC", "recall", "FPR"],
+        "per_source_table": md_table(["source", "model", "URLs", "ROC AUC", "recall", "FPR"],
                                    ["---", "---"] + [RIGHT] * 4, rows),
-        "per_source_gain_table": _table(
+        "per_source_gain_table": md_table(
             ["source", "compared on", "best member", "best member's value", "ensemble - best member [95%]",
              "verdict"], ["---", "---", "---", RIGHT, RIGHT, "---"], gains),
     }
@@ -427,13 +410,13 @@ def operating_point_fields(src: dict) -> dict[str, str]:
     op, m = src["operating_point"], src["metrics"]
     point = op["ensemble"]
     binding, minimum = point.get("binding_source") or NA, op.get("min_legitimate_per_source") or 0
-    rows = [[cell(s), fmt(e.get("rows"), count), fmt(e.get("legitimate"), count), *_validation_rates(e),
+    rows = [[md_cell(s), fmt(e.get("rows"), count), fmt(e.get("legitimate"), count), *_validation_rates(e),
              _bound(e, minimum, binding, s)] for s, e in point.get("per_source", {}).items()]
     return {
         "validation_fpr": num(point["validation_fpr"]),
         "validation_recall": num(point["validation_recall"]),
         "binding_sentence": _binding_sentence(binding, minimum, point.get("per_source", {})),
-        "validation_source_table": _table(
+        "validation_source_table": md_table(
             ["source", "validation URLs", "legitimate", "FPR", "recall", "FPR held to the target"],
             ["---", RIGHT, RIGHT, RIGHT, RIGHT, "---"], rows),
         "operating_verdict": _operating_verdict(m["target_fpr"], m["ensemble"]["fpr"]),
@@ -445,7 +428,7 @@ def _binding_sentence(binding: str, minimum: int, per_source: dict) -> str:
         return ("The per-source rule is off (`operating_point.min_legitimate_per_source` is 0): the sources are "
                 "reported, not held to the target.")
     if binding in per_source:
-        return f"{cell(binding, code=True)} needed the highest threshold, so it sets it."
+        return f"{md_cell(binding)} needed the highest threshold, so it sets it."
     return "The pooled validation split needed the highest threshold, so it sets it."
 
 
@@ -467,20 +450,20 @@ def future_fields(src: dict) -> dict[str, str]:
     newest = future.get(newest_key(src)) or {}
     by_source = dig(src["data_report"], "splits", "future", "by_source") or {}
     per_source = src["metrics"].get("per_source") or {}
-    same = [f"{cell(s, code=True)} {num(r)}" for s in by_source
+    same = [f"{md_cell(s)} {num(r)}" for s in by_source
             if (r := dig(per_source, s, "ensemble", "recall")) is not None]
     return {
         "future_rows": fmt(future.get("rows"), count),
         "future_phishing": fmt(future.get("phishing"), count),
         "future_legitimate": fmt(future.get("legitimate"), count),
-        "future_first_seen_min": cell(future.get("first_seen_min") or NA),
-        "future_first_seen_max": cell(future.get("first_seen_max") or NA),
-        "future_sources": "; ".join(f"{cell(s)}: {count(n)}" for s, n in by_source.items()) or NA,
+        "future_first_seen_min": md_cell(future.get("first_seen_min") or NA),
+        "future_first_seen_max": md_cell(future.get("first_seen_max") or NA),
+        "future_sources": "; ".join(f"{md_cell(s)}: {count(n)}" for s, n in by_source.items()) or NA,
         "future_recall": fmt(future.get("recall")),
         "future_fpr": fmt(future.get("fpr")),
         "test_recall_future_sources": "; ".join(same) or NA,
         "newest_months": str(src["params"]["evaluate"].get("newest_months", 3)),
-        "newest_months_list": _and_list([cell(x) for x in newest.get("months", [])]),
+        "newest_months_list": _and_list([md_cell(x) for x in newest.get("months", [])]),
         "newest_phishing": fmt(newest.get("phishing"), count),
         "newest_recall": fmt(newest.get("recall")),
         "newest_recall_pct": fmt(newest.get("recall"), pct),
@@ -491,13 +474,13 @@ def future_table_fields(src: dict) -> dict[str, str]:
     """The future split per model and per month first seen."""
     future = src["metrics"].get("future") or {}
     models = {"ensemble": future, **(future.get("members") or {})}
-    months = [[cell(month), fmt(e.get("rows"), count), fmt(e.get("phishing"), count),
+    months = [[md_cell(month), fmt(e.get("rows"), count), fmt(e.get("phishing"), count),
                fmt(e.get("legitimate"), count), *rates(e, ("recall", "fpr"))]
               for month, e in (future.get("by_month") or {}).items()]
     return {
-        "future_model_table": _table(["model", "URLs", "ROC AUC", "recall", "FPR"], ["---"] + [RIGHT] * 4,
-                                     [[cell(n), fmt(dig(e, "rows"), count), *rates(e)] for n, e in models.items()]),
-        "future_month_table": _table(["month first seen", "URLs", "phishing", "legitimate", "recall", "FPR"],
+        "future_model_table": md_table(["model", "URLs", "ROC AUC", "recall", "FPR"], ["---"] + [RIGHT] * 4,
+                                     [[md_cell(n), fmt(dig(e, "rows"), count), *rates(e)] for n, e in models.items()]),
+        "future_month_table": md_table(["month first seen", "URLs", "phishing", "legitimate", "recall", "FPR"],
                                      ["---"] + [RIGHT] * 5, months),
     }
 
@@ -554,20 +537,20 @@ def backtest_fields(src: dict) -> dict[str, str]:
     """Refits on everything up to each cut-off, tested on the months after (reports/backtest.json)."""
     bt = src["backtest"]
     decay, rows = bt.get("decay") or {}, bt.get("rows") or []
-    decay_rows = [[cell(age), fmt(d.get("recall")), fmt(d.get("phishing"), count), fmt(d.get("cutoffs"), count),
+    decay_rows = [[md_cell(age), fmt(d.get("recall")), fmt(d.get("phishing"), count), fmt(d.get("cutoffs"), count),
                    NA if d.get("min_recall") is None else f"{num(d['min_recall'])} to {num(d['max_recall'])}"]
                   for age, d in sorted(decay.items(), key=lambda kv: int(kv[0]))]
-    fold_rows = [[cell(r.get("cutoff", NA)), cell(r.get("month", NA)), fmt(r.get("age_months"), count),
+    fold_rows = [[md_cell(r.get("cutoff", NA)), md_cell(r.get("month", NA)), fmt(r.get("age_months"), count),
                   fmt(r.get("rows"), count), fmt(r.get("phishing"), count), *rates(r, ("recall", "fpr"))]
                  for r in rows]
     drop = recall_drop_per_month(decay)
     return {
-        "backtest_cutoffs": _and_list(sorted({cell(r["cutoff"]) for r in rows if "cutoff" in r})),
+        "backtest_cutoffs": _and_list(sorted({md_cell(r["cutoff"]) for r in rows if "cutoff" in r})),
         "backtest_horizon": fmt(bt.get("horizon_months"), count),
         "backtest_max_train_rows": fmt(bt.get("max_train_rows"), count),
-        "decay_table": _table(["model age (months)", "recall", "phishing URLs", "cut-offs", "lowest to highest"],
+        "decay_table": md_table(["model age (months)", "recall", "phishing URLs", "cut-offs", "lowest to highest"],
                               [RIGHT] * 4 + [RIGHT], decay_rows),
-        "backtest_table": _table(["cut-off", "month tested", "model age", "URLs", "phishing", "recall", "FPR"],
+        "backtest_table": md_table(["cut-off", "month tested", "model age", "URLs", "phishing", "recall", "FPR"],
                                  ["---", "---"] + [RIGHT] * 5, fold_rows),
         "backtest_verdict": _cadence(decay),
         "decay_phrase": ("the backtest could not measure it" if drop is None else
@@ -580,13 +563,13 @@ def loso_fields(src: dict) -> dict[str, str]:
     """Leave-one-source-out refits (metrics.json ``leave_one_source_out``)."""
     loso = src["metrics"].get("leave_one_source_out") or {}
     folds = loso.get("folds") or {}
-    rows = [[cell(name), fmt(f.get("train_rows"), count), fmt(f.get("rows"), count),
+    rows = [[md_cell(name), fmt(f.get("train_rows"), count), fmt(f.get("rows"), count),
              fmt(f.get("excluded_seen_domain_rows"), count), *rates(f), fmt(f.get("threshold"), lambda x: num(x, 6))]
             for name, f in folds.items()]
     return {
         "loso_max_train_rows": fmt(loso.get("max_train_rows"), count),
         "loso_max_test_rows": fmt(loso.get("max_test_rows"), count),
-        "loso_table": _table(["held-out source", "train rows", "test rows", "excluded (domain seen in training)",
+        "loso_table": md_table(["held-out source", "train rows", "test rows", "excluded (domain seen in training)",
                               "ROC AUC", "recall", "FPR", "threshold"], ["---"] + [RIGHT] * 7, rows),
         "loso_verdict": _loso_verdict(folds, src["metrics"]["target_fpr"]),
     }
@@ -598,11 +581,11 @@ def _loso_verdict(folds: dict, target: float) -> str:
     parts = []
     if recall:
         worst = min(recall, key=lambda n: (recall[n], n))
-        parts.append(f"the lowest recall is on {cell(worst, code=True)} ({num(recall[worst])})")
+        parts.append(f"the lowest recall is on {md_cell(worst)} ({num(recall[worst])})")
     if fpr:
         worst = max(fpr, key=lambda n: (fpr[n], n))
         above = sum(v > target for v in fpr.values())
-        parts.append(f"the highest false-positive rate on {cell(worst, code=True)} ({num(fpr[worst])}); "
+        parts.append(f"the highest false-positive rate on {md_cell(worst)} ({num(fpr[worst])}); "
                      f"{above} of {len(fpr)} held-out sources with legitimate URLs exceed the target {target:g}")
     if not parts:
         return "No fold had enough rows to measure recall or a false-positive rate."
@@ -616,9 +599,9 @@ def slice_fields(src: dict) -> dict[str, str]:
     for family in sorted(sl, key=lambda f: list(SLICE_TITLES).index(f) if f in SLICE_TITLES else 99):
         slices = sl[family]
         names = sorted(slices, key=_length_order) if family == "length" else sorted(slices)
-        rows = [[cell(n), fmt(dig(slices, n, "rows"), count), fmt(dig(slices, n, "phishing_share"), pct),
+        rows = [[md_cell(n), fmt(dig(slices, n, "rows"), count), fmt(dig(slices, n, "phishing_share"), pct),
                  *rates(slices[n], ("recall", "fpr", "precision", "roc_auc"))] for n in names]
-        tables.append(f"### {SLICE_TITLES.get(family, cell(family))}\n\n" + _table(
+        tables.append(f"### {SLICE_TITLES.get(family, md_cell(family))}\n\n" + md_table(
             ["slice", "URLs", "phishing share", "recall", "FPR", "precision", "ROC AUC"],
             ["---"] + [RIGHT] * 6, rows))
     lengths = {k: v["recall"] for k, v in (sl.get("length") or {}).items() if "recall" in v}
@@ -629,7 +612,7 @@ def slice_fields(src: dict) -> dict[str, str]:
         "http_recall": fmt(dig(sl, "scheme", "http", "recall")),
         "no_www_fpr": fmt(dig(sl, "www", "no www.", "fpr")),
         "www_fpr": fmt(dig(sl, "www", "www.", "fpr")),
-        "hardest_length_slice": cell(hardest or NA),
+        "hardest_length_slice": md_cell(hardest or NA),
         "hardest_length_recall": fmt(dig(sl, "length", hardest, "recall")),
         "hardest_length_fpr": fmt(dig(sl, "length", hardest, "fpr")),
     }
@@ -641,7 +624,7 @@ def year_fields(src: dict) -> dict[str, str]:
     oos = m.get("out_of_source") or {}
     rby = oos.get("recall_by_year") or {}
     year = latest_year(rby)
-    rows = [[cell(y), fmt(dig(rby, y, "rows"), count), fmt(dig(rby, y, "recall"))]
+    rows = [[md_cell(y), fmt(dig(rby, y, "rows"), count), fmt(dig(rby, y, "recall"))]
             for y in sorted(rby, key=_year_order)]
     rows.append(["all", fmt(oos.get("rows"), count), fmt(oos.get("recall"))])
     return {
@@ -651,7 +634,7 @@ def year_fields(src: dict) -> dict[str, str]:
         "oos_latest_year": year or NA,
         "oos_latest_year_recall": fmt(dig(rby, year, "recall")),
         "oos_latest_year_recall_pct": fmt(dig(rby, year, "recall"), pct),
-        "year_table": _table(["year", "URLs", "recall"], ["---", RIGHT, RIGHT], rows),
+        "year_table": md_table(["year", "URLs", "recall"], ["---", RIGHT, RIGHT], rows),
         "year_verdict": _year_verdict(rby, year, m["ensemble"]["recall"]["ci95_low"]),
     }
 
@@ -677,10 +660,10 @@ def _shares(sources: dict, key: str) -> str:
     for name, entry in sources.items():
         have = {c: dig(entry, "classes", c, key) for c in CLASS_ORDER if dig(entry, "classes", c) is not None}
         if len(have) == 2:
-            parts.append(f"{cell(name, code=True)} {fmt(have['legitimate'], pct)} vs {fmt(have['phishing'], pct)}")
+            parts.append(f"{md_cell(name)} {fmt(have['legitimate'], pct)} vs {fmt(have['phishing'], pct)}")
         elif have:
             (cls, share), = have.items()
-            parts.append(f"{cell(name, code=True)} {fmt(share, pct)} ({cls} only)")
+            parts.append(f"{md_cell(name)} {fmt(share, pct)} ({cls} only)")
     return "; ".join(parts) or NA
 
 

@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from pipeline.params import read_json, write_json
+from pipeline.common import read_json, write_json
+from pipeline import paths
+from pipeline.paths import FUTURE, QUARANTINE
 from pipeline.review import diffs, gather, render, stats
 from pipeline.review.gather import PullError, ReviewError
 
@@ -105,14 +107,12 @@ def resolve_out(args, root: Path) -> Path:
     if args.out:
         return Path(args.out)
     try:
-        configured = (yaml.safe_load((root / gather.PARAMS).read_text()) or {}).get("review", {}).get("out")
+        configured = (yaml.safe_load((root / paths.PARAMS).read_text()) or {}).get("review", {}).get("out")
     except OSError:
         configured = None
     return root / (configured or DEFAULTS["out"])
 
 
-FUTURE = "data/prepared/future.parquet"
-QUARANTINE = "data/prepared/quarantine.csv"
 
 
 @dataclass
@@ -141,7 +141,7 @@ class PRSide:
 
 def build_review(args, root: Path, out: Path) -> dict:
     started = time.perf_counter()
-    pr_params = yaml.safe_load((root / gather.PARAMS).read_text())
+    pr_params = yaml.safe_load((root / paths.PARAMS).read_text())
     head_name = args.head_name
     if not head_name:  # on a laptop: the branch, and say so when uncommitted changes are part of it
         dirty = gather.git(root, "status", "--porcelain", "--untracked-files=no")
@@ -160,11 +160,11 @@ def build_review(args, root: Path, out: Path) -> dict:
     elif args.repro_log:
         pr_run = gather.repro_from_log(Path(args.repro_log), args.repro_seconds)
 
-    gather.require(root, (gather.MODEL, gather.OPERATING, gather.METRICS, gather.TEST), "the working tree",
+    gather.require(root, (paths.MODEL, paths.OPERATING_POINT, paths.METRICS, paths.TEST), "the working tree",
                    "run `dvc repro` first (or pass --repro)")
     import pandas as pd
 
-    pr = PRSide(pr_params, head_name, pd.read_parquet(root / gather.TEST),
+    pr = PRSide(pr_params, head_name, pd.read_parquet(root / paths.TEST),
                 pd.read_parquet(root / FUTURE) if (root / FUTURE).is_file() else None)
     with tree:
         print(f"report: building the base {args.base} ({tree.sha[:7]}) in {tree.path} ...", flush=True)
@@ -187,19 +187,19 @@ def read_base(root: Path, out: Path, tree, pr: PRSide) -> BaseSide:
 
     b = tree.path
     print(f"report: scoring {len(pr.test):,} test URLs with the base model (base code) ...", flush=True)
-    p_test = gather.score(b, b / gather.MODEL, root / gather.TEST, out / "base_scores.npy")
+    p_test = gather.score(b, b / paths.MODEL, root / paths.TEST, out / "base_scores.npy")
     p_future = None
     if pr.future is not None:
         print(f"report: scoring {len(pr.future):,} future URLs with the base model (base code) ...", flush=True)
-        p_future = (gather.score(b, b / gather.MODEL, root / FUTURE, out / "base_future_scores.npy")
+        p_future = (gather.score(b, b / paths.MODEL, root / FUTURE, out / "base_future_scores.npy")
                     if len(pr.future) else np.zeros(0))
     seen = set()
-    for split in (gather.TRAIN, gather.VALIDATION):
+    for split in (paths.TRAIN, paths.VALIDATION):
         if (b / split).is_file():
             seen |= set(pd.read_parquet(b / split, columns=["url"])["url"])
-    return BaseSide(sha=tree.sha, params=_yaml(gather.git_show(root, tree.sha, gather.PARAMS)),
-                    operating=read_json(b / gather.OPERATING), report=_json(b / gather.DATA_REPORT),
-                    onnx=onnx_facts(_json(b / gather.MANIFEST), _json(b / gather.PARITY)),
+    return BaseSide(sha=tree.sha, params=_yaml(gather.git_show(root, tree.sha, paths.PARAMS)),
+                    operating=read_json(b / paths.OPERATING_POINT), report=_json(b / paths.DATA_REPORT),
+                    onnx=onnx_facts(_json(b / paths.MANIFEST), _json(b / paths.PARITY)),
                     pointers=gather.tracked_pointers(root, tree.sha), seen_urls=seen, p_test=p_test,
                     p_future=p_future, has_future_split=(b / FUTURE).is_file(),
                     quarantine=diffs.read_quarantine(b / QUARANTINE))
@@ -215,11 +215,11 @@ def compare(root: Path, out: Path, args, base: BaseSide, pr: PRSide) -> dict:
 
     rparams, rsource = review_params(base.params, pr.params)
     test, p_base, head_name = pr.test, base.p_test, pr.head_name
-    metrics = read_json(root / gather.METRICS)
-    operating = read_json(root / gather.OPERATING)
+    metrics = read_json(root / paths.METRICS)
+    operating = read_json(root / paths.OPERATING_POINT)
     y = test["label"].to_numpy()
     print(f"report: scoring {len(test):,} test URLs with the PR model ...", flush=True)
-    model = joblib.load(root / gather.MODEL)
+    model = joblib.load(root / paths.MODEL)
     p_pr = phishing_proba(model, test["url"])
     t_pr, t_base = operating["ensemble"]["threshold"], base.operating["ensemble"]["threshold"]
     fpr_points = pr.params["evaluate"]["fpr_points"]
@@ -234,7 +234,7 @@ def compare(root: Path, out: Path, args, base: BaseSide, pr: PRSide) -> dict:
     pr_pointers = gather.tracked_pointers(root)
     pointers = diffs.pointers_diff(base.pointers, pr_pointers)
     params_diff = diffs.params_diff(base.params, pr.params)
-    pr_report = _json(root / gather.DATA_REPORT)
+    pr_report = _json(root / paths.DATA_REPORT)
     rows = diffs.rows_diff(base.report, pr_report)
     changes = data_changes(base, pr_report, diffs.read_quarantine(root / QUARANTINE), out)
     data_changed = bool(pointers) or any(d["key"].split(".")[0] in ("data", "split") for d in params_diff) \
@@ -263,7 +263,7 @@ def compare(root: Path, out: Path, args, base: BaseSide, pr: PRSide) -> dict:
     per_source = ({"base": stats.rates_by(test["source"], y, p_base, t_base),
                    "pr": stats.rates_by(test["source"], y, p_pr, t_pr)} if "source" in test else None)
 
-    pr_onnx = onnx_facts(_json(root / gather.MANIFEST), _json(root / gather.PARITY))
+    pr_onnx = onnx_facts(_json(root / paths.MANIFEST), _json(root / paths.PARITY))
 
     base_cm = confusion(y, p_base >= t_base)
     plots = ["confusion_base.png", "confusion_pr.png", "curves.png"]
@@ -331,8 +331,8 @@ def _pipeline_facts(root: Path, review: dict, pr_run) -> None:
     dvc_yaml = yaml.safe_load((root / "dvc.yaml").read_text())
     facts = review["pipeline"]
     facts["stages"] = list((dvc_yaml.get("stages") or {}))
-    committed = gather.git_show(root, "HEAD", gather.LOCK)
-    reproduced = gather.read_text(root / gather.LOCK)
+    committed = gather.git_show(root, "HEAD", paths.DVC_LOCK)
+    reproduced = gather.read_text(root / paths.DVC_LOCK)
     facts["lock_checked"] = True
     facts["lock_mismatch"] = diffs.lock_mismatch(committed, reproduced)
     facts["files_to_commit"] = _outputs_to_commit(root, dvc_yaml) if facts["lock_mismatch"] else []

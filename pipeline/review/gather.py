@@ -18,20 +18,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import paths
 from pipeline.review.diffs import parse_repro_log
 from pipeline.review.remote import Diagnosis, diagnose
 
-MODEL = "models/model.joblib"
-OPERATING = "reports/operating_point.json"
-METRICS = "metrics.json"
-TEST = "data/prepared/test.parquet"
-TRAIN = "data/prepared/train.parquet"
-VALIDATION = "data/prepared/validation.parquet"
-DATA_REPORT = "reports/data_report.json"
-PARITY = "reports/parity.json"
-MANIFEST = "dist/manifest.json"
-LOCK = "dvc.lock"
-PARAMS = "params.yaml"
 
 # Scores a model with the code of the tree it runs in (the base model with the base code:
 # unpickling it with the PR's code could silently compute different features).
@@ -199,9 +189,9 @@ def status_stages(cwd: Path) -> list[str]:
     return sorted(k.split(":")[-1] for k in doc if not k.endswith(".dvc"))
 
 
-def require(tree: Path, paths, what: str, hint: str) -> None:
+def require(tree: Path, files, what: str, hint: str) -> None:
     """Fail with a plain message when pipeline outputs the review reads are missing."""
-    missing = [p for p in paths if not (tree / p).is_file()]
+    missing = [str(f) for f in files if not (tree / f).is_file()]
     if missing:
         raise ReviewError(f"{what} lacks {', '.join(missing)}: {hint}")
 
@@ -249,6 +239,6 @@ class BaseTree:
         run_ = repro(self.path, log_path, echo)
         if run_.returncode != 0:
             raise ReviewError(f"`dvc repro` of the base revision {self.rev} failed (log: {log_path})")
-        require(self.path, (MODEL, OPERATING), f"the base revision {self.rev}",
+        require(self.path, (paths.MODEL, paths.OPERATING_POINT), f"the base revision {self.rev}",
                 "its pipeline does not produce what the review compares")
         return run_

@@ -13,8 +13,8 @@ nothing else: it cannot open HTML, links, emphasis, a mention or a new row.
 from __future__ import annotations
 
 import json
-import unicodedata
 
+from pipeline.common import MISSING, md_cell
 from pipeline.review.diffs import LISTED
 from pipeline.review.stats import BETTER, NO_CHANGE, WORSE, format_p, metric_label
 
@@ -26,78 +26,40 @@ STATUS_TEXT = {"re-ran": "🔄 re-ran", "restored from run-cache": "♻️ resto
 
 def num(v) -> str:
     """A metric value: 4 decimals."""
-    return "—" if v is None else f"{v:.4f}"
+    return MISSING if v is None else f"{v:.4f}"
 
 
 def signed(v) -> str:
-    return "—" if v is None else f"{v:+.4f}"
+    return MISSING if v is None else f"{v:+.4f}"
 
 
 def interval(low, high, sign: bool = False) -> str:
     f = signed if sign else num
-    return "—" if low is None else f"[{f(low)}, {f(high)}]"
+    return MISSING if low is None else f"[{f(low)}, {f(high)}]"
 
 
 def count(n) -> str:
-    return "—" if n is None else f"{n:,}"
+    return MISSING if n is None else f"{n:,}"
 
 
 def pct(x) -> str:
     return f"{x:.2%}"
 
 
-_SHOWN_AS = {"\\": "\\\\", "`": "\\x60", "|": "\\|"}
-_INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # controls, format (bidi, zero-width), separators ...
 CELL_CHARS = {"where": 60, "label": 20, "url": 120, "reason": 160}  # widest cells of the URL lists
-
-
-def _visible(ch: str) -> str:
-    if ch in _SHOWN_AS:
-        return _SHOWN_AS[ch]
-    if unicodedata.category(ch) in _INVISIBLE:
-        code = ord(ch)
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-    return ch
-
-
-def md_cell(value, limit: int | None = None) -> str:
-    """Untrusted text as an inert markdown table cell: one code span, shown as it is.
-
-    Inside a code span nothing is markup, so ``<script>``, ``&amp;``, ``*``, ``_``, ``[x](y)``,
-    ``@user``, ``#1`` and bare URLs stay text (no HTML, link, mention or autolink). Only what
-    could end the span or the row, or hide from the reader, is rewritten, visibly and
-    unambiguously: ``\\`` -> ``\\\\``, a backtick -> ``\\x60``, ``|`` -> ``\\|`` (GFM tables turn it
-    back into ``|``), control and format characters (newline, ESC, U+202E, zero-width ...)
-    -> ``\\xNN`` / ``\\uNNNN``. At most ``limit`` characters are shown (counted after
-    rewriting, so the cell's size is bounded); a cut text is followed by ``…``.
-    """
-    if value is None:
-        return "—"
-    text = str(value)
-    if not text:
-        return "*(empty)*"
-    pieces, size = [], 0
-    for ch in text:
-        piece = _visible(ch)
-        if limit is not None and size + len(piece) > limit:
-            break
-        pieces.append(piece)
-        size += len(piece)
-    cut = "…" if len(pieces) < len(text) else ""
-    return "`" + "".join(pieces) + "`" + cut if pieces else cut
 
 
 def cell(value) -> str:
     """A params value in a table cell."""
     if value is None:
-        return "—"
+        return MISSING
     return md_cell(json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value)
 
 
 def rate_cells(base: dict | None, pr: dict | None, key: str) -> list[str]:
-    """[base, PR, Δ] of one rate; "—" where a side lacks it (e.g. FPR of a month without legitimate rows)."""
+    """[base, PR, Δ] of one rate; MISSING where a side lacks it (e.g. FPR of a month without legitimate rows)."""
     b, p = (base or {}).get(key), (pr or {}).get(key)
-    return [num(b), num(p), "—" if b is None or p is None else signed(p - b)]
+    return [num(b), num(p), MISSING if b is None or p is None else signed(p - b)]
 
 
 def _collapsed(summary: str, lines: list[str], over: int = 12) -> list[str]:
@@ -206,7 +168,7 @@ def params_section(review: dict) -> list[str]:
 
 
 def _delta(row: dict) -> str:
-    return "—" if row["old"] is None or row["new"] is None else f"{row['new'] - row['old']:+,}"
+    return MISSING if row["old"] is None or row["new"] is None else f"{row['new'] - row['old']:+,}"
 
 
 # -- 2b. data changes (data PRs) ---------------------------------------------------------------
@@ -425,10 +387,10 @@ def pipeline_section(review: dict) -> list[str]:
         stale = set(facts.get("stale_stages") or [])
         for stage in stages:
             if pr_run:
-                a = STATUS_TEXT.get(pr_run["stages"].get(stage), "—")
+                a = STATUS_TEXT.get(pr_run["stages"].get(stage), MISSING)
             else:
                 a = "⚠️ out of date (`dvc status`)" if stage in stale else "✔️ up to date (`dvc status`)"
-            b = STATUS_TEXT.get((base_run or {}).get("stages", {}).get(stage), "—")
+            b = STATUS_TEXT.get((base_run or {}).get("stages", {}).get(stage), MISSING)
             out.append(f"| {stage} | {a} | {b} |")
         out.append("")
     if pr_run:
@@ -505,15 +467,15 @@ def onnx_section(review: dict) -> list[str]:
 
 
 def _batches(side: dict) -> str:
-    return ", ".join(str(x) for x in side.get("batch_sizes") or []) or "—"
+    return ", ".join(str(x) for x in side.get("batch_sizes") or []) or MISSING
 
 
 def _agree(side: dict) -> str:
-    return "—" if side.get("label_agreement") is None else pct(side["label_agreement"])
+    return MISSING if side.get("label_agreement") is None else pct(side["label_agreement"])
 
 
 def _sci(x) -> str:
-    return "—" if x is None else f"{x:.2e}"
+    return MISSING if x is None else f"{x:.2e}"
 
 
 def render(review: dict, images: bool = True) -> str:

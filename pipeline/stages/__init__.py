@@ -4,7 +4,7 @@ from __future__ import annotations
 
 def add_stage_command(subparsers, name: str, help_text: str, description: str, run) -> None:
     """Expose a stage as ``python -m pipeline NAME``: read params.yaml, run it, exit 0."""
-    from pipeline.params import load_params
+    from pipeline.common import load_params
 
     def handler(args) -> int:
         run(load_params())

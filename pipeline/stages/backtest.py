@@ -13,22 +13,19 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from pipeline.errors import PipelineError
-from pipeline.params import write_json
+from pipeline import paths
+from pipeline.common import PipelineError
+from pipeline.common import write_json
 from pipeline.training.plots import backtest_png
 from pipeline.training.refits import backtest_fold, decay_summary, month_start
 from pipeline.training.splitting import ALL_SPLITS
 from pipeline.stages import add_stage_command
 
-PREPARED = Path("data/prepared")
-OUT = Path("reports/backtest.json")
-TABLE = Path("reports/backtest.csv")
-PLOT = Path("plots/backtest.png")
 TABLE_COLUMNS = ["cutoff", "age_months", "month", "train_rows", "threshold", "rows", "phishing", "legitimate",
                  "recall", "fpr"]
 
 
-def load_splits(prepared: Path = PREPARED) -> dict[str, pd.DataFrame]:
+def load_splits(prepared: Path = paths.PREPARED) -> dict[str, pd.DataFrame]:
     return {name: pd.read_parquet(prepared / f"{name}.parquet") for name in ALL_SPLITS}
 
 
@@ -47,7 +44,8 @@ def check_cutoffs(cutoffs: list[str], horizon: int, future_from: str | None) -> 
                                 "a backtest model would train on the future split")
 
 
-def run(params: dict, out: Path = OUT, table: Path = TABLE, plot: Path = PLOT) -> dict:
+def run(params: dict, out: Path = paths.BACKTEST, table: Path = paths.BACKTEST_TABLE,
+        plot: Path = paths.BACKTEST_PLOT) -> dict:
     settings = params["backtest"]
     cutoffs = [str(c) for c in settings["cutoffs"]]
     check_cutoffs(cutoffs, int(settings["horizon_months"]), params["split"].get("future_from"))

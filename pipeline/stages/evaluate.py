@@ -8,26 +8,20 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from pipeline import paths
 from pipeline.training.evaluation import evaluate
 from pipeline.training.model import phishing_proba, scores
-from pipeline.params import read_json, write_json
+from pipeline.common import read_json, write_json
 from pipeline.training.plots import confusion_png, curves_png, future_by_month_png, recall_by_year_png
 from pipeline.training.slices import strip_scheme_and_www
 from pipeline.stages import add_stage_command
 
-TEST = Path("data/prepared/test.parquet")
-FUTURE = Path("data/prepared/future.parquet")
-OUT_OF_SOURCE = Path("data/prepared/out_of_source.parquet")
-MODEL = Path("models/model.joblib")
-OPERATING = Path("reports/operating_point.json")
-LOSO = Path("reports/leave_one_source_out.json")
-METRICS = Path("metrics.json")
-PLOTS = Path("plots")
 
 
-def run(params: dict, test_path: Path = TEST, future_path: Path = FUTURE, oos_path: Path = OUT_OF_SOURCE,
-        model_path: Path = MODEL, operating_path: Path = OPERATING, loso_path: Path = LOSO,
-        metrics_path: Path = METRICS, plots_dir: Path = PLOTS) -> dict:
+def run(params: dict, test_path: Path = paths.TEST, future_path: Path = paths.FUTURE,
+        oos_path: Path = paths.OUT_OF_SOURCE, model_path: Path = paths.MODEL,
+        operating_path: Path = paths.OPERATING_POINT, loso_path: Path = paths.LEAVE_ONE_SOURCE_OUT,
+        metrics_path: Path = paths.METRICS, plots_dir: Path = paths.PLOTS) -> dict:
     test, future = pd.read_parquet(test_path), pd.read_parquet(future_path)
     oos = pd.read_parquet(oos_path)
     oos = oos[~oos["seen_in_training"]]

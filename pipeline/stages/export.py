@@ -9,20 +9,15 @@ import pandas as pd
 from tqdm import tqdm
 
 from phishing_url_detector import contract
-from pipeline.errors import PipelineError
+from pipeline import paths
+from pipeline.common import PipelineError
 from pipeline.training.features import FEATURE_NAMES
 from pipeline.training.onnx_export import TARGET_OPSET, io_signature, parity_failures, parity_report, to_onnx
 from pipeline.stages import add_stage_command
-from pipeline.params import read_json, sha256_file, write_json
+from pipeline.common import read_json, sha256_file, write_json
 from pipeline.training.provenance import (MODEL_CODE, data_digest, data_pointers, files_digest, library_versions,
                                  params_digest)
 
-MODEL = Path("models/model.joblib")
-OPERATING = Path("reports/operating_point.json")
-METRICS = Path("metrics.json")
-TEST = Path("data/prepared/test.parquet")
-DIST = Path("dist")
-PARITY = Path("reports/parity.json")
 MIN_ONNXRUNTIME = "1.17"  # first release implementing ai.onnx opset 20 (RegexFullMatch)
 HEADLINE = ("roc_auc", "pr_auc", "precision", "recall", "f1", "fpr", "tpr_at_fpr_0.001", "tpr_at_fpr_0.01")
 
@@ -64,10 +59,8 @@ def build_manifest(onnx_path: Path, params: dict, operating: dict, metrics: dict
     }
 
 
-def run(params: dict, dist: Path = DIST) -> dict:
-    model = joblib.load(MODEL)
-    operating = read_json(OPERATING)
-    threshold = operating["ensemble"]["threshold"]
+def convert(model, threshold: float):
+    """The ONNX graph, refused unless its inputs and outputs are exactly the contract's."""
     print("export: converting the ensemble to ONNX ...", flush=True)
     onx = to_onnx(model, threshold)
     signature = io_signature(onx)
@@ -75,30 +68,41 @@ def run(params: dict, dist: Path = DIST) -> dict:
                 for k in ("inputs", "outputs")}
     if signature != expected:
         raise PipelineError(f"export: the ONNX graph's I/O {signature} does not match the contract {expected} "
-                         "in phishing_url_detector/contract.py (client/)")
-    onnx_bytes = onx.SerializeToString()
+                            "in phishing_url_detector/contract.py (client/)")
+    return onx, signature
 
-    test = pd.read_parquet(TEST)
+
+def parity_gate(model, onnx_bytes: bytes, threshold: float, params: dict) -> dict:
+    """Score the test split with both engines; write reports/parity.json; raise unless they agree."""
+    test = pd.read_parquet(paths.TEST)
     batches = params["export"]["parity_batch_sizes"]
     with tqdm(total=len(batches), desc="parity gate (batch sizes)", unit="batch size", file=sys.stdout) as bar:
         report = parity_report(model, onnx_bytes, test["url"], threshold, batches,
                                progress=lambda b: (bar.set_postfix(batch=b), bar.update(1)))
     report["tolerance"] = params["export"]["max_abs_proba_diff"]
-    write_json(PARITY, report)
-    problems = parity_failures(report, report["tolerance"])
+    write_json(paths.PARITY, report)
     print(f"export: parity on {report['rows']:,} test URLs, batch sizes {batches}: label agreement "
           f"{report['label_agreement']:.2%}, max |dP| {report['max_abs_proba_diff']:.2e} "
           f"(tolerance {report['tolerance']:g})")
+    problems = parity_failures(report, report["tolerance"])
     if problems:
         raise ParityError("parity gate failed, nothing exported:\n  " + "\n  ".join(problems))
+    return report
 
-    dist.mkdir(parents=True, exist_ok=True)
-    onnx_path = dist / contract.MODEL_FILE
+
+def run(params: dict, onnx_path: Path = paths.ONNX, manifest_path: Path = paths.MANIFEST) -> dict:
+    model = joblib.load(paths.MODEL)
+    operating = read_json(paths.OPERATING_POINT)
+    threshold = operating["ensemble"]["threshold"]
+    onx, signature = convert(model, threshold)
+    onnx_bytes = onx.SerializeToString()
+    report = parity_gate(model, onnx_bytes, threshold, params)
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
     onnx_path.write_bytes(onnx_bytes)
-    manifest = build_manifest(onnx_path, params, operating, read_json(METRICS), report, signature)
-    write_json(dist / "manifest.json", manifest)
+    manifest = build_manifest(onnx_path, params, operating, read_json(paths.METRICS), report, signature)
+    write_json(manifest_path, manifest)
     print(f"export: wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB, sha256 "
-          f"{manifest['model']['sha256'][:12]}...) and {dist / 'manifest.json'}")
+          f"{manifest['model']['sha256'][:12]}...) and {manifest_path}")
     return manifest
 
 

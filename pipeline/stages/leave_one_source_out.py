@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.params import write_json
+from pipeline import paths
+from pipeline.common import write_json
 from pipeline.training.refits import leave_one_source_out_fold
 from pipeline.stages import add_stage_command
 from pipeline.stages.backtest import load_splits, run_folds
 
-OUT = Path("reports/leave_one_source_out.json")
 
 
-def run(params: dict, out: Path = OUT) -> dict:
+def run(params: dict, out: Path = paths.LEAVE_ONE_SOURCE_OUT) -> dict:
     settings = params["leave_one_source_out"]
     splits = load_splits()
     sources = sorted(set(splits["train"]["source"]))

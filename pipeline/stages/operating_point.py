@@ -11,14 +11,12 @@ from pathlib import Path
 import joblib
 import pandas as pd
 
+from pipeline import paths
 from pipeline.training.metrics import source_safe_threshold, threshold_metrics
 from pipeline.training.model import scores
-from pipeline.params import write_json
+from pipeline.common import write_json
 from pipeline.stages import add_stage_command
 
-VALIDATION = Path("data/prepared/validation.parquet")
-MODEL = Path("models/model.joblib")
-OUT = Path("reports/operating_point.json")
 
 
 def operating_points(y, ensemble_p, members: dict, sources, target_fpr: float, min_legitimate: int) -> dict:
@@ -47,7 +45,8 @@ def operating_points(y, ensemble_p, members: dict, sources, target_fpr: float, m
             "ensemble": point(ensemble_p), "members": {name: point(p) for name, p in members.items()}}
 
 
-def run(params: dict, validation_path: Path = VALIDATION, model_path: Path = MODEL, out: Path = OUT) -> dict:
+def run(params: dict, validation_path: Path = paths.VALIDATION, model_path: Path = paths.MODEL,
+        out: Path = paths.OPERATING_POINT) -> dict:
     validation = pd.read_parquet(validation_path)
     model = joblib.load(model_path)
     y, sources = validation["label"].to_numpy(), validation["source"].to_numpy()

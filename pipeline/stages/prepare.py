@@ -5,15 +5,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline import paths
 from pipeline.training.dataset import prepare_dataset, prepare_out_of_source, subsample
-from pipeline.params import write_json
+from pipeline.common import write_json
 from pipeline.training.sources import Source, out_of_source, training_sources
 from pipeline.training.splitting import ALL_SPLITS
 from pipeline.stages import add_stage_command
 from pipeline.training.validation import read_raw_csv
 
-OUT_DIR = Path("data/prepared")
-REPORT = Path("reports/data_report.json")
 SPLIT_COLUMNS = ["url", "label", "source", "line", "first_seen", "host", "registered_domain"]
 
 
@@ -22,7 +21,7 @@ def read_source(source: Source, fraction: float, seed: int) -> pd.DataFrame:
     return subsample(pd.concat(frames, ignore_index=True), fraction, seed)
 
 
-def run(params: dict, out_dir: Path = OUT_DIR, report_path: Path = REPORT) -> dict:
+def run(params: dict, out_dir: Path = paths.PREPARED, report_path: Path = paths.DATA_REPORT) -> dict:
     data, seed = params["data"], params["split"]["seed"]
     fraction = data.get("sample_fraction", 1.0)
     raw = pd.concat([read_source(s, fraction, seed + i) for i, s in enumerate(training_sources(params))],

@@ -7,14 +7,13 @@ from pathlib import Path
 import joblib
 import pandas as pd
 
+from pipeline import paths
 from pipeline.training.model import build_model, fit, vocabulary_size
 from pipeline.stages import add_stage_command
 
-TRAIN = Path("data/prepared/train.parquet")
-MODEL = Path("models/model.joblib")
 
 
-def run(params: dict, train_path: Path = TRAIN, model_path: Path = MODEL):
+def run(params: dict, train_path: Path = paths.TRAIN, model_path: Path = paths.MODEL):
     train = pd.read_parquet(train_path)
     model = build_model(params["train"])
     started = time.perf_counter()

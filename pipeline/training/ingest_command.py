@@ -24,15 +24,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.errors import PipelineError
+from pipeline import paths
+from pipeline.common import PipelineError
 from pipeline.training.ingest import (BatchReport, batch_problems, label_conflicts, merge_csv, register_in_dvc_yaml,
                              register_in_params, repository_keys, rows_by_month, shard_month, shard_path)
-from pipeline.params import load_params
+from pipeline.common import load_params
 from pipeline.training.sources import out_of_source, training_sources
 from pipeline.training.validation import RawDataError, read_raw_csv
 
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
-REPORT_DIR = Path("build/ingest")
+REPORT_DIR = paths.INGEST_REPORTS
 SHOWN = 20  # conflicts and problems printed URL by URL; the CSV holds all of them
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.errors import PipelineError
+from pipeline.common import PipelineError
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipeline.training.canonical import canonical_url
 from phishing_url_detector.contract import normalise_url
-from pipeline.errors import PipelineError
+from pipeline.common import PipelineError
 
 RAW_COLUMNS = ("url", "label")
 QUARANTINE_COLUMNS = ["source", "file", "line", "url", "label", "first_seen", "reason"]
