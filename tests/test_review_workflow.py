@@ -41,7 +41,8 @@ def triggers(path: str, patterns) -> bool:
 @pytest.mark.parametrize("path, heavy", [
     ("pipeline/training/model.py", True), ("pipeline/review/render.py", True), ("params.yaml", True),
     ("dvc.yaml", True), ("dvc.lock", True), ("data/raw/ebbu2017.csv.gz.dvc", True), ("new.csv.dvc", True),
-    ("pyproject.toml", True), (".github/workflows/review.yml", True),
+    ("pyproject.toml", True), (".github/workflows/review.yml", True), ("client/src/phishing_url_detector/fetch.py", True),
+    ("model_card/template.md", True), ("constraints.txt", True),
     ("README.md", False), ("docs/usage.md", False), ("model_card/DATASHEET.md", False), ("tests/test_x.py", False),
 ])
 def test_only_code_params_data_and_the_workflow_trigger_the_review(path, heavy):

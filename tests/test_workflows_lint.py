@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from workflow_tools import load_workflow, shared_path_filters
+
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
 VENV_BIN = Path(sys.executable).parent
@@ -85,3 +87,20 @@ def test_third_party_actions_are_pinned_to_a_commit_with_the_version_in_a_commen
             continue
         assert re.fullmatch(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}", ref), f"{workflow.name}: {ref}"
         assert re.fullmatch(r"\s*# v\d+(\.\d+){0,2}", comment), f"{workflow.name}: {ref} has no version comment"
+
+
+# workflow -> (trigger, its own workflow files that also trigger it)
+FILTERED = {"review.yml": [("pull_request", [".github/workflows/review.yml", ".github/workflows/review-comment.yml"]),
+                           ("push", [".github/workflows/review.yml", ".github/workflows/review-comment.yml"])],
+            "release.yml": [("push", [".github/workflows/release.yml"])]}
+
+
+def test_every_path_filtered_workflow_uses_the_one_list_of_path_filters():
+    """.github/path-filters.txt is the source; four copies of the list had already drifted once."""
+    for name, triggers in FILTERED.items():
+        workflow = load_workflow(REPO / ".github" / "workflows" / name)
+        on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+        for trigger, own in triggers:
+            assert on[trigger]["paths"] == shared_path_filters() + own, (name, trigger)
+    filtered = {p.name for p in WORKFLOWS if "paths:" in p.read_text()}
+    assert filtered == set(FILTERED), "a workflow with path filters is missing from FILTERED"

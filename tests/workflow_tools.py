@@ -64,3 +64,9 @@ def act_command(event_name: str, workflow: Path, event_path: Path, stub: Path) -
 def act_env(**extra: str) -> dict:
     return {**os.environ, "ACT_DISABLE_VERSION_CHECK": "1",
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", **extra}
+
+
+def shared_path_filters() -> list[str]:
+    """The one list of CI path filters (.github/path-filters.txt), in order, comments dropped."""
+    text = (Path(__file__).resolve().parents[1] / ".github" / "path-filters.txt").read_text()
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]

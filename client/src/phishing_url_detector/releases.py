@@ -11,7 +11,6 @@ of the training repository writes releases with these same functions.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from phishing_url_detector import contract as C
+from phishing_url_detector.digests import sha256_file
 from phishing_url_detector.errors import LoaderError, VerificationError
 
 SUMS_FILE = "SHA256SUMS"
@@ -71,14 +71,6 @@ def model_asset_name(version: str) -> str:
 def release_asset_names(version: str) -> list[str]:
     """Every asset a model release must carry (SHA256SUMS last: it covers the rest)."""
     return [model_asset_name(version), MANIFEST_FILE, CARD_FILE, METRICS_FILE, SUMS_FILE]
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def format_sha256sums(digests: dict[str, str]) -> str:
