@@ -10,6 +10,7 @@ Exit codes: 0 better / no significant change / accepted regression,
 """
 from __future__ import annotations
 
+import logging
 import argparse
 import copy
 import os
@@ -26,6 +27,8 @@ from pipeline import paths
 from pipeline.paths import FUTURE, QUARANTINE
 from pipeline.review import diffs, gather, render, stats
 from pipeline.review.gather import PullError, ReviewError
+
+log = logging.getLogger(__name__)
 
 EXIT_WORSE, EXIT_PULL = 3, 4
 DEFAULTS = {
@@ -153,7 +156,7 @@ def build_review(args, root: Path, out: Path) -> dict:
     # The challenger: the working tree, reproduced here or by the workflow's `dvc repro` step.
     pr_run = None
     if args.repro:
-        print("report: dvc repro (PR) ...", flush=True)
+        log.info("report: dvc repro (PR) ...")
         pr_run = gather.repro(root, out / "repro.log", echo=sys.stdout)
         if pr_run.returncode != 0:
             raise ReviewError(f"`dvc repro` failed for the PR (log: {out / 'repro.log'})")
@@ -167,7 +170,7 @@ def build_review(args, root: Path, out: Path) -> dict:
     pr = PRSide(pr_params, head_name, pd.read_parquet(root / paths.TEST),
                 pd.read_parquet(root / FUTURE) if (root / FUTURE).is_file() else None)
     with tree:
-        print(f"report: building the base {args.base} ({tree.sha[:7]}) in {tree.path} ...", flush=True)
+        log.info("report: building the base %s (%s) in %s ...", args.base, tree.sha[:7], tree.path)
         base_run = tree.build(out / "base-repro.log", args.base, echo=sys.stdout)
         base = read_base(root, out, tree, pr)
 
@@ -186,11 +189,11 @@ def read_base(root: Path, out: Path, tree, pr: PRSide) -> BaseSide:
     import pandas as pd
 
     b = tree.path
-    print(f"report: scoring {len(pr.test):,} test URLs with the base model (base code) ...", flush=True)
+    log.info("report: scoring %s test URLs with the base model (base code) ...", f"{len(pr.test):,}")
     p_test = gather.score(b, b / paths.MODEL, root / paths.TEST, out / "base_scores.npy")
     p_future = None
     if pr.future is not None:
-        print(f"report: scoring {len(pr.future):,} future URLs with the base model (base code) ...", flush=True)
+        log.info("report: scoring %s future URLs with the base model (base code) ...", f"{len(pr.future):,}")
         p_future = (gather.score(b, b / paths.MODEL, root / FUTURE, out / "base_future_scores.npy")
                     if len(pr.future) else np.zeros(0))
     seen = set()
@@ -218,7 +221,7 @@ def compare(root: Path, out: Path, args, base: BaseSide, pr: PRSide) -> dict:
     metrics = read_json(root / paths.METRICS)
     operating = read_json(root / paths.OPERATING_POINT)
     y = test["label"].to_numpy()
-    print(f"report: scoring {len(test):,} test URLs with the PR model ...", flush=True)
+    log.info("report: scoring %s test URLs with the PR model ...", f"{len(test):,}")
     model = joblib.load(root / paths.MODEL)
     p_pr = phishing_proba(model, test["url"])
     t_pr, t_base = operating["ensemble"]["threshold"], base.operating["ensemble"]["threshold"]
@@ -315,7 +318,7 @@ def future_facts(model, base: BaseSide, pr: PRSide, t_base: float, t_pr: float) 
              "rows": 0 if frame is None else int(len(frame))}
     if not facts["rows"]:
         return facts
-    print(f"report: scoring {len(frame):,} future URLs with the PR model ...", flush=True)
+    log.info("report: scoring %s future URLs with the PR model ...", f"{len(frame):,}")
     y, first_seen = frame["label"].to_numpy(), frame["first_seen"].astype(str).to_numpy()
     facts["seen_by_base"] = int(frame["url"].isin(base.seen_urls).sum())
     facts["base"] = stats.future_rates(first_seen, y, base.p_future, t_base, newest)

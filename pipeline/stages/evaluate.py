@@ -2,6 +2,7 @@
 out-of-source recall, the leave-one-source-out table, plots."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import joblib
@@ -16,6 +17,7 @@ from pipeline.training.plots import confusion_png, curves_png, future_by_month_p
 from pipeline.training.slices import strip_scheme_and_www
 from pipeline.stages import add_stage_command
 
+log = logging.getLogger(__name__)
 
 
 def run(params: dict, test_path: Path = paths.TEST, future_path: Path = paths.FUTURE,
@@ -29,15 +31,15 @@ def run(params: dict, test_path: Path = paths.TEST, future_path: Path = paths.FU
     operating = read_json(operating_path)
     y = test["label"].to_numpy()
 
-    print(f"evaluate: scoring {len(test):,} test, {len(future):,} future and {len(oos):,} out-of-source URLs ...",
-          flush=True)
+    log.info("evaluate: scoring %s test, %s future and %s out-of-source URLs ...", f"{len(test):,}",
+             f"{len(future):,}", f"{len(oos):,}")
     p, members = scores(model, test["url"])
     stripped = phishing_proba(model, test["url"].map(strip_scheme_and_www))
     oos_p = phishing_proba(model, oos["url"]) if len(oos) else np.zeros(0)
     future_p, future_members = scores(model, future["url"]) if len(future) else \
         (np.zeros(0), {k: np.zeros(0) for k in members})
     future_scores = {"frame": future, "p": future_p, "members": future_members}
-    print(f"evaluate: bootstrapping {params['evaluate']['bootstrap_resamples']} resamples ...", flush=True)
+    log.info("evaluate: bootstrapping %d resamples ...", params["evaluate"]["bootstrap_resamples"])
     doc = evaluate(test, p, members, operating, params["evaluate"], stripped,
                    {"p": oos_p, "year": oos["year"].to_numpy()}, future_scores)
     doc["leave_one_source_out"] = read_json(loso_path)

@@ -1,6 +1,7 @@
 """Stage `export`: ONNX conversion with the operating threshold, the parity gate, the manifest."""
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from pipeline.common import PipelineError
 from pipeline.training.features import FEATURE_NAMES
 from pipeline.training.onnx_export import TARGET_OPSET, io_signature, parity_failures, parity_report, to_onnx
 from pipeline.stages import add_stage_command
+
+log = logging.getLogger(__name__)
 from pipeline.common import read_json, sha256_file, write_json
 from pipeline.training.provenance import (MODEL_CODE, data_digest, data_pointers, files_digest, library_versions,
                                  params_digest)
@@ -61,7 +64,7 @@ def build_manifest(onnx_path: Path, params: dict, operating: dict, metrics: dict
 
 def convert(model, threshold: float):
     """The ONNX graph, refused unless its inputs and outputs are exactly the contract's."""
-    print("export: converting the ensemble to ONNX ...", flush=True)
+    log.info("export: converting the ensemble to ONNX ...")
     onx = to_onnx(model, threshold)
     signature = io_signature(onx)
     expected = {k: [{f: d[f] for f in ("name", "type", "shape")} for d in contract.CONTRACT[k]]

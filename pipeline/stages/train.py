@@ -1,6 +1,7 @@
 """Stage `train`: fit the ensemble on the training split and save it."""
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -11,13 +12,14 @@ from pipeline import paths
 from pipeline.training.model import build_model, fit, vocabulary_size
 from pipeline.stages import add_stage_command
 
+log = logging.getLogger(__name__)
 
 
 def run(params: dict, train_path: Path = paths.TRAIN, model_path: Path = paths.MODEL):
     train = pd.read_parquet(train_path)
     model = build_model(params["train"])
     started = time.perf_counter()
-    print(f"train: fitting {len(model.estimators)} members on {len(train):,} URLs ...", flush=True)
+    log.info("train: fitting %d members on %s URLs ...", len(model.estimators), f"{len(train):,}")
     fit(model, train["url"], train["label"].to_numpy())
     print(f"train: done in {time.perf_counter() - started:.1f}s; "
           f"vocabulary {vocabulary_size(model):,} n-grams (host and path)")
