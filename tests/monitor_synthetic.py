@@ -1,4 +1,5 @@
-"""Shared helpers for the monitoring tests: synthetic logs of known shape, a tiny ONNX model, the CLI.
+"""Shared helpers for the monitoring tests: synthetic logs of known shape, a tiny ONNX model,
+real release directories, the CLI.
 
 Kept out of ``test_*`` names so pytest does not collect it; the test modules
 import it (pytest puts ``tests/`` on ``sys.path``).
@@ -6,12 +7,16 @@ import it (pytest puts ``tests/`` on ``sys.path``).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from onnx import TensorProto, helper, save_model
+from onnx import TensorProto, helper
+from phishing_url_detector import contract as C
+from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, model_asset_name,
+                                            release_asset_names, write_sha256sums)
 
 from pipeline.monitoring import commands
 
@@ -20,6 +25,12 @@ START = pd.Timestamp("2024-01-01", tz="UTC")  # a Monday: 7D windows are whole I
 
 def tiny_onnx_model(path: Path, pattern: str = "(?s).*login.*") -> Path:
     """Same I/O contract as the released model: P(phishing) = 0.9 if the URL matches, else 0.1."""
+    path.write_bytes(tiny_onnx_bytes(pattern))
+    return path
+
+
+def tiny_onnx_bytes(pattern: str = "(?s).*login.*") -> bytes:
+    """The serialised model of :func:`tiny_onnx_model`."""
     url = helper.make_tensor_value_info("url", TensorProto.STRING, ["N", 1])
     label = helper.make_tensor_value_info("label", TensorProto.INT64, ["N"])
     proba = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2])
@@ -42,8 +53,38 @@ def tiny_onnx_model(path: Path, pattern: str = "(?s).*login.*") -> Path:
     graph = helper.make_graph(nodes, "tiny_phishing_url_detector", [url], [label, proba])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
     model.ir_version = 9
-    save_model(model, str(path))
-    return path
+    return model.SerializeToString()
+
+
+def make_release(directory: Path, version: str, onnx_bytes: bytes, threshold: float) -> Path:
+    """A complete model release in ``directory``, as ``python -m pipeline release`` writes it and
+    ``verify_release_dir`` accepts: the versioned ONNX file, manifest.json (version, threshold,
+    contract, model digest), MODEL_CARD.md, metrics.json and SHA256SUMS over the four."""
+    directory.mkdir(parents=True)
+    onnx_name = model_asset_name(version)
+    (directory / onnx_name).write_bytes(onnx_bytes)
+    manifest = {"version": version, "threshold": threshold, "target_fpr": 0.01,
+                "model": {"file": onnx_name, "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
+                          "size_bytes": len(onnx_bytes)},
+                "contract": C.CONTRACT, "contract_digest": C.contract_digest(),
+                "contract_major": C.CONTRACT_MAJOR}
+    (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+    (directory / CARD_FILE).write_text(f"# Model card {version}\n")
+    (directory / METRICS_FILE).write_text('{"roc_auc": 0.99}\n')
+    write_sha256sums(directory, release_asset_names(version)[:-1])
+    return directory
+
+
+def cache_release(cache: Path, version: str, onnx_bytes: bytes, threshold: float) -> Path:
+    """A release in the client's fetch cache layout, ``<cache>/<sha256 of the onnx>/<version>/``."""
+    return make_release(cache / hashlib.sha256(onnx_bytes).hexdigest() / version, version,
+                        onnx_bytes, threshold)
+
+
+def tamper_threshold(directory: Path, threshold: float) -> None:
+    """Rewrite the threshold in a release's manifest after SHA256SUMS was written."""
+    manifest = json.loads((directory / MANIFEST_FILE).read_text())
+    (directory / MANIFEST_FILE).write_text(json.dumps({**manifest, "threshold": threshold}, indent=2))
 
 
 def synthetic_log(seed: int, *, windows: int = 26, rows_per_window: int = 2000,

@@ -1,7 +1,8 @@
-"""``python -m pipeline monitor``: exit codes, the five outputs, rejects, thresholds, flags."""
+"""``python -m pipeline monitor``: exit codes, the five outputs, rejects, flags.
+
+Thresholds of released versions are tested in test_monitor_releases.py."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -14,17 +15,27 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 OUTPUTS = ("monitor.json", "report.md", "ratio.png", "scores.png", "rejects.csv")
 
 
+@pytest.fixture(autouse=True)
+def empty_fetch_cache(tmp_path, monkeypatch):
+    """The client's fetch cache, empty: a developer's own cache never changes a test."""
+    monkeypatch.setenv("PHISHING_MODEL_CACHE", str(tmp_path / "fetch-cache"))
+
+
 @pytest.fixture
 def params(tmp_path) -> Path:
-    """A params file with the repository's alerting defaults and no manifests."""
+    """A params file with the repository's alerting defaults and no release directories."""
     path = tmp_path / "params.yaml"
-    path.write_text("monitor:\n  manifests: []\n  window: 7D\n")
+    path.write_text("monitor:\n  releases: []\n  window: 7D\n")
     return path
 
 
-def test_cli_module_is_registered():
+def test_cli_registers_the_monitoring_commands():
     from pipeline import cli
-    assert "pipeline.monitoring.commands" in cli.COMMAND_MODULES
+    from pipeline.monitoring import fetch_command, monitor_command, simulate_command
+    parser = cli.build_parser()
+    assert parser.parse_args(["monitor"]).func is monitor_command.run
+    assert parser.parse_args(["simulate-traffic"]).func is simulate_command.run
+    assert parser.parse_args(["fetch-logs"]).func is fetch_command.run
 
 
 def test_alert_exits_3_and_writes_every_output(tmp_path, params):
@@ -90,30 +101,6 @@ def test_malformed_rows_are_counted_and_kept_in_the_rejects_file(tmp_path, param
     assert "**4 rejected**" in report and "## Rejected rows" in report
 
 
-def test_verdicts_from_manifest_threshold_then_the_flag(tmp_path, params):
-    rows = ms.synthetic_log(4, windows=6, rows_per_window=600)
-    rows = pd.concat([rows, rows.assign(model_version="2.0.0")], ignore_index=True)
-    log = ms.to_csv_log(rows.drop(columns="verdict"), tmp_path / "log.csv")
-    manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"version": "1.0.0", "threshold": 0.5}))
-    out = tmp_path / "out"
-    # No threshold for 2.0.0: its rows are rejected, never guessed.
-    assert run_cli("monitor", "--log", log, "--out", out, "--params", params,
-                   "--manifest", manifest) == 0
-    result = strict_json(out / "monitor.json")
-    assert result["input"]["rows_rejected"] == len(rows) // 2
-    assert result["input"]["rejects_by_reason"] == {"no verdict and no threshold": len(rows) // 2}
-    # With --threshold as the fallback, 2.0.0 is scored at 0.9 (flags almost nothing).
-    assert run_cli("monitor", "--log", log, "--out", out, "--params", params,
-                   "--manifest", manifest, "--threshold", "0.9") == 3
-    result = strict_json(out / "monitor.json")
-    assert result["input"]["thresholds"] == {"1.0.0": 0.5}
-    ratios = {w["model_version"]: w["flagged_ratio"] for w in result["windows"]}
-    assert ratios["1.0.0"] == pytest.approx(0.1, abs=0.03) and ratios["2.0.0"] < 0.03
-    assert {c["model_version"] for c in result["comparisons"] if c["alert"]} == {"2.0.0"}
-    assert {c["kind"] for c in result["comparisons"] if c["alert"]} == {"version"}
-
-
 def test_reference_flags_and_params(tmp_path, params):
     log = ms.to_csv_log(ms.synthetic_log(5, windows=10, rows_per_window=700), tmp_path / "log.csv")
     out = tmp_path / "out"
@@ -127,7 +114,7 @@ def test_reference_flags_and_params(tmp_path, params):
                 "--reference-version", "1.0.0")
     assert exc.value.code == 2
     strict = tmp_path / "strict.yaml"
-    strict.write_text("monitor:\n  manifests: []\n  alert:\n    min_rows: 100000\n")
+    strict.write_text("monitor:\n  alert:\n    min_rows: 100000\n")
     shifted = ms.to_csv_log(ms.synthetic_log(6, windows=10, shift=0.1, shift_from=6), tmp_path / "s.csv")
     assert run_cli("monitor", "--log", shifted, "--out", out, "--params", strict) == 0
     assert "insufficient data" in (out / "report.md").read_text()

@@ -100,8 +100,18 @@ def test_missing_log_and_unknown_format_are_errors(tmp_path):
         logs.discover_files(tmp_path / "x.xlsx")
 
 
-def test_thresholds_come_from_versioned_manifests(tmp_path):
-    (tmp_path / "a.json").write_text(json.dumps({"version": "1.4.0", "threshold": 0.42}))
-    (tmp_path / "b.json").write_text(json.dumps({"threshold": 0.9}))  # no version: unusable
-    found = logs.load_thresholds([tmp_path / "a.json", tmp_path / "b.json", tmp_path / "missing.json"])
-    assert found == {"1.4.0": 0.42}
+def test_versions_without_verdict_counts_the_rows_that_need_a_threshold(tmp_path):
+    (tmp_path / "a.csv").write_text(
+        "timestamp,model_version,score,verdict\n"
+        "2024-01-01T00:00:00Z,1.0.0,0.2,\n"
+        "2024-01-01T00:00:00Z, 1.0.0 ,0.9,\n"      # stripped like every version
+        "2024-01-01T00:00:00Z,1.0.0,0.9,1\n"       # logged its verdict
+        "2024-01-01T00:00:00Z,,0.9,\n"             # no version: rejected, needs nothing
+        "2024-01-01T00:00:00Z,2.0.0,0.9,0\n")
+    (tmp_path / "b.jsonl").write_text(
+        '{"timestamp": "2024-01-02T00:00:00Z", "model_version": "2.0.0", "score": 0.1}\n')
+    raw = logs.read(tmp_path)
+    assert logs.versions_without_verdict(raw) == {"1.0.0": 2, "2.0.0": 1}
+    log = logs.validate_log(raw, {"1.0.0": 0.5, "2.0.0": 0.05})
+    assert len(log.rows) == 5 and len(log.rejects) == 1
+    assert log.rows.sort_values(["model_version", "score"])["verdict"].tolist() == [0, 1, 1, 1, 0]

@@ -1,25 +1,32 @@
-"""``simulate-traffic``: dated phishing + held-out legitimate URLs through an ONNX model.
+"""``simulate-traffic``: dated phishing + held-out legitimate URLs through a released ONNX model.
 
-Uses a tiny ONNX model with the product's I/O contract (P(phishing) = 0.9 when
-the URL contains "login", else 0.1) and tiny synthetic inputs.
+Uses a release directory holding a tiny ONNX model with the product's I/O
+contract (P(phishing) = 0.9 when the URL contains "login", else 0.1), the real
+small model of ``small_onnx`` where scores must match the client's Detector,
+and tiny synthetic inputs.
 """
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import monitor_synthetic as ms
+from phishing_url_detector.detector import Detector
+from phishing_url_detector.releases import model_asset_name
 from pipeline.monitoring import simulate
 from monitor_synthetic import run_cli, strict_json
+
+
+@pytest.fixture(autouse=True)
+def empty_fetch_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PHISHING_MODEL_CACHE", str(tmp_path / "fetch-cache"))
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("simulate")
-    model = ms.tiny_onnx_model(root / "model.onnx")
+    release = ms.make_release(root / "model-v1.4.0", "1.4.0", ms.tiny_onnx_bytes(), 0.5)
     rng = np.random.default_rng(0)
     dates = pd.Timestamp("2021-01-01", tz="UTC") + pd.to_timedelta(rng.uniform(0, 120, 400), unit="D")
     # Half the phishing URLs only say "login" once HTML entities are decoded:
@@ -33,14 +40,13 @@ def inputs(tmp_path_factory) -> dict:
     pd.DataFrame({"url": [f"https://shop{i}.example/item/{i}" for i in range(300)] +
                   [f"http://heldout-phish{i}.example/login" for i in range(50)],
                   "label": [0] * 300 + [1] * 50}).to_parquet(legit)
-    manifest = root / "manifest.json"
-    manifest.write_text(json.dumps({"version": "1.4.0", "threshold": 0.5}))
-    return {"model": model, "phish": phish, "legit": legit, "manifest": manifest, "root": root}
+    return {"model": release / model_asset_name("1.4.0"), "release": release,
+            "phish": phish, "legit": legit, "root": root}
 
 
-def _simulate(inputs, out, *extra) -> int:
+def _simulate(inputs, out, *extra, model=None) -> int:
     return run_cli("simulate-traffic", "--phish", inputs["phish"], "--legit", inputs["legit"],
-                   "--model", inputs["model"], "--manifest", inputs["manifest"], "--out", out,
+                   "--model", model or inputs["model"], "--out", out,
                    "--start", "2021-01-01", "--months", "3", "--rows-per-day", "300",
                    "--prevalence", "0.2", "--label-share", "1.0", "--params", inputs["root"] / "none.yaml",
                    *extra)
@@ -120,7 +126,7 @@ def test_simulated_canary_is_caught_by_the_monitor(inputs, tmp_path):
     assert _simulate(inputs, log, "--version-b", "1.5.0", "--threshold-b", "0.05",
                      "--switch", "2021-03-01", "--rollout", "canary", "--canary-share", "0.3") == 0
     params = tmp_path / "params.yaml"
-    params.write_text("monitor:\n  manifests: []\n  alert:\n    min_rows: 300\n")
+    params.write_text("monitor:\n  alert:\n    min_rows: 300\n")
     out = tmp_path / "out"
     assert run_cli("monitor", "--log", log, "--out", out, "--params", params) == 3
     result = strict_json(out / "monitor.json")
@@ -131,12 +137,49 @@ def test_simulated_canary_is_caught_by_the_monitor(inputs, tmp_path):
     assert labelled and all(w["recall"] == 1.0 for w in labelled)  # labels logged for every row
 
 
+def test_scores_are_the_client_detectors(inputs, tmp_path, small_onnx):
+    """One copy of the scoring code: the simulator's scores are Detector's, for a real model;
+    a log without verdicts is then flagged by the monitor at the release's threshold."""
+    release = ms.make_release(tmp_path / "model-v2.1.0", "2.1.0", small_onnx, 0.75)
+    log_path = tmp_path / "log.csv"
+    assert _simulate(inputs, log_path, "--no-verdict", model=release / model_asset_name("2.1.0")) == 0
+    log = pd.read_csv(log_path, dtype={"model_version": str})
+    assert "verdict" not in log.columns and set(log["model_version"]) == {"2.1.0"}
+    urls = log["url"].tolist()
+    detector = Detector.from_path(release / model_asset_name("2.1.0"))
+    expected = detector.predict_proba(urls)[:, 1].astype(float).round(6)
+    assert np.array_equal(log["score"].to_numpy(), expected)
+    assert np.array_equal(log["score"].to_numpy(),
+                          np.round([s.p_phishing for s in detector.score(urls)], 6))
+    assert log["score"].nunique() > 100 and 0 < (log["score"] >= 0.75).mean() < 1  # a real model
+    out = tmp_path / "out"
+    params = tmp_path / "params.yaml"
+    params.write_text("monitor:\n  alert:\n    min_rows: 300\n")
+    assert run_cli("monitor", "--log", log_path, "--out", out, "--params", params,
+                   "--release-dir", release) in (0, 3)
+    result = strict_json(out / "monitor.json")
+    assert result["input"]["rows_rejected"] == 0
+    assert result["input"]["thresholds"] == {"2.1.0": {"threshold": 0.75, "source": "--release-dir",
+                                                       "release_dir": str(release)}}
+    flagged = sum(w["flagged_ratio"] * w["rows"] for w in result["windows"]) / len(log)
+    assert flagged == pytest.approx((log["score"] >= 0.75).mean())
+
+
+def test_a_model_that_does_not_verify_is_not_simulated(inputs, tmp_path, capsys):
+    release = tmp_path / "model-v1.4.0"
+    ms.make_release(release, "1.4.0", ms.tiny_onnx_bytes(), 0.5)
+    ms.tamper_threshold(release, 0.01)
+    assert _simulate(inputs, tmp_path / "x.csv", model=release / model_asset_name("1.4.0")) == 1
+    assert "manifest.json" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
+
+
 def test_missing_inputs_are_reported(inputs, tmp_path, capsys):
-    assert run_cli("simulate-traffic", "--model", tmp_path / "none.onnx", "--manifest",
-                   inputs["manifest"], "--phish", inputs["phish"], "--legit", inputs["legit"],
-                   "--out", tmp_path / "x.csv") == 1
-    assert "ONNX model not found" in capsys.readouterr().err
-    assert run_cli("simulate-traffic", "--model", inputs["model"], "--manifest", tmp_path / "none.json",
+    assert run_cli("simulate-traffic", "--model", tmp_path / "none.onnx",
                    "--phish", inputs["phish"], "--legit", inputs["legit"],
                    "--out", tmp_path / "x.csv") == 1
-    assert "no threshold" in capsys.readouterr().err
+    assert "none.onnx not found" in capsys.readouterr().err
+    bare = ms.tiny_onnx_model(tmp_path / "bare.onnx")  # no manifest beside it: no threshold
+    assert run_cli("simulate-traffic", "--model", bare, "--phish", inputs["phish"],
+                   "--legit", inputs["legit"], "--out", tmp_path / "x.csv") == 1
+    err = capsys.readouterr().err
+    assert "UNVERIFIED" in err and "no threshold for version A" in err

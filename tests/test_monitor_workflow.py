@@ -40,6 +40,18 @@ def test_network_steps_are_skipped_under_act_and_the_logic_is_in_run_steps():
     assert "python -m pipeline monitor" in monitor["run"] and "if" not in monitor
 
 
+def test_release_tags_are_fetched_into_the_client_cache_outside_act():
+    workflow = load_workflow(WORKFLOW)
+    on = workflow.get("on", workflow.get(True))
+    assert "release-tags" in on["workflow_dispatch"]["inputs"]
+    assert workflow["jobs"]["monitor"]["env"]["RELEASE_TAGS"] == (
+        "${{ inputs.release-tags || vars.MONITOR_RELEASE_TAGS }}")
+    fetch = next(s for _, s in steps(workflow) if "phishing-url-detector fetch" in s.get("run", ""))
+    assert "!env.ACT" in fetch["if"].replace(" ", "") and "${{" not in fetch["run"]
+    names = [s.get("name") for _, s in steps(workflow)]
+    assert names.index(fetch["name"]) < names.index("Monitor")
+
+
 @pytest.mark.slow
 def test_workflow_run_steps_under_act(tmp_path):
     log = ms.to_csv_log(ms.synthetic_log(11, windows=12, shift=0.05, shift_from=9), tmp_path / "log.csv")

@@ -6,10 +6,11 @@ classification ratio) and the score distribution, per time window and per
 model version. Modules, one responsibility each:
 
 * ``logs``      read a prediction log (file or directory), validate, keep rejects
+* ``thresholds``  each version's threshold from its verified release (for rows without a verdict)
 * ``stats``     pure statistics (Wilson, two-proportion z, CMH, PSI, KS, BH)
 * ``analysis``  windowing, reference selection, comparisons, alert decisions
 * ``config``    the ``monitor:`` section of params.yaml
 * ``render``    monitor.json, report.md, ratio.png, scores.png
-* ``simulate``  a realistic prediction log replayed through an ONNX model
+* ``simulate``  a realistic prediction log replayed through the client's ``Detector``
 * ``*_command`` the thin ``python -m pipeline`` sub-commands
 """

@@ -28,7 +28,7 @@ class MonitorParams:
     reference_start: str | None = None
     reference_end: str | None = None
     score_quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
-    manifests: tuple[str, ...] = ("dist/manifest.json",)
+    releases: tuple[str, ...] = ()  # release directories giving a version's threshold
     log_path: str = "data/monitoring/predictions"
     log_url: str | None = None
     out: str = "build/monitoring"
@@ -55,7 +55,10 @@ def from_mapping(section: dict | None) -> MonitorParams:
     if "score_quantiles" in section:
         kwargs["score_quantiles"] = tuple(float(q) for q in section["score_quantiles"])
     if "manifests" in section:
-        kwargs["manifests"] = tuple(section["manifests"] or ())
+        raise ValueError("params monitor.manifests is no longer read: a bare manifest cannot be "
+                         "verified; list release directories under monitor.releases instead")
+    if "releases" in section:
+        kwargs["releases"] = tuple(str(p) for p in section["releases"] or ())
     if "windows" in reference:
         kwargs["reference_windows"] = int(reference["windows"])
     kwargs["reference_start"] = _opt_str(reference.get("start"))

@@ -12,7 +12,6 @@ import gzip
 import io
 import json
 import lzma
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -165,13 +164,26 @@ def _as_binary(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     return parsed, present, (~present) | one | zero
 
 
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A column, or all-missing when the log has no such column."""
+    if name in frame.columns:
+        return frame[name]
+    return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+
+
+def _versions(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(model_version as stripped text, missing?)."""
+    version = _column(frame, "model_version").astype("string").str.strip()
+    return version, version.isna() | version.isin(["", "nan", "None", "null", "<NA>"])
+
+
 def validate(raw: pd.DataFrame, thresholds: Mapping[str, float] | None = None,
              default_threshold: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split raw log rows into clean rows and rejects (each with its reasons).
 
     Clean rows get ``timestamp`` (UTC), ``model_version`` (text), ``score``
-    (float), ``verdict`` (0/1: logged, else ``score >= threshold`` of that
-    version's manifest, else ``default_threshold``), ``label`` (0/1 or NaN)
+    (float), ``verdict`` (0/1: logged, else ``score >= thresholds[version]``,
+    else ``default_threshold``), ``label`` (0/1 or NaN)
     and ``url`` when logged.
     """
     thresholds = dict(thresholds or {})
@@ -183,7 +195,7 @@ def validate(raw: pd.DataFrame, thresholds: Mapping[str, float] | None = None,
             reasons[i].append(reason)
 
     def column(name: str) -> pd.Series:
-        return raw[name] if name in raw.columns else pd.Series([None] * n, index=raw.index, dtype=object)
+        return _column(raw, name)
 
     for name in REQUIRED:
         if name not in raw.columns:
@@ -194,8 +206,7 @@ def validate(raw: pd.DataFrame, thresholds: Mapping[str, float] | None = None,
     if "timestamp" in raw.columns:
         flag(ts.isna(), "unparseable timestamp")
 
-    version = column("model_version").astype("string").str.strip()
-    version_missing = version.isna() | version.isin(["", "nan", "None", "null", "<NA>"])
+    version, version_missing = _versions(raw)
     if "model_version" in raw.columns:
         flag(version_missing, "missing model_version")
 
@@ -242,35 +253,39 @@ def _reject_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out.astype(object).where(out.notna(), None).reset_index(drop=True)
 
 
-def load_thresholds(manifests: Iterable[str | Path]) -> dict[str, float]:
-    """``{model_version: threshold}`` from release manifests that exist.
+@dataclass
+class RawLog:
+    """The log as read, before validation: one frame per file, plus its unparseable lines."""
 
-    A manifest names its version under ``version`` (or ``model_version``) and
-    its operating threshold under ``threshold``; one without a version is
-    skipped, since a threshold that cannot be tied to a version would be
-    applied to the wrong model.
-    """
-    out: dict[str, float] = {}
-    for item in manifests:
-        for path in sorted(Path().glob(str(item))) if any(c in str(item) for c in "*?[") else [Path(item)]:
-            if not path.is_file():
-                continue
-            data = json.loads(path.read_text())
-            version = data.get("version") or data.get("model_version")
-            threshold = data.get("threshold")
-            if version is not None and isinstance(threshold, (int, float)) and not math.isnan(threshold):
-                out[str(version)] = float(threshold)
-    return out
+    frames: list[pd.DataFrame]
+    broken: list[pd.DataFrame]
+    files: list[str]
 
 
-def load(path: Path | str, thresholds: Mapping[str, float] | None = None,
-         default_threshold: float | None = None,
-         exclude: Iterable[Path | str] = ()) -> PredictionLog:
-    """Read every log file under ``path`` (minus ``exclude``) and validate the rows."""
+def read(path: Path | str, exclude: Iterable[Path | str] = ()) -> RawLog:
+    """Read every log file under ``path`` (minus ``exclude``), unvalidated."""
     files = discover_files(path, exclude)
+    frames, broken = zip(*(read_file(file) for file in files))
+    return RawLog(list(frames), list(broken), [str(f) for f in files])
+
+
+def versions_without_verdict(raw: RawLog) -> dict[str, int]:
+    """``{model_version: rows}`` of the rows that name a version but log no verdict:
+    the versions whose threshold is needed to flag them."""
+    counts: dict[str, int] = {}
+    for frame in raw.frames:
+        version, missing = _versions(frame)
+        _, present, _ = _as_binary(_column(frame, "verdict"))
+        for name, n in version[~missing & ~present].value_counts().items():
+            counts[str(name)] = counts.get(str(name), 0) + int(n)
+    return counts
+
+
+def validate_log(raw: RawLog, thresholds: Mapping[str, float] | None = None,
+                 default_threshold: float | None = None) -> PredictionLog:
+    """Validate the rows of every file; rejects keep their file and row."""
     clean_parts, reject_parts = [], []
-    for file in files:
-        frame, broken = read_file(file)
+    for frame, broken in zip(raw.frames, raw.broken):
         clean, rejects = validate(frame, thresholds, default_threshold)
         clean_parts.append(clean)
         reject_parts.extend([_reject_frame(broken), rejects])
@@ -278,4 +293,11 @@ def load(path: Path | str, thresholds: Mapping[str, float] | None = None,
     rows = rows.sort_values("timestamp", kind="stable").reset_index(drop=True)
     rejects = pd.concat([r for r in reject_parts if len(r)], ignore_index=True) if any(
         len(r) for r in reject_parts) else _reject_frame(pd.DataFrame(columns=REJECT_COLUMNS))
-    return PredictionLog(rows=rows, rejects=rejects, files=[str(f) for f in files])
+    return PredictionLog(rows=rows, rejects=rejects, files=raw.files)
+
+
+def load(path: Path | str, thresholds: Mapping[str, float] | None = None,
+         default_threshold: float | None = None,
+         exclude: Iterable[Path | str] = ()) -> PredictionLog:
+    """Read every log file under ``path`` (minus ``exclude``) and validate the rows."""
+    return validate_log(read(path, exclude), thresholds, default_threshold)

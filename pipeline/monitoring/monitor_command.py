@@ -1,8 +1,11 @@
 """``python -m pipeline monitor``: label-free monitoring of the prediction log.
 
-A thin shell: parse flags, read the log, call ``analysis.analyse``, write the
-outputs. Exit code 0 means no alert, 3 means an alert fired (the scheduled
-workflow opens or updates its tracking issue on 3), 1 means it could not run.
+A thin shell: parse flags, read the log, resolve the threshold of each version
+whose rows carry no verdict (``--release-dir``, then params monitor.releases,
+then the client's fetch cache; see ``thresholds``), call ``analysis.analyse``,
+write the outputs. Exit code 0 means no alert, 3 means an alert fired (the
+scheduled workflow opens or updates its tracking issue on 3), 1 means it could
+not run.
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.monitoring import analysis, config, logs, render
+from pipeline.monitoring import analysis, config, logs, render, thresholds
 
 EXIT_OK, EXIT_ERROR, EXIT_ALERT = 0, 1, 3
 
@@ -31,32 +34,44 @@ def register(subparsers) -> None:
                      help="baseline model version for version-vs-version comparisons "
                           "(default: the oldest version in each window)")
     parser.add_argument("--out", help="output directory (default: params monitor.out)")
+    parser.add_argument("--release-dir", action="append", dest="release_dirs", metavar="DIR",
+                        help="a verified model release directory giving its version's threshold "
+                             "for rows without a verdict (repeatable; wins over params "
+                             "monitor.releases, which wins over the client's fetch cache)")
     parser.add_argument("--threshold", type=float,
-                        help="threshold for rows without a verdict whose version has no manifest")
-    parser.add_argument("--manifest", action="append",
-                        help="release manifest(s) giving a version's threshold "
-                             "(repeatable; default: params monitor.manifests)")
+                        help="last resort: threshold for rows without a verdict whose version "
+                             "no release covers")
     parser.add_argument("--params", default=str(config.PARAMS_FILE), help="params file")
     parser.set_defaults(func=run)
+
+
+def reference_range(args: argparse.Namespace, params: config.MonitorParams):
+    """``--reference``, else params monitor.reference, else None (each version's first windows)."""
+    if args.reference:
+        return analysis.parse_reference(args.reference)
+    if params.reference_start or params.reference_end:
+        return analysis.parse_reference(f"{params.reference_start or ''}..{params.reference_end or ''}")
+    return None
+
+
+def load_log(args: argparse.Namespace, params: config.MonitorParams, out: Path):
+    """The validated log and the thresholds applied to its rows without a verdict."""
+    raw = logs.read(args.log or params.log_path, exclude=[out])
+    applied = thresholds.resolve(logs.versions_without_verdict(raw), args.release_dirs or (),
+                                 params.releases, default=args.threshold)
+    log = logs.validate_log(raw, {v: t.threshold for v, t in applied.items()})
+    return log, {v: t.as_dict() for v, t in applied.items()}
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         params = config.load(args.params).replace(window=args.window)
         analysis.parse_window(params.window)
-        if args.reference:
-            reference_range = analysis.parse_reference(args.reference)
-        elif params.reference_start or params.reference_end:
-            reference_range = analysis.parse_reference(
-                f"{params.reference_start or ''}..{params.reference_end or ''}")
-        else:
-            reference_range = None
-        thresholds = logs.load_thresholds(args.manifest or params.manifests)
+        reference = reference_range(args, params)
         out = Path(args.out or params.out)
-        log = logs.load(args.log or params.log_path, thresholds, args.threshold, exclude=[out])
-        result = {"input": render.input_summary(log)}
-        result["input"].update(thresholds=thresholds, default_threshold=args.threshold)
-        result.update(analysis.analyse(log.rows, params, reference_range=reference_range,
+        log, applied = load_log(args, params, out)
+        result = {"input": {**render.input_summary(log), "thresholds": applied}}
+        result.update(analysis.analyse(log.rows, params, reference_range=reference,
                                        reference_version=args.reference_version))
     except (OSError, ValueError) as exc:
         print(f"monitor: error: {exc}", file=sys.stderr)

@@ -84,6 +84,16 @@ COMPARISON_HEADER = ["kind", "window", "version", "against", "rows (current / re
                      "flagged ratio", "change", "ratio p (BH)", "PSI", "KS p (BH)", "result"]
 
 
+def _threshold_lines(thresholds: dict) -> list[str]:
+    """Which threshold flagged the rows that logged no verdict, and where it came from."""
+    if not thresholds:
+        return []
+    used = "; ".join(f"{v} at {t['threshold']:g} ({t['source']}"
+                     f"{' `' + t['release_dir'] + '`' if t.get('release_dir') else ''})"
+                     for v, t in thresholds.items())
+    return [f"Rows without a verdict were flagged at their release's threshold: {used}.", ""]
+
+
 def render_markdown(result: dict) -> str:
     """Short human summary: alerts first, then latest windows, versions, data quality."""
     inp = result["input"]
@@ -101,6 +111,7 @@ def render_markdown(result: dict) -> str:
         f"{result['params']['min_ratio_change'] * 100:.1f} pp (ratio) or PSI ≥ "
         f"{result['params']['psi_alert']} (scores); at least {result['params']['min_rows']:,} rows "
         f"on each side.", ""]
+    lines += _threshold_lines(inp.get("thresholds") or {})
 
     lines += ["## Alerts", ""]
     if alerts:

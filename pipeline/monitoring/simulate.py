@@ -3,7 +3,8 @@
 Real phishing arrives in dated campaigns, so the phishing share of the
 simulated traffic is drawn, day by day, from PhishTank URLs reported around
 that day (``phishtank_dated``), mixed with held-out legitimate URLs at a chosen
-prevalence, and scored by the released ONNX model(s). Volume has a weekly
+prevalence, and scored by the released ONNX model(s) through the product
+client's ``Detector``. Volume has a weekly
 rhythm; labels come back for a small share of rows, as user reports would.
 Everything random comes from one seeded generator, so a seed gives one log.
 """
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from phishing_url_detector.contract import INPUT_NAME, PROBA_OUTPUT, normalise_url
+if TYPE_CHECKING:
+    from phishing_url_detector.detector import Detector
 
 Scorer = Callable[[list[str]], np.ndarray]
 ROLLOUTS = ("switch", "canary", "shadow")
@@ -126,8 +128,9 @@ def _assign_versions(plan: pd.DataFrame, cfg: TrafficConfig, rng: np.random.Gene
 
 
 def score_traffic(plan: pd.DataFrame, scorers: Mapping[str, Scorer],
-                  thresholds: Mapping[str, float], cfg: TrafficConfig) -> pd.DataFrame:
-    """The prediction log: each row scored by its version, verdict at that version's threshold."""
+                  thresholds: Mapping[str, float] | None, cfg: TrafficConfig) -> pd.DataFrame:
+    """The prediction log: each row scored by its version, verdict at that version's threshold
+    (no verdict column when ``thresholds`` is None, as a product that logs only scores)."""
     rng = np.random.default_rng([cfg.seed, 1])  # independent of the routing draws
     out = plan.copy()
     score = np.full(len(out), np.nan)
@@ -145,38 +148,29 @@ def score_traffic(plan: pd.DataFrame, scorers: Mapping[str, Scorer],
         score[idx] = np.asarray(scorers[version](list(unique)), dtype=float)[inverse]
     out["score"] = score
     out["score"] = out["score"].round(6)
-    threshold = out["model_version"].map(thresholds).astype(float)
-    out["verdict"] = (out["score"] >= threshold).astype(np.int8)
+    columns = ["timestamp", "model_version", "score", "url", "label"]
+    if thresholds is not None:
+        threshold = out["model_version"].map(thresholds).astype(float)
+        out["verdict"] = (out["score"] >= threshold).astype(np.int8)
+        columns.insert(3, "verdict")
     reported = rng.random(len(out)) < cfg.label_share
     out["label"] = out["label"].astype("Int8").where(reported)
-    return out[["timestamp", "model_version", "score", "verdict", "url", "label"]]
+    return out[columns]
 
 
 def simulate_traffic(phish: pd.DataFrame, legit: np.ndarray, scorers: Mapping[str, Scorer],
-                     thresholds: Mapping[str, float], cfg: TrafficConfig) -> pd.DataFrame:
+                     thresholds: Mapping[str, float] | None, cfg: TrafficConfig) -> pd.DataFrame:
     """Plan, route and score: the whole simulated prediction log."""
     return score_traffic(plan_traffic(phish, legit, cfg), scorers, thresholds, cfg)
 
 
-class OnnxScorer:
-    """P(phishing) from a released ONNX model, with the product's URL normalisation."""
-
-    def __init__(self, path: Path | str, batch: int = 4096):
-        import onnxruntime as ort  # heavy import, only when scoring
-
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"ONNX model not found: {path}")
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        self.batch = batch
-
-    def __call__(self, urls: list[str]) -> np.ndarray:
-        out = []
-        for i in range(0, len(urls), self.batch):
-            chunk = np.array([normalise_url(u) for u in urls[i:i + self.batch]],
-                             dtype=object).reshape(-1, 1)
-            proba = self.session.run([PROBA_OUTPUT], {INPUT_NAME: chunk})[0]
-            out.append(np.asarray(proba, dtype=float)[:, 1])
-        return np.concatenate(out) if out else np.empty(0)
+def detector_scorer(detector: "Detector") -> Scorer:
+    """P(phishing) from the client's :class:`Detector`: the product's own URL
+    normalisation, batching and output checks, so a simulated score is the
+    score the product would have logged."""
+    def score(urls: list[str]) -> np.ndarray:
+        return np.asarray(detector.predict_proba(urls)[:, 1], dtype=float)
+    return score
 
 
 def write_log(log: pd.DataFrame, path: Path | str) -> Path:

@@ -2,24 +2,26 @@
 
 Replays dated PhishTank URLs mixed with held-out legitimate URLs through the
 released ONNX model (and optionally a second version, which enters by hard
-switch, canary or shadow), and writes a log ``monitor`` can read.
+switch, canary or shadow), and writes a log ``monitor`` can read. Each model
+is loaded with the product client's ``Detector.from_path``: verified against
+the SHA256SUMS / manifest.json beside it, which also give its version and
+threshold (a release's ``phishing-url-detector-X.Y.Z.onnx`` works as it is).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
-from pathlib import Path
 
 from phishing_url_detector.contract import MODEL_FILE
+from phishing_url_detector.detector import Detector
+from phishing_url_detector.errors import LoaderError
 from pipeline.monitoring import config, simulate
 
 DEFAULTS = {
     "phish": "data/raw/phishtank_dated.csv.gz",
     "legit": "data/prepared/test.parquet",
     "model": f"dist/{MODEL_FILE}",
-    "manifest": "dist/manifest.json",
     "out": "build/simulated-traffic/predictions.csv.gz",
 }
 
@@ -30,25 +32,23 @@ def register(subparsers) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for key, default in DEFAULTS.items():
         parser.add_argument(f"--{key}", default=default, help=f"default: {default}")
-    parser.add_argument("--version", help="version A (default: the manifest's version, else 1.0.0)")
+    parser.add_argument("--version", help="version A (default: the model's manifest's, else 1.0.0)")
     parser.add_argument("--threshold", type=float, help="version A threshold (default: manifest)")
     parser.add_argument("--model-b", help="ONNX model of version B (default: the same model)")
-    parser.add_argument("--manifest-b", help="manifest of version B (default: --manifest)")
     parser.add_argument("--version-b", help="second model version; enables a rollout")
     parser.add_argument("--threshold-b", type=float,
-                        help="version B threshold (default: its manifest's)")
+                        help="version B threshold (default: its model's manifest's)")
     parser.add_argument("--switch", help="ISO day from which version B takes all traffic")
     parser.add_argument("--rollout", choices=simulate.ROLLOUTS, help="how version B enters")
+    parser.add_argument("--no-verdict", action="store_true",
+                        help="log scores only, no verdict column (the monitor then needs each "
+                             "version's release threshold)")
     for name, kind in (("start", str), ("months", int), ("rows-per-day", int),
                        ("prevalence", float), ("seed", int), ("label-share", float),
                        ("overlap-days", int), ("canary-share", float)):
         parser.add_argument(f"--{name}", type=kind, help="default: params monitor.simulate")
     parser.add_argument("--params", default=str(config.PARAMS_FILE), help="params file")
     parser.set_defaults(func=run)
-
-
-def _manifest(path: str | None) -> dict:
-    return json.loads(Path(path).read_text()) if path and Path(path).is_file() else {}
 
 
 def traffic_config(args: argparse.Namespace, version_a: str) -> simulate.TrafficConfig:
@@ -68,37 +68,49 @@ def traffic_config(args: argparse.Namespace, version_a: str) -> simulate.Traffic
     return simulate.TrafficConfig(**settings)
 
 
+def _threshold(given: float | None, detector: Detector, what: str) -> float:
+    """The flag, else the threshold in the (verified) manifest beside the model."""
+    threshold = given if given is not None else detector.threshold
+    if threshold is None:
+        raise ValueError(f"no threshold for {what}: {detector.model.onnx_path} has no manifest.json "
+                         f"beside it; give --threshold{'-b' if what == 'version B' else ''}")
+    return float(threshold)
+
+
+def models(args: argparse.Namespace) -> tuple[dict, dict, str]:
+    """({version: scorer}, {version: threshold}, version A) from the verified model(s)."""
+    detector_a = Detector.from_path(args.model)
+    version_a = args.version or detector_a.model.version or "1.0.0"
+    scorer_a = simulate.detector_scorer(detector_a)
+    scorers = {version_a: scorer_a}
+    thresholds = {version_a: _threshold(args.threshold, detector_a, "version A")}
+    if args.version_b:
+        if args.version_b == version_a:
+            raise ValueError("--version-b must differ from version A")
+        detector_b = Detector.from_path(args.model_b) if args.model_b else detector_a
+        scorers[args.version_b] = simulate.detector_scorer(detector_b) if args.model_b else scorer_a
+        thresholds[args.version_b] = _threshold(args.threshold_b, detector_b, "version B")
+    return scorers, thresholds, version_a
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        manifest_a = _manifest(args.manifest)
-        version_a = args.version or str(manifest_a.get("version") or manifest_a.get("model_version")
-                                        or "1.0.0")
-        threshold_a = args.threshold if args.threshold is not None else manifest_a.get("threshold")
-        if threshold_a is None:
-            raise ValueError(f"no threshold: {args.manifest} has none and --threshold is not set")
-        scorers = {version_a: simulate.OnnxScorer(args.model)}
-        thresholds = {version_a: float(threshold_a)}
-        if args.version_b:
-            if args.version_b == version_a:
-                raise ValueError("--version-b must differ from version A")
-            manifest_b = _manifest(args.manifest_b or args.manifest)
-            threshold_b = args.threshold_b if args.threshold_b is not None else manifest_b.get("threshold")
-            if threshold_b is None:
-                raise ValueError("no threshold for version B: give --threshold-b or --manifest-b")
-            scorers[args.version_b] = (simulate.OnnxScorer(args.model_b) if args.model_b
-                                       else scorers[version_a])
-            thresholds[args.version_b] = float(threshold_b)
-        cfg = traffic_config(args, version_a)
-        log = simulate.simulate_traffic(simulate.load_phish(args.phish),
-                                        simulate.load_legit(args.legit), scorers, thresholds, cfg)
+        scorers, thresholds, version_a = models(args)
+        log = simulate.simulate_traffic(simulate.load_phish(args.phish), simulate.load_legit(args.legit),
+                                        scorers, None if args.no_verdict else thresholds,
+                                        traffic_config(args, version_a))
         path = simulate.write_log(log, args.out)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, LoaderError) as exc:
         print(f"simulate-traffic: error: {exc}", file=sys.stderr)
         return 1
-    per_version = log.groupby("model_version")["verdict"].agg(["size", "mean"])
-    summary = ", ".join(f"{v}: {int(r['size'])} rows, {r['mean']:.1%} flagged"
-                        for v, r in per_version.iterrows())
-    print(f"simulate-traffic: wrote {len(log)} rows "
-          f"({log['timestamp'].min():%Y-%m-%d} to {log['timestamp'].max():%Y-%m-%d}; {summary}) "
-          f"to {path}")
+    print(f"simulate-traffic: wrote {len(log)} rows ({log['timestamp'].min():%Y-%m-%d} to "
+          f"{log['timestamp'].max():%Y-%m-%d}; {_summary(log, thresholds)}) to {path}")
     return 0
+
+
+def _summary(log, thresholds: dict) -> str:
+    """Rows and flagged share per version (at the version's threshold, logged or not)."""
+    flagged = log["score"] >= log["model_version"].map(thresholds)
+    per_version = flagged.groupby(log["model_version"]).agg(["size", "mean"])
+    return ", ".join(f"{v}: {int(r['size'])} rows, {r['mean']:.1%} flagged at {thresholds[v]:g}"
+                     for v, r in per_version.iterrows())
