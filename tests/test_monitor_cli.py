@@ -62,7 +62,7 @@ def test_alert_exits_3_and_writes_every_output(tmp_path, params):
     sections = [line for line in report.splitlines() if line.startswith("## ")]
     assert sections[0] == "## Alerts"
     alerts_block = report.split("## Alerts", 1)[1].split("\n## ", 1)[0]
-    assert "| time | 2024-03-04 | 1.0.0 |" in alerts_block  # the first shifted week
+    assert "| time | 2024-03-04 | `1.0.0` |" in alerts_block  # the first shifted week
 
 
 def test_stable_log_exits_0_and_never_reads_its_own_outputs(tmp_path, params):

@@ -69,7 +69,7 @@ def test_release_dir_wins_over_params_which_win_over_the_cache(tmp_path, cache, 
         assert result["input"]["rows_rejected"] == 0 and result["input"]["rows_valid"] == 6000
         assert flagged_ratio(result) == pytest.approx(ratio, abs=0.015)
         assert (f"Rows without a verdict were flagged at their release's threshold: "
-                f"{VERSION} at {threshold:g} ({source} `{directory}`).") in (out / "report.md").read_text()
+                f"`{VERSION}` at {threshold:g} ({source} `{directory}`).") in (out / "report.md").read_text()
 
 
 @pytest.mark.parametrize("where", ["--release-dir", "monitor.releases"])

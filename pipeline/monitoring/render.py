@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from pipeline.common import MISSING, md_cell, md_table
 from pipeline.monitoring import analysis
 from pipeline.monitoring.config import MonitorParams
 from pipeline.monitoring.logs import PredictionLog
@@ -46,19 +47,16 @@ def write_rejects(log: PredictionLog, path: Path) -> None:
 
 
 def _pct(value) -> str:
-    return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.1%}"
+    return MISSING if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.1%}"
 
 
 def _num(value, fmt: str = ".3f") -> str:
-    return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, fmt)
+    return MISSING if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, fmt)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    if not rows:
-        return []
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
-    return lines + [""]
+    """report.md's tables: text from the log (versions, reasons) is passed through md_cell by the callers."""
+    return [md_table(header, ["---"] * len(header), rows), ""] if rows else []
 
 
 def _comparison_row(c: dict) -> list[str]:
@@ -68,11 +66,11 @@ def _comparison_row(c: dict) -> list[str]:
     psi = tests.get("scores_psi", {})
     diff = ratio.get("effect_size", {}).get("ratio_diff")
     return [
-        c["kind"], c["window"], c["model_version"],
+        c["kind"], c["window"], md_cell(c["model_version"]),
         f"{c['reference']['description']}",
         f"{c['rows']:,} / {c['reference_rows']:,}",
         f"{_pct(c['current']['flagged_ratio'])} vs {_pct(c['reference']['flagged_ratio'])}",
-        "–" if diff is None else f"{diff * 100:+.1f} pp",
+        MISSING if diff is None else f"{diff * 100:+.1f} pp",
         _num(ratio.get("p_adjusted"), ".2g"),
         _num(psi.get("statistic"), ".3f"),
         _num(ks.get("p_adjusted"), ".2g"),
@@ -88,8 +86,8 @@ def _threshold_lines(thresholds: dict) -> list[str]:
     """Which threshold flagged the rows that logged no verdict, and where it came from."""
     if not thresholds:
         return []
-    used = "; ".join(f"{v} at {t['threshold']:g} ({t['source']}"
-                     f"{' `' + t['release_dir'] + '`' if t.get('release_dir') else ''})"
+    used = "; ".join(f"{md_cell(v)} at {t['threshold']:g} ({t['source']}"
+                     f"{' ' + md_cell(t['release_dir']) if t.get('release_dir') else ''})"
                      for v, t in thresholds.items())
     return [f"Rows without a verdict were flagged at their release's threshold: {used}.", ""]
 
@@ -104,7 +102,7 @@ def render_markdown(result: dict) -> str:
             if inp["first_timestamp"] else "no valid rows")
     lines += [
         f"Window {result['window']}, {span}; model versions: "
-        f"{', '.join(result['model_versions']) or 'none'}. "
+        f"{', '.join(md_cell(v) for v in result['model_versions']) or 'none'}. "
         f"{inp['rows_read']:,} rows read, {inp['rows_valid']:,} valid, "
         f"**{inp['rows_rejected']:,} rejected** (`{inp['rejects_file']}`). "
         f"Alert rule: BH-adjusted p < {result['params']['alpha']} and |change| ≥ "
@@ -129,7 +127,7 @@ def render_markdown(result: dict) -> str:
     lines += _table(
         ["version", "window", "rows", "flagged ratio (95% CI)", "median score",
          "labelled rows", "precision", "recall", "status"],
-        [[w["model_version"], w["window"], f"{w['rows']:,}",
+        [[md_cell(w["model_version"]), w["window"], f"{w['rows']:,}",
           f"{_pct(w['flagged_ratio'])} ({_pct(w['ratio_ci_low'])}–{_pct(w['ratio_ci_high'])})",
           _num(w["score_quantiles"].get("0.5")), f"{w.get('labelled_rows', 0):,}",
           _pct(w.get("precision")), _pct(w.get("recall")),
@@ -155,12 +153,12 @@ def render_markdown(result: dict) -> str:
     if result["reference"]["per_version"]:
         lines += ["## References", ""]
     lines += _table(["version", "reference", "rows", "flagged ratio"],
-                    [[v, r["description"], f"{r['rows']:,}", _pct(r["flagged_ratio"])]
+                    [[md_cell(v), r["description"], f"{r['rows']:,}", _pct(r["flagged_ratio"])]
                      for v, r in result["reference"]["per_version"].items()])
 
     if inp["rows_rejected"]:
         lines += ["## Rejected rows", ""]
-        lines += _table(["reason", "rows"], [[k, f"{n:,}"] for k, n in inp["rejects_by_reason"].items()])
+        lines += _table(["reason", "rows"], [[md_cell(k), f"{n:,}"] for k, n in inp["rejects_by_reason"].items()])
     if result["notes"]:
         lines += ["## Notes", ""] + [f"- {n}" for n in result["notes"]] + [""]
     return "\n".join(lines).rstrip() + "\n"
