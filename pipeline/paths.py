@@ -11,6 +11,7 @@ from pathlib import Path
 from phishing_url_detector.contract import MODEL_FILE
 
 PARAMS = Path("params.yaml")
+DVC_YAML = Path("dvc.yaml")
 DVC_LOCK = Path("dvc.lock")
 
 PREPARED = Path("data/prepared")

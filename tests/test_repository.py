@@ -155,3 +155,35 @@ def test_every_module_a_stage_imports_is_a_dependency_of_that_stage():
         closure = import_closure(REPO / f"pipeline/stages/{name.replace('-', '_')}.py")
         missing = sorted(closure - set(stage["deps"]))
         assert not missing, f"stage {name} imports {missing} but dvc.yaml does not list them as deps"
+
+
+def test_artefact_files_are_named_only_in_pipeline_paths():
+    """One place for every artefact path: a module that spells one itself would drift from dvc.yaml."""
+    import re
+
+    from pipeline import paths
+
+    files = {v.as_posix() for v in vars(paths).values() if isinstance(v, Path) and v.suffix}
+    offenders = []
+    for module in sorted((REPO / "pipeline").rglob("*.py")):
+        if module.name == "paths.py":
+            continue
+        text = module.read_text()
+        offenders += [f"{module.relative_to(REPO)}: {f}" for f in files if re.search(rf'"{re.escape(f)}"', text)]
+    assert not offenders
+
+
+def test_every_artefact_in_pipeline_paths_is_declared_by_dvc_yaml_as_it_is_spelled():
+    from pipeline import paths
+
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].values()
+    declared = {next(iter(o)) if isinstance(o, dict) else o
+                for s in stages for section in ("outs", "metrics", "plots") for o in s.get(section) or []}
+    declared |= {d for s in stages for d in s.get("deps", [])}
+    produced = {paths.TRAIN, paths.VALIDATION, paths.TEST, paths.FUTURE, paths.OUT_OF_SOURCE, paths.MODEL,
+                paths.DATA_REPORT, paths.OPERATING_POINT, paths.LEAVE_ONE_SOURCE_OUT, paths.BACKTEST,
+                paths.BACKTEST_TABLE, paths.PARITY, paths.METRICS, paths.BACKTEST_PLOT, paths.ONNX, paths.MANIFEST,
+                paths.CARD_TEMPLATE, paths.CARD}
+    missing = sorted(p.as_posix() for p in produced
+                     if p.as_posix() not in declared and p.parent.as_posix() not in declared)
+    assert not missing, f"pipeline/paths.py names {missing}, which dvc.yaml does not declare"

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import yaml
 
-PARAMS_FILE = Path("params.yaml")
+from pipeline import paths
+
+PARAMS_FILE = paths.PARAMS
 
 
 @dataclass(frozen=True)

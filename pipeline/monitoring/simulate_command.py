@@ -13,15 +13,15 @@ import argparse
 import dataclasses
 import sys
 
-from phishing_url_detector.contract import MODEL_FILE
 from phishing_url_detector.detector import Detector
 from phishing_url_detector.errors import LoaderError
+from pipeline import paths
 from pipeline.monitoring import config, simulate
 
 DEFAULTS = {
     "phish": "data/raw/phishtank_dated.csv.gz",
-    "legit": "data/prepared/test.parquet",
-    "model": f"dist/{MODEL_FILE}",
+    "legit": str(paths.TEST),
+    "model": str(paths.ONNX),
     "out": "build/simulated-traffic/predictions.csv.gz",
 }
 

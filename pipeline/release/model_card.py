@@ -166,7 +166,7 @@ def rates(entry: dict | None, keys=("roc_auc", "recall", "fpr")) -> list[str]:
 def load_sources(root: Path = Path(".")) -> dict:
     """The pipeline outputs the card is rendered from, plus the params sections it quotes."""
     src = {name: read_json(root / path) for name, path in SOURCES.items()}
-    params = load_params(root / "params.yaml")
+    params = load_params(root / paths.PARAMS)
     src["params"] = {k: params[k] for k in PARAM_SECTIONS}
     return src
 

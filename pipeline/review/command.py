@@ -65,7 +65,8 @@ def review_params(base_params: dict | None, pr_params: dict | None) -> tuple[dic
 
 def _outputs_to_commit(root: Path, dvc_yaml: dict) -> list[str]:
     """dvc.lock and the git-tracked (cache: false) outputs the reproduction changed."""
-    small = {"dvc.lock"}
+    lock = str(paths.DVC_LOCK)
+    small = {lock}
     for stage in (dvc_yaml.get("stages") or {}).values():
         for section in ("outs", "metrics", "plots"):
             for entry in stage.get(section) or []:
@@ -74,7 +75,7 @@ def _outputs_to_commit(root: Path, dvc_yaml: dict) -> list[str]:
                         if isinstance(opts, dict) and opts.get("cache") is False:
                             small.add(path)
     changed = [p for p in gather.git(root, "diff", "--name-only", "HEAD").splitlines() if p in small]
-    return ["dvc.lock"] + sorted(p for p in changed if p != "dvc.lock")
+    return [lock] + sorted(p for p in changed if p != lock)
 
 
 def onnx_facts(manifest: dict | None, parity: dict | None) -> dict:
@@ -331,7 +332,7 @@ def short_ref(ref: str) -> str:
 
 
 def _pipeline_facts(root: Path, review: dict, pr_run) -> None:
-    dvc_yaml = yaml.safe_load((root / "dvc.yaml").read_text())
+    dvc_yaml = yaml.safe_load((root / paths.DVC_YAML).read_text())
     facts = review["pipeline"]
     facts["stages"] = list((dvc_yaml.get("stages") or {}))
     committed = gather.git_show(root, "HEAD", paths.DVC_LOCK)

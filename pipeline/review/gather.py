@@ -233,7 +233,7 @@ class BaseTree:
 
     def build(self, log_path: Path, base_name: str, echo=None) -> ReproRun:
         """Restore the base's outputs (cache, then remote for raw data), reproduce whatever is missing."""
-        if not (self.path / "dvc.yaml").is_file():
+        if not (self.path / paths.DVC_YAML).is_file():
             raise ReviewError(f"the base revision {self.rev} has no dvc.yaml: nothing to compare against")
         pull(self.path, base_name)
         run_ = repro(self.path, log_path, echo)

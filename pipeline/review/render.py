@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 
+from pipeline import paths
 from pipeline.common import MISSING, md_cell
 from pipeline.review.diffs import LISTED
 from pipeline.review.stats import BETTER, NO_CHANGE, WORSE, format_p, metric_label
@@ -409,7 +410,7 @@ def pipeline_section(review: dict) -> list[str]:
     out.append("")
     mismatch = facts.get("lock_mismatch")
     if mismatch:
-        files = " ".join(facts.get("files_to_commit") or ["dvc.lock"])
+        files = " ".join(facts.get("files_to_commit") or [str(paths.DVC_LOCK)])
         if pr_run:
             out.append("**⚠️ The committed `dvc.lock` does not match what was reproduced here.** The numbers in "
                        "this comment come from the reproduction, not from the committed outputs. Stages that differ:")

@@ -110,7 +110,7 @@ def _shown(url: str) -> str:
 
 
 def register_shard(root: Path, source: str, shard: str, date_column: str | None) -> None:
-    params_path, dvc_path = root / "params.yaml", root / "dvc.yaml"
+    params_path, dvc_path = root / paths.PARAMS, root / paths.DVC_YAML
     params_path.write_text(register_in_params(params_path.read_text(), source, shard, date_column))
     dvc_path.write_text(register_in_dvc_yaml(dvc_path.read_text(), shard))
 
@@ -134,7 +134,7 @@ def run(args) -> int:
     if not file.is_file():
         print(f"error: {file}: no such file", file=sys.stderr)
         return 2
-    params = load_params(root / "params.yaml")
+    params = load_params(root / paths.PARAMS)
     date_column, add_date = dating(source, {s.name: s for s in training_sources(params)}, args.date_column)
     today, observed_on = dt.date.today(), args.observed_on or dt.date.today()
     try:
