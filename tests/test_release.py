@@ -3,8 +3,14 @@
 Each test builds releases in a throwaway git repository holding what a real
 checkout holds after `dvc repro`: the committed outputs of this repository
 (metrics.json, reports, the DVC manifest), a small real ONNX model with the
-product contract in place of the 23 MB one, the rendered card, and a dvc.lock
-that records them.
+product contract in place of the 23 MB one, the rendered card, a dvc.lock
+that records them, and the client's sources (each release attaches its wheel).
+
+Building the client wheel (~4 s) and proving it in a fresh venv (~7 s) give the
+same answer for the same bytes, so tests reuse both within the session
+(:func:`reuse_wheel_work`): a wheel per client sources and commit time, a proof
+per wheel and ONNX file. The tests that request ``rebuild_wheel`` build the
+wheel for real in every build.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import re
 import shutil
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -24,11 +31,18 @@ from conftest import REPO
 from pipeline import cli
 from pipeline.release import model_card as mc
 from pipeline.release import build as R
+from phishing_url_detector import __version__ as CLIENT_VERSION
 from phishing_url_detector.releases import release_asset_names, verify_release_dir
 
 OUTPUTS = ["metrics.json", "reports/data_report.json", "reports/operating_point.json", "reports/parity.json",
            "reports/backtest.json", "params.yaml", "model_card/template.md", "dist/manifest.json"]
 URLS = ["http://example.com/", "http://paypal.com.secure-login.example.tk/webscr?cmd=_login"]
+WHEEL = f"phishing_url_detector-{CLIENT_VERSION}-py3-none-any.whl"
+
+
+def assets(version: str) -> list[str]:
+    """The release directory: the model release's five assets and the client wheel."""
+    return R.release_files(version, WHEEL)
 
 
 def git(root: Path, *args: str, date: str = "2024-05-01T12:00:00+02:00") -> str:
@@ -74,12 +88,56 @@ def commit(root: Path, message: str, date: str = "2024-05-01T12:00:00+02:00") ->
     return git(root, "rev-parse", "HEAD").strip()
 
 
+# -- the client wheel's work, reused within the session --------------------------------------------
+_WHEELS: dict = {}   # (client sources digest, SOURCE_DATE_EPOCH) -> (wheel name, bytes)
+_CHECKED: dict = {}  # (wheel sha256, onnx sha256) -> pip freeze of the venv it was proven in
+
+
+def _client_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted((root / "client").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and ".egg-info" not in str(path):
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def rebuild_wheel():
+    """Request it to build the client wheel for real in every build of the test."""
+
+
+@pytest.fixture(autouse=True)
+def reuse_wheel_work(request, monkeypatch):
+    rebuild = "rebuild_wheel" in request.fixturenames
+    build_wheel, check_wheel = R.build_client_wheel, R.check_client_wheel
+
+    def build(root, dest, epoch):
+        key = (_client_digest(root), epoch)
+        if rebuild or key not in _WHEELS:
+            wheel = build_wheel(root, dest, epoch)
+            _WHEELS[key] = (wheel.name, wheel.read_bytes())
+        name, data = _WHEELS[key]
+        (dest / name).write_bytes(data)
+        return dest / name
+
+    def check(wheel, onnx, constraints=None):
+        key = (R.sha256_file(wheel), R.sha256_file(onnx))
+        if key not in _CHECKED:
+            _CHECKED[key] = check_wheel(wheel, onnx, constraints).installed
+        return R.CheckedWheel(wheel, _CHECKED[key])
+
+    monkeypatch.setattr(R, "build_client_wheel", build)
+    monkeypatch.setattr(R, "check_client_wheel", check)
+
+
 @pytest.fixture
 def project(tmp_path, small_onnx) -> Path:
     root = tmp_path / "repo"
     for rel in OUTPUTS:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO / rel, root / rel)
+    R.copy_client_sources(REPO, root / "client")
+    shutil.copyfile(REPO / "constraints.txt", root / "constraints.txt")
     (root / "dist/.gitignore").write_text("/phishing-url-detector.onnx\n/release/\n/release-notes.md\n/release.json\n")
     set_model(root, small_onnx)
     git(root, "init", "-q", "-b", "main")
@@ -94,22 +152,81 @@ def tree(directory: Path) -> dict[str, bytes]:
 
 
 # -- reproducible bytes ----------------------------------------------------------------------
-def test_two_builds_of_one_commit_are_byte_identical(project, tmp_path):
+def test_two_builds_of_one_commit_are_byte_identical(project, tmp_path, rebuild_wheel):
     first = R.build(project, tmp_path / "a")
     time.sleep(1.1)  # a wall-clock timestamp anywhere would now differ
     second = R.build(project, tmp_path / "b")
     assert first.release and second.release and first.version == second.version == "1.0.0"
     a, b = tree(tmp_path / "a"), tree(tmp_path / "b")
-    assert a.keys() == b.keys() == {"release.json", "release-notes.md",
-                                    *(f"release/{n}" for n in release_asset_names("1.0.0"))}
+    assert a.keys() == b.keys() == {"release.json", "release-notes.md", *(f"release/{n}" for n in assets("1.0.0"))}
     assert a == b
     assert a["release/SHA256SUMS"] == b["release/SHA256SUMS"]
+    assert a[f"release/{WHEEL}"] == b[f"release/{WHEEL}"]
+
+
+def test_the_wheel_is_the_committed_client_stamped_with_the_commit_time(project, tmp_path):
+    result = R.build(project, tmp_path / "out")
+    assert result.wheel == WHEEL
+    with zipfile.ZipFile(result.directory / WHEEL) as whl:
+        infos = whl.infolist()
+        modules = {i.filename for i in infos if i.filename.endswith(".py")}
+        metadata = whl.read(f"phishing_url_detector-{CLIENT_VERSION}.dist-info/METADATA").decode()
+    # SOURCE_DATE_EPOCH = the commit's time (2024-05-01T10:00:00Z), so no wall clock in the zip.
+    assert {i.date_time for i in infos} == {(2024, 5, 1, 10, 0, 0)}
+    # Exactly the client's sources: nothing stale from an in-tree build/ directory.
+    src = project / "client" / "src"
+    assert modules == {p.relative_to(src).as_posix() for p in src.rglob("*.py")}
+    assert "Requires-Dist: numpy" in metadata and "Requires-Dist: onnxruntime" in metadata
+    assert sum(line.startswith("Requires-Dist:") for line in metadata.splitlines()) == 2
+
+
+def test_the_wheel_is_proven_on_the_release_before_it_is_attached(project, tmp_path, monkeypatch):
+    seen = []
+    check = R.check_client_wheel
+
+    def spy(wheel, onnx, constraints=None):
+        seen.append(sorted(p.name for p in onnx.parent.iterdir()))
+        assert R.sha256_file(onnx) == hashlib.sha256((project / "dist/phishing-url-detector.onnx").read_bytes()).hexdigest()
+        return check(wheel, onnx, constraints)
+
+    monkeypatch.setattr(R, "check_client_wheel", spy)
+    result = R.build(project, tmp_path / "out")
+    # It scored the release's own ONNX file, beside the final SHA256SUMS and manifest (verified first).
+    assert seen == [sorted(assets("1.0.0"))]
+    notes = (tmp_path / "out" / "release-notes.md").read_text()
+    assert f"pip install {WHEEL}" in notes
+    assert f"phishing-url-detector score --model phishing-url-detector-1.0.0.onnx" in notes
+    assert "`numpy==" in notes and "`onnxruntime==" in notes and "scikit-learn" not in notes
+    assert result.files[-2]["name"] == WHEEL
+
+
+def test_a_release_without_the_wheel_still_verifies(project, tmp_path):
+    """The wheel is an extra asset: the model release contract (five assets) does not need it."""
+    result = R.build(project, tmp_path / "out")
+    (result.directory / WHEEL).unlink()
+    assert verify_release_dir(result.directory, "1.0.0").version == "1.0.0"
+    assert cli.main(["verify", str(result.directory)]) == 0
+    onnx = result.directory / "phishing-url-detector-1.0.0.onnx"
+    assert cli.main(["score", "--model", str(onnx), URLS[0]]) == 0
+
+
+@pytest.mark.slow
+def test_a_client_that_cannot_score_is_refused(project, tmp_path):
+    """A wheel that installs but whose CLI fails on the release: no release is written."""
+    detector = project / "client/src/phishing_url_detector/detector.py"
+    detector.write_text(detector.read_text() + "\n\ndef _broken(self, urls):\n    raise RuntimeError('broken client')"
+                                               "\n\n\nDetector.score = _broken\n")
+    commit(project, "a broken client")
+    with pytest.raises(R.ReleaseError, match=r"(?s)phishing-url-detector score --model phishing-url-detector-1.0.0.onnx "
+                                             r"\(from the wheel, in a fresh venv\) failed.*RuntimeError: broken client"):
+        R.build(project, tmp_path / "out")
+    assert not (tmp_path / "out" / "release").exists() and not (tmp_path / "out" / ".release.tmp").exists()
 
 
 def test_release_directory_contents(project, tmp_path, small_onnx):
     result = R.build(project, tmp_path / "out")
     rel = tmp_path / "out" / "release"
-    assert sorted(p.name for p in rel.iterdir()) == sorted(release_asset_names("1.0.0"))
+    assert sorted(p.name for p in rel.iterdir()) == sorted(assets("1.0.0"))
     assert (rel / "phishing-url-detector-1.0.0.onnx").read_bytes() == small_onnx
     assert (rel / "metrics.json").read_bytes() == (project / "metrics.json").read_bytes()
 
@@ -132,13 +249,15 @@ def test_release_directory_contents(project, tmp_path, small_onnx):
     card = (rel / "MODEL_CARD.md").read_text()
     assert card == mc.stamp_version((project / mc.CARD).read_text(), "1.0.0", "model-v1.0.0", head)
     sums = (rel / "SHA256SUMS").read_text().splitlines()
-    assert sums == sorted(sums, key=lambda line: line.split("  ")[1]) and len(sums) == 4
+    assert sums == sorted(sums, key=lambda line: line.split("  ")[1]) and len(sums) == 5
+    assert {line.split("  ")[1] for line in sums} == set(assets("1.0.0")) - {"SHA256SUMS"}
     assert subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=rel, capture_output=True).returncode == 0
     assert verify_release_dir(rel, "1.0.0").sha256 == hashlib.sha256(small_onnx).hexdigest()
 
     decision = json.loads((tmp_path / "out" / "release.json").read_text())
     assert decision["release"] is True and decision["tag"] == "model-v1.0.0" and decision["bump"] == "initial"
-    assert [f["name"] for f in decision["files"]] == release_asset_names("1.0.0")
+    assert [f["name"] for f in decision["files"]] == assets("1.0.0")
+    assert decision["wheel"] == WHEEL
     notes = (tmp_path / "out" / "release-notes.md").read_text()
     assert notes.startswith(mc.section(card, "Summary"))
     assert "first release" in notes
@@ -251,6 +370,17 @@ def test_refuses_uncommitted_inputs_unless_allowed(project, tmp_path):
     result = R.build(project, tmp_path / "out", allow_dirty=True)
     manifest = json.loads((result.directory / "manifest.json").read_text())
     assert manifest["git_commit"].endswith("-dirty")
+
+
+def test_refuses_an_uncommitted_client(project, tmp_path):
+    """The wheel is built from ./client: it must be the commit's client too."""
+    version = project / "client/src/phishing_url_detector/_version.py"
+    version.write_text(version.read_text() + "# local edit\n")
+    (project / "client/src/phishing_url_detector/extra.py").write_text("X = 1\n")
+    with pytest.raises(R.ReleaseError, match="differ from HEAD.*client/src/phishing_url_detector/_version.py"
+                                             ".*client/src/phishing_url_detector/extra.py"):
+        R.build(project, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_refuses_a_stale_card(project, tmp_path):

@@ -3,18 +3,19 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, sample_project, sh
-from workflow_tools import act_command, act_env, load_workflow, skipped_under_act, steps
+from conftest import REPO, commit, sample_project, sh
+from pipeline.release.build import copy_client_sources
+from workflow_tools import act_command, act_env, load_workflow, shared_path_filters, skipped_under_act, steps
 
 WORKFLOW = REPO / ".github" / "workflows" / "release.yml"
-PATH_FILTERS = ["pipeline/**", "params.yaml", "dvc.yaml", "dvc.lock", "**/*.dvc", "pyproject.toml",
-                ".github/workflows/release.yml"]
+PATH_FILTERS = [*shared_path_filters(), ".github/workflows/release.yml"]
 
 
 def test_triggers_on_push_to_main_with_the_pr_ci_path_filters():
@@ -22,6 +23,7 @@ def test_triggers_on_push_to_main_with_the_pr_ci_path_filters():
     on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
     assert on["push"]["branches"] == ["main"]
     assert on["push"]["paths"] == PATH_FILTERS
+    assert "client/**" in PATH_FILTERS  # the wheel each release attaches is built from it
     assert workflow["concurrency"] == {"group": "release", "cancel-in-progress": False}
 
 
@@ -37,7 +39,20 @@ def test_only_the_publish_job_can_write_or_mint_tokens():
     for step in publish["steps"]:
         assert "python" not in step.get("run", "") and "dvc" not in step.get("run", "")
     attest = next(s for s in publish["steps"] if "attest-build-provenance" in s.get("uses", ""))
-    assert "phishing-url-detector-" in publish["env"]["ONNX"] and attest["with"]["subject-path"] == "${{ env.ONNX }}"
+    assert "phishing-url-detector-" in publish["env"]["ONNX"]
+    assert publish["env"]["WHEEL"] == "dist/release/${{ needs.build.outputs.wheel }}"
+    assert attest["with"]["subject-path"].splitlines() == ["${{ env.ONNX }}", "${{ env.WHEEL }}"]
+    assert workflow["jobs"]["build"]["outputs"]["wheel"] == "${{ steps.build.outputs.wheel }}"
+
+
+def test_every_pip_install_is_constrained_and_installs_the_client():
+    installs = [line.strip() for _, step in steps(load_workflow(WORKFLOW))
+                for line in step.get("run", "").splitlines() if re.search(r"\bpip install\b", line)]
+    assert installs, "no pip install in the workflow"
+    for line in installs:
+        assert "-c constraints.txt" in line, line
+    # The pipeline depends on the client distribution (./client), which is on no index.
+    assert any("-e ./client" in line for line in installs), installs
 
 
 def test_github_only_steps_are_skipped_under_act_and_the_logic_is_in_the_release_command():
@@ -55,8 +70,13 @@ def test_github_only_steps_are_skipped_under_act_and_the_logic_is_in_the_release
 
 def make_project(root: Path) -> Path:
     """This repository in small: code, dvc.yaml, the card template, the workflow, small params, sampled
-    raw data in an in-repo DVC remote; the pipeline run and its dvc.lock and outputs committed."""
-    return sample_project(root, extra=(".github/workflows/release.yml",))
+    raw data in an in-repo DVC remote; the pipeline run and its dvc.lock and outputs committed; and the
+    client's sources, whose wheel the release attaches."""
+    project = sample_project(root, extra=(".github/workflows/release.yml",))
+    shutil.rmtree(project / "client", ignore_errors=True)  # it holds the client modules the stages depend on
+    copy_client_sources(REPO, project / "client")
+    commit(project, "the client")
+    return project
 
 
 @pytest.mark.slow
@@ -74,12 +94,15 @@ def test_workflow_run_steps_under_act(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     assert "release: model-v1.0.0 (initial: first release (contract major 1))" in output
-    for name in ("phishing-url-detector-1.0.0.onnx", "manifest.json", "MODEL_CARD.md", "metrics.json"):
+    wheel = re.search(r"phishing_url_detector-\d+\.\d+\.\d+-py3-none-any\.whl", output).group(0)
+    for name in ("phishing-url-detector-1.0.0.onnx", "manifest.json", "MODEL_CARD.md", "metrics.json", wheel):
         assert f"{name}: OK" in output  # sha256sum -c SHA256SUMS in the workflow
+    assert f"{wheel} installed alone into a fresh venv, verified and scored with the release" in output
     assert "[release/publish" in output and output.count("Job succeeded") == 2
 
     sh(sys.executable, "-m", "pipeline", "release", "--out", "dist", cwd=project)
     local = (project / "dist" / "release" / "SHA256SUMS").read_text().split()
     digests = dict(zip(local[1::2], local[0::2]))
+    assert wheel in digests  # the wheel too: same commit, same bytes, wherever it is built
     for name, digest in digests.items():
         assert re.search(rf"{digest}\s+\d+\s+{re.escape(name)}", output), f"{name} differs from the local build"

@@ -269,20 +269,140 @@ def metric_diff(current: dict, previous: dict | None, previous_tag: str | None, 
 
 
 def release_notes(card: str, decision: ReleaseDecision, current_metrics: dict,
-                  previous: PreviousRelease | None, onnx_name: str) -> str:
+                  previous: PreviousRelease | None, onnx_name: str, wheel: "CheckedWheel") -> str:
     parts = [model_card.section(card, "Summary"), "",
              f"**Why {decision.tag}:** {decision.reason}"
              + ("." if decision.bump == BUMP_INITIAL else f" ({decision.bump} version bump)."), "",
              metric_diff(current_metrics, previous.metrics if previous else None,
                          previous.tag if previous else None, decision.tag), "",
+             *client_notes(decision.tag, onnx_name, wheel), "",
              "### Verify", "",
              "```sh",
-             "sha256sum -c SHA256SUMS",
+             "sha256sum -c SHA256SUMS   # every asset, the wheel included",
              f"gh attestation verify {onnx_name} --repo OWNER/NAME   # build provenance",
-             f"python -m pipeline score --model {onnx_name} http://example.com/   # verifies, then scores",
+             f"gh attestation verify {wheel.name} --repo OWNER/NAME",
              "```", "",
              "The full model card is the `MODEL_CARD.md` asset."]
     return "\n".join(parts) + "\n"
+
+
+def client_notes(tag: str, onnx_name: str, wheel: "CheckedWheel") -> list[str]:
+    """The notes' "Use it" section: the attached client wheel, how to install it, what it was tested with."""
+    deps = ", ".join(f"`{d}`" for d in wheel.installed if not d.lower().startswith("phishing-url-detector=="))
+    return ["### Use it", "",
+            f"`{wheel.name}` is the client this release was tested with: before it was attached it was "
+            f"installed alone into a fresh virtual environment (with only its dependencies: {deps}), where "
+            f"its `phishing-url-detector score` verified `{onnx_name}` and scored URLs with it.", "",
+            "```sh",
+            f"pip install {wheel.name}   # or: pip install https://github.com/OWNER/NAME/releases/download/"
+            f"{tag}/{wheel.name}",
+            f"phishing-url-detector score --model {onnx_name} http://example.com/   # verifies, then scores",
+            "```", "",
+            "```python",
+            "from phishing_url_detector import Detector",
+            f'detector = Detector.from_release("OWNER/NAME", "{tag}")   # fetch, verify, cache, load',
+            'print(detector.score(["http://example.com/login"])[0].verdict)',
+            "```"]
+
+
+# -- the client wheel -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class CheckedWheel:
+    """A client wheel that installed alone into a fresh venv and scored with the release."""
+
+    path: Path
+    installed: tuple[str, ...]  # `pip list --format=freeze` of that venv
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def _run(command: list, what: str, **kwargs) -> str:
+    """Run a step of the wheel build or check; a failure is a ReleaseError that shows its output."""
+    try:
+        done = subprocess.run([str(c) for c in command], capture_output=True, text=True, **kwargs)
+    except OSError as exc:
+        raise ReleaseError(f"{what}: cannot run {command[0]}: {exc}") from None
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
+        raise ReleaseError(f"{what} failed (exit {done.returncode}):\n{tail}")
+    return done.stdout
+
+
+def _pip_env(**extra: str) -> dict:
+    return {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", **extra}
+
+
+def copy_client_sources(root: Path, dest: Path) -> Path:
+    """The client's sources (CLIENT_SOURCES) in ``dest``, modes normalised so the wheel's bytes do not
+    depend on the checkout's umask."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel in CLIENT_SOURCES:
+        src, target = root / rel, dest / rel.relative_to(CLIENT)
+        if src.is_dir():
+            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
+        elif src.is_file():
+            shutil.copyfile(src, target)
+        else:
+            raise ReleaseError(f"{rel} is missing: each release attaches the client wheel built from {CLIENT}/")
+    for path in dest.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return dest
+
+
+def build_client_wheel(root: Path, dest: Path, epoch: int) -> Path:
+    """``pip wheel`` of a clean copy of ./client (its pinned build backend, SOURCE_DATE_EPOCH = ``epoch``):
+    the same commit gives the same bytes."""
+    with tempfile.TemporaryDirectory(prefix="client-src-") as tmp:
+        source = copy_client_sources(root, Path(tmp) / "client")
+        out = Path(tmp) / "wheel"
+        log.info("release: building the client wheel from %s/", CLIENT)
+        _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", out, source],
+             f"building the client wheel (pip wheel {CLIENT})", cwd=tmp, umask=0o022,
+             env=_pip_env(SOURCE_DATE_EPOCH=str(epoch)))
+        wheels = sorted(out.glob("*.whl"))
+        if len(wheels) != 1 or not WHEEL_NAME.fullmatch(wheels[0].name):
+            raise ReleaseError(f"pip wheel {CLIENT} gave {[w.name for w in wheels]}, expected one "
+                               f"phishing_url_detector-X.Y.Z-py3-none-any.whl")
+        return Path(shutil.copyfile(wheels[0], dest / wheels[0].name))
+
+
+def _venv_script(venv: Path, name: str) -> Path:
+    return venv / ("Scripts" if os.name == "nt" else "bin") / name
+
+
+def install_alone(wheel: Path, venv: Path, constraints: Path | None) -> tuple[str, ...]:
+    """A new venv (no pip, no system site-packages) holding ``wheel`` and its dependencies only;
+    returns its ``pip list --format=freeze``. The pip cache is reused."""
+    _run([sys.executable, "-m", "venv", "--without-pip", venv], "creating a fresh venv for the wheel check")
+    pip = [sys.executable, "-m", "pip", "--python", _venv_script(venv, "python")]
+    pins = ["-c", constraints] if constraints else []
+    _run([*pip, "install", "--quiet", *pins, wheel], f"pip install {wheel.name} into a fresh venv", env=_pip_env())
+    frozen = _run([*pip, "list", "--format=freeze"], "pip list of the wheel check's venv", env=_pip_env())
+    return tuple(sorted(frozen.split(), key=str.lower))
+
+
+def score_with(venv: Path, onnx: Path) -> None:
+    """The installed console script must verify ``onnx`` (against the SHA256SUMS and manifest beside it)
+    and score every CHECK_URLS, one verdict line each, in order."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    out = _run([_venv_script(venv, "phishing-url-detector"), "score", "--model", onnx.resolve(), *CHECK_URLS],
+               f"phishing-url-detector score --model {onnx.name} (from the wheel, in a fresh venv)",
+               cwd=venv, env={**env, "PYTHONNOUSERSITE": "1"})
+    scored = [m.group(2) if (m := _SCORE_LINE.fullmatch(line.strip())) else None for line in out.splitlines()]
+    if scored != list(CHECK_URLS):
+        raise ReleaseError(f"phishing-url-detector score (from the wheel) did not score {list(CHECK_URLS)}:\n{out}")
+
+
+def check_client_wheel(wheel: Path, onnx: Path, constraints: Path | None = None) -> CheckedWheel:
+    """Prove ``wheel`` works before it is attached: alone in a fresh venv, it verifies and scores ``onnx``."""
+    log.info("release: checking %s in a fresh venv with %s", wheel.name, onnx.name)
+    with tempfile.TemporaryDirectory(prefix="client-wheel-check-") as tmp:
+        venv = Path(tmp) / "venv"
+        installed = install_alone(wheel, venv, constraints)
+        score_with(venv, onnx)
+    return CheckedWheel(wheel, installed)
 
 
 # -- the build ------------------------------------------------------------------------------
@@ -297,6 +417,7 @@ class BuildResult:
     directory: Path | None = None
     notes: Path | None = None
     files: tuple = ()
+    wheel: str | None = None
 
     def as_json(self) -> dict:
         doc = asdict(self)
@@ -307,38 +428,47 @@ class BuildResult:
         return doc
 
 
-def build(root: Path = Path("."), out: Path = DEFAULT_OUT, previous_dir: Path | None = None,
-          tags: list[str] | None = None, allow_dirty: bool = False) -> BuildResult:
-    root = Path(root)
-    out = out if Path(out).is_absolute() else root / out
-    lock_text = (root / DVC_LOCK).read_text(encoding="utf-8") if (root / DVC_LOCK).is_file() else ""
-    if not lock_text:
-        raise ReleaseError(f"{DVC_LOCK} is missing: run `dvc repro` first")
+@dataclass(frozen=True)
+class Inputs:
+    """The committed pipeline outputs a release is made of, checked."""
+
+    lock_text: str
+    manifest: dict
+    metrics_text: str
+    card: str
+
+
+def head_commit(root: Path, lock_text: str, allow_dirty: bool) -> Commit:
+    """HEAD, once the inputs are shown to be the committed pipeline's outputs (dvc.lock, then git)."""
     check_against_lock(root, lock_text)
-    commit, created_at = commit_facts(root)
+    head = commit_facts(root)
     dirty = dirty_paths(root, GIT_TRACKED)
     if dirty and not allow_dirty:
         raise ReleaseError("these release inputs differ from HEAD, so no commit describes them: "
                            f"{', '.join(dirty)}; commit them (or pass --allow-dirty for a local experiment)")
-    if dirty:
-        commit += "-dirty"
+    return Commit(head.sha + "-dirty", head.seconds, head.created_at) if dirty else head
 
+
+def read_inputs(root: Path, lock_text: str) -> Inputs:
+    """The DVC manifest (under this contract, describing the ONNX file), the metrics and the card (as rendered)."""
     manifest = json.loads((root / DIST_MANIFEST).read_text(encoding="utf-8"))
     if manifest.get("contract_digest") != C.contract_digest() or manifest.get("contract_major") != C.CONTRACT_MAJOR:
         raise ReleaseError(f"{DIST_MANIFEST} was exported under another contract than phishing_url_detector/contract.py "
                            f"(digest {manifest.get('contract_digest')}, major {manifest.get('contract_major')}); "
                            f"run `dvc repro`")
-    onnx_sha = sha256_file(root / DIST_ONNX)
-    if manifest["model"].get("sha256") != onnx_sha:
+    if manifest["model"].get("sha256") != sha256_file(root / DIST_ONNX):
         raise ReleaseError(f"{DIST_MANIFEST} describes another ONNX file than {DIST_ONNX}")
-    metrics_text = (root / METRICS).read_text(encoding="utf-8")
     card = (root / CARD).read_text(encoding="utf-8")
     if model_card.unstamp_version(card) != card:
         raise ReleaseError(f"{CARD} already carries a version; it must be the card DVC renders")
-    rendered = model_card.render_card(root)
-    if rendered != card:
+    if model_card.render_card(root) != card:
         raise ReleaseError(f"{CARD} is stale: it is not what the outputs render to (`dvc repro model-card`)")
+    return Inputs(lock_text, manifest, (root / METRICS).read_text(encoding="utf-8"), card)
 
+
+def decide(root: Path, inputs: Inputs, previous_dir: Path | None,
+           tags: list[str] | None) -> tuple[ReleaseDecision | None, PreviousRelease | None, list[str]]:
+    """The version decision against the latest model-v* tag and its (downloaded, verified) release."""
     tags = git_tags(root) if tags is None else list(tags)
     latest = latest_version(tags)
     previous = None
@@ -349,56 +479,102 @@ def build(root: Path = Path("."), out: Path = DEFAULT_OUT, previous_dir: Path | 
     elif latest is not None:
         raise ReleaseError(f"{latest.tag} exists: download it (`gh release download {latest.tag} --dir DIR`) "
                            f"and pass --previous-dir DIR, so this build can be compared with it")
-    current = facts(card, manifest, metrics_text)
+    current = facts(inputs.card, inputs.manifest, inputs.metrics_text)
     try:
         decision = next_release(tags, previous.facts if previous else None, current,
-                                contract_major=manifest["contract_major"])
+                                contract_major=inputs.manifest["contract_major"])
     except ValueError as exc:
         raise ReleaseError(str(exc)) from None
+    return decision, previous, tags
 
-    release_dir, notes_path, decision_path = out / RELEASE_DIR, out / NOTES_FILE, out / DECISION_FILE
-    out.mkdir(parents=True, exist_ok=True)
-    if decision is None:
-        result = BuildResult(False, f"nothing changed since {latest.tag}: same contract, ONNX bytes and "
-                                    f"card/manifest/metrics text", previous_tag=latest.tag)
-        shutil.rmtree(release_dir, ignore_errors=True)
-        notes_path.unlink(missing_ok=True)
-        decision_path.write_bytes(json_bytes(result.as_json()))
-        return result
 
-    version = decision.version
-    onnx_name = model_asset_name(version)
-    staging = out / f".{RELEASE_DIR}.tmp"
+def write_model_assets(root: Path, staging: Path, inputs: Inputs, version: str, tag: str, head: Commit) -> None:
+    """The four model files of the release (SHA256SUMS comes once the wheel is there)."""
+    shutil.copyfile(root / DIST_ONNX, staging / model_asset_name(version))
+    lock_sha = hashlib.sha256(inputs.lock_text.encode("utf-8")).hexdigest()
+    (staging / MANIFEST_FILE).write_bytes(
+        json_bytes(release_manifest(inputs.manifest, version, head.sha, lock_sha, head.created_at)))
+    (staging / CARD_FILE).write_bytes(model_card.stamp_version(inputs.card, version, tag, head.sha).encode("utf-8"))
+    (staging / METRICS_FILE).write_bytes(inputs.metrics_text.encode("utf-8"))
+
+
+def release_files(version: str, wheel_name: str) -> list[str]:
+    """Every asset of the release directory: the model release's, the wheel before SHA256SUMS."""
+    names = release_asset_names(version)
+    return [*names[:-1], wheel_name, names[-1]]
+
+
+def assemble(root: Path, staging: Path, inputs: Inputs, decision: ReleaseDecision, head: Commit) -> CheckedWheel:
+    """Write, sum and verify every asset in ``staging``; the wheel must then work with the release."""
+    write_model_assets(root, staging, inputs, decision.version, decision.tag, head)
+    wheel = build_client_wheel(root, staging, head.seconds)
+    write_sha256sums(staging, release_files(decision.version, wheel.name)[:-1])
+    try:
+        verify_release_dir(staging, decision.version)
+    except LoaderError as exc:  # a bug here, never the user's doing
+        raise ReleaseError(f"the built release does not verify: {exc}") from None
+    constraints = root / CONSTRAINTS if (root / CONSTRAINTS).is_file() else None
+    return check_client_wheel(wheel, staging / model_asset_name(decision.version), constraints)
+
+
+def write_release_dir(root: Path, out: Path, inputs: Inputs, decision: ReleaseDecision,
+                      head: Commit) -> tuple[Path, CheckedWheel]:
+    """``out/release/``, replaced only once the new one is complete and proven."""
+    release_dir, staging = out / RELEASE_DIR, out / f".{RELEASE_DIR}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        shutil.copyfile(root / DIST_ONNX, staging / onnx_name)
-        lock_sha = hashlib.sha256(lock_text.encode("utf-8")).hexdigest()
-        (staging / MANIFEST_FILE).write_bytes(
-            json_bytes(release_manifest(manifest, version, commit, lock_sha, created_at)))
-        (staging / CARD_FILE).write_bytes(
-            model_card.stamp_version(card, version, decision.tag, commit).encode("utf-8"))
-        (staging / METRICS_FILE).write_bytes(metrics_text.encode("utf-8"))
-        write_sha256sums(staging, [n for n in release_asset_names(version) if n != SUMS_FILE])
-        try:
-            verify_release_dir(staging, version)
-        except LoaderError as exc:  # a bug here, never the user's doing
-            raise ReleaseError(f"the built release does not verify: {exc}") from None
+        wheel = assemble(root, staging, inputs, decision, head)
         shutil.rmtree(release_dir, ignore_errors=True)
         staging.rename(release_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return release_dir, CheckedWheel(release_dir / wheel.name, wheel.installed)
 
-    notes_path.write_bytes(release_notes(card, decision, json.loads(metrics_text), previous,
-                                         onnx_name).encode("utf-8"))
-    files = tuple({"name": n, "size_bytes": (release_dir / n).stat().st_size,
-                   "sha256": sha256_file(release_dir / n)} for n in release_asset_names(version))
-    result = BuildResult(True, decision.reason, version, decision.tag, decision.bump, decision.previous_tag,
-                         release_dir.relative_to(root) if release_dir.is_relative_to(root) else release_dir,
-                         notes_path.relative_to(root) if notes_path.is_relative_to(root) else notes_path,
-                         files)
-    decision_path.write_bytes(json_bytes(result.as_json()))
+
+def _relative(path: Path, root: Path) -> Path:
+    return path.relative_to(root) if path.is_relative_to(root) else path
+
+
+def record_release(root: Path, out: Path, release_dir: Path, wheel: CheckedWheel, inputs: Inputs,
+                   decision: ReleaseDecision, previous: PreviousRelease | None) -> BuildResult:
+    """The release notes and release.json of a built release."""
+    notes_path = out / NOTES_FILE
+    onnx_name = model_asset_name(decision.version)
+    notes_path.write_bytes(release_notes(inputs.card, decision, json.loads(inputs.metrics_text), previous,
+                                         onnx_name, wheel).encode("utf-8"))
+    files = tuple({"name": n, "size_bytes": (release_dir / n).stat().st_size, "sha256": sha256_file(release_dir / n)}
+                  for n in release_files(decision.version, wheel.name))
+    result = BuildResult(True, decision.reason, decision.version, decision.tag, decision.bump, decision.previous_tag,
+                         _relative(release_dir, root), _relative(notes_path, root), files, wheel.name)
+    (out / DECISION_FILE).write_bytes(json_bytes(result.as_json()))
     return result
+
+
+def record_no_release(out: Path, latest_tag: str) -> BuildResult:
+    result = BuildResult(False, f"nothing changed since {latest_tag}: same contract, ONNX bytes and "
+                                f"card/manifest/metrics text", previous_tag=latest_tag)
+    shutil.rmtree(out / RELEASE_DIR, ignore_errors=True)
+    (out / NOTES_FILE).unlink(missing_ok=True)
+    (out / DECISION_FILE).write_bytes(json_bytes(result.as_json()))
+    return result
+
+
+def build(root: Path = Path("."), out: Path = DEFAULT_OUT, previous_dir: Path | None = None,
+          tags: list[str] | None = None, allow_dirty: bool = False) -> BuildResult:
+    root = Path(root)
+    out = out if Path(out).is_absolute() else root / out
+    lock_text = (root / DVC_LOCK).read_text(encoding="utf-8") if (root / DVC_LOCK).is_file() else ""
+    if not lock_text:
+        raise ReleaseError(f"{DVC_LOCK} is missing: run `dvc repro` first")
+    head = head_commit(root, lock_text, allow_dirty)
+    inputs = read_inputs(root, lock_text)
+    decision, previous, tags = decide(root, inputs, previous_dir, tags)
+    out.mkdir(parents=True, exist_ok=True)
+    if decision is None:
+        return record_no_release(out, latest_version(tags).tag)
+    release_dir, wheel = write_release_dir(root, out, inputs, decision, head)
+    return record_release(root, out, release_dir, wheel, inputs, decision, previous)
 
 
 # -- CLI ------------------------------------------------------------------------------------
@@ -407,7 +583,8 @@ def _write_github_output(path: str, result: BuildResult) -> None:
               "version": result.version or "", "previous-tag": result.previous_tag or "",
               "dir": result.directory.as_posix() if result.directory else "",
               "notes": result.notes.as_posix() if result.notes else "",
-              "onnx": (result.directory / model_asset_name(result.version)).as_posix() if result.release else ""}
+              "onnx": (result.directory / model_asset_name(result.version)).as_posix() if result.release else "",
+              "wheel": result.wheel or ""}
     with open(path, "a", encoding="utf-8") as fh:
         fh.writelines(f"{k}={v}\n" for k, v in values.items())
 
@@ -433,6 +610,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
     print(f"release: verified {result.directory}/ with the loader's checks:")
     for f in result.files:
         print(f"  {f['sha256']}  {f['size_bytes']:>10}  {f['name']}")
+    print(f"release: {result.wheel} installed alone into a fresh venv, verified and scored with the release")
     print(f"release: notes in {result.notes}")
     return 0
 
@@ -452,7 +630,7 @@ def register(subparsers) -> None:
                    help="build even if dvc.lock or the committed outputs differ from HEAD "
                         "(git_commit is then recorded as <sha>-dirty)")
     p.add_argument("--github-output", metavar="FILE",
-                   help="append release, tag, version, previous-tag, dir, notes, onnx as KEY=VALUE lines "
+                   help="append release, tag, version, previous-tag, dir, notes, onnx, wheel as KEY=VALUE lines "
                         "(the workflow passes $GITHUB_OUTPUT)")
     p.add_argument("--latest-tag", action="store_true",
                    help="only print the latest model-vX.Y.Z tag (nothing if none) and exit")
