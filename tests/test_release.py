@@ -195,7 +195,7 @@ def test_the_wheel_is_proven_on_the_release_before_it_is_attached(project, tmp_p
     assert seen == [sorted(assets("1.0.0"))]
     notes = (tmp_path / "out" / "release-notes.md").read_text()
     assert f"pip install {WHEEL}" in notes
-    assert f"phishing-url-detector score --model phishing-url-detector-1.0.0.onnx" in notes
+    assert "phishing-url-detector score --model phishing-url-detector-1.0.0.onnx" in notes
     assert "`numpy==" in notes and "`onnxruntime==" in notes and "scikit-learn" not in notes
     assert result.files[-2]["name"] == WHEEL
 
