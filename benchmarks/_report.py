@@ -1,10 +1,12 @@
 """Render results.json as RESULTS.md (tables only; raw numbers stay in results.json)."""
 from __future__ import annotations
 
+from pipeline.common import MISSING, md_table
+
 
 def _f(v, nd=2):
     if v is None:
-        return "-"
+        return MISSING
     if isinstance(v, bool):
         return "yes" if v else "**no**"
     if isinstance(v, float):
@@ -17,9 +19,8 @@ def _f(v, nd=2):
 
 
 def _table(header, rows) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(_f(c) if not isinstance(c, str) else c for c in r) + " |" for r in rows]
-    return out + [""]
+    """RESULTS.md's tables: numbers formatted here, the table itself the pipeline's one markdown table."""
+    return [md_table(header, ["---"] * len(header), [[c if isinstance(c, str) else _f(c) for c in r] for r in rows]), ""]
 
 
 def _machine(m) -> str:

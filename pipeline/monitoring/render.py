@@ -6,13 +6,13 @@ short. Plots use matplotlib's object API (no pyplot state, no display).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from pipeline import common
 from pipeline.common import MISSING, md_cell, md_table
 from pipeline.monitoring import analysis
 from pipeline.monitoring.config import MonitorParams
@@ -38,7 +38,7 @@ def input_summary(log: PredictionLog, rejects_file: str = "rejects.csv") -> dict
 
 
 def write_json(result: dict, path: Path) -> None:
-    path.write_text(json.dumps(analysis.finite_or_none(result), indent=2, sort_keys=False) + "\n")
+    common.write_json(path, analysis.finite_or_none(result))
 
 
 def write_rejects(log: PredictionLog, path: Path) -> None:
