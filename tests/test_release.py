@@ -432,12 +432,15 @@ def test_loader_scores_the_release_and_refuses_a_tampered_copy(project, tmp_path
 def test_the_cards_loading_example_runs_in_the_release_directory(project, tmp_path):
     result = R.build(project, tmp_path / "out")
     card = (result.directory / "MODEL_CARD.md").read_text()
-    code = re.search(r"```python\n(.*?)```", card, re.DOTALL).group(1)
+    client, raw = re.findall(r"```python\n(.*?)```", card, re.DOTALL)
     cwd = os.getcwd()
     os.chdir(result.directory)
     try:
-        namespace: dict = {}
-        exec(compile(code, "MODEL_CARD.md", "exec"), namespace)  # noqa: S102 - our own card
+        with_client: dict = {}
+        exec(compile(client, "MODEL_CARD.md", "exec"), with_client)  # noqa: S102 - our own card
+        without: dict = {}
+        exec(compile(raw, "MODEL_CARD.md", "exec"), without)  # noqa: S102
     finally:
         os.chdir(cwd)
-    assert namespace["labels"].shape == (2,) and namespace["proba"].shape == (2, 2)
+    assert [s.verdict for s in with_client["scores"]] == ["phishing" if l else "legitimate" for l in without["labels"]]
+    assert without["labels"].shape == (2,) and without["proba"].shape == (2, 2)
