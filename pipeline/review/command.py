@@ -210,92 +210,104 @@ def read_base(root: Path, out: Path, tree, pr: PRSide) -> BaseSide:
 
 
 def compare(root: Path, out: Path, args, base: BaseSide, pr: PRSide) -> dict:
+    """Score the PR's test split with the PR model, then put every comparison with the base together."""
     import joblib
 
     from pipeline.training.evaluation import slice_metrics
     from pipeline.training.metrics import confusion, headline_metrics, paired_bootstrap_delta
     from pipeline.training.model import phishing_proba
-    from pipeline.training.plots import confusion_png, curves_png
 
     rparams, rsource = review_params(base.params, pr.params)
-    test, p_base, head_name = pr.test, base.p_test, pr.head_name
+    test, p_base = pr.test, base.p_test
     metrics = read_json(root / paths.METRICS)
-    operating = read_json(root / paths.OPERATING_POINT)
     y = test["label"].to_numpy()
     log.info("report: scoring %s test URLs with the PR model ...", f"{len(test):,}")
     model = joblib.load(root / paths.MODEL)
     p_pr = phishing_proba(model, test["url"])
-    t_pr, t_base = operating["ensemble"]["threshold"], base.operating["ensemble"]["threshold"]
+    t_pr = read_json(root / paths.OPERATING_POINT)["ensemble"]["threshold"]
+    t_base = base.operating["ensemble"]["threshold"]
     fpr_points = pr.params["evaluate"]["fpr_points"]
-    alpha = float(rparams["alpha"])
+    level, n_boot, seed = 1 - float(rparams["alpha"]), int(rparams["bootstrap_resamples"]), int(rparams["seed"])
 
     recomputed = headline_metrics(y, p_pr, t_pr, fpr_points)
-    consistent = all(abs(recomputed[k] - metrics["ensemble"][k]["value"]) < 1e-9 for k in recomputed)
-    n_boot, seed = int(rparams["bootstrap_resamples"]), int(rparams["seed"])
-    deltas = paired_bootstrap_delta(y, p_pr, p_base, t_pr, t_base, fpr_points, n_boot, seed, level=1 - alpha)
-    base_metrics = headline_metrics(y, p_base, t_base, fpr_points)
+    deltas = paired_bootstrap_delta(y, p_pr, p_base, t_pr, t_base, fpr_points, n_boot, seed, level=level)
+    changes = _changes(root, out, base, pr.params)
+    seen = test["url"].isin(base.seen_urls).to_numpy() if changes["data_changed"] else np.zeros(len(y), bool)
+    decision = _decide(y, p_base, p_pr, (t_base, t_pr), seen, deltas, rparams, fpr_points, args.labels)
+    base_cm = confusion(y, p_base >= t_base)
+    base_slices = slice_metrics(y, p_base, test["url"], t_base, pr.params["evaluate"]["length_bins"])
+    slices = rparams["slices"]
+    pr_onnx = onnx_facts(_json(root / paths.MANIFEST), _json(root / paths.PARITY))
+    return {
+        "base": {"ref": args.base, "sha": base.sha, "threshold": t_base,
+                 "metrics": headline_metrics(y, p_base, t_base, fpr_points), "confusion": base_cm,
+                 "slices": base_slices},
+        "pr": {"ref": pr.head_name, "sha": gather.git(root, "rev-parse", "HEAD"), "threshold": t_pr,
+               "metrics": {k: metrics["ensemble"][k] for k in recomputed}, "confusion": metrics["ensemble"]["confusion"]},
+        "test_rows": int(len(test)), "fpr_points": fpr_points,
+        "interval_level": level, "bootstrap_resamples": n_boot, "deltas": deltas,
+        **decision, "review_params": rparams, "review_params_source": rsource, **changes,
+        "future": future_facts(model, base, pr, t_base, t_pr),
+        "per_source": ({"base": stats.rates_by(test["source"], y, p_base, t_base),
+                        "pr": stats.rates_by(test["source"], y, p_pr, t_pr)} if "source" in test else None),
+        "slice_movers": diffs.slice_movers(base_slices, metrics.get("slices", {}), int(slices["min_rows"]),
+                                           int(slices["top"])),
+        "pipeline": {"metrics_consistent": all(abs(recomputed[k] - metrics["ensemble"][k]["value"]) < 1e-9
+                                               for k in recomputed)},
+        "onnx": {"base": base.onnx, "pr": pr_onnx, "contract_changed": contract_changed(base.onnx, pr_onnx)},
+        "plots": _plots(out, args, pr.head_name, y, (p_base, p_pr), (t_base, t_pr), base_cm,
+                        metrics["ensemble"]["confusion"]),
+    }
 
+
+def _changes(root: Path, out: Path, base: BaseSide, pr_params: dict) -> dict:
+    """What the PR changed in params, data pointers and the prepared data, and whether data changed at all."""
     pr_pointers = gather.tracked_pointers(root)
     pointers = diffs.pointers_diff(base.pointers, pr_pointers)
-    params_diff = diffs.params_diff(base.params, pr.params)
+    params_diff = diffs.params_diff(base.params, pr_params)
     pr_report = _json(root / paths.DATA_REPORT)
     rows = diffs.rows_diff(base.report, pr_report)
     changes = data_changes(base, pr_report, diffs.read_quarantine(root / QUARANTINE), out)
     data_changed = bool(pointers) or any(d["key"].split(".")[0] in ("data", "split") for d in params_diff) \
         or any(r["old"] != r["new"] for r in rows) or bool(changes["months"]) \
         or any(r["old"] != r["new"] for r in changes["quarantine"])
+    return {"params_diff": params_diff, "pointers_diff": pointers, "pointer_count": len(pr_pointers),
+            "rows_diff": rows, "data_changed": data_changed, "data_changes": changes}
 
-    seen = test["url"].isin(base.seen_urls).to_numpy() if data_changed else np.zeros(len(test), dtype=bool)
+
+def _decide(y, p_base, p_pr, thresholds, seen, deltas, rparams, fpr_points, labels_arg) -> dict:
+    """The verdict: McNemar and the bootstrap intervals on the rows neither model has seen, then labels."""
+    from pipeline.training.metrics import paired_bootstrap_delta
+
+    t_base, t_pr = thresholds
     scope = stats.verdict_scope(y, seen, int(rparams["min_verdict_rows"]))
     mask = scope.pop("mask")
-    if mask is None:
-        yv, pbv, ppv, verdict_deltas = y, p_base, p_pr, deltas
-    else:
-        yv, pbv, ppv = y[mask], p_base[mask], p_pr[mask]
-        verdict_deltas = paired_bootstrap_delta(yv, ppv, pbv, t_pr, t_base, fpr_points, n_boot, seed,
-                                                level=1 - alpha)
-    mc = stats.mcnemar(yv, pbv >= t_base, ppv >= t_pr)
-    verdict = stats.decide(mc, verdict_deltas, fpr_points, rparams)
-    labels = [s for s in (args.labels or "").split(",") if s.strip()]
+    verdict_deltas = None
+    if mask is not None:
+        y, p_base, p_pr = y[mask], p_base[mask], p_pr[mask]
+        verdict_deltas = paired_bootstrap_delta(y, p_pr, p_base, t_pr, t_base, fpr_points,
+                                                int(rparams["bootstrap_resamples"]), int(rparams["seed"]),
+                                                level=1 - float(rparams["alpha"]))
+    mc = stats.mcnemar(y, p_base >= t_base, p_pr >= t_pr)
+    verdict = stats.decide(mc, deltas if mask is None else verdict_deltas, fpr_points, rparams)
+    labels = [s for s in (labels_arg or "").split(",") if s.strip()]
     verdict.accepted_by = (stats.acceptance(labels, rparams.get("accept_label"), rparams.get("accept_regression"))
                            if verdict.outcome == stats.WORSE else None)
+    return {"verdict_scope": scope, "verdict_deltas": verdict_deltas, "mcnemar": mc,
+            "mcnemar_by_class": stats.mcnemar_by_class(y, p_base >= t_base, p_pr >= t_pr),
+            "verdict": verdict.to_dict(), "labels": labels}
 
-    length_bins = pr.params["evaluate"]["length_bins"]
-    base_slices = slice_metrics(y, p_base, test["url"], t_base, length_bins)
-    slices = rparams["slices"]
-    movers = diffs.slice_movers(base_slices, metrics.get("slices", {}), int(slices["min_rows"]), int(slices["top"]))
-    per_source = ({"base": stats.rates_by(test["source"], y, p_base, t_base),
-                   "pr": stats.rates_by(test["source"], y, p_pr, t_pr)} if "source" in test else None)
 
-    pr_onnx = onnx_facts(_json(root / paths.MANIFEST), _json(root / paths.PARITY))
+def _plots(out: Path, args, head_name: str, y, scores, thresholds, base_cm, pr_cm) -> list[str]:
+    from pipeline.training.plots import confusion_png, curves_png
 
-    base_cm = confusion(y, p_base >= t_base)
+    (p_base, p_pr), (t_base, t_pr) = scores, thresholds
+    base_name, pr_name = f"base ({short_ref(args.base)})", f"PR ({head_name})"
     plots = ["confusion_base.png", "confusion_pr.png", "curves.png"]
-    confusion_png(base_cm, out / plots[0], f"base ({short_ref(args.base)}) @ {t_base:.3f}")
-    confusion_png(metrics["ensemble"]["confusion"], out / plots[1], f"PR ({head_name}) @ {t_pr:.3f}")
-    curves_png(y, {f"base ({short_ref(args.base)})": p_base, f"PR ({head_name})": p_pr}, out / plots[2],
-               {f"base ({short_ref(args.base)})": t_base, f"PR ({head_name})": t_pr})
-
-    return {
-        "base": {"ref": args.base, "sha": base.sha, "threshold": t_base, "metrics": base_metrics,
-                 "confusion": base_cm, "slices": base_slices},
-        "pr": {"ref": head_name, "sha": gather.git(root, "rev-parse", "HEAD"), "threshold": t_pr,
-               "metrics": {k: metrics["ensemble"][k] for k in recomputed}, "confusion": metrics["ensemble"]["confusion"]},
-        "test_rows": int(len(test)), "fpr_points": fpr_points,
-        "interval_level": 1 - alpha, "bootstrap_resamples": int(rparams["bootstrap_resamples"]),
-        "deltas": deltas, "verdict_scope": scope, "verdict_deltas": verdict_deltas if mask is not None else None,
-        "mcnemar": mc, "mcnemar_by_class": stats.mcnemar_by_class(yv, pbv >= t_base, ppv >= t_pr),
-        "verdict": verdict.to_dict(), "labels": labels,
-        "review_params": rparams, "review_params_source": rsource,
-        "params_diff": params_diff, "pointers_diff": pointers, "pointer_count": len(pr_pointers),
-        "rows_diff": rows, "data_changed": data_changed, "data_changes": changes,
-        "future": future_facts(model, base, pr, t_base, t_pr),
-        "per_source": per_source,
-        "slice_movers": movers,
-        "pipeline": {"metrics_consistent": consistent},
-        "onnx": {"base": base.onnx, "pr": pr_onnx, "contract_changed": contract_changed(base.onnx, pr_onnx)},
-        "plots": plots,
-    }
+    confusion_png(base_cm, out / plots[0], f"{base_name} @ {t_base:.3f}")
+    confusion_png(pr_cm, out / plots[1], f"{pr_name} @ {t_pr:.3f}")
+    curves_png(y, {base_name: p_base, pr_name: p_pr}, out / plots[2], {base_name: t_base, pr_name: t_pr})
+    return plots
 
 
 def data_changes(base: BaseSide, pr_report: dict | None, pr_quarantine, out: Path) -> dict:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from scipy.stats import binomtest
+from statsmodels.stats.contingency_tables import mcnemar as _mcnemar_test
 
 from pipeline.training.metrics import fpr_key
 
@@ -38,7 +38,8 @@ def mcnemar(y, predicted_base, predicted_pr) -> dict:
     pr_only = int(np.sum(~base_right & pr_right))
     neither = int(np.sum(~base_right & ~pr_right))
     discordant = base_only + pr_only
-    p_value = float(binomtest(pr_only, discordant, 0.5).pvalue) if discordant else 1.0
+    table = [[both, base_only], [pr_only, neither]]
+    p_value = float(_mcnemar_test(table, exact=True).pvalue) if discordant else 1.0
     n = len(y)
     return {"test": "McNemar exact (binomial)", "rows": int(n), "both_right": both, "base_only": base_only,
             "pr_only": pr_only, "both_wrong": neither, "discordant": discordant, "p_value": min(p_value, 1.0),
