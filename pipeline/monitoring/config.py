@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from pipeline import paths
+from pipeline.bounded_io import Caps
 
 PARAMS_FILE = paths.PARAMS
 
@@ -33,8 +34,15 @@ class MonitorParams:
     releases: tuple[str, ...] = ()  # release directories giving a version's threshold
     log_path: str = "data/monitoring/predictions"
     log_url: str | None = None
+    log_max_bytes: int = 1 << 30  # per file, decompressed (monitor.logs.max_decompressed_bytes)
+    log_max_rows: int = 10_000_000  # per file (monitor.logs.max_rows)
     out: str = "build/monitoring"
     simulate: dict = field(default_factory=dict)
+
+    def log_caps(self) -> Caps:
+        """The per-file caps every log file is read under (validated: positive integers)."""
+        return Caps(self.log_max_bytes, self.log_max_rows, "monitor.logs.max_decompressed_bytes",
+                    "monitor.logs.max_rows")
 
     def replace(self, **changes) -> "MonitorParams":
         """A copy with the given fields overridden (None means keep)."""
@@ -68,6 +76,10 @@ def from_mapping(section: dict | None) -> MonitorParams:
     if "path" in logs:
         kwargs["log_path"] = str(logs["path"])
     kwargs["log_url"] = _opt_str(logs.get("url"))
+    if "max_decompressed_bytes" in logs:
+        kwargs["log_max_bytes"] = logs["max_decompressed_bytes"]
+    if "max_rows" in logs:
+        kwargs["log_max_rows"] = logs["max_rows"]
     params = MonitorParams(**kwargs)
     return dataclasses.replace(params, alpha=float(params.alpha), min_rows=int(params.min_rows),
                                min_ratio_change=float(params.min_ratio_change),

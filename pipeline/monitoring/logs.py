@@ -8,16 +8,19 @@ it goes to the rejects table with the reason, and the report counts it.
 from __future__ import annotations
 
 import bz2
+import csv
 import gzip
-import io
 import json
 import lzma
 from dataclasses import dataclass, field
+import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+
+from pipeline.bounded_io import Caps, LimitExceeded, open_capped
 
 REQUIRED = ("timestamp", "model_version", "score")
 OPTIONAL = ("verdict", "url", "label")
@@ -27,6 +30,7 @@ FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".ndjson": "json", ".
 REJECT_COLUMNS = ["source", "row", "reason", *REQUIRED, *OPTIONAL, "raw"]
 _TRUE = {"1", "1.0", "true", "t", "yes"}
 _FALSE = {"0", "0.0", "false", "f", "no"}
+_BAD_TEXT = re.compile("[\ud800-\udfff]")  # an undecodable byte (surrogate escape) or a lone surrogate
 
 
 @dataclass
@@ -82,63 +86,180 @@ def discover_files(path: Path | str, exclude: Iterable[Path | str] = ()) -> list
     return files
 
 
-def _open_text(path: Path):
-    opener = COMPRESSIONS.get(path.suffix.lower())
-    if opener is not None:
-        return opener(path, "rt", encoding="utf-8", errors="replace")
-    if path.suffix.lower() == ".zst":  # pragma: no cover - needs the optional zstandard package
-        import zstandard
-        return io.TextIOWrapper(zstandard.open(path, "rb"), encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+def _default_caps() -> Caps:
+    from pipeline.monitoring.config import MonitorParams  # config is the one home of the defaults
+    return MonitorParams().log_caps()
 
 
-def read_file(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Raw rows of one file plus the lines that could not even be parsed.
+def _escaped(text: str) -> str:
+    """Text with each undecodable byte shown as ``\\xff`` (and a lone surrogate as ``\\udXXX``):
+    the raw bytes stay visible in a reject, and nothing downstream has to encode them."""
+    if _BAD_TEXT.search(text) is None:
+        return text
+    return "".join(f"\\x{ord(c) - 0xdc00:02x}" if 0xdc80 <= ord(c) <= 0xdcff
+                   else f"\\u{ord(c):04x}" if 0xd800 <= ord(c) <= 0xdfff else c for c in text)
+
+
+def _bad_offset(text: str) -> int | None:
+    """Byte offset (in the field's UTF-8 bytes) of its first undecodable byte, else None."""
+    match = _BAD_TEXT.search(text)
+    if match is None:
+        return None
+    return len(text[:match.start()].encode("utf-8", "surrogatepass"))
+
+
+def _undecodable_reject(row: int, items: list[tuple[str, object]], sep: str = ",") -> dict | None:
+    """The broken-row entry for a row with a field (or a JSON key) that is not valid UTF-8
+    text, naming the field and byte offset, every value escaped; None for a clean row."""
+    bad = next(((str(k), k) for k, _ in items if isinstance(k, str) and _BAD_TEXT.search(k)), None) or next(
+        ((str(k), v) for k, v in items if isinstance(v, str) and _BAD_TEXT.search(v)), None)
+    if bad is None:
+        return None
+    field_name, text = bad
+    record = {_escaped(str(k)): _escaped(v) if isinstance(v, str) else v for k, v in items}
+    return {**record, "row": row,
+            "reason": f"invalid UTF-8 (field {_escaped(field_name)!r}, byte offset {_bad_offset(text)})",
+            "raw": sep.join(_escaped(str(v)) for v in record.values())[:2000]}
+
+
+def _undecodable(frame: pd.DataFrame, rows: list[int], sep: str = ",") -> tuple[pd.DataFrame, list[int], list[dict]]:
+    """Split off the rows with a field that is not valid UTF-8 text: each becomes a broken row
+    naming the field and byte offset, with every value escaped, so one hostile byte costs one row."""
+    text = [c for c in frame.columns if frame[c].dtype == object]
+    suspect = np.zeros(len(frame), dtype=bool)
+    for column in text:
+        suspect |= np.array([isinstance(v, str) and _BAD_TEXT.search(v) is not None for v in frame[column]],
+                            dtype=bool)
+    broken = [_undecodable_reject(rows[i], list(zip(frame.columns, frame.iloc[i].tolist())), sep)
+              for i in np.flatnonzero(suspect)]
+    keep = [r for r, s in zip(rows, suspect) if not s]
+    return frame[~suspect].reset_index(drop=True), keep, broken
+
+
+def _read_parquet(path: Path, caps: Caps) -> pd.DataFrame:
+    """A Parquet file, its row count checked against the cap from the footer before any data is read.
+
+    Parquet compresses inside the file, so the byte cap applies to the file itself. A string
+    column holding invalid UTF-8 is re-read as binary and decoded like the text formats.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    size = path.stat().st_size
+    if size > caps.max_bytes:
+        raise LimitExceeded(f"{path}: {size:,} bytes is over the cap of {caps.max_bytes:,} (params "
+                            f"{caps.bytes_param}; nothing read yet); raise {caps.bytes_param} if the file is genuine")
+    parquet = pq.ParquetFile(path)
+    if parquet.metadata.num_rows > caps.max_rows:
+        raise LimitExceeded(f"{path}: {parquet.metadata.num_rows:,} rows is over the cap of {caps.max_rows:,} "
+                            f"(params {caps.rows_param}; nothing read yet); raise {caps.rows_param} if the file "
+                            "is genuine")
+    schema = parquet.schema_arrow
+    binary = pa.schema([f.with_type(pa.binary()) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                        else f for f in schema])
+    frame = pq.read_table(path, schema=binary).to_pandas()
+    for field_ in schema:
+        if field_.name in frame.columns and binary.field(field_.name).type != field_.type:
+            frame[field_.name] = pd.Series(
+                [b.decode("utf-8", "surrogateescape") if isinstance(b, bytes) else b for b in frame[field_.name]],
+                index=frame.index, dtype=object)
+    return frame
+
+
+def _read_json(path: Path, caps: Caps) -> tuple[pd.DataFrame, list[int], list[dict]]:
+    """JSON Lines, one object per line, streamed through the caps. Bytes are decoded with
+    surrogate escapes, so an invalid byte reaches :func:`_undecodable` instead of aborting."""
+    records, rows, broken = [], [], []
+    with open_capped(path, caps) as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            line = raw.decode("utf-8", "surrogateescape")
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                broken.append({"row": lineno, "reason": "unparseable JSON line",
+                               "raw": _escaped(line.strip())[:2000]})
+                continue
+            undecodable = _undecodable_reject(lineno, list(record.items()))
+            if undecodable is not None:
+                broken.append({**undecodable, "raw": _escaped(line.strip())[:2000]})
+                continue
+            records.append(record)
+            rows.append(lineno)
+    return pd.DataFrame.from_records(records), rows, broken
+
+
+def _damaged_header(path: Path, caps: Caps, sep: str) -> list[str] | None:
+    """The header's column names, escaped, when it is not valid UTF-8 (pandas cannot build
+    column names from surrogate escapes); None for a sound header."""
+    with open_capped(path, caps, header_lines=1) as fh:
+        line = fh.readline()
+    try:
+        line.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        text = line.decode("utf-8", "surrogateescape").rstrip("\r\n")
+        return [_escaped(name) for name in next(csv.reader([text], delimiter=sep))]
+
+
+def _read_csv(path: Path, caps: Caps, sep: str) -> tuple[pd.DataFrame, list[dict]]:
+    """A (compressed) CSV streamed through the caps; undecodable bytes kept as surrogate escapes."""
+    broken: list[dict] = []
+    # dtype object, not str: pandas' str dtype cannot hold the surrogate escapes.
+    options = dict(sep=sep, dtype=object, keep_default_na=False, encoding="utf-8",
+                   encoding_errors="surrogateescape")
+    names = _damaged_header(path, caps, sep)
+    if names is not None:
+        options.update(header=None, names=names, skiprows=1)
+    try:
+        with open_capped(path, caps, header_lines=1) as fh:
+            return pd.read_csv(fh, **options), broken
+    except pd.errors.ParserError:
+        pass
+    # A row with the wrong number of fields: re-read with the python
+    # engine, which hands each bad line to us instead of failing.
+    def keep(bad: list[str]) -> None:
+        broken.append({"row": None, "reason": "wrong number of CSV fields",
+                       "raw": _escaped(sep.join(bad))[:2000]})
+    with open_capped(path, caps, header_lines=1) as fh:
+        return pd.read_csv(fh, engine="python", on_bad_lines=keep, **options), broken
+
+
+def read_file(path: Path, caps: Caps | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Raw rows of one file plus the lines that could not even be parsed or decoded.
 
     Returns ``(rows, broken)``; both carry ``source`` and ``row`` (1-based
-    data row, or line number for JSON) so a reject can be traced back.
+    data row, or line number for JSON) so a reject can be traced back. A file
+    over ``caps`` (decompressed bytes or rows, params monitor.logs) raises
+    :class:`LimitExceeded`: a log that large is an incident, not a row problem.
     """
+    caps = caps or _default_caps()
     fmt = file_format(path)
     broken: list[dict] = []
     if fmt == "parquet":
-        frame = pd.read_parquet(path)
+        frame = _read_parquet(path, caps)
         rows = list(range(1, len(frame) + 1))
     elif fmt == "json":
-        records, rows = [], []
-        with _open_text(path) as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    if not isinstance(record, dict):
-                        raise ValueError("not an object")
-                except ValueError:
-                    broken.append({"row": lineno, "reason": "unparseable JSON line",
-                                   "raw": line.strip()[:2000]})
-                    continue
-                records.append(record)
-                rows.append(lineno)
-        frame = pd.DataFrame.from_records(records)
+        frame, rows, broken = _read_json(path, caps)
     else:
         sep = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
-        try:
-            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-        except pd.errors.ParserError:
-            # A row with the wrong number of fields: re-read with the python
-            # engine, which hands each bad line to us instead of failing.
-            def keep(bad: list[str]) -> None:
-                broken.append({"row": None, "reason": "wrong number of CSV fields",
-                               "raw": sep.join(bad)[:2000]})
-            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
-                                engine="python", on_bad_lines=keep)
+        frame, broken = _read_csv(path, caps, sep)
         rows = list(range(1, len(frame) + 1))
-    frame = frame.reset_index(drop=True)
+    frame.columns = [_escaped(str(c)) for c in frame.columns]  # a damaged header name: its rows lack that column
+    frame, rows, undecodable = _undecodable(frame.reset_index(drop=True), rows)
+    broken.extend(undecodable)
+    if fmt == "csv":  # every value is decodable text now: back to the str dtype CSV values had
+        frame = frame.astype(str)
     # Our provenance columns win; a log's own columns of those names are kept aside.
     frame = frame.rename(columns={"source": "log_source", "row": "log_row"})
     frame.insert(0, "row", rows)
     frame.insert(0, "source", str(path))
-    broken_frame = pd.DataFrame(broken, columns=["row", "reason", "raw"])
+    broken_frame = pd.DataFrame(broken)
+    broken_frame = broken_frame.reindex(columns=["row", "reason", "raw", *[
+        c for c in broken_frame.columns if c not in ("row", "reason", "raw", "source")]])
     broken_frame.insert(0, "source", str(path))
     return frame, broken_frame
 
@@ -262,10 +383,10 @@ class RawLog:
     files: list[str]
 
 
-def read(path: Path | str, exclude: Iterable[Path | str] = ()) -> RawLog:
-    """Read every log file under ``path`` (minus ``exclude``), unvalidated."""
+def read(path: Path | str, exclude: Iterable[Path | str] = (), caps: Caps | None = None) -> RawLog:
+    """Read every log file under ``path`` (minus ``exclude``), unvalidated, each under ``caps``."""
     files = discover_files(path, exclude)
-    frames, broken = zip(*(read_file(file) for file in files))
+    frames, broken = zip(*(read_file(file, caps) for file in files))
     return RawLog(list(frames), list(broken), [str(f) for f in files])
 
 
@@ -298,6 +419,6 @@ def validate_log(raw: RawLog, thresholds: Mapping[str, float] | None = None,
 
 def load(path: Path | str, thresholds: Mapping[str, float] | None = None,
          default_threshold: float | None = None,
-         exclude: Iterable[Path | str] = ()) -> PredictionLog:
+         exclude: Iterable[Path | str] = (), caps: Caps | None = None) -> PredictionLog:
     """Read every log file under ``path`` (minus ``exclude``) and validate the rows."""
-    return validate_log(read(path, exclude), thresholds, default_threshold)
+    return validate_log(read(path, exclude, caps), thresholds, default_threshold)

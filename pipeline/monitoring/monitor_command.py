@@ -56,7 +56,7 @@ def reference_range(args: argparse.Namespace, params: config.MonitorParams):
 
 def load_log(args: argparse.Namespace, params: config.MonitorParams, out: Path):
     """The validated log and the thresholds applied to its rows without a verdict."""
-    raw = logs.read(args.log or params.log_path, exclude=[out])
+    raw = logs.read(args.log or params.log_path, exclude=[out], caps=params.log_caps())
     applied = thresholds.resolve(logs.versions_without_verdict(raw), args.release_dirs or (),
                                  params.releases, default=args.threshold)
     log = logs.validate_log(raw, {v: t.threshold for v, t in applied.items()})

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import paths
+from pipeline.bounded_io import Caps, check_capped, read_capped
 from pipeline.common import PipelineError
 from pipeline.training.ingest import (BatchReport, batch_problems, label_conflicts, merge_csv, register_in_dvc_yaml,
                              register_in_params, repository_keys, rows_by_month, shard_month, shard_path)
@@ -35,11 +36,32 @@ from pipeline.training.validation import RawDataError, read_raw_csv
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
 REPORT_DIR = paths.INGEST_REPORTS
 SHOWN = 20  # conflicts and problems printed URL by URL; the CSV holds all of them
+# Defaults when params.yaml has no ``ingest:`` section: ~10x the largest shipped raw file
+# (jpcert_2019_2022.csv.gz: 6.5 MB decompressed, 103,747 rows).
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_ROWS = 1_000_000
+
+
+def ingest_caps(params: dict) -> Caps:
+    """Caps on every CSV ``ingest`` reads (the batch and the repository's raw files), from params
+    ``ingest``. Not under ``data``: prepare and export track that section, and a cap that only
+    ever refuses must not re-run the pipeline."""
+    section = params.get("ingest") or {}
+    return Caps(section.get("max_decompressed_bytes", DEFAULT_MAX_BYTES), section.get("max_rows", DEFAULT_MAX_ROWS),
+                "ingest.max_decompressed_bytes", "ingest.max_rows")
+
+
+def read_raw_capped(path: Path, caps: Caps, source: str, date_column: str | None = None) -> pd.DataFrame:
+    """``read_raw_csv`` behind the caps: the file is streamed through the counting reader first,
+    so a gzip bomb stops at the cap instead of inflating into memory."""
+    check_capped(path, caps, header_lines=1, sniff_gzip=True)
+    return read_raw_csv(path, source, date_column)
 
 
 def read_repository(params: dict, root: Path) -> pd.DataFrame:
     """Every raw row already in the repository (training sources and the evaluation stream)."""
-    frames = [read_raw_csv(root / path, s.name) for s in [*training_sources(params), out_of_source(params)]
+    caps = ingest_caps(params)
+    frames = [read_raw_capped(root / path, caps, s.name) for s in [*training_sources(params), out_of_source(params)]
               for path in s.files if (root / path).exists()]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["source", "file", "line", "url", "label"])
@@ -54,23 +76,21 @@ def check_batch(batch: pd.DataFrame, existing: pd.DataFrame, max_length: int, to
                        shard_month=shard_month(months, observed_on))
 
 
-def write_shard(file: Path, shard: Path, add_date: dt.date | None) -> None:
+def write_shard(file: Path, shard: Path, add_date: dt.date | None, caps: Caps) -> None:
     """The batch's own rows, merged into the shard (``add_date``: append a ``date`` column with it)."""
-    text = _read_text(file)
+    text = _read_text(file, caps)
     if add_date:
         lines = text.splitlines()
         text = "\n".join([lines[0] + ",date"] + [f"{line},{add_date.isoformat()}" for line in lines[1:] if line])
         text += "\n"
-    existing = gzip.decompress(shard.read_bytes()) if shard.exists() else None
+    existing = read_capped(shard, caps, header_lines=1) if shard.exists() else None
     shard.parent.mkdir(parents=True, exist_ok=True)
     merged = merge_csv(existing, text).encode("utf-8", errors="surrogateescape")
     shard.write_bytes(gzip.compress(merged, compresslevel=9, mtime=0))
 
 
-def _read_text(file: Path) -> str:
-    data = file.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
+def _read_text(file: Path, caps: Caps) -> str:
+    data = read_capped(file, caps, header_lines=1, sniff_gzip=True)
     return data.decode("utf-8", errors="surrogateescape")
 
 
@@ -137,8 +157,9 @@ def run(args) -> int:
     params = load_params(root / paths.PARAMS)
     date_column, add_date = dating(source, {s.name: s for s in training_sources(params)}, args.date_column)
     today, observed_on = dt.date.today(), args.observed_on or dt.date.today()
+    caps = ingest_caps(params)
     try:
-        batch = read_raw_csv(file, source, date_column)
+        batch = read_raw_capped(file, caps, source, date_column)
     except RawDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -147,7 +168,7 @@ def run(args) -> int:
     report = check_batch(batch, read_repository(params, root), params["data"]["max_url_length"], today, observed_on)
     print_report(report, source, file, root / REPORT_DIR)
     shard = shard_path(source, report.shard_month)
-    write_shard(file, root / shard, observed_on if add_date else None)
+    write_shard(file, root / shard, observed_on if add_date else None, caps)
     register_shard(root, source, shard, "date" if add_date else date_column)
     _dvc_add(root, shard)
     print(f"ingest: wrote {shard} (+ {shard}.dvc) and registered it in params.yaml (data.sources: {source}) "
