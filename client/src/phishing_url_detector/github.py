@@ -26,6 +26,12 @@ API_VERSION = "2022-11-28"
 USER_AGENT = "phishing-url-detector-loader"
 MAX_REDIRECTS = 5
 CHUNK = 1 << 16
+# Hard ceilings, whatever a release claims: no model asset is near 200 MB (the shipped ONNX is a few MB),
+# and a whole fetch (release JSON, every asset, every retry) must end within the deadline. Both can be
+# overridden per client (``max_asset_bytes=``, ``deadline=``).
+MAX_ASSET_BYTES = 200 * 1024 * 1024
+MAX_JSON_BYTES = 10 * 1024 * 1024
+DEFAULT_DEADLINE = 600.0
 _REDIRECTS = (301, 302, 303, 307, 308)
 
 
@@ -50,6 +56,14 @@ class RateLimitError(HTTPStatusError):
 
 class TruncatedDownloadError(GitHubError):
     """Fewer (or more) bytes arrived than the server or the release promised."""
+
+
+class AssetTooLargeError(GitHubError):
+    """An asset is (or streams) more bytes than its declared size or the hard limit allows."""
+
+
+class DeadlineExceededError(GitHubError):
+    """The whole fetch took longer than its overall deadline (slow or trickling server)."""
 
 
 class _Retryable(Exception):
@@ -94,7 +108,8 @@ class GitHubReleases:
 
     def __init__(self, api_url: str | None = None, token: str | None = None, *,
                  timeout: float = 30.0, retries: int = 3, backoff: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, max_asset_bytes: int | None = None,
+                 deadline: float | None = None):
         self.api_url = (api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
         if urllib.parse.urlsplit(self.api_url).scheme not in ("http", "https"):
             raise GitHubError(f"GitHub API URL must be http(s): {self.api_url!r}")
@@ -104,6 +119,12 @@ class GitHubReleases:
         self.backoff = backoff
         self._sleep = sleep
         self._opener = urllib.request.build_opener(_NoRedirect)
+        # None: the module's limits, read now (so a program or a test can lower them for every fetch).
+        self.max_asset_bytes = int(MAX_ASSET_BYTES if max_asset_bytes is None else max_asset_bytes)
+        # One deadline for everything this client does; fetch() makes one client per fetch, so it
+        # bounds the whole fetch. ``math.inf`` disables it.
+        self.deadline_seconds = float(DEFAULT_DEADLINE if deadline is None else deadline)
+        self._deadline = time.monotonic() + self.deadline_seconds
 
     # -- public API -------------------------------------------------------
     def get_release(self, repo: str, tag: str) -> dict:
@@ -141,6 +162,7 @@ class GitHubReleases:
         name, url, size = asset.get("name"), asset.get("url"), asset.get("size")
         if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("http", "https"):
             raise GitHubError(f"asset {name}: no usable API URL in the release JSON")
+        limit = self._size_limit(name, size)
         dest = Path(dest)
         part = dest.with_name(dest.name + ".part")
 
@@ -148,11 +170,17 @@ class GitHubReleases:
             with self._open(url, "application/octet-stream") as resp, open(part, "wb") as out:
                 header = resp.headers.get("Content-Length")
                 expected = int(header) if header and header.strip().isdigit() else None
+                if expected is not None and expected > limit:
+                    raise AssetTooLargeError(f"download of {name}: Content-Length {expected} bytes is over "
+                                             f"the limit of {limit} bytes ({self._limit_reason(size)})")
                 digest, received = hashlib.sha256(), 0
-                while chunk := resp.read(CHUNK):
+                while chunk := self._read_chunk(resp, f"download of {name}"):
+                    received += len(chunk)
+                    if received > limit:
+                        raise AssetTooLargeError(f"download of {name}: the server sent more than {limit} bytes "
+                                                 f"({self._limit_reason(size)}); stopped at {received}")
                     digest.update(chunk)
                     out.write(chunk)
-                    received += len(chunk)
             problems = []
             if expected is not None and received != expected:
                 problems.append(f"received {received} bytes but Content-Length was {expected}")
@@ -169,6 +197,44 @@ class GitHubReleases:
         finally:
             part.unlink(missing_ok=True)
 
+    # -- limits -----------------------------------------------------------
+    def _size_limit(self, name, size) -> int:
+        """Most bytes ``name`` may stream: its declared size, never above the hard limit."""
+        if isinstance(size, int) and not isinstance(size, bool) and size > self.max_asset_bytes:
+            raise AssetTooLargeError(f"asset {name}: the release lists {size} bytes, over the limit of "
+                                     f"{self.max_asset_bytes} bytes (max_asset_bytes); refusing to download it")
+        if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+            return size
+        return self.max_asset_bytes
+
+    def _limit_reason(self, size) -> str:
+        if isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= self.max_asset_bytes:
+            return "the size the release lists"
+        return f"the hard limit max_asset_bytes={self.max_asset_bytes}"
+
+    def _remaining(self, what: str) -> float | None:
+        """Seconds left before the overall deadline (None: no deadline); raises once it has passed."""
+        if self._deadline == float("inf"):
+            return None
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceededError(f"{what}: the fetch took longer than its overall deadline of "
+                                        f"{self.deadline_seconds:g} s; the server is too slow or stalling")
+        return left
+
+    def _read_chunk(self, resp, what: str) -> bytes:
+        """At most CHUNK bytes, as soon as any arrive (``read1``), with the socket's timeout cut to the
+        time left: a server trickling one byte at a time cannot outlast the deadline."""
+        left = self._remaining(what)
+        sock = getattr(getattr(getattr(resp, "fp", None), "raw", None), "_sock", None)
+        if left is not None and sock is not None:
+            sock.settimeout(min(self.timeout, left))
+        try:
+            return resp.read1(CHUNK) if hasattr(resp, "read1") else resp.read(CHUNK)
+        except (socket.timeout, TimeoutError):
+            self._remaining(what)  # the deadline, not the socket timeout, is the news if it has passed
+            raise
+
     # -- plumbing ---------------------------------------------------------
     def _headers(self, url: str, accept: str) -> dict[str, str]:
         headers = {"Accept": accept, "User-Agent": USER_AGENT}
@@ -182,8 +248,9 @@ class GitHubReleases:
         """Open ``url``, following redirects by hand so credentials stay home."""
         for _ in range(MAX_REDIRECTS + 1):
             request = urllib.request.Request(url, headers=self._headers(url, accept))
+            left = self._remaining(f"request to {url}")
             try:
-                return self._opener.open(request, timeout=self.timeout)
+                return self._opener.open(request, timeout=self.timeout if left is None else min(self.timeout, left))
             except urllib.error.HTTPError as exc:
                 if exc.code not in _REDIRECTS:
                     raise
@@ -200,8 +267,14 @@ class GitHubReleases:
 
     def _fetch_bytes(self, url: str, accept: str, *, what: str) -> bytes:
         def attempt() -> bytes:
+            body = bytearray()
             with self._open(url, accept) as resp:
-                return resp.read()
+                while chunk := self._read_chunk(resp, what):
+                    body += chunk
+                    if len(body) > MAX_JSON_BYTES:
+                        raise AssetTooLargeError(f"{what}: the API answer is over {MAX_JSON_BYTES} bytes; "
+                                                 "refusing it")
+            return bytes(body)
         return self._retrying(attempt, what=what)
 
     def _retrying(self, attempt: Callable, *, what: str):
@@ -210,7 +283,9 @@ class GitHubReleases:
         last: Exception | None = None
         for n in range(self.retries + 1):
             if n:
-                self._sleep(self.backoff * 2 ** (n - 1))
+                left = self._remaining(what)
+                self._sleep(self.backoff * 2 ** (n - 1) if left is None else min(self.backoff * 2 ** (n - 1), left))
+                self._remaining(what)
             try:
                 return attempt()
             except urllib.error.HTTPError as exc:
