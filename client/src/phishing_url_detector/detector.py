@@ -1,6 +1,7 @@
 """A verified model in onnxruntime, scoring URLs exactly as the contract says."""
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from typing import Sequence
@@ -31,6 +32,17 @@ class UrlScore:
         return "phishing" if self.label == 1 else "legitimate"
 
 
+def verified_bytes(model: VerifiedModel) -> bytes:
+    """The ONNX file, read once into memory and hashed there: the bytes onnxruntime gets are the
+    bytes whose sha256 matched the release, even if the file is swapped after verification."""
+    data = model.onnx_path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != model.sha256:
+        raise VerificationError(f"{model.onnx_path}: sha256 {actual} does not match the verified {model.sha256}; "
+                                "the file changed after verification, refusing to load it")
+    return data
+
+
 class Detector:
     """Score URLs with a model that passed verification.
 
@@ -45,8 +57,9 @@ class Detector:
         self.model = model
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        data = verified_bytes(model)
         try:
-            self.session = ort.InferenceSession(str(model.onnx_path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise LoaderError(f"{model.onnx_path}: onnxruntime cannot load it ({exc})") from None
         self._check_signature()

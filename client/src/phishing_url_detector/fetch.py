@@ -11,6 +11,7 @@ import dataclasses
 import os
 import re
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -59,9 +60,46 @@ def _release(client: gh.GitHubReleases, repo: str, tag: str) -> tuple[str, str, 
     return tag_name, str(version), assets
 
 
+def _refuse_unsafe(path: Path) -> None:
+    """Refuse a cache path that is a symbolic link or a group/world-writable directory.
+
+    A link is refused, not followed or replaced: whatever it points at can change after
+    verification, and the loader does not delete what it did not create; the error says
+    how to clear it. A directory others can write lets them swap a verified model.
+    """
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise VerificationError(f"cache entry {path} is a symbolic link (to {os.readlink(path)}); the loader "
+                                f"never follows links in its cache: remove it (rm {path}) and fetch again")
+    if stat.S_ISDIR(info.st_mode) and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise VerificationError(f"cache directory {path} is group- or world-writable (mode "
+                                f"{stat.S_IMODE(info.st_mode):04o}); others could swap a verified model: "
+                                f"run chmod go-w {path}")
+
+
+def _prepare_cache(cache: Path) -> None:
+    """Create the cache private to this user (0700), or check that an existing one is not
+    writable by others. The cache path itself may be a link (e.g. to another disk): its
+    target is what is checked."""
+    cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _refuse_unsafe(cache.resolve())
+
+
+def _check_entry(target: Path) -> None:
+    """``<cache>/<sha256>/<version>/`` and every file in it: no links, no shared-writable directories."""
+    for path in (target.parent, target):
+        if os.path.lexists(path):
+            _refuse_unsafe(path)
+    if target.is_dir():
+        for child in target.iterdir():
+            _refuse_unsafe(child)
+
+
 def _cached(target: Path, sums_bytes: bytes, version: str, label: str,
             warn: Callable[[str], None]) -> VerifiedModel | None:
-    """The cached copy, re-verified; None (and the copy removed) when it is absent or fails."""
+    """The cached copy, re-verified; None (and the copy removed) when it is absent or fails.
+    A link or a shared-writable directory in it is refused (see :func:`_refuse_unsafe`)."""
+    _check_entry(target)
     if not target.is_dir():
         return None
     try:
@@ -77,7 +115,7 @@ def _cached(target: Path, sums_bytes: bytes, version: str, label: str,
 def _promote(staging: Path, target: Path, version: str, label: str) -> VerifiedModel:
     """Verify the staged download and move it into the cache."""
     verified = verify_release_dir(staging, version)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         staging.rename(target)
     except OSError:  # another process cached it first: use theirs, verified
@@ -101,13 +139,13 @@ def fetch(repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = 
     tag_name, version, assets = _release(client, repo, tag)
     label = f"{repo}@{tag_name}"
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
+    _prepare_cache(cache)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=cache))
     try:
         try:
             client.download_asset(assets[SUMS_FILE], staging / SUMS_FILE)
             sums_bytes = (staging / SUMS_FILE).read_bytes()
-            sums = parse_sha256sums(sums_bytes.decode("utf-8", "replace"), f"{SUMS_FILE} of {label}")
+            sums = parse_sha256sums(sums_bytes, f"{SUMS_FILE} of {label}")
             digest = sums.get(model_asset_name(version))
             if digest is None or not _HEX64.fullmatch(digest):
                 raise VerificationError(f"{SUMS_FILE} of {label} does not list {model_asset_name(version)}")
