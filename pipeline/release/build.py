@@ -193,7 +193,7 @@ def verify_previous(directory: Path, version: str) -> dict:
     sums_path = directory / SUMS_FILE
     if not sums_path.is_file():
         raise VerificationError(f"{SUMS_FILE} is missing from {directory}")
-    sums = parse_sha256sums(sums_path.read_text(encoding="utf-8", errors="replace"), str(sums_path))
+    sums = parse_sha256sums(sums_path.read_bytes(), str(sums_path))
     for name in names[:-1]:
         if name not in sums or not (directory / name).is_file():
             raise VerificationError(f"{name} is missing from {directory} or not listed in {SUMS_FILE}")

@@ -32,7 +32,7 @@ TAG_PREFIX = "model-v"
 # Strict SemVer core (no leading zeros, no pre-release/build suffix): anything
 # else is some other project's tag and is ignored rather than mis-ordered.
 _TAG_RE = re.compile(r"model-v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
-_SUMS_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")
+_SUMS_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *]([^\n]+)")
 
 
 def warn(message: str) -> None:
@@ -91,19 +91,37 @@ def _plain_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
 
 
-def parse_sha256sums(text: str, source: str = SUMS_FILE) -> dict[str, str]:
-    """Parse ``sha256sum`` output strictly: a malformed or path-like line is refused
-    rather than skipped, because a skipped line is a file nobody checked."""
+def _sums_text(data: str | bytes, source: str) -> str:
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise VerificationError(f"{source}: not UTF-8 text (invalid byte at offset {exc.start})") from None
+
+
+def parse_sha256sums(data: str | bytes, source: str = SUMS_FILE) -> dict[str, str]:
+    """Parse ``SHA256SUMS`` the way ``sha256sum -c`` reads it, strictly.
+
+    Lines end at ``\\n`` only (not at ``\\r``, form feeds or the other breaks ``splitlines``
+    knows); each is ``<64 hex><space><space or *><name>``. A malformed line, a CR, a blank
+    line, a name listed twice or a name that is a path (``/``, ``\\``, ``..``) is refused rather
+    than skipped, because a skipped line is a file nobody checked. Pass the file's bytes:
+    reading it as text would translate ``\\r\\n`` before we could see it.
+    """
+    text = _sums_text(data, source)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line
     sums: dict[str, str] = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        match = _SUMS_LINE.fullmatch(line.rstrip("\r"))
-        if not match or not _plain_name(match.group(2)):
-            raise VerificationError(f"{source}: line {lineno} is not '<sha256>  <file name>': {line!r}")
+    for lineno, line in enumerate(lines, 1):
+        match = _SUMS_LINE.fullmatch(line)
+        if not match or "\r" in line or not _plain_name(match.group(2)):
+            raise VerificationError(f"{source}: line {lineno} is not '<64 hex digits><space><space or *>"
+                                    f"<file name>' with a plain file name: {line!r}")
         digest, name = match.group(1).lower(), match.group(2)
         if name in sums:
-            raise VerificationError(f"{source}: {name} is listed twice")
+            raise VerificationError(f"{source}: line {lineno}: {name} is listed twice")
         sums[name] = digest
     if not sums:
         raise VerificationError(f"{source}: lists no files")
@@ -213,9 +231,12 @@ def check_manifest(manifest: dict, onnx_path: Path, onnx_sha256: str, *, expect_
             or not math.isfinite(threshold) or not 0.0 <= threshold <= 1.0:
         raise VerificationError(f"{where}: 'threshold' must be a number in [0, 1], got {threshold!r}")
     if claimed != C.contract_digest():
-        warn(f"warning: {where}: contract digest {claimed} differs from this loader's "
-             f"{C.contract_digest()} (same major {C.CONTRACT_MAJOR}); the graph's inputs/outputs are checked "
-             "on load")
+        # Same MAJOR yet another contract: the release changed the I/O contract without the MAJOR bump
+        # that the contract promises for any change, so this loader cannot know what it would feed.
+        raise VerificationError(
+            f"{where}: contract_digest {claimed} differs from this loader's {C.contract_digest()} although "
+            f"both are contract major {C.CONTRACT_MAJOR}; any contract change must bump the major, so this "
+            "release's contract is not the one this loader implements; refusing it")
 
 
 def verify_release_dir(directory: str | os.PathLike, version: str) -> VerifiedModel:
@@ -229,7 +250,7 @@ def verify_release_dir(directory: str | os.PathLike, version: str) -> VerifiedMo
     sums_path = directory / SUMS_FILE
     if not sums_path.is_file():
         raise VerificationError(f"{SUMS_FILE} is missing from {directory}")
-    sums = parse_sha256sums(sums_path.read_text(encoding="utf-8", errors="replace"), str(sums_path))
+    sums = parse_sha256sums(sums_path.read_bytes(), str(sums_path))
     known: dict[str, str] = {}
     _check_against_sums(directory, sums, [onnx_name, MANIFEST_FILE, CARD_FILE, METRICS_FILE], known)
     manifest = load_manifest(directory / MANIFEST_FILE)
@@ -254,7 +275,7 @@ def verify_local_model(path: str | os.PathLike, *, warn: Callable[[str], None] =
     sums_path, manifest_path = directory / SUMS_FILE, directory / MANIFEST_FILE
     has_sums, has_manifest = sums_path.is_file(), manifest_path.is_file()
     if has_sums:
-        sums = parse_sha256sums(sums_path.read_text(encoding="utf-8", errors="replace"), str(sums_path))
+        sums = parse_sha256sums(sums_path.read_bytes(), str(sums_path))
         if path.name not in sums:
             raise VerificationError(f"{sums_path} does not list {path.name}; refusing a model it does "
                                     f"not vouch for")
