@@ -159,6 +159,17 @@ def test_monitor_refuses_a_log_over_its_caps_with_exit_1(tmp_path, capsys, fmt):
     assert str(path) in err and "monitor.logs.max_rows" in err and "4" in err
 
 
+@pytest.mark.parametrize("fmt", ["csv.gz", "jsonl"])
+def test_monitor_stops_at_the_decompressed_byte_cap(tmp_path, capsys, fmt):
+    path = write_log(tmp_path / f"log.{fmt}", fmt)
+    params = tmp_path / "params.yaml"
+    params.write_text("monitor:\n  releases: []\n  logs:\n    max_decompressed_bytes: 200\n")
+    assert run_cli("monitor", "--log", path, "--out", tmp_path / "out", "--params", params) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: more than 200 bytes after decompression (cap params monitor.logs.max_decompressed_bytes" in err
+    assert not (tmp_path / "out" / "monitor.json").exists()
+
+
 def test_the_monitor_caps_come_from_params_yaml():
     params = config.load(REPO / paths.PARAMS)
     caps = params.log_caps()

@@ -12,8 +12,8 @@ import csv
 import gzip
 import json
 import lzma
-from dataclasses import dataclass, field
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -168,7 +168,8 @@ def _read_parquet(path: Path, caps: Caps) -> pd.DataFrame:
 
 def _read_json(path: Path, caps: Caps) -> tuple[pd.DataFrame, list[int], list[dict]]:
     """JSON Lines, one object per line, streamed through the caps. Bytes are decoded with
-    surrogate escapes, so an invalid byte reaches :func:`_undecodable` instead of aborting."""
+    surrogate escapes, so an invalid byte becomes a reject (:func:`_undecodable_reject`) instead
+    of aborting the file."""
     records, rows, broken = [], [], []
     with open_capped(path, caps) as fh:
         for lineno, raw in enumerate(fh, start=1):
