@@ -86,9 +86,7 @@ def _prepare_cache(cache: Path) -> None:
 
 
 def _check_entry(target: Path) -> None:
-    """``<cache>/<sha256>/<version>/`` and every file in it: no links, no shared-writable directories.
-    The ``<sha256>`` directory is created here, private, if it is missing (whatever the umask)."""
-    target.parent.mkdir(mode=0o700, exist_ok=True)
+    """``<cache>/<sha256>/<version>/`` and every file in it: no links, no shared-writable directories."""
     for path in (target.parent, target):
         if os.path.lexists(path):
             _refuse_unsafe(path)
@@ -99,8 +97,9 @@ def _check_entry(target: Path) -> None:
 
 def _cached(target: Path, sums_bytes: bytes, version: str, label: str,
             warn: Callable[[str], None]) -> VerifiedModel | None:
-    """The cached copy, re-verified; None (and the copy removed) when it is absent or fails."""
-    _check_entry(target)  # a link or a shared-writable directory is refused, not healed: see _refuse_unsafe
+    """The cached copy, re-verified; None (and the copy removed) when it is absent or fails.
+    A link or a shared-writable directory in it is refused (see :func:`_refuse_unsafe`)."""
+    _check_entry(target)
     if not target.is_dir():
         return None
     try:
@@ -116,7 +115,7 @@ def _cached(target: Path, sums_bytes: bytes, version: str, label: str,
 def _promote(staging: Path, target: Path, version: str, label: str) -> VerifiedModel:
     """Verify the staged download and move it into the cache."""
     verified = verify_release_dir(staging, version)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         staging.rename(target)
     except OSError:  # another process cached it first: use theirs, verified
