@@ -36,30 +36,6 @@ def default_cache_dir() -> Path:
     return Path(base) / C.MODEL_NAME
 
 
-def _release(client: gh.GitHubReleases, repo: str, tag: str) -> tuple[str, str, dict[str, dict]]:
-    """(tag name, version, {asset name: asset}) of the release, refusing what is not a complete model release."""
-    try:
-        release = client.get_release(repo, tag)
-    except gh.GitHubError as exc:
-        raise FetchError(str(exc)) from None
-    tag_name = release.get("tag_name")
-    version = parse_tag(tag_name) if isinstance(tag_name, str) else None
-    if version is None:
-        raise FetchError(f"release {tag} of {repo} has tag {tag_name!r}, which is not a "
-                         f"model-vMAJOR.MINOR.PATCH release; pass an explicit --tag")
-    if tag != "latest" and tag_name != tag:
-        raise VerificationError(f"asked for release {tag} of {repo} but GitHub returned {tag_name}")
-    assets: dict[str, dict] = {}
-    for asset in release["assets"]:
-        if isinstance(asset, dict) and isinstance(asset.get("name"), str):
-            assets.setdefault(asset["name"], asset)
-    missing = [n for n in release_asset_names(str(version)) if n not in assets]
-    if missing:
-        raise VerificationError(f"release {tag_name} of {repo} is missing asset(s): "
-                                f"{', '.join(missing)}; refusing an incomplete release")
-    return tag_name, str(version), assets
-
-
 def _refuse_unsafe(path: Path) -> None:
     """Refuse a cache path that is a symbolic link or a group/world-writable directory.
 
@@ -93,6 +69,30 @@ def _check_entry(target: Path) -> None:
     if target.is_dir():
         for child in target.iterdir():
             _refuse_unsafe(child)
+
+
+def _release(client: gh.GitHubReleases, repo: str, tag: str) -> tuple[str, str, dict[str, dict]]:
+    """(tag name, version, {asset name: asset}) of the release, refusing what is not a complete model release."""
+    try:
+        release = client.get_release(repo, tag)
+    except gh.GitHubError as exc:
+        raise FetchError(str(exc)) from None
+    tag_name = release.get("tag_name")
+    version = parse_tag(tag_name) if isinstance(tag_name, str) else None
+    if version is None:
+        raise FetchError(f"release {tag} of {repo} has tag {tag_name!r}, which is not a "
+                         f"model-vMAJOR.MINOR.PATCH release; pass an explicit --tag")
+    if tag != "latest" and tag_name != tag:
+        raise VerificationError(f"asked for release {tag} of {repo} but GitHub returned {tag_name}")
+    assets: dict[str, dict] = {}
+    for asset in release["assets"]:
+        if isinstance(asset, dict) and isinstance(asset.get("name"), str):
+            assets.setdefault(asset["name"], asset)
+    missing = [n for n in release_asset_names(str(version)) if n not in assets]
+    if missing:
+        raise VerificationError(f"release {tag_name} of {repo} is missing asset(s): "
+                                f"{', '.join(missing)}; refusing an incomplete release")
+    return tag_name, str(version), assets
 
 
 def _cached(target: Path, sums_bytes: bytes, version: str, label: str,
