@@ -61,6 +61,13 @@ def _prepare_cache(cache: Path) -> None:
     _refuse_unsafe(cache.resolve())
 
 
+def _make_private(directory: Path) -> None:
+    """0700 for a digest directory just made (mkdir obeys the umask, which may allow group writes).
+    One that existed before was already checked by :func:`_check_entry`, so only ours is changed."""
+    if stat.S_IMODE(os.lstat(directory).st_mode) & 0o077:
+        os.chmod(directory, 0o700)
+
+
 def _check_entry(target: Path) -> None:
     """``<cache>/<sha256>/<version>/`` and every file in it: no links, no shared-writable directories."""
     for path in (target.parent, target):
@@ -97,9 +104,8 @@ def _release(client: gh.GitHubReleases, repo: str, tag: str) -> tuple[str, str, 
 
 def _cached(target: Path, sums_bytes: bytes, version: str, label: str,
             warn: Callable[[str], None]) -> VerifiedModel | None:
-    """The cached copy, re-verified; None (and the copy removed) when it is absent or fails.
-    A link or a shared-writable directory in it is refused (see :func:`_refuse_unsafe`)."""
-    _check_entry(target)
+    """The cached copy, re-verified; None (and the copy removed) when it is absent or fails."""
+    _check_entry(target)  # a link or a shared-writable directory is refused, not healed: see _refuse_unsafe
     if not target.is_dir():
         return None
     try:
@@ -115,7 +121,8 @@ def _cached(target: Path, sums_bytes: bytes, version: str, label: str,
 def _promote(staging: Path, target: Path, version: str, label: str) -> VerifiedModel:
     """Verify the staged download and move it into the cache."""
     verified = verify_release_dir(staging, version)
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_private(target.parent)
     try:
         staging.rename(target)
     except OSError:  # another process cached it first: use theirs, verified
