@@ -29,8 +29,12 @@ from phishing_url_detector.errors import FetchError, VerificationError
 from phishing_url_detector.fetch import fetch
 from phishing_url_detector.releases import (SUMS_FILE, format_sha256sums, model_asset_name, parse_sha256sums,
                                             verify_local_model, verify_release_dir)
-from test_client import (MODEL_BYTES, REPO, FakeGitHub, _handler, _isolated_env, build_model,  # noqa: F401
-                         digest_dirs, make_release, write_manifest)
+import test_client
+from test_client import MODEL_BYTES, REPO, FakeGitHub, _handler, build_model, digest_dirs, make_release, write_manifest
+
+# Every fixture of test_client (its autouse environment isolation included), whatever it grows to need.
+globals().update({name: value for name, value in vars(test_client).items()
+                  if type(value).__name__ == "FixtureFunctionDefinition" or hasattr(value, "_pytestfixturefunction")})
 
 ONNX = model_asset_name("1.2.0")
 
