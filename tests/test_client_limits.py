@@ -225,7 +225,7 @@ def test_the_session_is_created_from_the_bytes_that_were_hashed(dist, monkeypatc
         return real(model, *args, **kwargs)
 
     monkeypatch.setattr(ort, "InferenceSession", spy)
-    detector = Detector.from_path(dist / C.MODEL_FILE)
+    detector = Detector(verify_local_model(dist / C.MODEL_FILE))
     assert len(seen) == 1 and isinstance(seen[0], bytes) and seen[0] == MODEL_BYTES
     assert hashlib.sha256(seen[0]).hexdigest() == detector.model.sha256
 
