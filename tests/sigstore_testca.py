@@ -116,11 +116,14 @@ class TestSigstore:
         return Path(path)
 
     # -- the signing certificate ----------------------------------------------------------------
-    def leaf_certificate(self, repo: str, workflow: str, ref: str, issuer: str = GITHUB_ISSUER) -> x509.Certificate:
-        """A Fulcio-like certificate for a GitHub Actions run of ``workflow`` in ``repo`` at ``ref``."""
+    def leaf_certificate(self, repo: str, workflow: str, ref: str, issuer: str = GITHUB_ISSUER,
+                         source_ref: str | None = None) -> x509.Certificate:
+        """A Fulcio-like certificate for a GitHub Actions run of ``workflow`` in ``repo`` at ``ref``
+        (``source_ref``, default ``ref``, is the triggering ref in the repository / ref extensions)."""
         identity = f"https://github.com/{repo}/{workflow}@{ref}"
-        raw = {1: issuer.encode(), 2: b"push", 3: b"0" * 40, 4: b"release", 5: repo.encode(), 6: ref.encode()}
-        der = {8: issuer, 9: identity, 12: f"https://github.com/{repo}", 14: ref, 18: identity}
+        source_ref = source_ref or ref
+        raw = {1: issuer.encode(), 2: b"push", 3: b"0" * 40, 4: b"release", 5: repo.encode(), 6: source_ref.encode()}
+        der = {8: issuer, 9: identity, 12: f"https://github.com/{repo}", 14: source_ref, 18: identity}
         builder = (x509.CertificateBuilder().subject_name(x509.Name([])).issuer_name(self.ca_cert.subject)
                    .public_key(self.leaf_key.public_key()).serial_number(0x5151)
                    .not_valid_before(SIGNED_AT - timedelta(minutes=1))
@@ -168,10 +171,11 @@ class TestSigstore:
                           separators=(",", ":")).encode()
 
     def attest(self, subjects: dict[str, str], *, repo: str, workflow: str = ".github/workflows/release.yml",
-               ref: str = "refs/heads/main", payload: bytes | None = None) -> str:
+               ref: str = "refs/heads/main", payload: bytes | None = None, issuer: str = GITHUB_ISSUER,
+               source_ref: str | None = None) -> str:
         """A sigstore bundle (v0.3 JSON) attesting ``{name: sha256}``, signed as ``workflow`` of
         ``repo`` running at ``ref``. ``payload`` replaces the statement (to test malformed ones)."""
-        cert = self.leaf_certificate(repo, workflow, ref)
+        cert = self.leaf_certificate(repo, workflow, ref, issuer, source_ref)
         payload = self.statement(subjects) if payload is None else payload
         payload_type = "application/vnd.in-toto+json"
         pae = f"DSSEv1 {len(payload_type)} {payload_type} {len(payload)} ".encode() + payload
