@@ -116,11 +116,13 @@ def _verified_statement(bundle_path: Path, policy: Policy) -> dict:
         raise VerificationError(f"{bundle_path}: cannot read the provenance bundle ({exc.strerror})") from None
     except Exception as exc:  # malformed JSON / invalid bundle: pydantic or sigstore errors
         raise VerificationError(f"{bundle_path}: not a valid Sigstore bundle ({type(exc).__name__}: {exc})") from None
+    verifier = _verifier(policy.trusted_root)
     try:
-        payload_type, payload = _verifier(policy.trusted_root).verify_dsse(bundle, _sigstore_policy(policy))
-    except SigstoreError as exc:
+        payload_type, payload = verifier.verify_dsse(bundle, _sigstore_policy(policy))
+    except Exception as exc:  # any failure is a refusal; sigstore's own errors say what failed
+        reason = str(exc) if isinstance(exc, SigstoreError) else f"{type(exc).__name__}: {exc}"
         raise VerificationError(f"{bundle_path}: provenance does not verify against the policy "
-                                f"({policy.describe()}): {exc}") from None
+                                f"({policy.describe()}): {reason}") from None
     if payload_type != IN_TOTO_PAYLOAD_TYPE:
         raise VerificationError(f"{bundle_path}: DSSE payloadType is {payload_type!r}, expected "
                                 f"{IN_TOTO_PAYLOAD_TYPE!r}")
