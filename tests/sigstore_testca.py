@@ -13,8 +13,9 @@ hand that file to the client as ``--trusted-root``:
 * a Rekor v1 ``dsse/0.0.1`` entry for it in a one-leaf log: inclusion proof, signed checkpoint and
   signed entry timestamp (the inclusion promise that gives the verifier its signing time).
 
-Keys are derived from fixed scalars and every time is fixed, so certificates are the same on every
-run (ECDSA signatures are deterministic where ``cryptography`` supports RFC 6979).
+Keys are derived from fixed scalars and every time is fixed (the signing time is the Rekor
+integrated time, so verification does not depend on the wall clock), and ECDSA signatures use
+RFC 6979 where ``cryptography`` supports it: the same claims give byte-identical bundles.
 """
 from __future__ import annotations
 
@@ -44,6 +45,17 @@ def _key(scalar: int) -> ec.EllipticCurvePrivateKey:
 
 def _spki(key) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _cert_signing_options() -> dict:
+    """RFC 6979 certificate signatures where ``cryptography`` offers them (>= 44), else randomised."""
+    import inspect
+
+    return {"ecdsa_deterministic": True} if "ecdsa_deterministic" in inspect.signature(
+        x509.CertificateBuilder.sign).parameters else {}
+
+
+_DETERMINISTIC = _cert_signing_options()
 
 
 def _sign(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
@@ -90,7 +102,7 @@ class TestSigstore:
                         .add_extension(ski, critical=False)
                         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
                                        critical=False)
-                        .sign(self.ca_key, hashes.SHA256()))
+                        .sign(self.ca_key, hashes.SHA256(), **_DETERMINISTIC))
 
     # -- trust --------------------------------------------------------------------------------
     def trusted_root(self) -> dict:
@@ -143,10 +155,10 @@ class TestSigstore:
         for n, text in der.items():
             builder = builder.add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier(_FULCIO + str(n)),
                                                                        _der_utf8(text)), critical=False)
-        precert = builder.sign(self.ca_key, hashes.SHA256())
+        precert = builder.sign(self.ca_key, hashes.SHA256(), **_DETERMINISTIC)
         sct = self._sct(precert.tbs_certificate_bytes)
         return builder.add_extension(x509.UnrecognizedExtension(_SCT_OID, _der_octets(sct)),
-                                     critical=False).sign(self.ca_key, hashes.SHA256())
+                                     critical=False).sign(self.ca_key, hashes.SHA256(), **_DETERMINISTIC)
 
     def _sct(self, tbs: bytes) -> bytes:
         """An RFC 6962 SignedCertificateTimestampList with one precert SCT from the test CT log."""

@@ -147,6 +147,8 @@ def test_fetch_refuses_a_self_consistent_release_without_valid_provenance(capsys
     assert code == 2 and out == ""
     assert needle in err
     assert digest_dirs(cache) == []  # nothing unattested enters the cache
+    if signer is None:
+        assert not github.requests_to("localhost")  # refused before downloading anything
     with pytest.raises(VerificationError, match=needle):
         Detector.from_release(REPO, tag, cache)
 
@@ -218,3 +220,10 @@ def test_local_model_with_sidecars_but_no_bundle(capsys, tmp_path):
 def test_release_layout_names_the_bundles():
     assert provenance_asset_names("1.2.3") == ["phishing-url-detector-1.2.3.onnx.sigstore.json",
                                                "SHA256SUMS.sigstore.json"]
+
+
+def test_the_test_ca_is_deterministic():
+    """Same seed, same claims: byte-identical bundles and trusted root (fixed keys, times, RFC 6979)."""
+    claims = {"x.onnx": "ab" * 32}
+    assert TestSigstore().attest(claims, repo=REPO) == SIGSTORE.attest(claims, repo=REPO)
+    assert TestSigstore().trusted_root() == SIGSTORE.trusted_root()

@@ -65,6 +65,15 @@ def _release(client: gh.GitHubReleases, repo: str, tag: str) -> tuple[str, str, 
 Check = Callable[[VerifiedModel], VerifiedModel]
 
 
+def _require_bundles(assets: dict, tag_name: str, repo: str, version: str, allow_unverified: bool) -> None:
+    """Refuse an unattested release before downloading it (the bundles are verified after download)."""
+    missing = [n for n in provenance_asset_names(version) if n not in assets]
+    if missing and not allow_unverified:
+        raise VerificationError(f"release {tag_name} of {repo}: no provenance bundle {', '.join(missing)} among "
+                                "its assets; refusing a release nobody attested (--allow-unverified for a "
+                                "development build)")
+
+
 def _verified_dir(directory: Path, version: str, check: Check) -> VerifiedModel:
     """Integrity (every file against SHA256SUMS and the manifest), then provenance (``check``)."""
     return check(verify_release_dir(directory, version))
@@ -116,6 +125,7 @@ def fetch(repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = 
     check = functools.partial(provenance.check_model, policy=policy, allow_unverified=allow_unverified, warn=warn)
     client = gh.GitHubReleases(api_url, token, timeout=timeout, retries=retries, backoff=backoff)
     tag_name, version, assets = _release(client, repo, tag)
+    _require_bundles(assets, tag_name, repo, version, allow_unverified)
     label = f"{repo}@{tag_name}"
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
@@ -132,7 +142,6 @@ def fetch(repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = 
             cached = _cached(target, sums_bytes, version, label, warn, check)
             if cached is not None:
                 return cached
-            # A missing bundle is not skipped silently: the provenance check refuses the release.
             bundles = [n for n in provenance_asset_names(version) if n in assets]
             for name in release_asset_names(version) + bundles:
                 if name != SUMS_FILE:
