@@ -30,13 +30,16 @@ from phishing_url_detector import contract as C
 from phishing_url_detector.detector import Detector
 from phishing_url_detector.errors import FetchError, LoaderError, VerificationError
 from phishing_url_detector.fetch import fetch
-from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, SUMS_FILE, model_asset_name,
-                                            parse_sha256sums, release_asset_names, verify_local_model,
-                                            verify_release_dir, write_sha256sums)
+from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, SUMS_FILE, bundle_asset_name,
+                                            model_asset_name, parse_sha256sums, provenance_asset_names,
+                                            release_asset_names, verify_local_model, verify_release_dir,
+                                            write_sha256sums)
+from sigstore_testca import TestSigstore
 
 REPO = "acme/models"
 TOKEN = "ghp_test_token_123"
 THRESHOLD = 0.4321
+SIGSTORE = TestSigstore()  # the test CA / CT log / Rekor that "built" every release below
 
 
 # -- a real ONNX model with the product contract -------------------------------------------
@@ -91,8 +94,19 @@ def write_manifest(directory: Path, onnx_file: str, *, version: str | None, cont
     (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
 
-def make_release(root: Path, version: str, model_bytes: bytes = MODEL_BYTES, **manifest_kw) -> Path:
-    """A release directory exactly as the release builder uploads it."""
+def attest(directory: Path, name: str, **policy) -> Path:
+    """``<name>.sigstore.json`` beside ``name``: a test-CA bundle as release.yml on main of REPO would make it
+    (``repo=``, ``workflow=``, ``ref=`` sign it as someone else)."""
+    digest = hashlib.sha256((directory / name).read_bytes()).hexdigest()
+    bundle = directory / bundle_asset_name(name)
+    bundle.write_text(SIGSTORE.attest({name: digest}, **{"repo": REPO, **policy}), encoding="utf-8")
+    return bundle
+
+
+def make_release(root: Path, version: str, model_bytes: bytes = MODEL_BYTES, *, attested: bool = True,
+                 **manifest_kw) -> Path:
+    """A release directory exactly as the release workflow publishes it (with its provenance bundles
+    unless ``attested`` is False)."""
     directory = root / f"model-v{version}"
     directory.mkdir(parents=True)
     (directory / model_asset_name(version)).write_bytes(model_bytes)
@@ -100,6 +114,9 @@ def make_release(root: Path, version: str, model_bytes: bytes = MODEL_BYTES, **m
     (directory / CARD_FILE).write_text(f"# Model card {version}\n", encoding="utf-8")
     (directory / METRICS_FILE).write_text('{"roc_auc": 0.99}\n', encoding="utf-8")
     write_sha256sums(directory, release_asset_names(version)[:-1])
+    if attested:
+        attest(directory, model_asset_name(version))
+        attest(directory, SUMS_FILE)
     return directory
 
 
@@ -243,12 +260,19 @@ def github(_server, monkeypatch):
     return _server
 
 
+@pytest.fixture(scope="session")
+def trusted_root(tmp_path_factory) -> Path:
+    """The test Sigstore's trusted_root.json."""
+    return SIGSTORE.write_trusted_root(tmp_path_factory.mktemp("sigstore") / "trusted_root.json")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch, tmp_path):
+def _isolated_env(monkeypatch, tmp_path, trusted_root):
     for name in ("GITHUB_TOKEN", "GITHUB_API_URL", "PHISHING_MODEL_REPO", "PHISHING_MODEL_CACHE",
                  "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("PHISHING_MODEL_TRUSTED_ROOT", str(trusted_root))  # offline: the test CA only
 
 
 @pytest.fixture
@@ -292,12 +316,13 @@ def test_fetch_then_score_end_to_end(capsys, tmp_path, github, release, monkeypa
     directory = cache / sha / "1.2.0"
     assert f"directory: {directory}" in out
     assert "version:   1.2.0" in out and f"threshold: {THRESHOLD:.4f}" in out and "downloaded" in out
-    assert sorted(p.name for p in directory.iterdir()) == sorted(release_asset_names("1.2.0"))
+    assert sorted(p.name for p in directory.iterdir()) == sorted(release_asset_names("1.2.0")
+                                                                 + provenance_asset_names("1.2.0"))
     assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []  # no staging left
 
     api = github.requests_to("127.0.0.1")
     storage = github.requests_to("localhost")
-    assert len(storage) == 5
+    assert len(storage) == 7  # five assets and two provenance bundles
     assert all(h.get("authorization") == f"Bearer {TOKEN}" for _, _, h in api)
     assert all(h.get("x-github-api-version") == "2022-11-28" for _, _, h in api)
     assert all("authorization" not in h for _, _, h in storage)
@@ -440,7 +465,7 @@ def test_manifest_model_digest_mismatch_is_refused(tmp_path, github):
 def test_graph_that_breaks_the_contract_is_refused(capsys, tmp_path):
     model = tmp_path / "m.onnx"
     model.write_bytes(build_model(input_name="text"))
-    code, _, err = run(capsys, "score", "--model", str(model), "http://x/")
+    code, _, err = run(capsys, "score", "--allow-unverified", "--model", str(model), "http://x/")
     assert code == 2 and "graph does not match the contract" in err and "'url'" in err
 
 
@@ -463,12 +488,15 @@ def test_help_texts(capsys):
 
 # -- local path mode ---------------------------------------------------------------------------------
 @pytest.fixture
-def dist(tmp_path) -> Path:
-    """A ``dist/`` as the export stage writes it (no version, unversioned file name)."""
+def dist(tmp_path, monkeypatch) -> Path:
+    """A ``dist/`` as the export stage writes it (no version, unversioned file name), with a provenance
+    bundle from REPO's release workflow (PHISHING_MODEL_REPO names REPO)."""
     directory = tmp_path / "dist"
     directory.mkdir()
     (directory / C.MODEL_FILE).write_bytes(MODEL_BYTES)
     write_manifest(directory, C.MODEL_FILE, version=None)
+    attest(directory, C.MODEL_FILE)
+    monkeypatch.setenv("PHISHING_MODEL_REPO", REPO)
     return directory
 
 
@@ -505,12 +533,17 @@ def test_local_sums_must_list_the_model(dist):
         verify_local_model(dist / "other.onnx")
 
 
-def test_bare_local_model_loads_with_warning(capsys, tmp_path):
+def test_bare_local_model_is_refused_unless_allow_unverified(capsys, tmp_path):
     model = tmp_path / "bare.onnx"
     model.write_bytes(MODEL_BYTES)
     code, out, err = run(capsys, "score", "--model", str(model), "http://a/")
-    assert code == 0 and "legitimate  0.1250  http://a/" in out
-    assert "UNVERIFIED" in err and hashlib.sha256(MODEL_BYTES).hexdigest() in err
+    assert code == 2 and out == ""
+    assert f"{model}: no SHA256SUMS or manifest.json beside it" in err and "--allow-unverified" in err
+    for _ in range(2):  # the warning is printed on every run, not once
+        code, out, err = run(capsys, "score", "--allow-unverified", "--model", str(model), "http://a/")
+        assert code == 0 and "legitimate  0.1250  http://a/" in out
+        assert "UNVERIFIED" in err and hashlib.sha256(MODEL_BYTES).hexdigest() in err
+        assert f"--allow-unverified: provenance of {model} NOT checked" in err
 
 
 def test_verify_release_dir_is_usable_before_upload(tmp_path):

@@ -3,10 +3,11 @@ score URLs with a model exported by this repository's pipeline.
 
 This is what a product team gets. The venv has no pip, no system site-packages and not this
 repository on its path; the model is a small real ensemble exported with the product contract
-(the ``small_onnx`` fixture), written with the manifest and SHA256SUMS a release carries so the
-client verifies it before loading it. The client must pull in numpy and onnxruntime (and their
-own dependencies) only, and neither ``import phishing_url_detector`` nor scoring may load any
-of the training stack.
+(the ``small_onnx`` fixture), written with the manifest, SHA256SUMS and provenance bundle (made by
+the test Sigstore of tests/sigstore_testca.py) a release carries, so the client verifies it before
+loading it. The client must pull in numpy, onnxruntime and sigstore (and their own dependencies)
+only, and neither ``import phishing_url_detector`` nor scoring may load any of the training stack;
+the bare import loads neither sigstore nor onnxruntime.
 """
 from __future__ import annotations
 
@@ -24,16 +25,26 @@ import pytest
 
 from conftest import REPO
 from phishing_url_detector import contract as C
-from phishing_url_detector.releases import MANIFEST_FILE, write_sha256sums
+from phishing_url_detector.releases import MANIFEST_FILE, SUMS_FILE, bundle_asset_name, write_sha256sums
+from sigstore_testca import TestSigstore
+
+MODEL_REPO = "acme/models"
 
 pytestmark = pytest.mark.slow
 
 URLS = ["https://www.wikipedia.org/", "http://paypal.com.secure-login.example.tk/webscr?cmd=_login",
         "&amp;http://example.com/a?b=1&amp;c=2"]
 CLIENT_DIST = "phishing-url-detector"
-REQUIRED = {CLIENT_DIST, "numpy", "onnxruntime"}
+REQUIRED = {CLIENT_DIST, "numpy", "onnxruntime", "sigstore"}
 # onnxruntime's own dependencies (they vary a little between its releases).
-ALLOWED = REQUIRED | {"protobuf", "flatbuffers", "packaging", "sympy", "mpmath", "coloredlogs", "humanfriendly"}
+ONNXRUNTIME_DEPS = {"protobuf", "flatbuffers", "packaging", "sympy", "mpmath", "coloredlogs", "humanfriendly"}
+# sigstore 4.x's (the verifier of the provenance bundles): its models, TUF, HTTP, pydantic and crypto.
+SIGSTORE_DEPS = {"sigstore-models", "sigstore-rekor-types", "tuf", "securesystemslib", "id", "pyjwt", "requests",
+                 "urllib3", "certifi", "charset-normalizer", "idna", "pydantic", "pydantic-core", "annotated-types",
+                 "typing-extensions", "typing-inspection", "email-validator", "dnspython", "cryptography", "cffi",
+                 "pycparser", "rfc3161-client", "rfc8785", "rich", "markdown-it-py", "mdurl", "pygments",
+                 "platformdirs"}
+ALLOWED = REQUIRED | ONNXRUNTIME_DEPS | SIGSTORE_DEPS
 TRAINING_STACK = {"sklearn", "scikit-learn", "pandas", "dvc", "matplotlib", "scipy", "skl2onnx", "onnx", "joblib",
                   "statsmodels", "pyarrow", "yaml", "pipeline", "tldextract"}
 
@@ -64,10 +75,14 @@ def run(*args, cwd: Path, env: dict | None = None, timeout: int = 300) -> str:
     return done.stdout
 
 
-def clean_env() -> dict:
-    """No PYTHONPATH (or any PYTHON* setting) leaking this repository into the venv."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    return {**env, "PYTHONNOUSERSITE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+def clean_env(model_dir: Path | None = None) -> dict:
+    """No PYTHONPATH (or any PYTHON* setting) leaking this repository into the venv; with ``model_dir``,
+    the provenance configuration: the repository and the test Sigstore's trusted root."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PHISHING_MODEL_"))}
+    env = {**env, "PYTHONNOUSERSITE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    if model_dir is not None:
+        env.update(PHISHING_MODEL_REPO=MODEL_REPO, PHISHING_MODEL_TRUSTED_ROOT=str(model_dir / "trusted_root.json"))
+    return env
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +106,8 @@ def client_venv(tmp_path_factory) -> tuple[Path, list[str]]:
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, small_onnx) -> Path:
-    """The exported model with the sidecars a release carries (manifest.json, SHA256SUMS)."""
+    """The exported model with the sidecars a release carries (manifest.json, SHA256SUMS and their
+    provenance bundles), and the trusted root of the test Sigstore that signed them."""
     directory = tmp_path_factory.mktemp("model")
     onnx = directory / C.MODEL_FILE
     onnx.write_bytes(small_onnx)
@@ -101,6 +117,11 @@ def model_dir(tmp_path_factory, small_onnx) -> Path:
                 "threshold": 0.5, "target_fpr": 0.01}
     (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     write_sha256sums(directory, [onnx.name, MANIFEST_FILE])
+    sigstore = TestSigstore()
+    for path in (onnx, directory / SUMS_FILE):
+        bundle = sigstore.attest({path.name: hashlib.sha256(path.read_bytes()).hexdigest()}, repo=MODEL_REPO)
+        (directory / bundle_asset_name(path.name)).write_text(bundle)
+    sigstore.write_trusted_root(directory / "trusted_root.json")
     return directory
 
 
@@ -114,7 +135,7 @@ def test_pip_list_of_the_fresh_venv_is_the_client_numpy_and_onnxruntime(client_v
 def test_import_and_score_load_nothing_of_the_training_stack(client_venv, model_dir, small_model):
     venv, frozen = client_venv
     onnx = model_dir / C.MODEL_FILE
-    out = run(bindir(venv) / "python", "-c", PROBE, onnx, json.dumps(URLS), cwd=model_dir, env=clean_env())
+    out = run(bindir(venv) / "python", "-c", PROBE, onnx, json.dumps(URLS), cwd=model_dir, env=clean_env(model_dir))
     probe = json.loads(out)
     site = Path(probe["file"]).resolve()
     assert site.is_relative_to(venv.resolve()), f"imported from {site}, not the venv"
@@ -123,8 +144,9 @@ def test_import_and_score_load_nothing_of_the_training_stack(client_venv, model_
     top = lambda modules: {m.split(".")[0] for m in modules}  # noqa: E731
     assert not top(probe["modules"]) & TRAINING_STACK, sorted(top(probe["modules"]) & TRAINING_STACK)
     # The bare import is the contract only: numpy and onnxruntime wait until something scores.
-    assert not top(probe["after_import"]) & {"numpy", "onnxruntime", *TRAINING_STACK}, probe["after_import"]
-    assert {"numpy", "onnxruntime"} <= top(probe["modules"])
+    assert not top(probe["after_import"]) & {"numpy", "onnxruntime", "sigstore", *TRAINING_STACK}, \
+        probe["after_import"]
+    assert {"numpy", "onnxruntime", "sigstore"} <= top(probe["modules"])  # provenance was verified
 
     assert probe["verified"] is True
     assert [s[3] for s in probe["scores"]] == [None] * len(URLS)
@@ -138,9 +160,10 @@ def test_import_and_score_load_nothing_of_the_training_stack(client_venv, model_
 def test_console_script_verifies_and_scores(client_venv, model_dir):
     venv, _ = client_venv
     onnx = model_dir / C.MODEL_FILE
-    out = run(bindir(venv) / "phishing-url-detector", "score", "--model", onnx, *URLS, cwd=model_dir, env=clean_env())
+    out = run(bindir(venv) / "phishing-url-detector", "score", "--model", onnx, *URLS, cwd=model_dir,
+              env=clean_env(model_dir))
     lines = out.splitlines()
     assert len(lines) == len(URLS)
     assert all(re.fullmatch(r"(phishing|legitimate)\s+[01]\.\d{4}\s+\S+", line) for line in lines), out
-    verify = run(bindir(venv) / "phishing-url-detector", "verify", onnx, cwd=model_dir, env=clean_env())
+    verify = run(bindir(venv) / "phishing-url-detector", "verify", onnx, cwd=model_dir, env=clean_env(model_dir))
     assert f"sha256:    {hashlib.sha256(onnx.read_bytes()).hexdigest()}" in verify

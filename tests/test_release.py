@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from conftest import REPO
+from sigstore_testca import TestSigstore
 from pipeline import cli
 from pipeline.release import model_card as mc
 from pipeline.release import build as R
@@ -177,7 +178,8 @@ def test_the_wheel_is_the_committed_client_stamped_with_the_commit_time(project,
     src = project / "client" / "src"
     assert modules == {p.relative_to(src).as_posix() for p in src.rglob("*.py")}
     assert "Requires-Dist: numpy" in metadata and "Requires-Dist: onnxruntime" in metadata
-    assert sum(line.startswith("Requires-Dist:") for line in metadata.splitlines()) == 2
+    assert "Requires-Dist: sigstore" in metadata  # verifies the provenance bundles
+    assert sum(line.startswith("Requires-Dist:") for line in metadata.splitlines()) == 3
 
 
 def test_the_wheel_is_proven_on_the_release_before_it_is_attached(project, tmp_path, monkeypatch):
@@ -195,7 +197,7 @@ def test_the_wheel_is_proven_on_the_release_before_it_is_attached(project, tmp_p
     assert seen == [sorted(assets("1.0.0"))]
     notes = (tmp_path / "out" / "release-notes.md").read_text()
     assert f"pip install {WHEEL}" in notes
-    assert "phishing-url-detector score --model phishing-url-detector-1.0.0.onnx" in notes
+    assert "phishing-url-detector score --repo OWNER/NAME --model phishing-url-detector-1.0.0.onnx" in notes
     assert "`numpy==" in notes and "`onnxruntime==" in notes and "scikit-learn" not in notes
     assert result.files[-2]["name"] == WHEEL
 
@@ -205,9 +207,11 @@ def test_a_release_without_the_wheel_still_verifies(project, tmp_path):
     result = R.build(project, tmp_path / "out")
     (result.directory / WHEEL).unlink()
     assert verify_release_dir(result.directory, "1.0.0").version == "1.0.0"
-    assert cli.main(["verify", str(result.directory)]) == 0
+    # A local build is not attested (the publish job does that): integrity only, with the opt-out.
+    assert cli.main(["verify", "--allow-unverified", str(result.directory)]) == 0
     onnx = result.directory / "phishing-url-detector-1.0.0.onnx"
-    assert cli.main(["score", "--model", str(onnx), URLS[0]]) == 0
+    assert cli.main(["score", "--allow-unverified", "--model", str(onnx), URLS[0]]) == 0
+    assert cli.main(["score", "--repo", "acme/models", "--model", str(onnx), URLS[0]]) == 2  # no bundle
 
 
 @pytest.mark.slow
@@ -257,10 +261,15 @@ def test_release_directory_contents(project, tmp_path, small_onnx):
     decision = json.loads((tmp_path / "out" / "release.json").read_text())
     assert decision["release"] is True and decision["tag"] == "model-v1.0.0" and decision["bump"] == "initial"
     assert [f["name"] for f in decision["files"]] == assets("1.0.0")
+    assert decision["provenance_assets"] == ["phishing-url-detector-1.0.0.onnx.sigstore.json",
+                                             "SHA256SUMS.sigstore.json"]  # attached by the publish job
     assert decision["wheel"] == WHEEL
     notes = (tmp_path / "out" / "release-notes.md").read_text()
     assert notes.startswith(mc.section(card, "Summary"))
     assert "first release" in notes
+    for name in ("phishing-url-detector-1.0.0.onnx", "SHA256SUMS"):  # offline provenance check of each bundle
+        assert (f"gh attestation verify {name} --repo OWNER/NAME --bundle {name}.sigstore.json "
+                "--signer-workflow OWNER/NAME/.github/workflows/release.yml --source-ref refs/heads/main") in notes
     assert result.directory == tmp_path / "out" / "release"
 
 
@@ -415,7 +424,7 @@ def test_cli_reports_errors_and_writes_github_outputs(project, tmp_path, monkeyp
 def test_loader_scores_the_release_and_refuses_a_tampered_copy(project, tmp_path, capsys):
     result = R.build(project, tmp_path / "out")
     onnx = result.directory / "phishing-url-detector-1.0.0.onnx"
-    assert cli.main(["score", "--model", str(onnx), *URLS]) == 0
+    assert cli.main(["score", "--allow-unverified", "--model", str(onnx), *URLS]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and all(re.match(r"(phishing|legitimate)\s+\d\.\d{4}\s+http", ln) for ln in lines)
 
@@ -429,8 +438,16 @@ def test_loader_scores_the_release_and_refuses_a_tampered_copy(project, tmp_path
     assert "does not match the SHA256SUMS entry" in err
 
 
-def test_the_cards_loading_example_runs_in_the_release_directory(project, tmp_path):
+def test_the_cards_loading_example_runs_in_the_release_directory(project, tmp_path, monkeypatch):
+    """As published: the publish job's provenance bundles beside the assets (here from the test CA,
+    whose trusted root the client is given), and the repository configured by the user."""
     result = R.build(project, tmp_path / "out")
+    sigstore = TestSigstore()
+    for name in ("phishing-url-detector-1.0.0.onnx", "SHA256SUMS"):
+        digest = hashlib.sha256((result.directory / name).read_bytes()).hexdigest()
+        (result.directory / f"{name}.sigstore.json").write_text(sigstore.attest({name: digest}, repo="acme/models"))
+    monkeypatch.setenv("PHISHING_MODEL_REPO", "acme/models")
+    monkeypatch.setenv("PHISHING_MODEL_TRUSTED_ROOT", str(sigstore.write_trusted_root(tmp_path / "root.json")))
     card = (result.directory / "MODEL_CARD.md").read_text()
     client, raw = re.findall(r"```python\n(.*?)```", card, re.DOTALL)
     cwd = os.getcwd()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, commit, sample_project, sh
+from phishing_url_detector.releases import SUMS_FILE, model_asset_name, provenance_asset_names
 from pipeline.release.build import copy_client_sources
 from workflow_tools import act_command, act_env, load_workflow, shared_path_filters, skipped_under_act, steps
 
@@ -38,11 +39,31 @@ def test_only_the_publish_job_can_write_or_mint_tokens():
     # The privileged job runs no project code: only actions and gh/sha256sum.
     for step in publish["steps"]:
         assert "python" not in step.get("run", "") and "dvc" not in step.get("run", "")
-    attest = next(s for s in publish["steps"] if "attest-build-provenance" in s.get("uses", ""))
+    attests = [s for s in publish["steps"] if "attest-build-provenance" in s.get("uses", "")]
     assert "phishing-url-detector-" in publish["env"]["ONNX"]
     assert publish["env"]["WHEEL"] == "dist/release/${{ needs.build.outputs.wheel }}"
-    assert attest["with"]["subject-path"].splitlines() == ["${{ env.ONNX }}", "${{ env.WHEEL }}"]
+    assert [s["with"]["subject-path"] for s in attests] == [
+        "${{ env.ONNX }}", f"dist/release/{SUMS_FILE}", "${{ env.WHEEL }}"]
+    assert len({s["uses"] for s in attests}) == 1 and re.search(r"@[0-9a-f]{40}$", attests[0]["uses"])
     assert workflow["jobs"]["build"]["outputs"]["wheel"] == "${{ steps.build.outputs.wheel }}"
+
+
+def test_the_provenance_bundles_are_attached_under_the_names_the_client_expects():
+    """The ONNX file's and SHA256SUMS' bundles (``bundle-path`` of their attest steps) are copied into the
+    release directory as ``provenance_asset_names``, before ``gh release create dist/release/*``."""
+    publish = load_workflow(WORKFLOW)["jobs"]["publish"]
+    ids = [s.get("id") for s in publish["steps"]]
+    attach = next(s for s in publish["steps"] if "sigstore.json" in s.get("run", ""))
+    assert attach["env"] == {"ONNX_BUNDLE": "${{ steps.attest-onnx.outputs.bundle-path }}",
+                             "SUMS_BUNDLE": "${{ steps.attest-sums.outputs.bundle-path }}"}
+    create = next(s for s in publish["steps"] if "gh release create" in s.get("run", ""))
+    assert ids.index("attest-onnx") < ids.index("attest-sums") < publish["steps"].index(attach) \
+        < publish["steps"].index(create)
+    onnx = model_asset_name("1.2.3")
+    expanded = attach["run"].replace("$ONNX", f"dist/release/{onnx}")  # env.ONNX, for version 1.2.3
+    copies = [line.split()[-1].strip('"') for line in expanded.splitlines() if line.startswith("cp ")]
+    assert copies == [f"dist/release/{name}" for name in provenance_asset_names("1.2.3")]
+    assert publish["env"]["ONNX"].replace("${{ needs.build.outputs.version }}", "1.2.3") == f"dist/release/{onnx}"
 
 
 def test_every_pip_install_is_constrained_and_installs_the_client():

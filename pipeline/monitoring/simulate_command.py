@@ -6,6 +6,10 @@ switch, canary or shadow), and writes a log ``monitor`` can read. Each model
 is loaded with the product client's ``Detector.from_path``: verified against
 the SHA256SUMS / manifest.json beside it, which also give its version and
 threshold (a release's ``phishing-url-detector-X.Y.Z.onnx`` works as it is).
+
+Provenance is not checked (``allow_unverified``, with the client's warning on every run): this is a
+demo on synthetic traffic, run on local development builds (``dist/`` or a ``pipeline release --out``
+directory, which only the publish job attests), and its scores never reach a user.
 """
 from __future__ import annotations
 
@@ -79,7 +83,7 @@ def _threshold(given: float | None, detector: Detector, what: str) -> float:
 
 def models(args: argparse.Namespace) -> tuple[dict, dict, str]:
     """({version: scorer}, {version: threshold}, version A) from the verified model(s)."""
-    detector_a = Detector.from_path(args.model)
+    detector_a = Detector.from_path(args.model, allow_unverified=True)
     version_a = args.version or detector_a.model.version or "1.0.0"
     scorer_a = simulate.detector_scorer(detector_a)
     scorers = {version_a: scorer_a}
@@ -87,7 +91,7 @@ def models(args: argparse.Namespace) -> tuple[dict, dict, str]:
     if args.version_b:
         if args.version_b == version_a:
             raise ValueError("--version-b must differ from version A")
-        detector_b = Detector.from_path(args.model_b) if args.model_b else detector_a
+        detector_b = Detector.from_path(args.model_b, allow_unverified=True) if args.model_b else detector_a
         scorers[args.version_b] = simulate.detector_scorer(detector_b) if args.model_b else scorer_a
         thresholds[args.version_b] = _threshold(args.threshold_b, detector_b, "version B")
     return scorers, thresholds, version_a

@@ -17,7 +17,10 @@ local build of a commit is byte for byte what the workflow publishes for it::
     <out>/release.json               the decision (release or not, version, tag, bump, reason, files)
 
 The model release proper is the four model files and SHA256SUMS
-(``phishing_url_detector.releases.release_asset_names``); the wheel is an extra
+(``phishing_url_detector.releases.release_asset_names``). The release workflow's publish
+job then attests the ONNX file and SHA256SUMS and attaches their Sigstore bundles
+(``provenance_asset_names``: ``<asset>.sigstore.json``, listed in ``release.json``); a local
+build has none, so the client loads it only with ``--allow-unverified``. The wheel is an extra
 asset that SHA256SUMS also covers, so a release without it still verifies.
 Before the wheel is attached it is installed alone into a fresh virtual
 environment (its own dependencies only: numpy and onnxruntime, pinned by
@@ -59,9 +62,9 @@ import yaml
 
 from phishing_url_detector import contract as C
 from phishing_url_detector.errors import LoaderError, VerificationError
-from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, SUMS_FILE, model_asset_name,
-                                            parse_sha256sums, release_asset_names, sha256_file, verify_release_dir,
-                                            write_sha256sums)
+from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, SUMS_FILE, bundle_asset_name,
+                                            model_asset_name, parse_sha256sums, provenance_asset_names,
+                                            release_asset_names, sha256_file, verify_release_dir, write_sha256sums)
 from pipeline import paths as P
 from pipeline.common import PipelineError, json_bytes
 from pipeline.release import model_card
@@ -279,7 +282,10 @@ def release_notes(card: str, decision: ReleaseDecision, current_metrics: dict,
              "### Verify", "",
              "```sh",
              "sha256sum -c SHA256SUMS   # every asset, the wheel included",
-             f"gh attestation verify {onnx_name} --repo OWNER/NAME   # build provenance",
+             "# build provenance, offline with the attached bundles (what the client checks before loading)",
+             *(f"gh attestation verify {name} --repo OWNER/NAME --bundle {bundle_asset_name(name)} "
+               "--signer-workflow OWNER/NAME/.github/workflows/release.yml --source-ref refs/heads/main"
+               for name in (onnx_name, SUMS_FILE)),
              f"gh attestation verify {wheel.name} --repo OWNER/NAME",
              "```", "",
              "The full model card is the `MODEL_CARD.md` asset."]
@@ -296,7 +302,8 @@ def client_notes(tag: str, onnx_name: str, wheel: "CheckedWheel") -> list[str]:
             "```sh",
             f"pip install {wheel.name}   # or: pip install https://github.com/OWNER/NAME/releases/download/"
             f"{tag}/{wheel.name}",
-            f"phishing-url-detector score --model {onnx_name} http://example.com/   # verifies, then scores",
+            f"phishing-url-detector score --repo OWNER/NAME --model {onnx_name} http://example.com/"
+            "   # verifies (provenance too), then scores",
             "```", "",
             "```python",
             "from phishing_url_detector import Detector",
@@ -385,9 +392,14 @@ def install_alone(wheel: Path, venv: Path, constraints: Path | None) -> tuple[st
 
 def score_with(venv: Path, onnx: Path) -> None:
     """The installed console script must verify ``onnx`` (against the SHA256SUMS and manifest beside it)
-    and score every CHECK_URLS, one verdict line each, in order."""
+    and score every CHECK_URLS, one verdict line each, in order.
+
+    ``--allow-unverified``: this is the local build of a release the publish job has not attested yet
+    (provenance bundles are made after this check, in the job that may sign), so there is no bundle to
+    check; the integrity checks still run."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    out = _run([_venv_script(venv, "phishing-url-detector"), "score", "--model", onnx.resolve(), *CHECK_URLS],
+    out = _run([_venv_script(venv, "phishing-url-detector"), "score", "--allow-unverified", "--model",
+                onnx.resolve(), *CHECK_URLS],
                f"phishing-url-detector score --model {onnx.name} (from the wheel, in a fresh venv)",
                cwd=venv, env={**env, "PYTHONNOUSERSITE": "1"})
     scored = [m.group(2) if (m := _SCORE_LINE.fullmatch(line.strip())) else None for line in out.splitlines()]
@@ -425,6 +437,8 @@ class BuildResult:
         doc["directory"] = self.directory.name if self.directory else None
         doc["notes"] = self.notes.name if self.notes else None
         doc["files"] = list(self.files)
+        # Attached by the publish job after SHA256SUMS (so not in "files"); the client requires them.
+        doc["provenance_assets"] = provenance_asset_names(self.version) if self.release else []
         return doc
 
 

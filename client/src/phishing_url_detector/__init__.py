@@ -5,9 +5,9 @@
     for s in detector.score(["http://paypal.com.secure-login.example.tk/webscr"]):
         print(s.verdict, s.p_phishing, s.url)
 
-Runtime dependencies: numpy and onnxruntime; fetching uses the standard library only. Names are
-imported on first use, so ``import phishing_url_detector`` (and the training repository, which
-imports only the contract from here) loads nothing it does not need.
+Runtime dependencies: numpy, onnxruntime and sigstore (provenance); fetching uses the standard
+library only. Names are imported on first use, so ``import phishing_url_detector`` (and the
+training repository, which imports only the contract from here) loads nothing it does not need.
 """
 from phishing_url_detector.contract import CONTRACT_MAJOR, normalise_url
 

@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 from phishing_url_detector import contract as C
+from phishing_url_detector import provenance
 from phishing_url_detector.errors import LoaderError, VerificationError
 from phishing_url_detector.fetch import CACHE_ENV, REPO_ENV, fetch, resolve_model
 from phishing_url_detector.releases import VerifiedModel, verify_local_model, verify_release_dir
@@ -72,7 +73,8 @@ def _model_summary(model: VerifiedModel) -> dict:
 
 
 def _fetch_kwargs(args: argparse.Namespace) -> dict:
-    return {"api_url": args.api_url, "timeout": args.timeout}
+    return {"api_url": args.api_url, "timeout": args.timeout, "trusted_root": args.trusted_root,
+            "allow_unverified": args.allow_unverified}
 
 
 def exit_on_error(command):
@@ -141,24 +143,27 @@ def cmd_score(args: argparse.Namespace) -> int:
 _ONNX_NAME = re.compile(re.escape(C.MODEL_NAME) + r"-(\d+\.\d+\.\d+)\.onnx")
 
 
-def verify_path(path: Path) -> VerifiedModel:
+def verify_path(path: Path, policy: provenance.Policy | None = None, allow_unverified: bool = False) -> VerifiedModel:
     """A release directory (its one ``phishing-url-detector-X.Y.Z.onnx`` names the version), or an
-    ONNX file with SHA256SUMS / manifest.json beside it; a file with neither is refused."""
+    ONNX file with SHA256SUMS / manifest.json beside it (a file with neither is refused); then the
+    provenance of its ONNX file and SHA256SUMS under ``policy``."""
     if path.is_dir():
         versions = [m.group(1) for p in sorted(path.iterdir()) if (m := _ONNX_NAME.fullmatch(p.name))]
         if len(versions) != 1:
             raise VerificationError(f"{path}: expected one {C.MODEL_NAME}-X.Y.Z.onnx, found {len(versions)}")
-        return verify_release_dir(path, versions[0])
-    unverified: list[str] = []
-    model = verify_local_model(path, warn=unverified.append)
-    if not model.verified:
-        raise VerificationError(f"{path}: no SHA256SUMS or manifest.json beside it; nothing to verify against")
-    return model
+        model = verify_release_dir(path, versions[0])
+    else:
+        unverified: list[str] = []
+        model = verify_local_model(path, warn=unverified.append, allow_unverified=True)
+        if not model.verified:
+            raise VerificationError(f"{path}: no SHA256SUMS or manifest.json beside it; nothing to verify against")
+    return provenance.check_model(model, policy, allow_unverified=allow_unverified)
 
 
 @exit_on_error
 def cmd_verify(args: argparse.Namespace) -> int:
-    model = verify_path(Path(args.path))
+    policy = provenance.policy_for(args.repo or os.environ.get(REPO_ENV), args.trusted_root)
+    model = verify_path(Path(args.path), policy, args.allow_unverified)
     if args.json:
         print(json.dumps(_model_summary(model), indent=2))
     else:
@@ -176,6 +181,17 @@ def _add_source_args(parser: argparse.ArgumentParser) -> None:
                         help="GitHub API base URL (default: $GITHUB_API_URL or https://api.github.com)")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                         help="per-request network timeout (default: %(default)s)")
+    _add_provenance_args(parser)
+
+
+def _add_provenance_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trusted-root", metavar="FILE",
+                        help="sigstore trusted_root.json to verify provenance bundles with, e.g. offline or for "
+                             f"GitHub's own Sigstore instance (default: ${provenance.TRUSTED_ROOT_ENV}, else the "
+                             "Sigstore public-good root shipped with the sigstore package)")
+    parser.add_argument("--allow-unverified", action="store_true",
+                        help="skip the provenance check (and accept a model with no sidecar files): for local "
+                             "development builds only; warns on every run")
 
 
 ENV_HELP = """\
@@ -186,6 +202,7 @@ environment:
   GITHUB_API_URL       API base URL, e.g. for GitHub Enterprise
   PHISHING_MODEL_REPO  default for --repo
   PHISHING_MODEL_CACHE default for --cache-dir
+  PHISHING_MODEL_TRUSTED_ROOT default for --trusted-root
 
 exit codes: 0 ok; 1 network or other error; 2 verification failed (or usage error)
 """
@@ -202,8 +219,10 @@ def register(subparsers, prog: str = PROG) -> None:
     """Add ``fetch``, ``score`` and ``verify`` to a command line (this package's, or the pipeline's)."""
     p = _parser(subparsers, "fetch", "download and verify a model release from GitHub",
                 "Download a model release, verify every file against SHA256SUMS and the manifest (model "
-                f"sha256 and size, contract digest, contract major {C.CONTRACT_MAJOR}), and keep it in the "
-                "cache. Nothing that fails verification is kept.",
+                f"sha256 and size, contract digest, contract major {C.CONTRACT_MAJOR}) and its provenance (the "
+                "Sigstore bundles of the ONNX file and SHA256SUMS must show they were built by "
+                ".github/workflows/release.yml of --repo on refs/heads/main), and keep it in the cache. "
+                "Nothing that fails verification is kept.",
                 f"  {prog} fetch --repo acme/phishing-models --tag model-v1.2.0\n")
     p.add_argument("--tag", default="latest", metavar="TAG", help="model-vMAJOR.MINOR.PATCH or 'latest' (default: %(default)s)")
     _add_source_args(p)
@@ -212,10 +231,11 @@ def register(subparsers, prog: str = PROG) -> None:
 
     p = _parser(subparsers, "score", "score URLs with a verified model (local file or release)",
                 "Score URLs as phishing or legitimate. The model is verified before it is loaded: a release is "
-                "fetched and verified; a local file is verified against SHA256SUMS / manifest.json beside it "
-                "(without either it loads with a warning). Prints verdict, P(phishing) with 4 decimals and the "
-                "URL, one line per URL, in input order.",
-                f"  {prog} score --model dist/phishing-url-detector.onnx http://example.com/\n"
+                "fetched and verified; a local file is verified against SHA256SUMS / manifest.json and its "
+                "<file>.sigstore.json provenance bundle beside it (--repo or $PHISHING_MODEL_REPO names the "
+                "repository that must have built it; --allow-unverified for a local development build). "
+                "Prints verdict, P(phishing) with 4 decimals and the URL, one line per URL, in input order.",
+                f"  {prog} score --allow-unverified --model dist/phishing-url-detector.onnx http://example.com/\n"
                 f"  {prog} score --model latest --repo acme/phishing-models --file urls.txt\n"
                 f"  cat urls.txt | {prog} score --model model-v1.2.0 --json -\n")
     p.add_argument("--model", required=True, metavar="PATH_OR_TAG",
@@ -229,9 +249,13 @@ def register(subparsers, prog: str = PROG) -> None:
     p = _parser(subparsers, "verify", "verify a release directory or a model file, without loading it",
                 "Check a downloaded release directory (every file against SHA256SUMS, the manifest against "
                 "the ONNX file and this package's contract) or an ONNX file against the SHA256SUMS / "
-                "manifest.json beside it. Exit 2 when anything does not match.",
-                f"  {prog} verify ~/Downloads/model-v1.2.0/\n")
+                "manifest.json beside it, then the provenance bundles of the ONNX file and SHA256SUMS against "
+                "--repo's release workflow on main. Exit 2 when anything does not match.",
+                f"  {prog} verify --repo acme/phishing-models ~/Downloads/model-v1.2.0/\n")
     p.add_argument("path", help="release directory, or an .onnx file with its sidecar files")
+    p.add_argument("--repo", metavar="OWNER/NAME",
+                   help=f"repository whose release workflow must have built it (default: ${REPO_ENV})")
+    _add_provenance_args(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_verify)
 

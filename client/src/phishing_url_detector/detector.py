@@ -10,8 +10,8 @@ import numpy as np
 
 from phishing_url_detector import contract as C
 from phishing_url_detector.errors import LoaderError, VerificationError
-from phishing_url_detector.fetch import fetch
-from phishing_url_detector.releases import VerifiedModel, verify_local_model
+from phishing_url_detector.fetch import fetch, verify_local
+from phishing_url_detector.releases import VerifiedModel
 
 BATCH = 1024
 
@@ -67,13 +67,17 @@ class Detector:
     @classmethod
     def from_release(cls, repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = None,
                      **fetch_kwargs) -> "Detector":
-        """Fetch (or reuse from the cache) and verify release ``tag`` of ``repo``, then load it."""
+        """Fetch (or reuse from the cache) and verify release ``tag`` of ``repo`` (its provenance included:
+        ``trusted_root=``, ``allow_unverified=`` go to :func:`fetch`), then load it."""
         return cls(fetch(repo, tag, cache_dir, **fetch_kwargs))
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike) -> "Detector":
-        """Load a local ONNX file after verifying it against the SHA256SUMS / manifest.json beside it."""
-        return cls(verify_local_model(path))
+    def from_path(cls, path: str | os.PathLike, *, repo: str | None = None,
+                  trusted_root: str | os.PathLike | None = None, allow_unverified: bool = False) -> "Detector":
+        """Load a local ONNX file after verifying it against the SHA256SUMS / manifest.json beside it and
+        its provenance bundle against ``repo`` (default $PHISHING_MODEL_REPO); ``allow_unverified``
+        loads a local development build with a warning."""
+        return cls(verify_local(path, repo=repo, trusted_root=trusted_root, allow_unverified=allow_unverified))
 
     @property
     def threshold(self) -> float | None:

@@ -8,6 +8,7 @@ the cache.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import shutil
@@ -18,9 +19,11 @@ from typing import Callable
 
 from phishing_url_detector import contract as C
 from phishing_url_detector import github as gh
+from phishing_url_detector import provenance
 from phishing_url_detector.errors import FetchError, LoaderError, VerificationError
 from phishing_url_detector.releases import (SUMS_FILE, VerifiedModel, model_asset_name, parse_sha256sums, parse_tag,
-                                            release_asset_names, verify_local_model, verify_release_dir, warn)
+                                            provenance_asset_names, release_asset_names, verify_local_model,
+                                            verify_release_dir, warn)
 
 REPO_ENV = "PHISHING_MODEL_REPO"
 CACHE_ENV = "PHISHING_MODEL_CACHE"
@@ -102,8 +105,25 @@ def _release(client: gh.GitHubReleases, repo: str, tag: str) -> tuple[str, str, 
     return tag_name, str(version), assets
 
 
+Check = Callable[[VerifiedModel], VerifiedModel]
+
+
+def _require_bundles(assets: dict, tag_name: str, repo: str, version: str, allow_unverified: bool) -> None:
+    """Refuse an unattested release before downloading it (the bundles are verified after download)."""
+    missing = [n for n in provenance_asset_names(version) if n not in assets]
+    if missing and not allow_unverified:
+        raise VerificationError(f"release {tag_name} of {repo}: no provenance bundle {', '.join(missing)} among "
+                                "its assets; refusing a release nobody attested (--allow-unverified for a "
+                                "development build)")
+
+
+def _verified_dir(directory: Path, version: str, check: Check) -> VerifiedModel:
+    """Integrity (every file against SHA256SUMS and the manifest), then provenance (``check``)."""
+    return check(verify_release_dir(directory, version))
+
+
 def _cached(target: Path, sums_bytes: bytes, version: str, label: str,
-            warn: Callable[[str], None]) -> VerifiedModel | None:
+            warn: Callable[[str], None], check: Check) -> VerifiedModel | None:
     """The cached copy, re-verified; None (and the copy removed) when it is absent or fails."""
     _check_entry(target)  # a link or a shared-writable directory is refused, not healed: see _refuse_unsafe
     if not target.is_dir():
@@ -111,39 +131,46 @@ def _cached(target: Path, sums_bytes: bytes, version: str, label: str,
     try:
         if (target / SUMS_FILE).read_bytes() != sums_bytes:
             raise VerificationError(f"cached {SUMS_FILE} differs from the release's")
-        return dataclasses.replace(verify_release_dir(target, version), source=label, from_cache=True)
+        return dataclasses.replace(_verified_dir(target, version, check), source=label, from_cache=True)
     except (VerificationError, OSError) as exc:
         warn(f"warning: cached copy in {target} failed verification ({exc}); downloading again")
         shutil.rmtree(target, ignore_errors=True)
         return None
 
 
-def _promote(staging: Path, target: Path, version: str, label: str) -> VerifiedModel:
+def _promote(staging: Path, target: Path, version: str, label: str, check: Check) -> VerifiedModel:
     """Verify the staged download and move it into the cache."""
-    verified = verify_release_dir(staging, version)
+    verified = _verified_dir(staging, version, check)
     target.parent.mkdir(parents=True, exist_ok=True)
     _make_private(target.parent)
     try:
         staging.rename(target)
     except OSError:  # another process cached it first: use theirs, verified
-        return dataclasses.replace(verify_release_dir(target, version), source=label)
+        return dataclasses.replace(_verified_dir(target, version, check), source=label)
     return dataclasses.replace(verified, onnx_path=target / verified.onnx_path.name, source=label)
 
 
 def fetch(repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = None, *,
           api_url: str | None = None, token: str | None = None, timeout: float = 30.0,
-          retries: int = 3, backoff: float = 1.0, warn: Callable[[str], None] = warn) -> VerifiedModel:
+          retries: int = 3, backoff: float = 1.0, warn: Callable[[str], None] = warn,
+          trusted_root: str | os.PathLike | None = None, allow_unverified: bool = False) -> VerifiedModel:
     """Download (or reuse from cache) and verify one model release.
 
     ``tag`` is ``model-vX.Y.Z`` or ``latest``. ``api_url`` defaults to
     $GITHUB_API_URL or https://api.github.com; ``token`` to $GITHUB_TOKEN.
+    Provenance is checked against ``repo``'s release workflow on main (see
+    :mod:`provenance`; ``trusted_root`` is a sigstore trusted_root.json); ``allow_unverified``
+    skips that check with a warning.
     """
     if not _REPO.fullmatch(repo or ""):
         raise LoaderError(f"repository must look like OWNER/NAME, got {repo!r}")
     if tag != "latest" and parse_tag(tag) is None:
         raise LoaderError(f"tag must be 'latest' or look like model-vMAJOR.MINOR.PATCH, got {tag!r}")
+    policy = provenance.policy_for(repo, trusted_root)
+    check = functools.partial(provenance.check_model, policy=policy, allow_unverified=allow_unverified, warn=warn)
     client = gh.GitHubReleases(api_url, token, timeout=timeout, retries=retries, backoff=backoff)
     tag_name, version, assets = _release(client, repo, tag)
+    _require_bundles(assets, tag_name, repo, version, allow_unverified)
     label = f"{repo}@{tag_name}"
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     _prepare_cache(cache)
@@ -157,15 +184,16 @@ def fetch(repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = 
             if digest is None or not _HEX64.fullmatch(digest):
                 raise VerificationError(f"{SUMS_FILE} of {label} does not list {model_asset_name(version)}")
             target = cache / digest / version
-            cached = _cached(target, sums_bytes, version, label, warn)
+            cached = _cached(target, sums_bytes, version, label, warn, check)
             if cached is not None:
                 return cached
-            for name in release_asset_names(version):
+            bundles = [n for n in provenance_asset_names(version) if n in assets]
+            for name in release_asset_names(version) + bundles:
                 if name != SUMS_FILE:
                     client.download_asset(assets[name], staging / name)
         except gh.GitHubError as exc:
             raise FetchError(str(exc)) from None
-        return _promote(staging, target, version, label)
+        return _promote(staging, target, version, label, check)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -176,16 +204,29 @@ def is_release_ref(model: str) -> bool:
     return (model == "latest" or parse_tag(model) is not None) and not os.path.exists(model)
 
 
+def verify_local(path: str | os.PathLike, *, repo: str | None = None,
+                 trusted_root: str | os.PathLike | None = None, allow_unverified: bool = False,
+                 warn: Callable[[str], None] = warn) -> VerifiedModel:
+    """A local ONNX file: integrity against its sidecars, then provenance against ``repo``
+    (default $PHISHING_MODEL_REPO); ``allow_unverified`` is for local development builds."""
+    model = verify_local_model(path, warn=warn, allow_unverified=allow_unverified)
+    policy = provenance.policy_for(repo or os.environ.get(REPO_ENV), trusted_root)
+    return provenance.check_model(model, policy, allow_unverified=allow_unverified, warn=warn)
+
+
 def resolve_model(model: str, *, repo: str | None = None, cache_dir: str | os.PathLike | None = None,
+                  trusted_root: str | os.PathLike | None = None, allow_unverified: bool = False,
                   **fetch_kwargs) -> VerifiedModel:
     """``--model`` semantics: a release reference is fetched (repo from the argument or
-    $PHISHING_MODEL_REPO); anything else is a local path verified against its sidecars."""
+    $PHISHING_MODEL_REPO); anything else is a local path verified against its sidecars
+    and its provenance bundle."""
     if is_release_ref(model):
         repo = repo or os.environ.get(REPO_ENV)
         if not repo:
             raise LoaderError(f"--model {model} names a release: pass --repo OWNER/NAME or set {REPO_ENV}")
-        return fetch(repo, model, cache_dir, **fetch_kwargs)
-    return verify_local_model(model)
+        return fetch(repo, model, cache_dir, trusted_root=trusted_root, allow_unverified=allow_unverified,
+                     **fetch_kwargs)
+    return verify_local(model, repo=repo, trusted_root=trusted_root, allow_unverified=allow_unverified)
 
 
 def cached_manifests(cache_dir: str | os.PathLike | None = None) -> list[Path]:

@@ -6,7 +6,9 @@ file, ``manifest.json``, ``MODEL_CARD.md``, ``metrics.json`` and
 onnxruntime until every file has been checked: each against ``SHA256SUMS``,
 the ONNX bytes against the manifest's sha256 and size, the manifest's contract
 against its own digest, and its ``contract_major`` against the MAJOR this
-package was built for (:data:`contract.CONTRACT_MAJOR`). The release builder
+package was built for (:data:`contract.CONTRACT_MAJOR`). Beside them the release
+carries the Sigstore provenance bundles of the ONNX file and of ``SHA256SUMS``
+(:func:`provenance_asset_names`), checked by :mod:`phishing_url_detector.provenance`. The release builder
 of the training repository writes releases with these same functions.
 """
 from __future__ import annotations
@@ -25,6 +27,7 @@ from phishing_url_detector.digests import sha256_file
 from phishing_url_detector.errors import LoaderError, VerificationError
 
 SUMS_FILE = "SHA256SUMS"
+BUNDLE_SUFFIX = ".sigstore.json"
 MANIFEST_FILE = "manifest.json"
 CARD_FILE = "MODEL_CARD.md"
 METRICS_FILE = "metrics.json"
@@ -71,6 +74,17 @@ def model_asset_name(version: str) -> str:
 def release_asset_names(version: str) -> list[str]:
     """Every asset a model release must carry (SHA256SUMS last: it covers the rest)."""
     return [model_asset_name(version), MANIFEST_FILE, CARD_FILE, METRICS_FILE, SUMS_FILE]
+
+
+def bundle_asset_name(asset: str) -> str:
+    """Release asset name of the Sigstore provenance bundle of ``asset``: ``<asset>.sigstore.json``."""
+    return f"{asset}{BUNDLE_SUFFIX}"
+
+
+def provenance_asset_names(version: str) -> list[str]:
+    """The provenance bundles a release carries beside its assets (made by the release workflow's
+    ``publish`` job, after SHA256SUMS, so SHA256SUMS does not list them): the ONNX file's and SHA256SUMS'."""
+    return [bundle_asset_name(model_asset_name(version)), bundle_asset_name(SUMS_FILE)]
 
 
 def format_sha256sums(digests: dict[str, str]) -> str:
@@ -262,11 +276,12 @@ def verify_release_dir(directory: str | os.PathLike, version: str) -> VerifiedMo
     return VerifiedModel(onnx_path, known[onnx_name], manifest, source=str(directory))
 
 
-def verify_local_model(path: str | os.PathLike, *, warn: Callable[[str], None] = warn) -> VerifiedModel:
+def verify_local_model(path: str | os.PathLike, *, warn: Callable[[str], None] = warn,
+                       allow_unverified: bool = False) -> VerifiedModel:
     """Verify a local ONNX file against the SHA256SUMS and/or manifest.json beside it.
 
-    With neither present there is nothing to check against; the model is loaded
-    with a warning so a developer can still try an un-released build.
+    With neither present there is nothing to check against: that is refused unless
+    ``allow_unverified`` (a local development build), which loads it with a warning.
     """
     path = Path(path)
     if not path.is_file():
@@ -287,5 +302,8 @@ def verify_local_model(path: str | os.PathLike, *, warn: Callable[[str], None] =
         manifest = load_manifest(manifest_path)
         check_manifest(manifest, path, actual, where=str(manifest_path), warn=warn)
     if not (has_sums or has_manifest):
+        if not allow_unverified:
+            raise VerificationError(f"{path}: no {SUMS_FILE} or {MANIFEST_FILE} beside it, so nothing vouches for "
+                                    f"it; refusing it (--allow-unverified loads a local development build)")
         warn(f"warning: no {SUMS_FILE} or {MANIFEST_FILE} beside {path}; loading it UNVERIFIED (sha256 {actual})")
     return VerifiedModel(path, actual, manifest, source=str(path), verified=has_sums or has_manifest)

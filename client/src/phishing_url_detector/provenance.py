@@ -1,0 +1,187 @@
+"""Build provenance: a file is loaded only if main's release workflow of the configured repository built it.
+
+Integrity checks (SHA256SUMS, manifest) only prove that a release agrees with itself; anyone who
+can publish a release can make one that does. Each release therefore also carries the Sigstore
+bundle that ``actions/attest-build-provenance`` made for the ONNX file and for ``SHA256SUMS``
+(``<asset>.sigstore.json``). Before onnxruntime sees a byte, each bundle is verified with the
+``sigstore`` package against a :class:`Policy`:
+
+* the signing certificate chains to the trusted root (Fulcio), with its SCT and the Rekor entry
+  (inclusion proof, checkpoint, signed entry timestamp) checked by ``sigstore.verify.Verifier``;
+* it was issued to GitHub Actions (OIDC issuer) for the workflow ``.github/workflows/release.yml``
+  of ``Policy.repository`` running at ``refs/heads/main`` (certificate SAN and the Fulcio
+  repository / ref extensions);
+* the DSSE envelope holds an in-toto statement one of whose ``subject[].digest.sha256`` equals the
+  file's sha256.
+
+The repository always comes from the caller's configuration (``--repo`` /
+$PHISHING_MODEL_REPO), never from the release being checked. ``sigstore`` is imported on first
+use, so ``import phishing_url_detector`` stays light.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from phishing_url_detector.digests import sha256_file
+from phishing_url_detector.errors import LoaderError, VerificationError
+from phishing_url_detector.releases import SUMS_FILE, VerifiedModel, bundle_asset_name, warn
+
+log = logging.getLogger(__name__)
+
+RELEASE_WORKFLOW = ".github/workflows/release.yml"
+RELEASE_REF = "refs/heads/main"
+GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
+IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+TRUSTED_ROOT_ENV = "PHISHING_MODEL_TRUSTED_ROOT"
+_REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Who must have built a file: ``workflow`` of ``repository`` at ``ref``, per ``trusted_root``
+    (a sigstore trusted_root.json; None = the Sigstore public-good root shipped with ``sigstore``)."""
+
+    repository: str
+    workflow: str = RELEASE_WORKFLOW
+    ref: str = RELEASE_REF
+    issuer: str = GITHUB_OIDC_ISSUER
+    trusted_root: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not _REPO.fullmatch(self.repository or ""):
+            raise LoaderError(f"provenance policy: repository must look like OWNER/NAME, got {self.repository!r}")
+
+    @property
+    def identity(self) -> str:
+        """The certificate SAN GitHub gives that workflow run (its ``job_workflow_ref``)."""
+        return f"https://github.com/{self.repository}/{self.workflow}@{self.ref}"
+
+    def describe(self) -> str:
+        return f"{self.workflow} of {self.repository} at {self.ref}"
+
+
+def policy_for(repo: str | None, trusted_root: str | os.PathLike | None = None) -> Policy | None:
+    """The release policy for ``repo`` (None when no repository is configured); the trusted root
+    defaults to $PHISHING_MODEL_TRUSTED_ROOT, then the public-good root."""
+    if not repo:
+        return None
+    root = trusted_root or os.environ.get(TRUSTED_ROOT_ENV) or None
+    return Policy(repo, trusted_root=Path(root) if root else None)
+
+
+# -- sigstore --------------------------------------------------------------------------------------
+def _sigstore_policy(policy: Policy):
+    from sigstore.verify import policy as sp
+
+    return sp.AllOf([sp.Identity(identity=policy.identity, issuer=policy.issuer),
+                     sp.GitHubWorkflowRepository(policy.repository),
+                     sp.GitHubWorkflowRef(policy.ref),
+                     sp.OIDCSourceRepositoryURI(f"https://github.com/{policy.repository}"),
+                     sp.OIDCSourceRepositoryRef(policy.ref)])
+
+
+def _public_good_root() -> Path:
+    """The Sigstore public-good trusted root that ships inside the ``sigstore`` package (no network)."""
+    from importlib.resources import files
+
+    return Path(str(files("sigstore._store") / "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev" / "trusted_root.json"))
+
+
+def _verifier(trusted_root: Path | None):
+    from sigstore.models import TrustedRoot
+    from sigstore.verify import Verifier
+
+    path = trusted_root or _public_good_root()
+    try:
+        return Verifier(trusted_root=TrustedRoot.from_file(str(path)))
+    except Exception as exc:  # sigstore raises pydantic / its own errors for a bad root
+        raise LoaderError(f"trusted root {path}: cannot be used ({type(exc).__name__}: {exc})") from None
+
+
+def _verified_statement(bundle_path: Path, policy: Policy) -> dict:
+    """The in-toto statement of ``bundle_path`` once sigstore has verified the bundle under ``policy``."""
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import Bundle
+
+    try:
+        bundle = Bundle.from_json(bundle_path.read_bytes())
+    except OSError as exc:
+        raise VerificationError(f"{bundle_path}: cannot read the provenance bundle ({exc.strerror})") from None
+    except Exception as exc:  # malformed JSON / invalid bundle: pydantic or sigstore errors
+        raise VerificationError(f"{bundle_path}: not a valid Sigstore bundle ({type(exc).__name__}: {exc})") from None
+    verifier = _verifier(policy.trusted_root)
+    try:
+        payload_type, payload = verifier.verify_dsse(bundle, _sigstore_policy(policy))
+    except Exception as exc:  # any failure is a refusal; sigstore's own errors say what failed
+        reason = str(exc) if isinstance(exc, SigstoreError) else f"{type(exc).__name__}: {exc}"
+        raise VerificationError(f"{bundle_path}: provenance does not verify against the policy "
+                                f"({policy.describe()}): {reason}") from None
+    if payload_type != IN_TOTO_PAYLOAD_TYPE:
+        raise VerificationError(f"{bundle_path}: DSSE payloadType is {payload_type!r}, expected "
+                                f"{IN_TOTO_PAYLOAD_TYPE!r}")
+    try:
+        statement = json.loads(payload)
+    except ValueError as exc:
+        raise VerificationError(f"{bundle_path}: the attested statement is not JSON ({exc})") from None
+    if not isinstance(statement, dict):
+        raise VerificationError(f"{bundle_path}: the attested statement is not a JSON object")
+    return statement
+
+
+def _subject_digests(statement: dict, where: Path) -> set[str]:
+    subjects = statement.get("subject")
+    if not isinstance(subjects, list) or not subjects:
+        raise VerificationError(f"{where}: the in-toto statement has no 'subject' list")
+    return {s["digest"]["sha256"].lower() for s in subjects
+            if isinstance(s, dict) and isinstance(s.get("digest"), dict)
+            and isinstance(s["digest"].get("sha256"), str)}
+
+
+def verify_file(path: str | os.PathLike, bundle_path: str | os.PathLike, policy: Policy,
+                sha256: str | None = None) -> None:
+    """Refuse ``path`` unless ``bundle_path`` is a valid attestation of exactly its bytes under ``policy``.
+
+    ``sha256`` is the digest already computed for ``path`` (hashed here when None)."""
+    path, bundle_path = Path(path), Path(bundle_path)
+    if not bundle_path.is_file():
+        raise VerificationError(f"{path.name}: no provenance bundle {bundle_path.name} beside it in "
+                                f"{bundle_path.parent}; refusing a file nobody attested "
+                                f"(--allow-unverified loads a local development build)")
+    digest = sha256 or sha256_file(path)
+    statement = _verified_statement(bundle_path, policy)
+    digests = _subject_digests(statement, bundle_path)
+    if digest not in digests:
+        raise VerificationError(f"{path.name}: sha256 {digest} is not a subject of {bundle_path.name} "
+                                f"(it attests {', '.join(sorted(digests)) or 'no sha256 digests'}); the file "
+                                "is not the one the release workflow built")
+    log.info("provenance: %s (sha256 %s) was built by %s", path.name, digest, policy.describe())
+
+
+def check_model(model: VerifiedModel, policy: Policy | None, *, allow_unverified: bool = False,
+                warn: Callable[[str], None] = warn) -> VerifiedModel:
+    """Verify the provenance of an integrity-checked model: its ONNX file and, when there is one, the
+    ``SHA256SUMS`` beside it, each against its ``<name>.sigstore.json``.
+
+    ``allow_unverified`` skips this (for local development builds) with a warning, every time.
+    """
+    if allow_unverified:
+        message = (f"warning: --allow-unverified: provenance of {model.onnx_path} NOT checked; "
+                   "use this only for a local development build")
+        warn(message)  # printed (stderr) by default; not also logged, so the CLI shows it once
+        return dataclasses.replace(model, verified=False)
+    if policy is None:
+        raise LoaderError(f"{model.onnx_path}: cannot check its provenance without the repository it must "
+                          "come from: pass --repo OWNER/NAME or set PHISHING_MODEL_REPO "
+                          "(or --allow-unverified for a local development build)")
+    verify_file(model.onnx_path, model.directory / bundle_asset_name(model.onnx_path.name), policy, model.sha256)
+    sums = model.directory / SUMS_FILE
+    if sums.is_file():
+        verify_file(sums, model.directory / bundle_asset_name(SUMS_FILE), policy)
+    return dataclasses.replace(model, verified=True)
