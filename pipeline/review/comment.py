@@ -57,10 +57,21 @@ class UnsafeComment(ValueError):
 
 def link_targets(markdown: str) -> list[str]:
     """Every link, image, reference-definition, autolink and HTML src/href target in ``markdown``."""
-    targets = [m.group(1) for pattern in (_INLINE, _DEFINITION, _AUTOLINK) for m in pattern.finditer(markdown)]
+    targets = [_unwrap(m.group(1), "<>") for pattern in (_INLINE, _DEFINITION, _AUTOLINK)
+               for m in pattern.finditer(markdown)]
     text = _CODE_SPAN.sub("``", markdown)
-    targets += [m.group(1) for tag in _TAG.finditer(text) for m in _ATTR.finditer(tag.group(0))]
-    return [t.strip("<>\"'") for t in targets]
+    targets += [_unwrap(m.group(1), '""', "''") for tag in _TAG.finditer(text) for m in _ATTR.finditer(tag.group(0))]
+    return targets
+
+
+def _unwrap(target: str, *pairs: str) -> str:
+    """``target`` without one enclosing pair (``<x>`` for markdown, quotes for HTML); else as it is.
+
+    Markdown destinations are not quoted: ``[r]: 'https://a'`` links the local path ``'https://a'``.
+    """
+    if len(target) >= 2 and target[0] + target[-1] in pairs:
+        return target[1:-1]
+    return target
 
 
 def local_targets(markdown: str) -> list[str]:
