@@ -108,6 +108,8 @@ def test_https_links_pass_and_the_run_url_must_be_https():
     assert comment.local_targets("[docs](https://dvc.org/doc) <https://cml.dev>") == []
     with pytest.raises(comment.UnsafeComment, match="run URL"):
         comment.comment_body("ok\n", "/proc/self/environ")
+    with pytest.raises(comment.UnsafeComment, match="run URL"):
+        comment.comment_body("ok\n", "https://github.com/o/r/actions/runs/1)![x](/etc/passwd")
 
 
 def test_a_long_body_is_cut_at_a_line_and_still_checked():

@@ -49,6 +49,7 @@ _TAG = re.compile(r"<[A-Za-z][^<>]*>")
 _ATTR = re.compile(r"\b(?:src|href|srcset|poster|data|action|formaction|background)\s*=\s*"
                    r"(\"[^\"]*\"|'[^']*'|[^\s>]+)", re.I)
 _REMOTE = re.compile(r"https://[^\s\"'<>\\`]+", re.I)
+_RUN_URL = re.compile(r"https://[A-Za-z0-9.-]+/[A-Za-z0-9._~/%-]*")  # goes into the footer's link as it is
 
 
 class UnsafeComment(ValueError):
@@ -92,7 +93,7 @@ def comment_body(markdown: str, run_url: str) -> str:
     Raises :class:`UnsafeComment` when any other target is not an https:// URL (the plots are
     not attached anywhere: they stay in the run's ``review`` artifact).
     """
-    if not _REMOTE.fullmatch(run_url):
+    if not _RUN_URL.fullmatch(run_url):
         raise UnsafeComment(f"the run URL must be an https:// URL, not {run_url!r}")
     body = _truncate(_PLOT_IMAGE.sub(lambda m: f"`{m.group(1)}`", markdown).rstrip() + "\n")
     bad = local_targets(body)  # on exactly the text that is posted
