@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def test_least_privilege_permissions():
     assert workflow["permissions"] == {}
     perms = {name: job.get("permissions") for name, job in workflow["jobs"].items()}
     assert perms["monitor"] == {"contents": "read"}
-    assert perms["alert"] == {"issues": "write"}
+    assert perms["alert"] == {"contents": "read", "issues": "write"}
     writers = [name for name, p in perms.items() if p and "write" in p.values()]
     assert writers == ["alert"]
 
@@ -50,6 +51,23 @@ def test_release_tags_are_fetched_into_the_client_cache_outside_act():
     assert "!env.ACT" in fetch["if"].replace(" ", "") and "${{" not in fetch["run"]
     names = [s.get("name") for _, s in steps(workflow)]
     assert names.index(fetch["name"]) < names.index("Monitor")
+
+
+def test_the_alert_edits_only_a_labelled_issue_the_bot_opened():
+    """The selection is pipeline/monitoring/tracking_issue.py (tested on sample issues), not a title match."""
+    workflow = load_workflow(WORKFLOW)
+    alert = workflow["jobs"]["alert"]
+    checkout = next(s for s in alert["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"] == {"persist-credentials": False, "sparse-checkout": "pipeline/monitoring"}
+    step = next(s for s in alert["steps"] if s.get("name") == "Open or update the tracking issue")
+    run = step["run"].replace("\\\n", " ")
+    assert step["env"]["LABEL"] == "monitoring-alert"
+    assert re.search(r'gh issue list --state open --label "\$LABEL" .*--json number,title,state,author,labels', run)
+    assert 'python3 -m pipeline.monitoring.tracking_issue --label "$LABEL"' in run
+    assert "--jq" not in run and "env.TITLE" not in run and "select(" not in run
+    assert 'gh issue create --title "$TITLE" --label "$LABEL"' in run
+    edits = [line for line in run.splitlines() if "gh issue edit" in line or "gh issue comment" in line]
+    assert edits and all('"$number"' in line for line in edits)
 
 
 @pytest.mark.slow

@@ -102,7 +102,42 @@ def test_comment_workflow_posts_with_pinned_cml_and_never_runs_pr_code():
     assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
     assert "workflow_run.event == 'pull_request'" in job["if"]
     text = COMMENT.read_text()
-    assert "actions/checkout" not in text and "python" not in text  # data only: the PR's code never runs here
-    assert re.search(r"npm install --global .*@dvcorg/cml@\d+\.\d+\.\d+\b", text)
-    assert re.search(r"cml comment update .*--watermark-title=", text.replace("\\\n", " "))
+    # Only the base branch's code: a checkout with no ref/repository is the default branch's GITHUB_SHA.
+    checkouts = [s for _, s in steps(workflow) if s.get("uses", "").startswith("actions/checkout@")]
+    assert len(checkouts) == 1
+    assert set(checkouts[0]["with"]) == {"persist-credentials", "sparse-checkout"}
+    assert checkouts[0]["with"]["persist-credentials"] is False
+    assert checkouts[0]["with"]["sparse-checkout"].split() == ["pipeline/review", ".github/cml"]
+    runs = "\n".join(s.get("run", "") for _, s in steps(workflow))
+    assert "pip install" not in runs and "python -m pipeline" not in runs  # nothing of the PR is installed
+    assert set(re.findall(r"python3 -m ([\w.]+)", runs)) == {"pipeline.review.comment", "pipeline.review.cml_lock"}
+    download = next(s for _, s in steps(workflow) if s.get("uses", "").startswith("actions/download-artifact@"))
+    assert download["with"]["path"] == "${{ runner.temp }}/review"  # the PR's data outside the checkout
     assert "tr -dc '0-9'" in text and ".head.sha" in text  # the artifact's PR number is checked
+
+
+def test_comment_is_posted_from_the_gated_body_without_uploading_local_files():
+    workflow = load(COMMENT)
+    names = [s.get("name") for _, s in steps(workflow)]
+    gate = next(s for _, s in steps(workflow) if "pipeline.review.comment" in s.get("run", ""))
+    post = next(s for _, s in steps(workflow) if "cml comment" in s.get("run", ""))
+    assert names.index(gate["name"]) < names.index(post["name"])
+    assert '--report "$RUNNER_TEMP/review/report.md"' in gate["run"]
+    assert '--out "$RUNNER_TEMP/comment/comment.md"' in gate["run"]
+    assert gate["env"]["RUN_URL"] == "${{ github.event.workflow_run.html_url }}"
+    call = post["run"].replace("\\\n", " ")
+    assert re.search(r"cml comment update .*--watermark-title=.* --no-publish comment\.md$", call, re.M)
+    assert not re.search(r"(?<!no-)publish\b(?!-)", call.replace("--no-publish", ""))  # CML defaults to --publish
+    assert 'cd "$RUNNER_TEMP/comment"' in post["run"]  # the gated body alone, away from the artifact
+
+
+def test_cml_is_installed_from_the_committed_package_json_with_integrity_when_locked():
+    install = next(s for _, s in steps(load(COMMENT)) if s.get("name") == "Install CML")["run"]
+    assert "npm install --global" not in install
+    locked, unlocked = install.split("else", 1)
+    assert "[ -f .github/cml/package-lock.json ]" in locked
+    assert locked.index("python3 -m pipeline.review.cml_lock .github/cml") < locked.index(
+        "npm ci --prefix .github/cml --ignore-scripts")
+    assert "::warning title=CML is not integrity-pinned::" in unlocked
+    assert "--prefix .github/cml --ignore-scripts" in unlocked and "--no-package-lock" in unlocked
+    assert '"$PWD/.github/cml/node_modules/.bin" >> "$GITHUB_PATH"' in install

@@ -26,6 +26,7 @@ from pipeline.common import read_json, write_json
 from pipeline import paths
 from pipeline.paths import FUTURE, QUARANTINE
 from pipeline.review import diffs, gather, render, stats
+from pipeline.review.comment import PLOTS
 from pipeline.review.gather import PullError, ReviewError
 
 log = logging.getLogger(__name__)
@@ -303,7 +304,7 @@ def _plots(out: Path, args, head_name: str, y, scores, thresholds, base_cm, pr_c
 
     (p_base, p_pr), (t_base, t_pr) = scores, thresholds
     base_name, pr_name = f"base ({short_ref(args.base)})", f"PR ({head_name})"
-    plots = ["confusion_base.png", "confusion_pr.png", "curves.png"]
+    plots = list(PLOTS)  # the names the comment job's gate turns into text (pipeline/review/comment.py)
     confusion_png(base_cm, out / plots[0], f"{base_name} @ {t_base:.3f}")
     confusion_png(pr_cm, out / plots[1], f"{pr_name} @ {t_pr:.3f}")
     curves_png(y, {base_name: p_base, pr_name: p_pr}, out / plots[2], {base_name: t_base, pr_name: t_pr})
