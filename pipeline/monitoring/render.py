@@ -87,7 +87,7 @@ def _threshold_lines(thresholds: dict) -> list[str]:
     """Which threshold flagged the rows that logged no verdict, and where it came from."""
     if not thresholds:
         return []
-    used = "; ".join(f"{md_cell(v)} at {t['threshold']:g} ({md_cell(t['source'], code=False)}"
+    used = "; ".join(f"{md_cell(v)} at {t['threshold']:g} ({t['source']}"
                      f"{' ' + md_cell(t['release_dir']) if t.get('release_dir') else ''})"
                      for v, t in thresholds.items())
     return [f"Rows without a verdict were flagged at their release's threshold: {used}.", ""]
