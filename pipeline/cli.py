@@ -11,7 +11,7 @@ import importlib
 import logging
 import sys
 
-from pipeline.common import exit_code
+from pipeline.common import exit_code, terminal
 
 # command -> the module whose ``register(subparsers)`` adds it (with its siblings), by role.
 COMMANDS = {
@@ -66,10 +66,29 @@ def _command(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+class TerminalFormatter(logging.Formatter):
+    """Log records' arguments (URLs, versions, paths, release fields) through :func:`terminal`, so
+    that no logged value can erase, overwrite or reorder a line; our own format strings stay."""
+
+    @staticmethod
+    def _shown(value):
+        return value if isinstance(value, (int, float)) else terminal(value)
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.args:
+            record = logging.makeLogRecord(record.__dict__)  # a copy: other handlers see the original
+            if isinstance(record.args, dict):
+                record.args = {k: self._shown(v) for k, v in record.args.items()}
+            else:
+                record.args = tuple(self._shown(v) for v in record.args)
+        return super().format(record)
+
+
 def configure_logging(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(message)s" if level == logging.INFO else "%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr, force=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TerminalFormatter("%(message)s" if level == logging.INFO else "%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         code = exit_code(exc)
         if code is None:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal(exc, newlines=True)}", file=sys.stderr)
         return code
 
 

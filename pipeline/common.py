@@ -1,17 +1,22 @@
-"""Small infrastructure, written once: errors and exit codes, params, JSON, hashing, markdown.
+"""Small infrastructure, written once: errors and exit codes, params, JSON, hashing, and output a
+person reads.
 
-Everything a person reads in markdown (the PR comment, the model card, the monitor report)
-takes data through :func:`md_cell`, and every table through :func:`md_table`; a missing value
-is always :data:`MISSING`.
+Untrusted text (URLs, log values, model versions, params) reaches a person through one function
+per medium: the terminal through :func:`terminal` (the client's, re-exported), markdown (the PR
+comment, the model card, the monitor report and issue body) through :func:`md_cell` and every
+table through :func:`md_table`, a CSV someone opens through :func:`write_csv` (read back with
+:func:`read_csv`), a plot's text through :func:`plot_text`. A missing value is always
+:data:`MISSING`.
 """
 from __future__ import annotations
 
 import json
-import unicodedata
+import re
 from pathlib import Path
 
 import yaml
 from phishing_url_detector.digests import sha256_file  # re-exported: one SHA-256 helper
+from phishing_url_detector.text import terminal, visible  # re-exported: one rule for hidden characters
 
 from pipeline import paths
 
@@ -60,29 +65,45 @@ def read_json(path: Path | str):
 
 
 # -- markdown ----------------------------------------------------------------------------------------
-_SHOWN_AS = {"\\": "\\\\", "`": "\\x60", "|": "\\|"}
-_INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # controls, format (bidi, zero-width), separators ...
+_CODE_SHOWN_AS = {"\\": "\\\\", "`": "\\x60", "|": "\\|"}
+_TEXT_SHOWN_AS = {"<": "&lt;", ">": "&gt;", "&": "&amp;",
+                  "@": "@\u200b",       # no @-mention: the zero-width space ends the name
+                  "#": "\\#\u200b"}     # no #123 reference, no heading
+_MARKUP = frozenset("!#$()*+-<=>@[\\]_`{|}~&")  # what can start emphasis, links, HTML, math, lists ...
 
 
-def _visible(ch: str) -> str:
-    if ch in _SHOWN_AS:
-        return _SHOWN_AS[ch]
-    if unicodedata.category(ch) in _INVISIBLE:
-        code = ord(ch)
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-    return ch
+def _md_piece(ch: str, code: bool) -> str:
+    shown = visible(ch)
+    if code:
+        return _CODE_SHOWN_AS.get(ch) or (shown if shown is not None else ch)
+    if shown is not None:  # "\x1b" as text: its backslash escaped for markdown
+        return "\\" + shown
+    if ch in _TEXT_SHOWN_AS:
+        return _TEXT_SHOWN_AS[ch]
+    return "\\" + ch if ch in _MARKUP else ch
 
 
-def md_cell(value, limit: int | None = None) -> str:
-    """Untrusted text as an inert markdown table cell: one code span, shown as it is.
+def md_cell(value, limit: int | None = None, *, code: bool = True) -> str:
+    """Untrusted text as inert markdown: the one function for every value a person reads in
+    the PR comment, the model card, the monitor report and its issue body.
 
-    Inside a code span nothing is markup, so ``<script>``, ``&amp;``, ``*``, ``_``, ``[x](y)``,
-    ``@user``, ``#1`` and bare URLs stay text (no HTML, link, mention or autolink). Only what
-    could end the span or the row, or hide from the reader, is rewritten, visibly and
-    unambiguously: ``\\`` -> ``\\\\``, a backtick -> ``\\x60``, ``|`` -> ``\\|`` (GFM tables turn it
-    back into ``|``), control and format characters (newline, ESC, U+202E, zero-width ...)
-    -> ``\\xNN`` / ``\\uNNNN``. At most ``limit`` characters are shown (counted after
-    rewriting, so the cell's size is bounded); a cut text is followed by ``…``.
+    ``code=True`` (tables, URLs): one code span, shown as it is. Inside a code span nothing is
+    markup, so ``<script>``, ``&amp;``, ``*``, ``_``, ``[x](y)``, ``![``, ``@user``, ``#1`` and bare
+    URLs stay text (no HTML, link, image, mention or autolink). Only what could end the span
+    or the row, or hide from the reader, is rewritten, visibly and unambiguously: ``\\`` ->
+    ``\\\\``, a backtick -> ``\\x60``, ``|`` -> ``\\|`` (GFM tables turn it back into ``|``),
+    control and format characters (newline, ESC, U+202E, zero-width ...) -> ``\\xNN`` /
+    ``\\uNNNN`` (:func:`phishing_url_detector.text.visible`, the terminal's rule).
+
+    ``code=False`` (prose that embeds a value): every ASCII punctuation character that can start
+    markup is backslash-escaped (no emphasis, link, image, table pipe, math, list or code span;
+    ``.``, ``,``, ``'``, ``:`` and ``/`` stay as they are), ``<``, ``>`` and
+    ``&`` become entities (inert in HTML blocks too), ``@`` and ``#`` are followed by a
+    zero-width space (no mention, no issue reference), and invisible characters are shown as
+    in code spans.
+
+    At most ``limit`` characters are shown (counted after rewriting, so the cell's size is
+    bounded); a cut text is followed by ``…``.
     """
     if value is None:
         return MISSING
@@ -91,12 +112,14 @@ def md_cell(value, limit: int | None = None) -> str:
         return "*(empty)*"
     pieces, size = [], 0
     for ch in text:
-        piece = _visible(ch)
+        piece = _md_piece(ch, code)
         if limit is not None and size + len(piece) > limit:
             break
         pieces.append(piece)
         size += len(piece)
     cut = "…" if len(pieces) < len(text) else ""
+    if not code:
+        return "".join(pieces) + cut
     return "`" + "".join(pieces) + "`" + cut if pieces else cut
 
 
@@ -105,5 +128,68 @@ def md_table(header: list[str], align: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_VERIFICATION", "MISSING", "PipelineError", "exit_code", "json_bytes", "load_params",
-           "md_cell", "md_table", "read_json", "sha256_file", "write_json"]
+
+# -- CSV a person opens ------------------------------------------------------------------------------
+# OWASP's formula starts, and the quote itself so that reading back is exact
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_cell(value):
+    """A text cell a spreadsheet shows as text: one starting with ``=``, ``+``, ``-``, ``@``, tab or
+    CR (a formula: ``=HYPERLINK(...)``, ``@SUM(1)``, ``-2+3+cmd|' /C calc'!A0``) gets a leading
+    ``'``; so does one starting with ``'``, so :func:`csv_uncell` gives back exactly what was
+    written. A number stays a number: a non-string, or a string that is only a number (``-2``,
+    ``+1.5e3``), is left alone."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def csv_uncell(value):
+    """The inverse of :func:`csv_cell`."""
+    return value[1:] if isinstance(value, str) and value.startswith("'") else value
+
+
+def write_csv(frame, path: Path | str, **kwargs) -> None:
+    """Every CSV a person may open is written here: its text cells through :func:`csv_cell`;
+    numeric columns stay numbers."""
+    import pandas as pd
+
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_object_dtype(out[column]) or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(csv_cell)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(path, index=False, **kwargs)
+
+
+def read_csv(path: Path | str, **kwargs):
+    """A CSV written by :func:`write_csv`, read back exactly: every column as text (a URL "NA"
+    stays "NA"), the protecting ``'`` removed."""
+    import pandas as pd
+
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, **kwargs)
+    for column in frame.columns:
+        frame[column] = frame[column].map(csv_uncell)
+    return frame
+
+
+# -- plot labels -------------------------------------------------------------------------------------
+def plot_text(value, limit: int = 80) -> str:
+    """External text (a model version, a source name, a month) for a matplotlib title, label, tick
+    label or legend entry: hidden characters shown as escapes (one line), ``$`` escaped so that
+    mathtext never parses it (``$\\x$`` raises at draw time otherwise), at most ``limit``
+    characters."""
+    text = terminal(value)
+    if len(text) > limit:
+        text = text[:limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_VERIFICATION", "MISSING", "PipelineError", "csv_cell", "csv_uncell", "exit_code",
+           "json_bytes", "load_params", "md_cell", "md_table", "plot_text", "read_csv", "read_json", "sha256_file",
+           "terminal", "visible", "write_csv", "write_json"]

@@ -440,16 +440,18 @@ def test_loader_scores_the_release_and_refuses_a_tampered_copy(project, tmp_path
 
 def test_the_cards_loading_example_runs_in_the_release_directory(project, tmp_path, monkeypatch):
     """As published: the publish job's provenance bundles beside the assets (here from the test CA,
-    whose trusted root the client is given), and the repository configured by the user."""
+    whose trusted root the client is given), and the repository the reader names in the code."""
     result = R.build(project, tmp_path / "out")
     sigstore = TestSigstore()
     for name in ("phishing-url-detector-1.0.0.onnx", "SHA256SUMS"):
         digest = hashlib.sha256((result.directory / name).read_bytes()).hexdigest()
         (result.directory / f"{name}.sigstore.json").write_text(sigstore.attest({name: digest}, repo="acme/models"))
-    monkeypatch.setenv("PHISHING_MODEL_REPO", "acme/models")
+    monkeypatch.delenv("PHISHING_MODEL_REPO", raising=False)
     monkeypatch.setenv("PHISHING_MODEL_TRUSTED_ROOT", str(sigstore.write_trusted_root(tmp_path / "root.json")))
     card = (result.directory / "MODEL_CARD.md").read_text()
     client, raw = re.findall(r"```python\n(.*?)```", card, re.DOTALL)
+    assert 'repo="OWNER/NAME"' in client  # the reader names the repository; here the test's
+    client = client.replace("OWNER/NAME", "acme/models")
     cwd = os.getcwd()
     os.chdir(result.directory)
     try:

@@ -291,7 +291,7 @@ def check_numbers(out: Path, files: dict, data_changed: bool) -> dict:
     # 5. slices: base re-scored (review.json), PR from metrics.json
     if review["slice_movers"]:
         for row in table(md, "slice"):
-            family, name = row["slice"].split(": ", 1)
+            family, name = (part.strip("`") for part in row["slice"].split(": ", 1))
             key = next(k for k in ("recall", "fpr", "precision", "roc_auc")
                        if row["metric"] == {"recall": "recall", "fpr": "FPR", "precision": "precision",
                                             "roc_auc": "ROC AUC"}[k])
@@ -316,7 +316,7 @@ def check_numbers(out: Path, files: dict, data_changed: bool) -> dict:
 
 
 def stage_status(md: str) -> dict[str, str]:
-    return {r["stage"]: r["PR (this run)"] for r in table(md, "stage")}
+    return {r["stage"].strip("`"): r["PR (this run)"] for r in table(md, "stage")}
 
 
 def test_evaluation_param_change_reruns_only_the_stages_after_training_and_flags_the_stale_lock(review_of):

@@ -89,7 +89,7 @@ def test_images_only_in_the_comment_not_in_the_summary(review):
 
 def test_pipeline_facts_and_lock_warning(review):
     text = render.render(review)
-    assert "| train | 🔄 re-ran | ♻️ restored from run-cache |" in text
+    assert "| `train` | 🔄 re-ran | ♻️ restored from run-cache |" in text
     assert "re-ran `train`, `evaluate`; reused from the DVC cache `prepare`" in text
     assert "✅ The committed `dvc.lock` matches" in text and "does not match" not in text
     stale = copy.deepcopy(review)
@@ -108,8 +108,8 @@ def test_without_a_repro_log_dvc_status_speaks(review):
     review["pipeline"]["pr"] = None
     review["pipeline"]["stale_stages"] = ["train"]
     text = render.render(review)
-    assert "| train | ⚠️ out of date (`dvc status`) | ♻️ restored from run-cache |" in text
-    assert "| prepare | ✔️ up to date (`dvc status`) |" in text
+    assert "| `train` | ⚠️ out of date (`dvc status`) | ♻️ restored from run-cache |" in text
+    assert "| `prepare` | ✔️ up to date (`dvc status`) |" in text
     assert "⚠️ The working tree's pipeline outputs are out of date" in text.split("### Params")[0]
     assert "✅ The committed `dvc.lock` matches the working tree's." in text
 
@@ -195,7 +195,7 @@ def test_md_cell_makes_hostile_text_one_inert_visible_code_span(name):
     assert len(cells) == 2 and cells[1] == "next"                          # one row, cell boundaries kept
     assert re.fullmatch(r"<code>[^<]*</code>", cells[0])                   # only text inside one code element
     shown = html.unescape(cells[0][len("<code>"):-len("</code>")])
-    expected = "".join(common._visible(ch).replace("\\|", "|") for ch in text)
+    expected = "".join(common._md_piece(ch, code=True).replace("\\|", "|") for ch in text)
     assert shown == expected
 
 
@@ -380,3 +380,27 @@ def test_every_section_in_its_fixed_place(review):
              "### Pipeline", "### ONNX model"]
     positions = [text.index(s) for s in order]
     assert positions == sorted(positions)
+
+
+def test_pr_comment_with_hostile_params_stays_in_its_cells(review):
+    """params keys and values, the accept_regression reason and the base ref are the PR's text:
+    newlines, HTML, mentions and links stay inside their cells (rendered by markdown-it here)."""
+    markdown_it = pytest.importorskip("markdown_it")
+    hostile = "x\n\n## Injected\n<img src=x onerror=alert(1)> @team [c](javascript:alert(1)) | y"
+    review["params_diff"] = [{"key": "train.<b>seed</b>|\n# k", "change": "changed", "old": 1, "new": hostile},
+                             {"key": "review.x", "change": "added", "old": None, "new": ["`a`", "<i>"]}]
+    review["verdict"]["accepted_by"] = stats.acceptance([], "accept-regression", hostile)
+    review["slice_movers"][0]["slice"] = "<b>com</b>|x"
+    review["base"]["ref"] = "main`</sub><script>x</script>"
+    text = render.render(review)
+    html = markdown_it.MarkdownIt("commonmark").enable("table").render(text)
+    outside_code = re.sub(r"<code>.*?</code>", "", html, flags=re.S)
+    assert "<script" not in html and "<img src=\"x\"" not in html and "<b>" not in html and "<i>" not in html
+    assert not re.search(r"<[a-z]+[^>]*onerror", html)                     # the img is text, not a tag
+    assert "<a " not in html and "@team" not in outside_code                # no link, no mention
+    assert "<h2>Injected" not in html and "Injected</h" not in html
+    assert "The regression is accepted by params.yaml `review.accept_regression`: “x\\\\x0a\\\\x0a" in text
+    table = text.split("**Params**")[1].split("\n\n")[1].splitlines()
+    assert len(table) == 4
+    cells = re.findall(r"<tr>(.*?)</tr>", html.split("<strong>Params</strong>")[1], re.S)[1:3]
+    assert [len(re.findall(r"<td>", row)) for row in cells] == [3, 3]

@@ -12,6 +12,7 @@ import shlex
 import subprocess
 import sys
 
+from pipeline.common import terminal
 from pipeline.monitoring import config
 
 
@@ -38,7 +39,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     command = fetch_command(config.load(args.params), args.path, args.url)
-    print("fetch-logs:", shlex.join(command))
+    print("fetch-logs:", terminal(shlex.join(command)))
     if args.dry_run:
         return 0
     return subprocess.run(command, check=False).returncode

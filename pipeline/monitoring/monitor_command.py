@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline.common import terminal
 from pipeline.monitoring import analysis, config, logs, render, thresholds
 
 EXIT_OK, EXIT_ERROR, EXIT_ALERT = 0, 1, 3
@@ -74,12 +75,12 @@ def run(args: argparse.Namespace) -> int:
         result.update(analysis.analyse(log.rows, params, reference_range=reference,
                                        reference_version=args.reference_version))
     except (OSError, ValueError) as exc:
-        print(f"monitor: error: {exc}", file=sys.stderr)
+        print(f"monitor: error: {terminal(exc, newlines=True)}", file=sys.stderr)
         return EXIT_ERROR
     render.write_all(out, log, result, params)
     inp = result["input"]
     print(f"monitor: {inp['rows_valid']} valid rows, {inp['rows_rejected']} rejected, "
-          f"{len(result['comparisons'])} comparisons, {result['alerts']} alert(s); outputs in {out}")
+          f"{len(result['comparisons'])} comparisons, {result['alerts']} alert(s); outputs in {terminal(out)}")
     if not inp["rows_valid"]:
         print("monitor: error: no valid rows in the log", file=sys.stderr)
         return EXIT_ERROR

@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pipeline import common
-from pipeline.common import MISSING, md_cell, md_table
+from pipeline.common import MISSING, md_cell, md_table, plot_text
 from pipeline.monitoring import analysis
 from pipeline.monitoring.config import MonitorParams
 from pipeline.monitoring.logs import PredictionLog
@@ -42,8 +42,9 @@ def write_json(result: dict, path: Path) -> None:
 
 
 def write_rejects(log: PredictionLog, path: Path) -> None:
-    """Always written (header only when clean), so the workflow can upload it unconditionally."""
-    log.rejects.to_csv(path, index=False)
+    """Always written (header only when clean), so the workflow can upload it unconditionally;
+    its text cells are CSV-injection safe (:func:`common.write_csv`)."""
+    common.write_csv(log.rejects, path)
 
 
 def _pct(value) -> str:
@@ -67,7 +68,7 @@ def _comparison_row(c: dict) -> list[str]:
     diff = ratio.get("effect_size", {}).get("ratio_diff")
     return [
         c["kind"], c["window"], md_cell(c["model_version"]),
-        f"{c['reference']['description']}",
+        md_cell(c["reference"]["description"], code=False),
         f"{c['rows']:,} / {c['reference_rows']:,}",
         f"{_pct(c['current']['flagged_ratio'])} vs {_pct(c['reference']['flagged_ratio'])}",
         MISSING if diff is None else f"{diff * 100:+.1f} pp",
@@ -153,14 +154,14 @@ def render_markdown(result: dict) -> str:
     if result["reference"]["per_version"]:
         lines += ["## References", ""]
     lines += _table(["version", "reference", "rows", "flagged ratio"],
-                    [[md_cell(v), r["description"], f"{r['rows']:,}", _pct(r["flagged_ratio"])]
+                    [[md_cell(v), md_cell(r["description"], code=False), f"{r['rows']:,}", _pct(r["flagged_ratio"])]
                      for v, r in result["reference"]["per_version"].items()])
 
     if inp["rows_rejected"]:
         lines += ["## Rejected rows", ""]
         lines += _table(["reason", "rows"], [[md_cell(k), f"{n:,}"] for k, n in inp["rejects_by_reason"].items()])
     if result["notes"]:
-        lines += ["## Notes", ""] + [f"- {n}" for n in result["notes"]] + [""]
+        lines += ["## Notes", ""] + [f"- {md_cell(n, code=False)}" for n in result["notes"]] + [""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -178,7 +179,7 @@ def plot_ratio(result: dict, path: Path) -> None:
     for i, version in enumerate(result["model_versions"]):
         w = windows[windows["model_version"] == version].sort_values("x")
         colour = f"C{i % 10}"
-        ax.plot(w["x"], w["flagged_ratio"], marker="o", ms=3, color=colour, label=version)
+        ax.plot(w["x"], w["flagged_ratio"], marker="o", ms=3, color=colour, label=plot_text(version))
         ax.fill_between(w["x"], w["ratio_ci_low"], w["ratio_ci_high"], color=colour, alpha=0.2,
                         linewidth=0)
         thin = w[w["status"] == analysis.INSUFFICIENT]
@@ -225,7 +226,7 @@ def plot_scores(rows: pd.DataFrame, result: dict, params: MonitorParams, path: P
                 label=f"reference ({ref_scores.size:,})")
         ax.hist(cur.scores, bins=bins, density=True, histtype="step", linewidth=1.6, color="C3",
                 label=f"{window.label(cur.start)} ({cur.rows:,})")
-        title = f"{version}"
+        title = plot_text(version)
         for c in result["comparisons"]:
             if (c["kind"] == "time" and c["model_version"] == version
                     and c["window"] == window.label(cur.start) and c["status"] == "tested"):

@@ -66,7 +66,7 @@ from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FI
                                             model_asset_name, parse_sha256sums, provenance_asset_names,
                                             release_asset_names, sha256_file, verify_release_dir, write_sha256sums)
 from pipeline import paths as P
-from pipeline.common import PipelineError, json_bytes
+from pipeline.common import PipelineError, json_bytes, terminal
 from pipeline.release import model_card
 from pipeline.release.versioning import BUMP_INITIAL, ReleaseDecision, ReleaseFacts, latest_version, next_release, \
     release_text_digest
@@ -613,17 +613,17 @@ def _cmd_release(args: argparse.Namespace) -> int:
         result = build(Path("."), Path(args.out), Path(args.previous_dir) if args.previous_dir else None,
                        args.tags, args.allow_dirty)
     except ReleaseError as exc:
-        print(f"release: error: {exc}", file=sys.stderr)
+        print(f"release: error: {terminal(exc, newlines=True)}", file=sys.stderr)
         return 1
     if args.github_output:
         _write_github_output(args.github_output, result)
     if not result.release:
-        print(f"release: no release: {result.reason}")
+        print(f"release: no release: {terminal(result.reason)}")
         return 0
-    print(f"release: {result.tag} ({result.bump}: {result.reason})")
-    print(f"release: verified {result.directory}/ with the loader's checks:")
+    print(f"release: {result.tag} ({result.bump}: {terminal(result.reason)})")
+    print(f"release: verified {terminal(result.directory)}/ with the loader's checks:")
     for f in result.files:
-        print(f"  {f['sha256']}  {f['size_bytes']:>10}  {f['name']}")
+        print(f"  {f['sha256']}  {f['size_bytes']:>10}  {terminal(f['name'])}")
     print(f"release: {result.wheel} installed alone into a fresh venv, verified and scored with the release")
     print(f"release: notes in {result.notes}")
     return 0

@@ -14,6 +14,7 @@ import logging
 import argparse
 import copy
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from pipeline.common import read_json, write_json
+from pipeline.common import read_json, terminal, write_json
 from pipeline import paths
 from pipeline.paths import FUTURE, QUARANTINE
 from pipeline.review import diffs, gather, render, stats
@@ -363,8 +364,20 @@ def write_outputs(review: dict, out: Path) -> None:
 
 
 def _annotate(kind: str, title: str, message: str = "") -> None:
+    """A GitHub workflow command: text through :func:`terminal` (no newline, CR or ESC can start
+    another command), then GitHub's own escapes (``%``, and ``:`` / ``,`` in a property)."""
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        print(f"::{kind} title={title}::{message.replace(chr(10), ' ') or title}", flush=True)
+        data = terminal(message or title).replace("%", "%25")
+        prop = terminal(title).replace("%", "%25").replace(":", "%3A").replace(",", "%2C")
+        print(f"::{kind} title={prop}::{data}", flush=True)
+
+
+def _fenced(text: str) -> str:
+    """Text as a fenced code block that no line of it can close (the fence outruns any backtick run)."""
+    text = terminal(text, newlines=True)
+    run = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, run + 1)
+    return f"{fence}\n{text}\n{fence}"
 
 
 def _fail_report(out: Path, text: str) -> None:
@@ -377,25 +390,25 @@ def run_report(args) -> int:
     try:
         root = repo_root()
     except ReviewError as exc:
-        print(f"report: not in a git repository: {exc}", file=sys.stderr)
+        print(f"report: not in a git repository: {terminal(exc, newlines=True)}", file=sys.stderr)
         return 1
     out = resolve_out(args, root)
     try:
         review = build_review(args, root, out)
     except PullError as exc:
         _fail_report(out, exc.diagnosis.markdown())
-        print(f"report: {exc.diagnosis.title}\n{exc.output}", file=sys.stderr)
+        print(f"report: {terminal(exc.diagnosis.title)}\n{terminal(exc.output, newlines=True)}", file=sys.stderr)
         _annotate("error", exc.diagnosis.title)
         return EXIT_PULL
     except ReviewError as exc:
-        _fail_report(out, f"### ⚠️ The model review could not be completed\n\n```\n{exc}\n```\n")
-        print(f"report: {exc}", file=sys.stderr)
+        _fail_report(out, f"### ⚠️ The model review could not be completed\n\n{_fenced(str(exc))}\n")
+        print(f"report: {terminal(exc, newlines=True)}", file=sys.stderr)
         _annotate("error", "model review failed", str(exc)[:500])
         return 1
     write_outputs(review, out)
     verdict = review["verdict"]
-    print(render.verdict_section(review)[0])
-    print(f"report: wrote {out / 'report.md'}, {out / 'summary.md'}, {out / 'review.json'} and "
+    print(terminal(render.verdict_section(review)[0]))
+    print(f"report: wrote {terminal(out / 'report.md')}, {terminal(out / 'summary.md')}, {terminal(out / 'review.json')} and "
           f"{len(review['plots'])} plots")
     if verdict["fails_check"]:
         _annotate("error", "model got worse", "see the review comment; accept with the label or param it names")
@@ -409,11 +422,12 @@ def run_pull(args) -> int:
         facts = gather.pull(root, args.base, True if args.fork else None)
     except PullError as exc:
         _fail_report(resolve_out(args, root), exc.diagnosis.markdown())
-        print(exc.output, file=sys.stderr)
-        print(f"\npull-data: {exc.diagnosis.title}\n\n{exc.diagnosis.advice}", file=sys.stderr)
+        print(terminal(exc.output, newlines=True), file=sys.stderr)
+        print(f"\npull-data: {terminal(exc.diagnosis.title)}\n\n{terminal(exc.diagnosis.advice, newlines=True)}",
+              file=sys.stderr)
         _annotate("error", exc.diagnosis.title, exc.diagnosis.advice[:800])
         return EXIT_PULL
-    pulled = ", ".join(facts["pulled"]) or "nothing (all data was in the DVC cache)"
+    pulled = ", ".join(terminal(p) for p in facts["pulled"]) or "nothing (all data was in the DVC cache)"
     print(f"pull-data: {len(facts['pointers'])} .dvc pointers; pulled from the remote: {pulled}")
     return 0
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from pipeline.common import md_cell, read_csv, write_csv
+
 _MISSING = object()
 
 
@@ -135,12 +137,9 @@ LISTED = 50  # rows of each URL list in the comment: a constant, so a PR cannot 
 
 def read_quarantine(path: Path):
     """data/prepared/quarantine.csv as text columns (a URL "NA" stays "NA"), None if there is none."""
-    import pandas as pd
-
     if not path.is_file():
         return None
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8",
-                        encoding_errors="backslashreplace")
+    frame = read_csv(path, encoding="utf-8", encoding_errors="backslashreplace")  # write_csv's cells, unescaped
     for column in QUARANTINE_COLUMNS:
         if column not in frame:
             frame[column] = ""
@@ -185,7 +184,7 @@ def write_url_lists(lists: dict, out: Path) -> dict:
     """Each list in full as ``out/<name>.csv``; for review.json its row count, file and first LISTED rows."""
     summary = {}
     for name, frame in lists.items():
-        frame.to_csv(out / f"{name}.csv", index=False, encoding="utf-8")
+        write_csv(frame, out / f"{name}.csv", encoding="utf-8")
         summary[name] = {"rows": int(len(frame)), "csv": f"{name}.csv",
                          "shown": frame.head(LISTED).to_dict("records")}
     return summary
@@ -221,7 +220,7 @@ def lock_mismatch(committed: str | None, reproduced: str | None) -> list[dict]:
             what.append("cmd")
         for part in ("deps", "params", "outs"):
             keys = sorted(k for k in set(fa[part]) | set(fb[part]) if fa[part].get(k, _MISSING) != fb[part].get(k, _MISSING))
-            what += [f"{part[:-1] if part != 'params' else 'param'} `{k}`" for k in keys]
+            what += [f"{part[:-1] if part != 'params' else 'param'} {md_cell(k)}" for k in keys]  # markdown
         if what:
             out.append({"stage": stage, "what": what})
     return out

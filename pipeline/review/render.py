@@ -13,9 +13,10 @@ nothing else: it cannot open HTML, links, emphasis, a mention or a new row.
 from __future__ import annotations
 
 import json
+import shlex
 
 from pipeline import paths
-from pipeline.common import MISSING, md_cell
+from pipeline.common import MISSING, md_cell, terminal
 from pipeline.review.diffs import LISTED
 from pipeline.review.stats import BETTER, NO_CHANGE, WORSE, format_p, metric_label
 
@@ -48,6 +49,16 @@ def pct(x) -> str:
 
 
 CELL_CHARS = {"where": 60, "label": 20, "url": 120, "reason": 160}  # widest cells of the URL lists
+
+
+def _short(digest, n: int) -> str:
+    """The first ``n`` characters of a digest as code (a digest read from a PR's files is text too)."""
+    return md_cell(str(digest or "—")[:n])
+
+
+def _value(value) -> str:
+    """A number as it is; anything else (a manifest field is the PR's text) through md_cell."""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else md_cell(value)
 
 
 def cell(value) -> str:
@@ -112,7 +123,7 @@ def verdict_section(review: dict) -> list[str]:
         else:
             accept = review["review_params"]
             out.append(f"**This fails the check.** To accept the regression, add the label "
-                       f"`{accept.get('accept_label') or 'accept-regression'}` to the PR, or set "
+                       f"{md_cell(accept.get('accept_label') or 'accept-regression')} to the PR, or set "
                        f"`review.accept_regression: \"<why>\"` in params.yaml.")
         out.append("")
     if review["pipeline"].get("lock_mismatch"):
@@ -144,7 +155,7 @@ def params_section(review: dict) -> list[str]:
     if pointers:
         out += ["**Data** (`.dvc` pointers that changed)", "", "| pointer | change | base md5 | PR md5 | base bytes | PR bytes |",
                 "|---|---|---|---|---|---|"]
-        out += [f"| {md_cell(p['path'])} | {p['change']} | `{(p['old_md5'] or '—')[:10]}` | `{(p['new_md5'] or '—')[:10]}` "
+        out += [f"| {md_cell(p['path'])} | {p['change']} | {_short(p['old_md5'], 10)} | {_short(p['new_md5'], 10)} "
                 f"| {count(p['old_size'])} | {count(p['new_size'])} |" for p in pointers]
     else:
         out.append(f"**Data:** no `.dvc` pointer changed ({review['pointer_count']} pointers).")
@@ -371,7 +382,7 @@ def slices_section(review: dict) -> list[str]:
     if not movers:
         return out + ["No slice metric changed.", ""]
     out += ["| slice | rows | metric | base | PR | Δ |", "|---|---:|---|---:|---:|---:|"]
-    out += [f"| {m['family']}: {m['slice']} | {count(m['rows'])} | {metric_label(m['metric'])} | {num(m['base'])} | "
+    out += [f"| {md_cell(m['family'])}: {md_cell(m['slice'])} | {count(m['rows'])} | {metric_label(m['metric'])} | {num(m['base'])} | "
             f"{num(m['pr'])} | {signed(m['delta'])} |" for m in movers]
     return out + [""]
 
@@ -392,7 +403,7 @@ def pipeline_section(review: dict) -> list[str]:
             else:
                 a = "⚠️ out of date (`dvc status`)" if stage in stale else "✔️ up to date (`dvc status`)"
             b = STATUS_TEXT.get((base_run or {}).get("stages", {}).get(stage), MISSING)
-            out.append(f"| {stage} | {a} | {b} |")
+            out.append(f"| {md_cell(stage)} | {a} | {b} |")
         out.append("")
     if pr_run:
         reused = [s for s in stages if pr_run["stages"].get(s) in ("restored from run-cache", "up to date")]
@@ -410,14 +421,14 @@ def pipeline_section(review: dict) -> list[str]:
     out.append("")
     mismatch = facts.get("lock_mismatch")
     if mismatch:
-        files = " ".join(facts.get("files_to_commit") or [str(paths.DVC_LOCK)])
+        files = " ".join(shlex.quote(terminal(f)) for f in facts.get("files_to_commit") or [str(paths.DVC_LOCK)])
         if pr_run:
             out.append("**⚠️ The committed `dvc.lock` does not match what was reproduced here.** The numbers in "
                        "this comment come from the reproduction, not from the committed outputs. Stages that differ:")
         else:
             out.append("**⚠️ The committed `dvc.lock` does not match the working tree's.** Stages that differ:")
         out.append("")
-        out += [f"- `{m['stage']}`: " + ", ".join(m["what"][:6]) + (" …" if len(m["what"]) > 6 else "")
+        out += [f"- {md_cell(m['stage'])}: " + ", ".join(m["what"][:6])  # markdown: keys through md_cell + (" …" if len(m["what"]) > 6 else "")
                 for m in mismatch]
         out += ["", "To fix it, reproduce on your branch (merge the base branch first if it moved) and commit "
                 "the lock and the small outputs:", "",
@@ -438,7 +449,7 @@ def _seconds(s) -> str:
 
 
 def _names(names) -> str:
-    return ", ".join(f"`{n}`" for n in names) if names else "none"
+    return ", ".join(md_cell(n) for n in names) if names else "none"
 
 
 # -- 7. onnx -----------------------------------------------------------------------------------
@@ -448,27 +459,27 @@ def onnx_section(review: dict) -> list[str]:
     b, p = o["base"], o["pr"]
     out = ["### ONNX model", ""]
     if o.get("contract_changed"):
-        out += [f"**⚠️ The I/O contract changed (digest `{(b.get('contract_digest') or '—')[:12]}` → "
-                f"`{(p.get('contract_digest') or '—')[:12]}`, contract major {b.get('contract_major')} → "
-                f"{p.get('contract_major')}). This is a breaking change for the product: every consumer must be "
+        out += [f"**⚠️ The I/O contract changed (digest {_short(b.get('contract_digest'), 12)} → "
+                f"{_short(p.get('contract_digest'), 12)}, contract major {_value(b.get('contract_major'))} → "
+                f"{_value(p.get('contract_major'))}). This is a breaking change for the product: every consumer must be "
                 "updated, and the release gets a new MAJOR version.**", ""]
     else:
         out += ["I/O contract unchanged.", ""]
     out += ["| | base | PR |", "|---|---:|---:|",
             f"| file size (bytes) | {count(b.get('size_bytes'))} | {count(p.get('size_bytes'))} |",
-            f"| sha256 | `{(b.get('sha256') or '—')[:12]}` | `{(p.get('sha256') or '—')[:12]}` |",
+            f"| sha256 | {_short(b.get('sha256'), 12)} | {_short(p.get('sha256'), 12)} |",
             f"| parity rows | {count(b.get('parity_rows'))} | {count(p.get('parity_rows'))} |",
             f"| parity batch sizes | {_batches(b)} | {_batches(p)} |",
             f"| label agreement | {_agree(b)} | {_agree(p)} |",
             f"| max \\|P_sklearn − P_onnx\\| | {_sci(b.get('max_abs_proba_diff'))} | {_sci(p.get('max_abs_proba_diff'))} |",
             f"| parity tolerance | {_sci(b.get('tolerance'))} | {_sci(p.get('tolerance'))} |",
-            f"| contract digest | `{(b.get('contract_digest') or '—')[:12]}` | `{(p.get('contract_digest') or '—')[:12]}` |",
+            f"| contract digest | {_short(b.get('contract_digest'), 12)} | {_short(p.get('contract_digest'), 12)} |",
             ""]
     return out
 
 
 def _batches(side: dict) -> str:
-    return ", ".join(str(x) for x in side.get("batch_sizes") or []) or MISSING
+    return ", ".join(_value(x) for x in side.get("batch_sizes") or []) or MISSING
 
 
 def _agree(side: dict) -> str:
@@ -485,6 +496,6 @@ def render(review: dict, images: bool = True) -> str:
              + metrics_section(review) + future_section(review) + per_source_section(review)
              + confusion_section(review, images) + slices_section(review) + pipeline_section(review)
              + onnx_section(review))
-    lines.append(f"<sub>`python -m pipeline report --base {review['base']['ref']}` · thresholds from "
-                 f"{review['review_params_source']} · numbers in `review.json`</sub>")
+    lines.append(f"<sub>{md_cell('python -m pipeline report --base ' + str(review['base']['ref']))} · thresholds from "
+                 f"{md_cell(review['review_params_source'], code=False)} · numbers in `review.json`</sub>")
     return "\n".join(lines).rstrip() + "\n"

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from statsmodels.stats.contingency_tables import mcnemar as _mcnemar_test
 
+from pipeline.common import md_cell
 from pipeline.training.metrics import fpr_key
 
 BETTER, NO_CHANGE, WORSE = "better", "no significant change", "worse"
@@ -177,9 +178,9 @@ def decide(mcnemar_result: dict, deltas: dict, fpr_points, review_params: dict) 
 def acceptance(labels, accept_label: str | None, accept_param) -> str | None:
     """How a regression is accepted: the PR label, or the params.yaml ``review.accept_regression`` reason."""
     if accept_label and accept_label in {label.strip() for label in labels}:
-        return f"label `{accept_label}`"
+        return f"label {md_cell(accept_label)}"
     if accept_param not in (None, False, ""):
-        reason = "" if accept_param is True else f": “{accept_param}”"
+        reason = "" if accept_param is True else f": “{md_cell(accept_param, code=False)}”"
         return f"params.yaml `review.accept_regression`{reason}"
     return None
 

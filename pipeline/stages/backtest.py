@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from pipeline import paths
 from pipeline.common import PipelineError
-from pipeline.common import write_json
+from pipeline.common import write_csv, write_json
 from pipeline.training.plots import backtest_png
 from pipeline.training.refits import backtest_fold, decay_summary, month_start
 from pipeline.training.splitting import ALL_SPLITS
@@ -55,7 +55,7 @@ def run(params: dict, out: Path = paths.BACKTEST, table: Path = paths.BACKTEST_T
     doc = {"horizon_months": settings["horizon_months"], "max_train_rows": settings.get("max_train_rows"),
            "seed": settings["seed"], "rows": rows, "decay": decay_summary(rows)}
     write_json(out, doc)
-    pd.DataFrame([{k: r.get(k) for k in TABLE_COLUMNS} for r in rows]).to_csv(table, index=False)
+    write_csv(pd.DataFrame([{k: r.get(k) for k in TABLE_COLUMNS} for r in rows]), table)
     backtest_png(rows, doc["decay"], plot)
     for age, d in doc["decay"].items():
         recall = "n/a" if d["recall"] is None else f"{d['recall']:.4f}"

@@ -12,7 +12,7 @@ import pandas as pd
 from pipeline import paths
 from pipeline.training.evaluation import evaluate
 from pipeline.training.model import phishing_proba, scores
-from pipeline.common import read_json, write_json
+from pipeline.common import read_json, terminal, write_csv, write_json
 from pipeline.training.plots import confusion_png, curves_png, future_by_month_png, recall_by_year_png
 from pipeline.training.slices import strip_scheme_and_www
 from pipeline.stages import add_stage_command
@@ -52,9 +52,9 @@ def run(params: dict, test_path: Path = paths.TEST, future_path: Path = paths.FU
 def _plots(doc: dict, y, p, members: dict, operating: dict, plots_dir: Path) -> None:
     threshold = operating["ensemble"]["threshold"]
     plots_dir.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"actual": np.where(y == 1, "phishing", "legitimate"),
-                  "predicted": np.where(p >= threshold, "phishing", "legitimate")}
-                 ).to_csv(plots_dir / "confusion.csv", index=False)
+    write_csv(pd.DataFrame({"actual": np.where(y == 1, "phishing", "legitimate"),
+                            "predicted": np.where(p >= threshold, "phishing", "legitimate")}),
+              plots_dir / "confusion.csv")
     confusion_png(doc["ensemble"]["confusion"], plots_dir / "confusion.png", f"ensemble @ threshold {threshold:.3f}")
     scores = {"ensemble": p, **members}
     thresholds = {"ensemble": threshold, **{k: v["threshold"] for k, v in operating["members"].items()}}
@@ -82,7 +82,7 @@ def _print_summary(doc: dict) -> None:
     rows = [("ensemble", doc["ensemble"])] + list(doc["members"].items())
     print(f"  {'model':<16}{'ROC AUC':>9}{'PR AUC':>9}{'TPR@1e-3':>10}{'TPR@1e-2':>10}{'recall':>8}{'FPR':>8}")
     for name, m in rows:
-        print(f"  {name:<16}{m['roc_auc']['value']:>9.4f}{m['pr_auc']['value']:>9.4f}"
+        print(f"  {terminal(name):<16}{m['roc_auc']['value']:>9.4f}{m['pr_auc']['value']:>9.4f}"
               f"{m['tpr_at_fpr_0.001']['value']:>10.4f}{m['tpr_at_fpr_0.01']['value']:>10.4f}"
               f"{m['recall']['value']:>8.4f}{m['fpr']['value']:>8.4f}")
     for source, entry in doc["per_source"].items():
@@ -90,7 +90,7 @@ def _print_summary(doc: dict) -> None:
         auc = f"ROC AUC {e['roc_auc']:.4f}  " if "roc_auc" in e else ""
         rates = "  ".join(f"{k} {e[k]:.4f}" for k in ("recall", "fpr") if k in e)
         d = gain["delta"]
-        print(f"  {source:<14} {e['rows']:>7,} rows  {auc}{rates}  vs {gain['best_member']} "
+        print(f"  {terminal(source):<14} {e['rows']:>7,} rows  {auc}{rates}  vs {terminal(gain['best_member'])} "
               f"{gain['metric']} {d['value']:+.4f} [{d['ci95_low']:+.4f}, {d['ci95_high']:+.4f}]")
     future = doc.get("future")
     if future and future["rows"]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline import paths
-from pipeline.common import write_json
+from pipeline.common import terminal, write_json
 from pipeline.training.refits import leave_one_source_out_fold
 from pipeline.stages import add_stage_command
 from pipeline.stages.backtest import load_splits, run_folds
@@ -28,7 +28,7 @@ def run(params: dict, out: Path = paths.LEAVE_ONE_SOURCE_OUT) -> dict:
     for r in results:
         auc = f"ROC AUC {r['roc_auc']:.4f}  " if "roc_auc" in r else ""
         rates = "  ".join(f"{k} {r[k]:.4f}" for k in ("recall", "fpr") if k in r)
-        print(f"  without {r['source']:<14} test on {r['rows']:>6,} unseen rows  {auc}{rates}")
+        print(f"  without {terminal(r['source']):<14} test on {r['rows']:>6,} unseen rows  {auc}{rates}")
     return doc
 
 

@@ -16,6 +16,7 @@ import difflib
 import sys
 from pathlib import Path
 
+from pipeline.common import terminal
 from pipeline.release.model_card import CARD, render_card
 
 
@@ -27,8 +28,9 @@ def run(root: Path = Path("."), check: bool = False) -> int:
         if current == card:
             print(f"model-card: {target} is up to date")
             return 0
-        sys.stdout.writelines(difflib.unified_diff(current.splitlines(True), card.splitlines(True),
-                                                   f"{CARD} (committed)", f"{CARD} (rendered from the outputs)"))
+        diff = difflib.unified_diff(current.splitlines(True), card.splitlines(True),
+                                    f"{CARD} (committed)", f"{CARD} (rendered from the outputs)")
+        sys.stdout.writelines(terminal(line, newlines=True) for line in diff)
         print(f"model-card: {target} is stale; run `dvc repro model-card` and commit it", file=sys.stderr)
         return 1
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ import pandas as pd
 from pipeline import paths
 from pipeline.training.metrics import source_safe_threshold, threshold_metrics
 from pipeline.training.model import scores
-from pipeline.common import write_json
+from pipeline.common import terminal, write_json
 from pipeline.stages import add_stage_command
 
 
@@ -58,10 +58,10 @@ def run(params: dict, validation_path: Path = paths.VALIDATION, model_path: Path
     e = result["ensemble"]
     print(f"operating-point: threshold {e['threshold']:.6f} -> validation FPR {e['validation_fpr']:.4f}, "
           f"recall {e['validation_recall']:.4f} (target FPR {result['target_fpr']} on every source; "
-          f"binding: {e['binding_source']})")
+          f"binding: {terminal(e['binding_source'])})")
     for source, r in e["per_source"].items():
         rates = "  ".join(f"{k} {r[k]:.4f}" for k in ("fpr", "recall") if k in r)
-        print(f"  {source:<14} {r['rows']:>7,} rows  {rates}")
+        print(f"  {terminal(source):<14} {r['rows']:>7,} rows  {rates}")
     return result
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from pipeline import paths
 from pipeline.training.dataset import prepare_dataset, prepare_out_of_source, subsample
-from pipeline.common import write_json
+from pipeline.common import terminal, write_csv, write_json
 from pipeline.training.sources import Source, out_of_source, training_sources
 from pipeline.training.splitting import ALL_SPLITS
 from pipeline.stages import add_stage_command
@@ -41,7 +41,7 @@ def run(params: dict, out_dir: Path = paths.PREPARED, report_path: Path = paths.
             out_dir / f"{name}.parquet", index=False)
     oos.to_parquet(out_dir / "out_of_source.parquet", index=False)
     all_quarantine = pd.concat([quarantine, oos_quarantine[quarantine.columns]], ignore_index=True)
-    all_quarantine.to_csv(out_dir / "quarantine.csv", index=False, encoding="utf-8", errors="backslashreplace")
+    write_csv(all_quarantine, out_dir / "quarantine.csv", encoding="utf-8", errors="backslashreplace")
     write_json(report_path, report)
     _summary(raw, clean, quarantine, oos, oos_quarantine, report, out_dir)
     return report
@@ -49,12 +49,12 @@ def run(params: dict, out_dir: Path = paths.PREPARED, report_path: Path = paths.
 
 def _summary(raw, clean, quarantine, oos, oos_quarantine, report, out_dir: Path) -> None:
     print(f"prepare: {len(raw):,} raw rows -> {len(clean):,} clean, {len(quarantine):,} quarantined "
-          f"(see {out_dir / 'quarantine.csv'})")
+          f"(see {terminal(out_dir / 'quarantine.csv')})")
     for reason, n in report["quarantine_reasons"].items():
-        print(f"  quarantined  {n:>7,}  {reason}")
+        print(f"  quarantined  {n:>7,}  {terminal(reason)}")
     for name, s in report["splits"].items():
         share = "" if s["phishing_share"] is None else f"phishing share {s['phishing_share']:.3f}  "
-        print(f"  {name:<10} {s['rows']:>7,} rows  {share}{s['registered_domains']:,} registered domains")
+        print(f"  {terminal(name):<10} {s['rows']:>7,} rows  {share}{s['registered_domains']:,} registered domains")
     if report["future_from"]:
         print(f"  future split: rows first seen on or after {report['future_from']}; "
               f"{report['test_rows_of_groups_in_future']:,} older rows of the same domains are test rows")

@@ -26,7 +26,7 @@ import pandas as pd
 
 from pipeline import paths
 from pipeline.bounded_io import Caps, check_capped, read_capped
-from pipeline.common import PipelineError
+from pipeline.common import PipelineError, terminal, write_csv
 from pipeline.training.ingest import (BatchReport, batch_problems, label_conflicts, merge_csv, register_in_dvc_yaml,
                              register_in_params, repository_keys, rows_by_month, shard_month, shard_path)
 from pipeline.common import load_params
@@ -95,16 +95,16 @@ def _read_text(file: Path, caps: Caps) -> str:
 
 
 def print_report(report: BatchReport, source: str, file: Path, out_dir: Path) -> None:
-    print(f"ingest: {file}: {report.rows:,} rows for source {source!r}")
+    print(f"ingest: {terminal(file)}: {report.rows:,} rows for source {source!r}")
     for month, counts in report.months.items():
-        print(f"  {month}  " + "  ".join(f"{name} {n:,}" for name, n in sorted(counts.items())))
+        print(terminal(f"  {month}  " + "  ".join(f"{name} {n:,}" for name, n in sorted(counts.items()))))
     print(f"  already in the repository with the same label: {report.duplicates_of_repo:,} rows "
           "(prepare keeps the first copy)")
     _listing(report.problems, "rows with problems (prepare will quarantine them with this reason)",
-             lambda r: f"line {r.line}: {r.reason}: {_shown(r.url)}", out_dir / f"{source}-problems.csv")
+             lambda r: f"line {r.line}: {r.reason}: {r.url}", out_dir / f"{source}-problems.csv")
     _listing(report.conflicts, "label conflicts with the repository (prepare quarantines every copy)",
              lambda r: (f"line {r.line}: {_label(r.label)} here, {_label(r.label, flip=True)} at "
-                        f"{r.other_source}:{r.other_file}:{r.other_line}: {_shown(r.url)}"),
+                        f"{r.other_source}:{r.other_file}:{r.other_line}: {r.url}"),
              out_dir / f"{source}-label-conflicts.csv")
 
 
@@ -113,20 +113,14 @@ def _listing(frame: pd.DataFrame, title: str, line, csv_path: Path) -> None:
     if not len(frame):
         return
     for row in frame.head(SHOWN).itertuples():
-        print(f"    {line(row)}")
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(csv_path, index=False, encoding="utf-8", errors="backslashreplace")
-    print(f"    all {len(frame):,} in {csv_path}")
+        print(f"    {terminal(line(row))}")  # one inert line: controls and bidi overrides made visible
+    write_csv(frame, csv_path, encoding="utf-8", errors="backslashreplace")
+    print(f"    all {len(frame):,} in {terminal(csv_path)}")
 
 
 def _label(label: str, flip: bool = False) -> str:
     names = {"0": "legitimate", "1": "phishing"}
     return names.get({"0": "1", "1": "0"}[label] if flip else label, label)
-
-
-def _shown(url: str) -> str:
-    """A URL as one inert terminal line (control characters and bidi overrides made visible)."""
-    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in url)
 
 
 def register_shard(root: Path, source: str, shard: str, date_column: str | None) -> None:
@@ -152,7 +146,7 @@ def run(args) -> int:
     if not SOURCE_NAME.match(source):
         raise PipelineError(f"--source {source!r}: use 1-40 lower-case letters, digits, '-' or '_'")
     if not file.is_file():
-        print(f"error: {file}: no such file", file=sys.stderr)
+        print(f"error: {terminal(file)}: no such file", file=sys.stderr)
         return 2
     params = load_params(root / paths.PARAMS)
     date_column, add_date = dating(source, {s.name: s for s in training_sources(params)}, args.date_column)
@@ -161,7 +155,7 @@ def run(args) -> int:
     try:
         batch = read_raw_capped(file, caps, source, date_column)
     except RawDataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal(exc, newlines=True)}", file=sys.stderr)
         return 2
     if add_date:
         batch["first_seen"] = observed_on.isoformat()

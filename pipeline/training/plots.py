@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
+from pipeline.common import plot_text  # noqa: E402  (every external text in a plot goes through it)
+
 _META = {"Software": None, "Creator": None, "Producer": None, "CreationDate": None}
 
 
@@ -31,7 +33,7 @@ def confusion_png(cm: dict, path: Path, title: str) -> None:
     ax.set_yticks([0, 1], ["legitimate", "phishing"])
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
-    ax.set_title(title)
+    ax.set_title(plot_text(title))
     _save(fig, path)
 
 
@@ -40,9 +42,9 @@ def curves_png(y, scores: dict[str, np.ndarray], path: Path, operating: dict[str
     fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(10, 4))
     for name, p in scores.items():
         fpr, tpr, _ = roc_curve(y, p)
-        roc_ax.plot(np.maximum(fpr, 1e-5), tpr, label=name)
+        roc_ax.plot(np.maximum(fpr, 1e-5), tpr, label=plot_text(name))
         precision, recall, _ = precision_recall_curve(y, p)
-        pr_ax.plot(recall, precision, label=name)
+        pr_ax.plot(recall, precision, label=plot_text(name))
         if operating and name in operating:
             t = operating[name]
             flagged = p >= t
@@ -64,7 +66,7 @@ def curves_png(y, scores: dict[str, np.ndarray], path: Path, operating: dict[str
 def recall_by_year_png(table: list[dict], path: Path) -> None:
     years = [row["year"] for row in table]
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.bar([str(y) for y in years], [row["recall"] for row in table], color="tab:red")
+    ax.bar([plot_text(y) for y in years], [row["recall"] for row in table], color="tab:red")
     ax.set_ylim(0, 1)
     ax.set_ylabel("recall at operating threshold")
     ax.set_title("Out-of-source check: PhishTank recall by submission year")
@@ -88,7 +90,7 @@ def future_by_month_png(table: dict, path: Path, target_fpr: float) -> None:
     fpr_ax.set_ylim(0, max(3 * 100 * target_fpr, np.nanmax(fpr + [0]) * 1.1))
     fpr_ax.set_ylabel("FPR (%)")
     fpr_ax.legend(fontsize=8, loc="upper left")
-    fpr_ax.set_xticks(x, [_plain(m) for m in months], rotation=90, fontsize=7)
+    fpr_ax.set_xticks(x, [plot_text(m) for m in months], rotation=90, fontsize=7)
     for ax in (rec_ax, fpr_ax):
         ax.grid(axis="y", alpha=0.3)
     _save(fig, path)
@@ -104,7 +106,7 @@ def backtest_png(rows: list[dict], decay: dict, path: Path) -> None:
             by_cutoff.setdefault(row["cutoff"], []).append((row["age_months"], row["recall"]))
     for cutoff, points in sorted(by_cutoff.items()):
         ages, recalls = zip(*sorted(points))
-        ax.plot(ages, recalls, "o-", alpha=0.5, label=f"trained to {_plain(cutoff)}")
+        ax.plot(ages, recalls, "o-", alpha=0.5, label=f"trained to {plot_text(cutoff)}")
     ages = sorted(int(a) for a in decay)
     ax.plot(ages, [decay[str(a)]["recall"] if decay[str(a)]["recall"] is not None else np.nan for a in ages],
             "k-", linewidth=2.5, label="all cut-offs (weighted by phishing URLs)")
@@ -116,8 +118,3 @@ def backtest_png(rows: list[dict], decay: dict, path: Path) -> None:
     ax.set_title("Backtest: how fast recall decays")
     ax.legend(fontsize=7, loc="lower left")
     _save(fig, path)
-
-
-def _plain(text: str) -> str:
-    """Text for a matplotlib label: '$' would start mathtext, and a bad formula raises at draw time."""
-    return str(text).replace("$", r"\$")

@@ -19,18 +19,9 @@ from phishing_url_detector import provenance
 from phishing_url_detector.errors import LoaderError, VerificationError
 from phishing_url_detector.fetch import CACHE_ENV, REPO_ENV, fetch, resolve_model
 from phishing_url_detector.releases import VerifiedModel, verify_local_model, verify_release_dir
+from phishing_url_detector.text import terminal
 
 PROG = "phishing-url-detector"
-
-
-def printable(text: str) -> str:
-    """Lone surrogates cannot be written to a UTF-8 stream; show the original
-    undecodable bytes (surrogateescape) as ``\\xff``, anything else as ``\\udXXX``."""
-    try:
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return raw.decode("utf-8", "backslashreplace")
 
 
 def _decode_lines(data: bytes) -> list[str]:
@@ -84,10 +75,10 @@ def exit_on_error(command):
         try:
             return command(args)
         except LoaderError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {terminal(exc, newlines=True)}", file=sys.stderr)
             return exc.exit_code
         except OSError as exc:  # e.g. an unwritable cache directory
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {terminal(exc, newlines=True)}", file=sys.stderr)
             return 1
     return wrapper
 
@@ -95,12 +86,12 @@ def exit_on_error(command):
 def _print_model(model: VerifiedModel, heading: str) -> None:
     threshold = f"{model.threshold:.4f}" if model.threshold is not None else "n/a"
     fpr = f" (target FPR {model.target_fpr})" if model.target_fpr is not None else ""
-    print(heading)
-    print(f"  directory: {model.directory}")
-    print(f"  model:     {model.onnx_path}")
-    print(f"  sha256:    {model.sha256}")
-    print(f"  version:   {model.version}")
-    print(f"  threshold: {threshold}{fpr}")
+    print(terminal(heading))
+    print(f"  directory: {terminal(model.directory)}")
+    print(f"  model:     {terminal(model.onnx_path)}")
+    print(f"  sha256:    {terminal(model.sha256)}")
+    print(f"  version:   {terminal(model.version)}")
+    print(f"  threshold: {threshold}{terminal(fpr)}")
 
 
 @exit_on_error
@@ -134,9 +125,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     else:
         for r in results:
             if r.error is None:
-                print(f"{r.verdict:<10}  {r.p_phishing:.4f}  {printable(r.url)}")
+                print(f"{r.verdict:<10}  {r.p_phishing:.4f}  {terminal(r.url)}")
         for r in failed:
-            print(f"error: cannot score '{printable(r.url)}': {r.error}", file=sys.stderr)
+            print(f"error: cannot score '{terminal(r.url)}': {terminal(r.error)}", file=sys.stderr)
     return 1 if failed else 0
 
 

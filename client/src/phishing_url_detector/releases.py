@@ -25,6 +25,7 @@ from typing import Callable, Iterable
 from phishing_url_detector import contract as C
 from phishing_url_detector.digests import sha256_file
 from phishing_url_detector.errors import LoaderError, VerificationError
+from phishing_url_detector.text import terminal
 
 SUMS_FILE = "SHA256SUMS"
 BUNDLE_SUFFIX = ".sigstore.json"
@@ -39,7 +40,7 @@ _SUMS_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *]([^\n]+)")
 
 
 def warn(message: str) -> None:
-    print(message, file=sys.stderr)
+    print(terminal(message, newlines=True), file=sys.stderr)
 
 
 # -- tags -----------------------------------------------------------------------
