@@ -67,3 +67,27 @@ def test_future_split_holds_the_newest_rows_and_no_training_domain(outputs):
         assert not set(part["registered_domain"]) & set(future["registered_domain"])
     metrics = json.loads((outputs / "metrics.json").read_text())
     assert sum(m["rows"] for m in metrics["future"]["by_month"].values()) == len(future)
+
+
+def test_shipped_quarantine_has_no_cell_the_csv_escaping_changes(outputs):
+    """data/prepared/quarantine.csv (a DVC output) is byte-for-byte what write_csv writes: no text
+    cell starts with a character the CSV-injection escaping would prefix."""
+    frame = pd.read_csv(outputs / "data/prepared/quarantine.csv", dtype=str, keep_default_na=False)
+    assert not any(frame[c].str.startswith(("=", "+", "-", "@", "\t", "\r", "'")).any() for c in frame)
+
+
+def test_the_shipped_raw_data_passes_the_ingest_caps_with_headroom(outputs):
+    from pipeline import paths
+    from pipeline.bounded_io import check_capped
+    from pipeline.common import load_params
+    from pipeline.training import ingest_command
+
+    params = load_params(outputs / paths.PARAMS)
+    caps = ingest_command.ingest_caps(params)
+    files = [outputs / f for s in params["data"]["sources"] for f in s["files"]]
+    files += [outputs / f for f in params["data"]["out_of_source"]["files"]]
+    pointers = [f for f in files if not f.exists() or f.stat().st_size <= 200]
+    assert not pointers, f"run `make run` (dvc pull) first; not checked out: {pointers}"
+    for path in files:
+        size, rows = check_capped(path, caps, header_lines=1)
+        assert size * 5 < caps.max_bytes and rows * 5 < caps.max_rows, path

@@ -66,13 +66,14 @@ def test_terminal_names_each_character():
     terminal(HOSTILE["cr"]).encode("utf-8")  # always writable to a UTF-8 stream
 
 
-def test_client_score_prints_one_inert_line_per_url():
-    """The real CLI in a subprocess, with the repository's exported model: a URL carrying ``\\r`` or
-    ESC sequences cannot print as ``legitimate 0.0012 http://paypal.com/``."""
+def test_client_score_prints_one_inert_line_per_url(small_onnx, tmp_path):
+    """The real CLI in a subprocess, with a model exported by the pipeline's code: a URL carrying
+    ``\\r`` or ESC sequences cannot print as ``legitimate 0.0012 http://paypal.com/``."""
+    model = tmp_path / "model.onnx"
+    model.write_bytes(small_onnx)
     urls = [HOSTILE["cr"], HOSTILE["erase"], HOSTILE["csi8"], HOSTILE["rlo"], "http://example.com/"]
-    result = subprocess.run([sys.executable, "-m", "phishing_url_detector", "score", "--model",
-                             str(ROOT / "dist" / "phishing-url-detector.onnx"), *urls],
-                            capture_output=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "phishing_url_detector", "score", "--allow-unverified",
+                             "--model", str(model), *urls], capture_output=True, timeout=120)
     assert result.returncode == 0, result.stderr.decode()
     out = result.stdout.decode("utf-8")
     lines = out.split("\n")[:-1]
@@ -229,15 +230,6 @@ def test_quarantine_round_trip_keeps_numbers_numbers(tmp_path):
     back = read_quarantine(path)
     assert back["url"].tolist() == frame["url"].tolist() and back["reason"].tolist() == frame["reason"].tolist()
     assert back["line"].tolist() == ["-2", "7"] and back["source"].tolist() == ["-src", "ok"]
-
-
-def test_shipped_quarantine_has_no_cell_the_escaping_changes():
-    """data/prepared/quarantine.csv (a DVC output) is byte-for-byte what write_csv writes."""
-    path = ROOT / "data" / "prepared" / "quarantine.csv"
-    if not path.is_file():
-        pytest.skip("no prepared data checked out")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    assert not any(frame[c].str.startswith(("=", "+", "-", "@", "\t", "\r", "'")).any() for c in frame)
 
 
 # -- plots --------------------------------------------------------------------------------------------
