@@ -108,6 +108,17 @@ def test_a_cached_release_that_does_not_verify_is_skipped(tmp_path, cache, small
     assert f"  {VERSION}  6,000 rows" in capsys.readouterr().err
 
 
+def test_a_linked_cache_entry_is_skipped_not_followed(tmp_path, cache, small_onnx, no_verdict_log, capsys):
+    """A version directory swapped for a link to a release elsewhere is not trusted, as fetch would not."""
+    elsewhere = ms.cache_release(tmp_path / "elsewhere", VERSION, small_onnx, 0.5)
+    (cache / ("f" * 64)).mkdir(parents=True)
+    (cache / ("f" * 64) / VERSION).symlink_to(elsewhere, target_is_directory=True)
+    assert monitor(no_verdict_log, tmp_path / "out", params_file(tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "skipping a cached release: cache entry" in err and "is a symbolic link" in err
+    assert f"  {VERSION}  6,000 rows" in err
+
+
 def test_unknown_versions_fail_at_once_with_the_listing(tmp_path, cache, capsys):
     parts = [ms.synthetic_log(1, windows=4, rows_per_window=300, version="1.10.0"),
              ms.synthetic_log(2, windows=4, rows_per_window=100, version="1.9.0"),

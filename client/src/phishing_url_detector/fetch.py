@@ -230,8 +230,21 @@ def resolve_model(model: str, *, repo: str | None = None, cache_dir: str | os.Pa
 
 
 def cached_manifests(cache_dir: str | os.PathLike | None = None) -> list[Path]:
-    """The manifest.json of every release in the fetch cache (``<cache>/<sha256>/<version>/``)."""
+    """The manifest.json of every release in the fetch cache (``<cache>/<sha256>/<version>/``).
+
+    Entries are checked as :func:`fetch` checks them: one that is a link or that others can write
+    is left out with a warning (a threshold read from a swapped manifest could hide alerts), and a
+    cache root that others can write is refused."""
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     if not cache.is_dir():
         return []
-    return sorted(p for p in cache.glob("*/*/manifest.json") if not p.parent.parent.name.startswith("."))
+    _refuse_unsafe(cache.resolve())
+    found = []
+    for manifest in sorted(p for p in cache.glob("*/*/manifest.json") if not p.parent.parent.name.startswith(".")):
+        try:
+            _check_entry(manifest.parent)
+        except VerificationError as exc:
+            warn(f"warning: skipping a cached release: {exc}")
+            continue
+        found.append(manifest)
+    return found
