@@ -21,14 +21,12 @@ from phishing_url_detector import contract as C
 from phishing_url_detector import github as gh
 from phishing_url_detector import provenance
 from phishing_url_detector.errors import FetchError, LoaderError, VerificationError
-from phishing_url_detector.releases import (SUMS_FILE, VerifiedModel, model_asset_name, parse_sha256sums, parse_tag,
+from phishing_url_detector.releases import (REPO_ENV, REPOSITORY, SUMS_FILE, VerifiedModel, model_asset_name, parse_sha256sums, parse_tag,
                                             provenance_asset_names, release_asset_names, verify_local_model,
                                             verify_release_dir, warn)
 
-REPO_ENV = "PHISHING_MODEL_REPO"
 CACHE_ENV = "PHISHING_MODEL_CACHE"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
 def default_cache_dir() -> Path:
@@ -162,7 +160,7 @@ def fetch(repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = 
     :mod:`provenance`; ``trusted_root`` is a sigstore trusted_root.json); ``allow_unverified``
     skips that check with a warning.
     """
-    if not _REPO.fullmatch(repo or ""):
+    if not REPOSITORY.fullmatch(repo or ""):
         raise LoaderError(f"repository must look like OWNER/NAME, got {repo!r}")
     if tag != "latest" and parse_tag(tag) is None:
         raise LoaderError(f"tag must be 'latest' or look like model-vMAJOR.MINOR.PATCH, got {tag!r}")

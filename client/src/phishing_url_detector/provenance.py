@@ -24,14 +24,13 @@ import dataclasses
 import json
 import logging
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from phishing_url_detector.digests import sha256_file
 from phishing_url_detector.errors import LoaderError, VerificationError
-from phishing_url_detector.releases import SUMS_FILE, VerifiedModel, bundle_asset_name, warn
+from phishing_url_detector.releases import REPO_ENV, REPOSITORY, SUMS_FILE, VerifiedModel, bundle_asset_name, warn
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,6 @@ RELEASE_REF = "refs/heads/main"
 GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 TRUSTED_ROOT_ENV = "PHISHING_MODEL_TRUSTED_ROOT"
-_REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ class Policy:
     trusted_root: Path | None = None
 
     def __post_init__(self) -> None:
-        if not _REPO.fullmatch(self.repository or ""):
+        if not REPOSITORY.fullmatch(self.repository or ""):
             raise LoaderError(f"provenance policy: repository must look like OWNER/NAME, got {self.repository!r}")
 
     @property
@@ -178,7 +176,7 @@ def check_model(model: VerifiedModel, policy: Policy | None, *, allow_unverified
         return dataclasses.replace(model, verified=False)
     if policy is None:
         raise LoaderError(f"{model.onnx_path}: cannot check its provenance without the repository it must "
-                          "come from: pass --repo OWNER/NAME or set PHISHING_MODEL_REPO "
+                          f"come from: pass --repo OWNER/NAME or set {REPO_ENV} "
                           "(or --allow-unverified for a local development build)")
     verify_file(model.onnx_path, model.directory / bundle_asset_name(model.onnx_path.name), policy, model.sha256)
     sums = model.directory / SUMS_FILE

@@ -33,6 +33,8 @@ MANIFEST_FILE = "manifest.json"
 CARD_FILE = "MODEL_CARD.md"
 METRICS_FILE = "metrics.json"
 TAG_PREFIX = "model-v"
+REPO_ENV = "PHISHING_MODEL_REPO"  # the repository releases must come from, when not passed
+REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")  # OWNER/NAME as GitHub spells it
 # Strict SemVer core (no leading zeros, no pre-release/build suffix): anything
 # else is some other project's tag and is ignored rather than mis-ordered.
 _TAG_RE = re.compile(r"model-v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
