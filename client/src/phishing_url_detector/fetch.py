@@ -148,6 +148,24 @@ def _promote(staging: Path, target: Path, version: str, label: str, check: Check
     return dataclasses.replace(verified, onnx_path=target / verified.onnx_path.name, source=label)
 
 
+def _check_reference(repo: str, tag: str) -> None:
+    if not REPOSITORY.fullmatch(repo or ""):
+        raise LoaderError(f"repository must look like OWNER/NAME, got {repo!r}")
+    if tag != "latest" and parse_tag(tag) is None:
+        raise LoaderError(f"tag must be 'latest' or look like model-vMAJOR.MINOR.PATCH, got {tag!r}")
+
+
+def _model_digest(client: gh.GitHubReleases, assets: dict, staging: Path, version: str,
+                  label: str) -> tuple[bytes, str]:
+    """SHA256SUMS first: the model's digest names its cache entry, so a cached copy costs one small download."""
+    client.download_asset(assets[SUMS_FILE], staging / SUMS_FILE)
+    sums_bytes = (staging / SUMS_FILE).read_bytes()
+    digest = parse_sha256sums(sums_bytes, f"{SUMS_FILE} of {label}").get(model_asset_name(version))
+    if digest is None or not _HEX64.fullmatch(digest):
+        raise VerificationError(f"{SUMS_FILE} of {label} does not list {model_asset_name(version)}")
+    return sums_bytes, digest
+
+
 def fetch(repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = None, *,
           api_url: str | None = None, token: str | None = None, timeout: float = 30.0,
           retries: int = 3, backoff: float = 1.0, warn: Callable[[str], None] = warn,
@@ -160,10 +178,7 @@ def fetch(repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = 
     :mod:`provenance`; ``trusted_root`` is a sigstore trusted_root.json); ``allow_unverified``
     skips that check with a warning.
     """
-    if not REPOSITORY.fullmatch(repo or ""):
-        raise LoaderError(f"repository must look like OWNER/NAME, got {repo!r}")
-    if tag != "latest" and parse_tag(tag) is None:
-        raise LoaderError(f"tag must be 'latest' or look like model-vMAJOR.MINOR.PATCH, got {tag!r}")
+    _check_reference(repo, tag)
     policy = provenance.policy_for(repo, trusted_root)
     check = functools.partial(provenance.check_model, policy=policy, allow_unverified=allow_unverified, warn=warn)
     client = gh.GitHubReleases(api_url, token, timeout=timeout, retries=retries, backoff=backoff)
@@ -175,12 +190,7 @@ def fetch(repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = 
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=cache))
     try:
         try:
-            client.download_asset(assets[SUMS_FILE], staging / SUMS_FILE)
-            sums_bytes = (staging / SUMS_FILE).read_bytes()
-            sums = parse_sha256sums(sums_bytes, f"{SUMS_FILE} of {label}")
-            digest = sums.get(model_asset_name(version))
-            if digest is None or not _HEX64.fullmatch(digest):
-                raise VerificationError(f"{SUMS_FILE} of {label} does not list {model_asset_name(version)}")
+            sums_bytes, digest = _model_digest(client, assets, staging, version, label)
             target = cache / digest / version
             cached = _cached(target, sums_bytes, version, label, warn, check)
             if cached is not None:
