@@ -148,12 +148,17 @@ def test_caps_must_be_positive_integers():
         config.from_mapping({"logs": {"max_rows": 0}}).log_caps()
 
 
+def monitor_with_log_caps(tmp_path, log, cap_line: str) -> int:
+    """`monitor` on ``log`` with one ``monitor.logs`` cap set (e.g. ``max_rows: 4``); its exit code."""
+    params = tmp_path / "params.yaml"
+    params.write_text(f"monitor:\n  releases: []\n  logs:\n    {cap_line}\n")
+    return run_cli("monitor", "--log", log, "--out", tmp_path / "out", "--params", params)
+
+
 @pytest.mark.parametrize("fmt", ["csv.gz", "jsonl", "parquet"])
 def test_monitor_refuses_a_log_over_its_caps_with_exit_1(tmp_path, capsys, fmt):
     path = write_log(tmp_path / f"log.{fmt}", fmt)
-    params = tmp_path / "params.yaml"
-    params.write_text("monitor:\n  releases: []\n  logs:\n    max_rows: 4\n")
-    assert run_cli("monitor", "--log", path, "--out", tmp_path / "out", "--params", params) == 1
+    assert monitor_with_log_caps(tmp_path, path, "max_rows: 4") == 1
     err = capsys.readouterr().err
     assert str(path) in err and "monitor.logs.max_rows" in err and "4" in err
 
@@ -161,9 +166,7 @@ def test_monitor_refuses_a_log_over_its_caps_with_exit_1(tmp_path, capsys, fmt):
 @pytest.mark.parametrize("fmt", ["csv.gz", "jsonl"])
 def test_monitor_stops_at_the_decompressed_byte_cap(tmp_path, capsys, fmt):
     path = write_log(tmp_path / f"log.{fmt}", fmt)
-    params = tmp_path / "params.yaml"
-    params.write_text("monitor:\n  releases: []\n  logs:\n    max_decompressed_bytes: 200\n")
-    assert run_cli("monitor", "--log", path, "--out", tmp_path / "out", "--params", params) == 1
+    assert monitor_with_log_caps(tmp_path, path, "max_decompressed_bytes: 200") == 1
     err = capsys.readouterr().err
     assert f"{path}: more than 200 bytes after decompression (cap params monitor.logs.max_decompressed_bytes" in err
     assert not (tmp_path / "out" / "monitor.json").exists()
