@@ -102,6 +102,9 @@ def test_pipeline_facts_and_lock_warning(review):
     assert text.index("⚠️ The committed `dvc.lock` is stale") < text.index("### Params and data")
     stale["pipeline"]["pr"] = None
     assert "**⚠️ The committed `dvc.lock` does not match the working tree's.**" in render.render(stale)
+    many = [f"param `evaluate.p{i}`" for i in range(7)]
+    stale["pipeline"]["lock_mismatch"] = [{"stage": "evaluate", "what": many}]
+    assert "- `evaluate`: " + ", ".join(many[:6]) + " …\n" in render.render(stale)  # the cut is shown
 
 
 def test_without_a_repro_log_dvc_status_speaks(review):

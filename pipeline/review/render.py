@@ -428,7 +428,8 @@ def pipeline_section(review: dict) -> list[str]:
         else:
             out.append("**⚠️ The committed `dvc.lock` does not match the working tree's.** Stages that differ:")
         out.append("")
-        out += [f"- {md_cell(m['stage'])}: " + ", ".join(m["what"][:6])  # markdown: keys through md_cell + (" …" if len(m["what"]) > 6 else "")
+        # each entry of "what" is markdown already: lock_mismatch passes its keys through md_cell
+        out += [f"- {md_cell(m['stage'])}: " + ", ".join(m["what"][:6]) + (" …" if len(m["what"]) > 6 else "")
                 for m in mismatch]
         out += ["", "To fix it, reproduce on your branch (merge the base branch first if it moved) and commit "
                 "the lock and the small outputs:", "",
