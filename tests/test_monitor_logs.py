@@ -107,11 +107,13 @@ def test_versions_without_verdict_counts_the_rows_that_need_a_threshold(tmp_path
         "2024-01-01T00:00:00Z, 1.0.0 ,0.9,\n"      # stripped like every version
         "2024-01-01T00:00:00Z,1.0.0,0.9,1\n"       # logged its verdict
         "2024-01-01T00:00:00Z,,0.9,\n"             # no version: rejected, needs nothing
+        "2024-01-01T00:00:00Z,9.9.9,abc,\n"        # no valid score: rejected for it, needs no threshold
         "2024-01-01T00:00:00Z,2.0.0,0.9,0\n")
     (tmp_path / "b.jsonl").write_text(
         '{"timestamp": "2024-01-02T00:00:00Z", "model_version": "2.0.0", "score": 0.1}\n')
     raw = logs.read(tmp_path)
     assert logs.versions_without_verdict(raw) == {"1.0.0": 2, "2.0.0": 1}
     log = logs.validate_log(raw, {"1.0.0": 0.5, "2.0.0": 0.05})
-    assert len(log.rows) == 5 and len(log.rejects) == 1
+    assert len(log.rows) == 5 and len(log.rejects) == 2
+    assert "score missing or not a number" in " ".join(log.rejects["reason"])
     assert log.rows.sort_values(["model_version", "score"])["verdict"].tolist() == [0, 1, 1, 1, 0]

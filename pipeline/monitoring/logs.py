@@ -7,11 +7,8 @@ it goes to the rejects table with the reason, and the report counts it.
 """
 from __future__ import annotations
 
-import bz2
 import csv
-import gzip
 import json
-import lzma
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +17,11 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from pipeline.bounded_io import Caps, LimitExceeded, open_capped
+from pipeline.bounded_io import DECOMPRESSORS, Caps, LimitExceeded, open_capped
+from pipeline.common import visible
 
 REQUIRED = ("timestamp", "model_version", "score")
 OPTIONAL = ("verdict", "url", "label")
-COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json",
            ".parquet": "parquet", ".pq": "parquet"}
 REJECT_COLUMNS = ["source", "row", "reason", *REQUIRED, *OPTIONAL, "raw"]
@@ -58,7 +55,7 @@ class PredictionLog:
 def file_format(path: Path) -> str | None:
     """'csv', 'json' or 'parquet' from the suffixes (compression suffix ignored)."""
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in (*COMPRESSIONS, ".zst", ".zip"):
+    if suffixes and suffixes[-1] in (*DECOMPRESSORS, ".zst", ".zip"):
         suffixes = suffixes[:-1]
     return FORMATS.get(suffixes[-1]) if suffixes else None
 
@@ -96,8 +93,7 @@ def _escaped(text: str) -> str:
     the raw bytes stay visible in a reject, and nothing downstream has to encode them."""
     if _BAD_TEXT.search(text) is None:
         return text
-    return "".join(f"\\x{ord(c) - 0xdc00:02x}" if 0xdc80 <= ord(c) <= 0xdcff
-                   else f"\\u{ord(c):04x}" if 0xd800 <= ord(c) <= 0xdfff else c for c in text)
+    return _BAD_TEXT.sub(lambda match: visible(match.group()), text)
 
 
 def _bad_offset(text: str) -> int | None:
@@ -250,8 +246,10 @@ def read_file(path: Path, caps: Caps | None = None) -> tuple[pd.DataFrame, pd.Da
         frame, broken = _read_csv(path, caps, sep)
         rows = list(range(1, len(frame) + 1))
     frame.columns = [_escaped(str(c)) for c in frame.columns]  # a damaged header name: its rows lack that column
-    frame, rows, undecodable = _undecodable(frame.reset_index(drop=True), rows)
-    broken.extend(undecodable)
+    frame = frame.reset_index(drop=True)
+    if fmt != "json":  # _read_json has already set aside every line with an undecodable value
+        frame, rows, undecodable = _undecodable(frame, rows)
+        broken.extend(undecodable)
     if fmt == "csv":  # every value is decodable text now: back to the str dtype CSV values had
         frame = frame.astype(str)
     # Our provenance columns win; a log's own columns of those names are kept aside.
@@ -299,6 +297,16 @@ def _versions(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return version, version.isna() | version.isin(["", "nan", "None", "null", "<NA>"])
 
 
+def _scores(frame: pd.DataFrame) -> pd.Series:
+    return pd.to_numeric(_column(frame, "score"), errors="coerce").astype(float)
+
+
+def _needs_threshold(verdict_present: pd.Series, version_missing: pd.Series, score: pd.Series) -> pd.Series:
+    """Rows flagged by their release's threshold: no verdict logged, a version and a valid score
+    (rows without either are rejected for that, so they need no threshold)."""
+    return ~verdict_present & ~version_missing & score.notna()
+
+
 def validate(raw: pd.DataFrame, thresholds: Mapping[str, float] | None = None,
              default_threshold: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split raw log rows into clean rows and rejects (each with its reasons).
@@ -332,7 +340,7 @@ def validate(raw: pd.DataFrame, thresholds: Mapping[str, float] | None = None,
     if "model_version" in raw.columns:
         flag(version_missing, "missing model_version")
 
-    score = pd.to_numeric(column("score"), errors="coerce").astype(float)
+    score = _scores(raw)
     if "score" in raw.columns:
         flag(score.isna(), "score missing or not a number")
         flag(score.notna() & ((score < 0) | (score > 1)), "score outside [0,1]")
@@ -345,7 +353,7 @@ def validate(raw: pd.DataFrame, thresholds: Mapping[str, float] | None = None,
     threshold = pd.to_numeric(version.astype(object).map(thresholds), errors="coerce").astype(float)
     if default_threshold is not None:
         threshold = threshold.fillna(float(default_threshold))
-    needs_threshold = ~verdict_present & ~version_missing & score.notna()
+    needs_threshold = _needs_threshold(verdict_present, version_missing, score)
     for i in np.flatnonzero((needs_threshold & threshold.isna()).to_numpy()):
         reasons[i].append(f"no verdict and no threshold (model_version {version.iloc[i]})")
     derived = (score >= threshold).astype(float)
@@ -398,7 +406,7 @@ def versions_without_verdict(raw: RawLog) -> dict[str, int]:
     for frame in raw.frames:
         version, missing = _versions(frame)
         _, present, _ = _as_binary(_column(frame, "verdict"))
-        for name, n in version[~missing & ~present].value_counts().items():
+        for name, n in version[_needs_threshold(present, missing, _scores(frame))].value_counts().items():
             counts[str(name)] = counts.get(str(name), 0) + int(n)
     return counts
 
