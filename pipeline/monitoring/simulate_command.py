@@ -20,6 +20,7 @@ import sys
 from phishing_url_detector.detector import Detector
 from phishing_url_detector.errors import LoaderError
 from pipeline import paths
+from pipeline.common import terminal
 from pipeline.monitoring import config, simulate
 
 DEFAULTS = {
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
                                         traffic_config(args, version_a))
         path = simulate.write_log(log, args.out)
     except (OSError, ValueError, LoaderError) as exc:
-        print(f"simulate-traffic: error: {exc}", file=sys.stderr)
+        print(f"simulate-traffic: error: {terminal(exc, newlines=True)}", file=sys.stderr)
         return 1
     print(f"simulate-traffic: wrote {len(log)} rows ({log['timestamp'].min():%Y-%m-%d} to "
           f"{log['timestamp'].max():%Y-%m-%d}; {_summary(log, thresholds)}) to {path}")

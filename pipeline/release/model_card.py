@@ -9,9 +9,10 @@ licence, collection years) are copied from the data datasheet into the template.
 
 :func:`build_context` assembles the fields from one small function per card
 section (:data:`CONTEXT_PARTS`); each returns only its own fields. Tables are
-rendered by :func:`_table`, and every string from the data that lands in a
-table cell goes through :func:`cell`. A value the outputs do not hold (a small
-sample lacks some sources, months, slices or classes) renders as :data:`NA`.
+rendered by :func:`pipeline.common.md_table`, and every string from the data that
+lands in a table cell goes through :func:`pipeline.common.md_cell`. A value the
+outputs do not hold (a small sample lacks some sources, months, slices or classes)
+renders as :data:`pipeline.common.MISSING`.
 
 The card rendered by DVC carries no version: the version is assigned when a
 release is cut, from what changed since the previous release. The release

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import argparse
 import copy
+import functools
 import os
 import re
 import sys
@@ -232,10 +233,13 @@ def compare(root: Path, out: Path, args, base: BaseSide, pr: PRSide) -> dict:
     level, n_boot, seed = 1 - float(rparams["alpha"]), int(rparams["bootstrap_resamples"]), int(rparams["seed"])
 
     recomputed = headline_metrics(y, p_pr, t_pr, fpr_points)
-    deltas = paired_bootstrap_delta(y, p_pr, p_base, t_pr, t_base, fpr_points, n_boot, seed, level=level)
+    bootstrap = functools.partial(paired_bootstrap_delta, fpr_points=fpr_points, n_resamples=n_boot, seed=seed,
+                                  level=level)  # one setting for the whole-split and the verdict intervals
+    deltas = bootstrap(y, p_pr, p_base, t_pr, t_base)
     changes = _changes(root, out, base, pr.params)
     seen = test["url"].isin(base.seen_urls).to_numpy() if changes["data_changed"] else np.zeros(len(y), bool)
-    decision = _decide(y, p_base, p_pr, (t_base, t_pr), seen, deltas, rparams, fpr_points, args.labels)
+    decision = _decide(y, p_base, p_pr, (t_base, t_pr), seen, deltas, bootstrap, fpr_points, rparams,
+                       args.labels)
     base_cm = confusion(y, p_base >= t_base)
     base_slices = slice_metrics(y, p_base, test["url"], t_base, pr.params["evaluate"]["length_bins"])
     slices = rparams["slices"]
@@ -277,19 +281,15 @@ def _changes(root: Path, out: Path, base: BaseSide, pr_params: dict) -> dict:
             "rows_diff": rows, "data_changed": data_changed, "data_changes": changes}
 
 
-def _decide(y, p_base, p_pr, thresholds, seen, deltas, rparams, fpr_points, labels_arg) -> dict:
+def _decide(y, p_base, p_pr, thresholds, seen, deltas, bootstrap, fpr_points, rparams, labels_arg) -> dict:
     """The verdict: McNemar and the bootstrap intervals on the rows neither model has seen, then labels."""
-    from pipeline.training.metrics import paired_bootstrap_delta
-
     t_base, t_pr = thresholds
     scope = stats.verdict_scope(y, seen, int(rparams["min_verdict_rows"]))
     mask = scope.pop("mask")
     verdict_deltas = None
     if mask is not None:
         y, p_base, p_pr = y[mask], p_base[mask], p_pr[mask]
-        verdict_deltas = paired_bootstrap_delta(y, p_pr, p_base, t_pr, t_base, fpr_points,
-                                                int(rparams["bootstrap_resamples"]), int(rparams["seed"]),
-                                                level=1 - float(rparams["alpha"]))
+        verdict_deltas = bootstrap(y, p_pr, p_base, t_pr, t_base)
     mc = stats.mcnemar(y, p_base >= t_base, p_pr >= t_pr)
     verdict = stats.decide(mc, deltas if mask is None else verdict_deltas, fpr_points, rparams)
     labels = [s for s in (labels_arg or "").split(",") if s.strip()]
