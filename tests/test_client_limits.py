@@ -171,6 +171,23 @@ def test_a_symlinked_cache_entry_is_refused_with_what_to_do(tmp_path, hostile):
     assert fetch(REPO, "model-v1.2.0", cache).onnx_path.read_bytes() == MODEL_BYTES
 
 
+def test_a_link_placed_while_downloading_is_refused_not_followed(tmp_path, hostile, monkeypatch):
+    """The race path: the entry was absent when checked, then a link appeared before the staged
+    download could be moved there. The link is checked as a cached entry is, never followed."""
+    from phishing_url_detector import fetch as fetch_module
+
+    elsewhere = fetch(REPO, "model-v1.2.0", tmp_path / "other-cache").onnx_path.parent
+
+    def link_appears(target, *args):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(elsewhere, target_is_directory=True)
+        return None
+
+    monkeypatch.setattr(fetch_module, "_cached", link_appears)
+    with pytest.raises(VerificationError, match="is a symbolic link"):
+        fetch(REPO, "model-v1.2.0", tmp_path / "c")
+
+
 def test_a_symlinked_file_in_a_cache_entry_is_refused(tmp_path, hostile):
     cache = tmp_path / "c"
     model = fetch(REPO, "model-v1.2.0", cache)

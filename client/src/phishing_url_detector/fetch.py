@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import re
 import shutil
 import stat
 import tempfile
@@ -26,7 +25,6 @@ from phishing_url_detector.releases import (REPO_ENV, REPOSITORY, SUMS_FILE, Ver
                                             verify_release_dir, warn)
 
 CACHE_ENV = "PHISHING_MODEL_CACHE"
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def default_cache_dir() -> Path:
@@ -143,7 +141,8 @@ def _promote(staging: Path, target: Path, version: str, label: str, check: Check
     _make_private(target.parent)
     try:
         staging.rename(target)
-    except OSError:  # another process cached it first: use theirs, verified
+    except OSError:  # another process cached it first (or a link sits there): check it as _cached does
+        _check_entry(target)
         return dataclasses.replace(_verified_dir(target, version, check), source=label)
     return dataclasses.replace(verified, onnx_path=target / verified.onnx_path.name, source=label)
 
@@ -161,7 +160,7 @@ def _model_digest(client: gh.GitHubReleases, assets: dict, staging: Path, versio
     client.download_asset(assets[SUMS_FILE], staging / SUMS_FILE)
     sums_bytes = (staging / SUMS_FILE).read_bytes()
     digest = parse_sha256sums(sums_bytes, f"{SUMS_FILE} of {label}").get(model_asset_name(version))
-    if digest is None or not _HEX64.fullmatch(digest):
+    if digest is None:  # parse_sha256sums accepts only 64 hex digits, lower-cased
         raise VerificationError(f"{SUMS_FILE} of {label} does not list {model_asset_name(version)}")
     return sums_bytes, digest
 

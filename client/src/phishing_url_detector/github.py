@@ -8,7 +8,6 @@ short read must never be mistaken for a complete file.
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -152,8 +151,9 @@ class GitHubReleases:
             raise GitHubError(f"release {tag} of {repo}: unexpected API answer (no 'assets' list)")
         return release
 
-    def download_asset(self, asset: dict, dest: Path) -> str:
-        """Stream one release asset to ``dest``; return its sha256.
+    def download_asset(self, asset: dict, dest: Path) -> None:
+        """Stream one release asset to ``dest`` (its digest is checked against SHA256SUMS from the
+        staged file, so it is not hashed here as well).
 
         Uses the asset API URL with ``Accept: application/octet-stream`` (the
         way that also works for private repositories) and refuses a body whose
@@ -166,20 +166,19 @@ class GitHubReleases:
         dest = Path(dest)
         part = dest.with_name(dest.name + ".part")
 
-        def attempt() -> str:
+        def attempt() -> None:
             with self._open(url, "application/octet-stream") as resp, open(part, "wb") as out:
                 header = resp.headers.get("Content-Length")
                 expected = int(header) if header and header.strip().isdigit() else None
                 if expected is not None and expected > limit:
                     raise AssetTooLargeError(f"download of {name}: Content-Length {expected} bytes is over "
                                              f"the limit of {limit} bytes ({self._limit_reason(size)})")
-                digest, received = hashlib.sha256(), 0
+                received = 0
                 while chunk := self._read_chunk(resp, f"download of {name}"):
                     received += len(chunk)
                     if received > limit:
                         raise AssetTooLargeError(f"download of {name}: the server sent more than {limit} bytes "
                                                  f"({self._limit_reason(size)}); stopped at {received}")
-                    digest.update(chunk)
                     out.write(chunk)
             problems = []
             if expected is not None and received != expected:
@@ -190,10 +189,9 @@ class GitHubReleases:
                 raise _Retryable(TruncatedDownloadError(
                     f"download of {name} is truncated or corrupt: {'; '.join(problems)}"))
             os.replace(part, dest)
-            return digest.hexdigest()
 
         try:
-            return self._retrying(attempt, what=f"download of {name}")
+            self._retrying(attempt, what=f"download of {name}")
         finally:
             part.unlink(missing_ok=True)
 

@@ -239,7 +239,7 @@ def _check_model_file(manifest: dict, onnx_path: Path, onnx_sha256: str, expect_
 
 
 def check_manifest(manifest: dict, onnx_path: Path, onnx_sha256: str, *, expect_file: str | None = None,
-                   where: str = MANIFEST_FILE, warn: Callable[[str], None] = warn) -> None:
+                   where: str = MANIFEST_FILE) -> None:
     """Refuse a manifest that does not describe ``onnx_path`` under our contract."""
     claimed = _check_contract(manifest, where)
     _check_model_file(manifest, onnx_path, onnx_sha256, expect_file, where)
@@ -303,7 +303,7 @@ def verify_local_model(path: str | os.PathLike, *, warn: Callable[[str], None] =
     manifest = None
     if has_manifest:
         manifest = load_manifest(manifest_path)
-        check_manifest(manifest, path, actual, where=str(manifest_path), warn=warn)
+        check_manifest(manifest, path, actual, where=str(manifest_path))
     if not (has_sums or has_manifest):
         if not allow_unverified:
             raise VerificationError(f"{path}: no {SUMS_FILE} or {MANIFEST_FILE} beside it, so nothing vouches for "
