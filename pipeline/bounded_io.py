@@ -38,10 +38,9 @@ class Caps:
     rows_param: str
 
     def __post_init__(self):
-        for name, value in (("max_bytes", self.max_bytes), ("max_rows", self.max_rows)):
+        for value, param in ((self.max_bytes, self.bytes_param), (self.max_rows, self.rows_param)):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise PipelineError(f"params {getattr(self, name.replace('max_', '') + '_param')}: "
-                                    f"expected a positive integer, got {value!r}")
+                raise PipelineError(f"params {param}: expected a positive integer, got {value!r}")
 
 
 class CountingReader(io.RawIOBase):

@@ -14,7 +14,6 @@ import json
 import re
 from pathlib import Path
 
-import yaml
 from phishing_url_detector.digests import sha256_file  # re-exported: one SHA-256 helper
 from phishing_url_detector.text import terminal, visible  # re-exported: one rule for hidden characters
 
@@ -45,6 +44,8 @@ def exit_code(exc: BaseException) -> int | None:
 
 # -- params and JSON -------------------------------------------------------------------------------
 def load_params(path: Path | str = paths.PARAMS) -> dict:
+    import yaml  # here, not at import: `python -m pipeline score` reads no params
+
     with open(path, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 

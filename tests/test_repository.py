@@ -180,7 +180,8 @@ def test_every_artefact_in_pipeline_paths_is_declared_by_dvc_yaml_as_it_is_spell
     declared = {next(iter(o)) if isinstance(o, dict) else o
                 for s in stages for section in ("outs", "metrics", "plots") for o in s.get(section) or []}
     declared |= {d for s in stages for d in s.get("deps", [])}
-    produced = {paths.TRAIN, paths.VALIDATION, paths.TEST, paths.FUTURE, paths.OUT_OF_SOURCE, paths.MODEL,
+    produced = {paths.TRAIN, paths.VALIDATION, paths.TEST, paths.FUTURE, paths.OUT_OF_SOURCE, paths.QUARANTINE,
+                paths.MODEL,
                 paths.DATA_REPORT, paths.OPERATING_POINT, paths.LEAVE_ONE_SOURCE_OUT, paths.BACKTEST,
                 paths.BACKTEST_TABLE, paths.PARITY, paths.METRICS, paths.BACKTEST_PLOT, paths.ONNX, paths.MANIFEST,
                 paths.CARD_TEMPLATE, paths.CARD}

@@ -199,3 +199,11 @@ def test_ingest_caps_read_a_gzipped_batch_even_without_the_suffix(tmp_path):
     caps = Caps(1000, 1, "ingest.max_decompressed_bytes", "ingest.max_rows")
     with pytest.raises(LimitExceeded, match="more than 1 rows"):
         check_capped(batch, caps, header_lines=1, sniff_gzip=True)
+
+
+def test_a_gzipped_batch_without_the_suffix_is_parsed_in_the_same_capped_pass(tmp_path):
+    batch = tmp_path / "feed.csv"
+    batch.write_bytes(gzip.compress(b"url,label\nhttp://a.example/,1\nhttp://b.example/,0\n"))
+    caps = Caps(1000, 10, "ingest.max_decompressed_bytes", "ingest.max_rows")
+    frame = ingest_command.read_raw_capped(batch, caps, "feed")
+    assert frame["url"].tolist() == ["http://a.example/", "http://b.example/"] and frame["line"].tolist() == [2, 3]

@@ -14,8 +14,7 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from pipeline import paths
-from pipeline.common import PipelineError
-from pipeline.common import write_csv, write_json
+from pipeline.common import PipelineError, write_csv, write_json
 from pipeline.training.plots import backtest_png
 from pipeline.training.refits import backtest_fold, decay_summary, month_start
 from pipeline.training.splitting import ALL_SPLITS

@@ -11,15 +11,14 @@ from tqdm import tqdm
 
 from phishing_url_detector import contract
 from pipeline import paths
-from pipeline.common import PipelineError
+from pipeline.common import PipelineError, read_json, sha256_file, write_json
+from pipeline.stages import add_stage_command
 from pipeline.training.features import FEATURE_NAMES
 from pipeline.training.onnx_export import TARGET_OPSET, io_signature, parity_failures, parity_report, to_onnx
-from pipeline.stages import add_stage_command
+from pipeline.training.provenance import (MODEL_CODE, data_digest, data_pointers, files_digest, library_versions,
+                                          params_digest)
 
 log = logging.getLogger(__name__)
-from pipeline.common import read_json, sha256_file, write_json
-from pipeline.training.provenance import (MODEL_CODE, data_digest, data_pointers, files_digest, library_versions,
-                                 params_digest)
 
 MIN_ONNXRUNTIME = "1.17"  # first release implementing ai.onnx opset 20 (RegexFullMatch)
 HEADLINE = ("roc_auc", "pr_auc", "precision", "recall", "f1", "fpr", "tpr_at_fpr_0.001", "tpr_at_fpr_0.01")

@@ -39,9 +39,9 @@ def run(params: dict, out_dir: Path = paths.PREPARED, report_path: Path = paths.
     for name in ALL_SPLITS:
         clean.loc[clean["split"] == name, SPLIT_COLUMNS].reset_index(drop=True).to_parquet(
             out_dir / f"{name}.parquet", index=False)
-    oos.to_parquet(out_dir / "out_of_source.parquet", index=False)
+    oos.to_parquet(out_dir / paths.OUT_OF_SOURCE.name, index=False)
     all_quarantine = pd.concat([quarantine, oos_quarantine[quarantine.columns]], ignore_index=True)
-    write_csv(all_quarantine, out_dir / "quarantine.csv", encoding="utf-8", errors="backslashreplace")
+    write_csv(all_quarantine, out_dir / paths.QUARANTINE.name, encoding="utf-8", errors="backslashreplace")
     write_json(report_path, report)
     _summary(raw, clean, quarantine, oos, oos_quarantine, report, out_dir)
     return report
@@ -49,7 +49,7 @@ def run(params: dict, out_dir: Path = paths.PREPARED, report_path: Path = paths.
 
 def _summary(raw, clean, quarantine, oos, oos_quarantine, report, out_dir: Path) -> None:
     print(f"prepare: {len(raw):,} raw rows -> {len(clean):,} clean, {len(quarantine):,} quarantined "
-          f"(see {terminal(out_dir / 'quarantine.csv')})")
+          f"(see {terminal(out_dir / paths.QUARANTINE.name)})")
     for reason, n in report["quarantine_reasons"].items():
         print(f"  quarantined  {n:>7,}  {terminal(reason)}")
     for name, s in report["splits"].items():

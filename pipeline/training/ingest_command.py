@@ -25,13 +25,12 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import paths
-from pipeline.bounded_io import Caps, check_capped, read_capped
-from pipeline.common import PipelineError, terminal, write_csv
+from pipeline.bounded_io import Caps, open_capped, read_capped
+from pipeline.common import PipelineError, load_params, terminal, write_csv
 from pipeline.training.ingest import (BatchReport, batch_problems, label_conflicts, merge_csv, register_in_dvc_yaml,
                              register_in_params, repository_keys, rows_by_month, shard_month, shard_path)
-from pipeline.common import load_params
 from pipeline.training.sources import out_of_source, training_sources
-from pipeline.training.validation import RawDataError, read_raw_csv
+from pipeline.training.validation import RawDataError, parse_raw_csv
 
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
 REPORT_DIR = paths.INGEST_REPORTS
@@ -52,10 +51,10 @@ def ingest_caps(params: dict) -> Caps:
 
 
 def read_raw_capped(path: Path, caps: Caps, source: str, date_column: str | None = None) -> pd.DataFrame:
-    """``read_raw_csv`` behind the caps: the file is streamed through the counting reader first,
-    so a gzip bomb stops at the cap instead of inflating into memory."""
-    check_capped(path, caps, header_lines=1, sniff_gzip=True)
-    return read_raw_csv(path, source, date_column)
+    """``read_raw_csv`` behind the caps, in one pass: rows are parsed as they stream through the
+    counting reader, so a gzip bomb stops at the cap instead of inflating into memory."""
+    with open_capped(path, caps, header_lines=1, sniff_gzip=True) as raw:
+        return parse_raw_csv(raw, path, source, date_column)
 
 
 def read_repository(params: dict, root: Path) -> pd.DataFrame:

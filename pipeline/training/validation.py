@@ -10,6 +10,7 @@ import datetime as dt
 import gzip
 import io
 import re
+from typing import BinaryIO
 from pathlib import Path
 
 import numpy as np
@@ -42,25 +43,31 @@ def read_raw_csv(path: Path | str, source: str, date_column: str | None = None) 
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
-        reader = csv.reader(text)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise RawDataError(f"{path}: file is empty, expected a header with columns {RAW_COLUMNS}")
-        required = RAW_COLUMNS + ((date_column,) if date_column else ())
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise RawDataError(f"{path}: header {header} lacks column(s) {missing}; expected {required}")
-        records, lines, malformed = [], [], []
-        for fields in reader:
-            lines.append(reader.line_num)
-            problem = ""
-            if len(fields) != len(header):
-                problem = f"malformed row: expected {len(header)} fields, got {len(fields)}"
-                fields = (fields + [""] * len(header))[: len(header)]
-            records.append(fields)
-            malformed.append(problem)
+        return parse_raw_csv(raw, path, source, date_column)
+
+
+def parse_raw_csv(raw: BinaryIO, path: Path, source: str, date_column: str | None = None) -> pd.DataFrame:
+    """:func:`read_raw_csv` of an open binary stream of the file's (decompressed) bytes: for callers
+    that open it themselves, e.g. through a capped reader. ``path`` names the file in rows and errors."""
+    text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise RawDataError(f"{path}: file is empty, expected a header with columns {RAW_COLUMNS}")
+    required = RAW_COLUMNS + ((date_column,) if date_column else ())
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise RawDataError(f"{path}: header {header} lacks column(s) {missing}; expected {required}")
+    records, lines, malformed = [], [], []
+    for fields in reader:
+        lines.append(reader.line_num)
+        problem = ""
+        if len(fields) != len(header):
+            problem = f"malformed row: expected {len(header)} fields, got {len(fields)}"
+            fields = (fields + [""] * len(header))[: len(header)]
+        records.append(fields)
+        malformed.append(problem)
     dates = [fields[header.index(date_column)] for fields in records] if date_column else [""] * len(records)
     header = [f"{c}_column" if c in ("source", "file", "line", "malformed", "first_seen") else c for c in header]
     frame = pd.DataFrame(records, columns=header, dtype=object)
