@@ -23,6 +23,7 @@ COMMANDS = {
     "backtest": "pipeline.stages.backtest",
     "evaluate": "pipeline.stages.evaluate",
     "export": "pipeline.stages.export",
+    "manifest": "pipeline.stages.manifest",
     "model-card": "pipeline.stages.model_card",
     "ingest": "pipeline.training.ingest_command",
     # release and review
@@ -43,7 +44,8 @@ DESCRIPTION = """\
 Phishing-URL detector: a DVC pipeline from raw URLs to a parity-gated ONNX model.
 
 Pipeline stages (normally run through `dvc repro`, which calls them in order):
-  prepare -> train -> operating-point -> evaluate -> export -> model-card
+  prepare -> train -> operating-point -> export -> manifest -> model-card
+  operating-point -> evaluate -> manifest
   prepare -> leave-one-source-out -> evaluate;  prepare -> backtest
 """
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import SAMPLES, sample_project, sh
+from conftest import REPO, SAMPLES, sample_project, sh
 from pipeline.training.canonical import canonical_url
 from pipeline.training.ingest import (batch_problems, label_conflicts, merge_csv, register_in_dvc_yaml, register_in_params,
                              repository_keys, rows_by_month, shard_month, shard_path)
@@ -118,20 +118,29 @@ DVC_YAML = """stages:
       - data/raw/a.csv.gz
       - data/raw/b.csv.gz
       - pipeline/stages/prepare.py   # the stage
-  export:
-    cmd: python -m pipeline export
+  manifest:
+    cmd: python -m pipeline manifest
     deps:
-      - models/model.joblib
+      - dist/phishing-url-detector.onnx
       - data/raw/a.csv.gz
-      - pipeline/stages/export.py
+      - pipeline/stages/manifest.py
 """
+
+
+def test_the_stages_that_read_raw_data_are_exactly_those_ingest_registers_shards_in():
+    from pipeline.training.ingest import RAW_DATA_STAGES
+
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    reading = {name for name, stage in stages.items()
+               if any(str(d).startswith("data/raw/") for d in stage.get("deps", []))}
+    assert reading == set(RAW_DATA_STAGES)
 
 
 def test_registering_a_shard_adds_it_to_the_stages_that_read_raw_data():
     text = register_in_dvc_yaml(DVC_YAML, "data/raw/a/2023-01.csv.gz")
     stages = yaml.safe_load(text)["stages"]
     assert stages["prepare"]["deps"][2] == "data/raw/a/2023-01.csv.gz"
-    assert stages["export"]["deps"][2] == "data/raw/a/2023-01.csv.gz"
+    assert stages["manifest"]["deps"][2] == "data/raw/a/2023-01.csv.gz"
     assert "# the stage" in text
     assert register_in_dvc_yaml(text, "data/raw/a/2023-01.csv.gz") == text
 
@@ -162,7 +171,7 @@ def test_replaying_three_months_writes_three_registered_tracked_shards(replayed)
     jpcert = next(s for s in params["data"]["sources"] if s["name"] == "jpcert")
     assert jpcert["files"][1:] == shards
     stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
-    assert set(shards) <= set(stages["prepare"]["deps"]) and set(shards) <= set(stages["export"]["deps"])
+    assert set(shards) <= set(stages["prepare"]["deps"]) and set(shards) <= set(stages["manifest"]["deps"])
     out = outputs[0].stdout
     assert "2022-10  phishing 60" in out and "dvc push" in out and "git commit" in out
     assert out.index("dvc push") < out.index("git commit")

@@ -10,7 +10,7 @@ import yaml
 from conftest import sample_project, sh
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
-STAGES = ("prepare", "train", "operating-point", "leave-one-source-out", "backtest", "evaluate", "export",
+STAGES = ("prepare", "train", "operating-point", "leave-one-source-out", "backtest", "evaluate", "export", "manifest",
           "model-card")
 
 

@@ -57,7 +57,7 @@ def md5(path: Path) -> str:
 
 def relock(root: Path) -> None:
     """dvc.lock as `dvc repro` would leave it: one entry per output, with its md5."""
-    stages = {"export": ["dist/phishing-url-detector.onnx", "dist/manifest.json"],
+    stages = {"export": ["dist/phishing-url-detector.onnx"], "manifest": ["dist/manifest.json"],
               "evaluate": ["metrics.json"], "model-card": ["model_card/MODEL_CARD.md"]}
     lock = {"schema": "2.0", "stages": {
         name: {"cmd": f"python -m pipeline {name}",

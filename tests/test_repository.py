@@ -61,9 +61,18 @@ def test_dvc_pull_works_from_a_clone_at_another_depth(tmp_path):
 
 
 def test_model_code_is_a_dependency_of_every_model_stage():
-    """The manifest's model-code digest covers exactly files that re-run export when they change."""
+    """The manifest's model-code digest covers exactly files that re-run export (and the manifest
+    that digests them) when they change."""
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     assert set(MODEL_CODE) <= set(stages["export"]["deps"])
+    assert set(MODEL_CODE) <= set(stages["manifest"]["deps"])
+
+
+def test_export_reads_nothing_that_an_evaluation_only_change_touches():
+    """An `evaluate` param, metrics.json or a raw-data pointer must not re-convert the model."""
+    export = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["export"]
+    assert export["params"] == ["export"]
+    assert not [d for d in export["deps"] if d == "metrics.json" or d.startswith("data/raw/")]
 
 
 def test_every_stage_module_is_a_dependency_of_its_stage():

@@ -1,4 +1,8 @@
-"""Stage `export`: ONNX conversion with the operating threshold, the parity gate, the manifest."""
+"""Stage `export`: ONNX conversion with the operating threshold, and the parity gate.
+
+It reads only the model, the threshold, the test URLs and params `export`, so a change to
+evaluation, metrics or data pointers alone never re-converts (`manifest` describes the file).
+"""
 from __future__ import annotations
 
 import logging
@@ -13,52 +17,13 @@ from phishing_url_detector import contract
 from pipeline import paths
 from pipeline.common import PipelineError, read_json, sha256_file, write_json
 from pipeline.stages import add_stage_command
-from pipeline.training.features import FEATURE_NAMES
-from pipeline.training.onnx_export import TARGET_OPSET, io_signature, parity_failures, parity_report, to_onnx
-from pipeline.training.provenance import (MODEL_CODE, data_digest, data_pointers, files_digest, library_versions,
-                                          params_digest)
+from pipeline.training.onnx_export import io_signature, parity_failures, parity_report, to_onnx
 
 log = logging.getLogger(__name__)
-
-MIN_ONNXRUNTIME = "1.17"  # first release implementing ai.onnx opset 20 (RegexFullMatch)
-HEADLINE = ("roc_auc", "pr_auc", "precision", "recall", "f1", "fpr", "tpr_at_fpr_0.001", "tpr_at_fpr_0.01")
 
 
 class ParityError(PipelineError):
     """The ONNX graph does not reproduce the sklearn model closely enough to ship."""
-
-
-def build_manifest(onnx_path: Path, params: dict, operating: dict, metrics: dict, parity: dict,
-                   signature: dict) -> dict:
-    """Everything the product and an auditor need to know about the exported file."""
-    pointers = data_pointers(params)
-    return {
-        "name": contract.MODEL_NAME,
-        "model": {"file": onnx_path.name, "sha256": sha256_file(onnx_path),
-                  "size_bytes": onnx_path.stat().st_size},
-        "contract": contract.CONTRACT,
-        "contract_digest": contract.contract_digest(),
-        "contract_major": contract.CONTRACT_MAJOR,
-        "io_signature": signature,
-        "threshold": operating["ensemble"]["threshold"],
-        "target_fpr": operating["target_fpr"],
-        "opset": {**{k or "ai.onnx": v for k, v in TARGET_OPSET.items()}, "com.microsoft": 1},
-        "min_onnxruntime": MIN_ONNXRUNTIME,
-        "libraries": library_versions(),
-        "features": {"lexical": FEATURE_NAMES,
-                     "char_ngram_range": [params["train"]["char_tfidf"]["ngram_min"],
-                                          params["train"]["char_tfidf"]["ngram_max"]],
-                     "char_vocabulary_max": {"host": params["train"]["char_tfidf"]["host_features"],
-                                             "path": params["train"]["char_tfidf"]["path_features"]},
-                     "ignored_prefixes": ["scheme://", "www."]},
-        "provenance": {"model_code_digest": files_digest(MODEL_CODE), "params_digest": params_digest(params),
-                       "data_digest": data_digest(pointers), "data": pointers},
-        "metrics": {k: metrics["ensemble"][k] for k in HEADLINE},
-        "test_rows": metrics["ensemble"]["rows"],
-        "parity": {"rows": parity["rows"], "batch_sizes": sorted(int(b) for b in parity["batch_sizes"]),
-                   "label_agreement": parity["label_agreement"],
-                   "max_abs_proba_diff": parity["max_abs_proba_diff"]},
-    }
 
 
 def convert(model, threshold: float):
@@ -71,7 +36,7 @@ def convert(model, threshold: float):
     if signature != expected:
         raise PipelineError(f"export: the ONNX graph's I/O {signature} does not match the contract {expected} "
                             "in phishing_url_detector/contract.py (client/)")
-    return onx, signature
+    return onx
 
 
 def parity_gate(model, onnx_bytes: bytes, threshold: float, params: dict) -> dict:
@@ -92,22 +57,19 @@ def parity_gate(model, onnx_bytes: bytes, threshold: float, params: dict) -> dic
     return report
 
 
-def run(params: dict, onnx_path: Path = paths.ONNX, manifest_path: Path = paths.MANIFEST) -> dict:
+def run(params: dict, onnx_path: Path = paths.ONNX) -> dict:
     model = joblib.load(paths.MODEL)
-    operating = read_json(paths.OPERATING_POINT)
-    threshold = operating["ensemble"]["threshold"]
-    onx, signature = convert(model, threshold)
+    threshold = read_json(paths.OPERATING_POINT)["ensemble"]["threshold"]
+    onx = convert(model, threshold)
     onnx_bytes = onx.SerializeToString()
     report = parity_gate(model, onnx_bytes, threshold, params)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     onnx_path.write_bytes(onnx_bytes)
-    manifest = build_manifest(onnx_path, params, operating, read_json(paths.METRICS), report, signature)
-    write_json(manifest_path, manifest)
     print(f"export: wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB, sha256 "
-          f"{manifest['model']['sha256'][:12]}...) and {manifest_path}")
-    return manifest
+          f"{sha256_file(onnx_path)[:12]}...)")
+    return report
 
 
 def register(subparsers) -> None:
     add_stage_command(subparsers, "export",
-                      "convert to ONNX, run the parity gate, write dist/ (DVC stage)", __doc__, run)
+                      "convert to ONNX and run the parity gate (DVC stage)", __doc__, run)

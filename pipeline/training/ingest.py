@@ -144,7 +144,11 @@ def register_in_params(params_text: str, source: str, shard: str, date_column: s
     return _dump(y, doc)
 
 
-def register_in_dvc_yaml(dvc_text: str, shard: str, stages=("prepare", "export")) -> str:
+# The stages that read data/raw/** (prepare reads the rows, manifest digests the pointers).
+RAW_DATA_STAGES = ("prepare", "manifest")
+
+
+def register_in_dvc_yaml(dvc_text: str, shard: str, stages=RAW_DATA_STAGES) -> str:
     """dvc.yaml with ``shard`` as a dependency of the stages that read raw data, after their last raw file."""
     y = _yaml()
     doc = y.load(dvc_text)

@@ -165,7 +165,7 @@ def run(args) -> int:
     register_shard(root, source, shard, "date" if add_date else date_column)
     _dvc_add(root, shard)
     print(f"ingest: wrote {shard} (+ {shard}.dvc) and registered it in params.yaml (data.sources: {source}) "
-          "and dvc.yaml (prepare, export)\n"
+          "and dvc.yaml (prepare, manifest)\n"
           "next:\n"
           "  dvc push                     # the remote must hold the shard, or CI cannot reproduce the PR\n"
           "  dvc repro                    # optional: preview; CI reproduces the pipeline anyway\n"

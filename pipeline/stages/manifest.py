@@ -1,0 +1,72 @@
+"""Stage `manifest`: what the product and an auditor need to know about the exported file.
+
+Its own stage, apart from `export`, because it reads what changes often and costs nothing
+(metrics, every params section, the raw-data pointers): an evaluation-only change re-writes the
+manifest in seconds instead of re-converting the model and re-running the parity gate.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import onnx
+
+from phishing_url_detector import contract
+from pipeline import paths
+from pipeline.common import read_json, sha256_file, write_json
+from pipeline.stages import add_stage_command
+from pipeline.training.features import FEATURE_NAMES
+from pipeline.training.onnx_export import TARGET_OPSET, io_signature
+from pipeline.training.provenance import (MODEL_CODE, data_digest, data_pointers, files_digest, library_versions,
+                                          params_digest)
+
+log = logging.getLogger(__name__)
+
+MIN_ONNXRUNTIME = "1.17"  # first release implementing ai.onnx opset 20 (RegexFullMatch)
+HEADLINE = ("roc_auc", "pr_auc", "precision", "recall", "f1", "fpr", "tpr_at_fpr_0.001", "tpr_at_fpr_0.01")
+
+
+def build_manifest(onnx_path: Path, params: dict, operating: dict, metrics: dict, parity: dict,
+                   signature: dict) -> dict:
+    """Everything the product and an auditor need to know about the exported file."""
+    pointers = data_pointers(params)
+    tfidf = params["train"]["char_tfidf"]
+    return {
+        "name": contract.MODEL_NAME,
+        "model": {"file": onnx_path.name, "sha256": sha256_file(onnx_path),
+                  "size_bytes": onnx_path.stat().st_size},
+        "contract": contract.CONTRACT,
+        "contract_digest": contract.contract_digest(),
+        "contract_major": contract.CONTRACT_MAJOR,
+        "io_signature": signature,
+        "threshold": operating["ensemble"]["threshold"],
+        "target_fpr": operating["target_fpr"],
+        "opset": {**{k or "ai.onnx": v for k, v in TARGET_OPSET.items()}, "com.microsoft": 1},
+        "min_onnxruntime": MIN_ONNXRUNTIME,
+        "libraries": library_versions(),
+        "features": {"lexical": FEATURE_NAMES,
+                     "char_ngram_range": [tfidf["ngram_min"], tfidf["ngram_max"]],
+                     "char_vocabulary_max": {"host": tfidf["host_features"], "path": tfidf["path_features"]},
+                     "ignored_prefixes": ["scheme://", "www."]},
+        "provenance": {"model_code_digest": files_digest(MODEL_CODE), "params_digest": params_digest(params),
+                       "data_digest": data_digest(pointers), "data": pointers},
+        "metrics": {k: metrics["ensemble"][k] for k in HEADLINE},
+        "test_rows": metrics["ensemble"]["rows"],
+        "parity": {"rows": parity["rows"], "batch_sizes": sorted(int(b) for b in parity["batch_sizes"]),
+                   "label_agreement": parity["label_agreement"],
+                   "max_abs_proba_diff": parity["max_abs_proba_diff"]},
+    }
+
+
+def run(params: dict, onnx_path: Path = paths.ONNX, manifest_path: Path = paths.MANIFEST) -> dict:
+    signature = io_signature(onnx.load(str(onnx_path), load_external_data=False))
+    manifest = build_manifest(onnx_path, params, read_json(paths.OPERATING_POINT), read_json(paths.METRICS),
+                              read_json(paths.PARITY), signature)
+    write_json(manifest_path, manifest)
+    print(f"manifest: wrote {manifest_path} for {onnx_path} (sha256 {manifest['model']['sha256'][:12]}...)")
+    return manifest
+
+
+def register(subparsers) -> None:
+    add_stage_command(subparsers, "manifest",
+                      "write dist/manifest.json: contract, provenance, metrics (DVC stage)", __doc__, run)
