@@ -100,33 +100,33 @@ def run_monitor(log: Path, out: Path, engine: str = "duckdb", window: str = "7D"
             "processes": len(cpu), "summary": stdout.strip().splitlines()[-1] if stdout.strip() else ""}
 
 
-def log_for(rows: int, mixed: bool = False) -> Path:
+def log_for(rows: int, mixed: bool = False, work: Path = WORK) -> Path:
     """The generated log of ``rows`` rows (made once, kept in build/)."""
-    path = WORK / f"log-{rows}{'-mixed' if mixed else ''}.parquet"
+    path = work / f"log-{rows}{'-mixed' if mixed else ''}.parquet"
     if not path.exists():
         generate(rows, path, mixed=mixed)
     return path
 
 
-def scale_run(rows: int, log=print) -> dict:
+def scale_run(rows: int, log=print, work: Path = WORK) -> dict:
     """The DuckDB monitor on ``rows`` rows, with the log's size."""
-    path = log_for(rows)
+    path = log_for(rows, work=work)
     log(f"monitor: {rows:,} rows ({path.stat().st_size / 2**20:,.0f} MB Parquet) on duckdb")
-    result = run_monitor(path, WORK / f"out-{rows}")
+    result = run_monitor(path, work / f"out-{rows}")
     return {"rows": rows, "log_mb": round(path.stat().st_size / 2**20, 1), **result,
             "load_average_after": [round(x, 2) for x in os.getloadavg()]}
 
 
-def engines_run(rows: int, windows: tuple[str, ...] = ("7D", "1M"), log=print) -> dict:
+def engines_run(rows: int, windows: tuple[str, ...] = ("7D", "1M"), log=print, work: Path = WORK) -> dict:
     """DuckDB and Spark local on the same mixed log: time, and whether monitor.json and rejects.csv
     are byte-identical."""
-    path = log_for(rows, mixed=True)
+    path = log_for(rows, mixed=True, work=work)
     runs, same = [], {}
     for window in windows:
         outs = {}
         for engine in ("duckdb", "spark"):
             log(f"monitor: {rows:,} rows, window {window}, {engine}")
-            out = WORK / f"engines-{rows}-{window}-{engine}"
+            out = work / f"engines-{rows}-{window}-{engine}"
             runs.append({"rows": rows, **run_monitor(path, out, engine, window)})
             outs[engine] = out / "result"
         same[window] = {name: filecmp.cmp(outs["duckdb"] / name, outs["spark"] / name, shallow=False)
@@ -136,10 +136,10 @@ def engines_run(rows: int, windows: tuple[str, ...] = ("7D", "1M"), log=print) -
             "load_average_after": [round(x, 2) for x in os.getloadavg()]}
 
 
-def run_section(cfg: dict, log=print) -> dict:
+def run_section(cfg: dict, log=print, work: Path = WORK) -> dict:
     """bench.py's ``monitor`` section: the DuckDB sizes, then Spark vs DuckDB."""
-    scale = [scale_run(rows, log) for rows in cfg["monitor_rows"]]
-    engines = engines_run(cfg["monitor_engine_rows"], log=log)
+    scale = [scale_run(rows, log, work) for rows in cfg["monitor_rows"]]
+    engines = engines_run(cfg["monitor_engine_rows"], log=log, work=work)
     return {"scale": scale, "engines": engines,
             "bar": {"rows": 100_000_000, "peak_rss_mb": 2048, "wall_s": 60}}
 

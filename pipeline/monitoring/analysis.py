@@ -188,7 +188,7 @@ def aggregate_rows(rows: pd.DataFrame, window: WindowSpec) -> pd.DataFrame:
     bad = agg[agg["reasons"] != ""]
     if len(bad):
         raise ValueError(f"rows that do not validate: {dict(zip(bad['reasons'], bad['n']))}")
-    return agg
+    return sql.decode(agg)
 
 
 def split_cells(rows: pd.DataFrame, window: WindowSpec) -> list[Cell]:

@@ -191,7 +191,7 @@ def scan(engine, staged: staging.Staged, window,
     reject_counts = {str(r): int(n) for r, n in counts.items()}
     for reason, n in staged.counts.items():
         reject_counts[reason] = reject_counts.get(reason, 0) + n
-    aggregates = agg[valid].reindex(columns=AGGREGATE_COLUMNS).reset_index(drop=True)
+    aggregates = sql.decode(agg[valid]).reindex(columns=AGGREGATE_COLUMNS).reset_index(drop=True)
     sql_rejects = engine.query(sql.rejects_sql(files, reject_cap)) if (~valid).any() else pd.DataFrame()
     log = PredictionLog(sources, aggregates, reject_counts, _merge_rejects(sql_rejects, broken, sources, reject_cap),
                         first_us=_int_or_none(agg.loc[valid, "first_us"].min()),

@@ -125,7 +125,7 @@ def _file_select(log: LogFile) -> str:
         score = f"CASE WHEN regexp_extract({trimmed}, '{_NUMBER}', 0) <> '' THEN TRY_CAST({trimmed} AS DOUBLE) END"
     flags = ", ".join(f"{'true' if name in kinds else 'false'} AS has_{name}" for name in REQUIRED)
     return (f"SELECT {log.index} AS src, log_row_ AS row_no, {_missing_reasons(kinds)} AS missing, {flags}, "
-            f"{'unix_micros(CAST(timestamp AS TIMESTAMP))' if typed_ts else 'CAST(NULL AS BIGINT)'} AS ts_typed, "
+            f"{'unix_micros(timestamp)' if typed_ts else 'CAST(NULL AS BIGINT)'} AS ts_typed, "
             f"{'CAST(NULL AS STRING)' if typed_ts else text('timestamp')} AS ts_text, "
             f"{text('model_version')} AS version_raw, "
             f"CASE WHEN isnan({score}) THEN NULL ELSE {score} END AS score_num, "
@@ -145,6 +145,18 @@ def checked(files: list[LogFile]) -> str:
     verdict, verdict_bad = _binary("verdict_raw")
     label, label_bad = _binary("label_raw")
     verdict_present = f"(verdict_raw IS NOT NULL AND lower(TRIM(verdict_raw)) NOT IN {_MISSING})"
+    checks = [  # (condition, reason), in the order reasons have always been listed
+        ("missing IS NOT NULL", "missing"),
+        ("has_timestamp AND ts_us IS NULL", "'unparseable timestamp'"),
+        ("has_model_version AND version IS NULL", "'missing model_version'"),
+        ("has_score AND score_num IS NULL", "'score missing or not a number'"),
+        ("has_score AND (score_num < 0 OR score_num > 1)", "'score outside [0,1]'"),
+        ("verdict_bad", "'verdict not 0/1'"),
+        ("label_bad", "'label not 0/1'"),
+        ("needs_threshold AND threshold IS NULL", "concat('no verdict and no threshold (model_version ', version, ')')"),
+    ]
+    bad = " OR ".join(f"COALESCE({condition}, false)" for condition, _ in checks)
+    reasons = ", ".join(f"CASE WHEN {condition} THEN {reason} END" for condition, reason in checks)
     return f"""
 raw_rows AS ({union}),
 pieces AS (SELECT *, TRIM(version_raw) AS version, {_text_ts_columns('ts_text')} FROM raw_rows),
@@ -162,15 +174,7 @@ judged AS (
   FROM parsed p LEFT JOIN thresholds t ON p.version = t.version),
 checked AS (
   SELECT *,
-    concat_ws('; ', missing,
-      CASE WHEN has_timestamp AND ts_us IS NULL THEN 'unparseable timestamp' END,
-      CASE WHEN has_model_version AND version IS NULL THEN 'missing model_version' END,
-      CASE WHEN has_score AND score_num IS NULL THEN 'score missing or not a number' END,
-      CASE WHEN has_score AND (score_num < 0 OR score_num > 1) THEN 'score outside [0,1]' END,
-      CASE WHEN verdict_bad THEN 'verdict not 0/1' END,
-      CASE WHEN label_bad THEN 'label not 0/1' END,
-      CASE WHEN needs_threshold AND threshold IS NULL
-           THEN concat('no verdict and no threshold (model_version ', version, ')') END) AS reasons,
+    CASE WHEN {bad} THEN concat_ws('; ', {reasons}) ELSE '' END AS reasons,
     COALESCE(verdict_logged, CASE WHEN score_num >= threshold THEN 1 ELSE 0 END) AS verdict
   FROM judged)"""
 
@@ -208,7 +212,8 @@ def needs_threshold_sql(files: list[LogFile]) -> str:
 
 def aggregate_sql(files: list[LogFile], spec) -> str:
     """One pass over the log: valid rows counted per (window, version, score bin, verdict, label),
-    rejected rows per reason text (window and the rest NULL); first/last valid time per group."""
+    the last three packed in one integer (:func:`decode`), rejected rows per reason text (window
+    and the rest NULL); first/last valid time per group."""
     ctes, start = window_start(spec)
     source = "m6" if ctes else "valid"
     return f"""WITH {checked(files)},
@@ -217,14 +222,22 @@ keyed AS (
   SELECT reasons,
          CASE WHEN reasons = '' THEN {start} END AS window_us,
          CASE WHEN reasons = '' THEN version END AS version,
-         CASE WHEN reasons = '' THEN CAST(ROUND(score_num * {SCORE_BINS}) AS INT) END AS bin,
-         CASE WHEN reasons = '' THEN verdict END AS verdict,
-         CASE WHEN reasons = '' THEN label END AS label,
+         CASE WHEN reasons = '' THEN CAST(ROUND(score_num * {SCORE_BINS}) AS BIGINT) * 6 + verdict * 3
+                                     + COALESCE(label, 2) END AS cell_key,
          CASE WHEN reasons = '' THEN ts_us END AS ts_us
   FROM {source})
-SELECT reasons, window_us, version, bin, verdict, label, COUNT(*) AS n, MIN(ts_us) AS first_us,
-       MAX(ts_us) AS last_us
-FROM keyed GROUP BY reasons, window_us, version, bin, verdict, label"""
+SELECT reasons, window_us, version, cell_key, COUNT(*) AS n, MIN(ts_us) AS first_us, MAX(ts_us) AS last_us
+FROM keyed GROUP BY reasons, window_us, version, cell_key"""
+
+
+def decode(agg):
+    """Split ``cell_key`` (bin * 6 + verdict * 3 + label, label 2 = none) back into its columns."""
+    key = agg["cell_key"]
+    agg = agg.drop(columns="cell_key")
+    agg["bin"] = key // 6
+    agg["verdict"] = (key % 6) // 3
+    agg["label"] = (key % 3).where(key % 3 != 2)
+    return agg
 
 
 def rejects_sql(files: list[LogFile], limit: int) -> str:
