@@ -141,7 +141,7 @@ def test_spark_local_and_duckdb_write_identical_outputs(tmp_path, params):
             assert (outs["duckdb"] / name).read_bytes() == (outs["spark"] / name).read_bytes(), (window, name)
     result = strict_json(outs["spark"] / "monitor.json")
     assert result["input"]["rows_rejected"] == 8 and len(result["input"]["files"]) == 3
-    assert result["model_versions"] == ["1.0.0", "1.1.0"]
+    assert result["model_versions"] == ["1.0.0", "1.1.0", "9.9.9"]
     assert result["input"]["rejects_by_reason"] == {  # the "abc" row has two reasons
         "score missing or not a number": 2, "label not 0/1": 1, "missing model_version": 1,
         "score outside [0,1]": 1, "unparseable JSON line": 1, "unparseable timestamp": 1, "verdict not 0/1": 1,

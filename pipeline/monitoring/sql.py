@@ -12,7 +12,7 @@ numbers on a laptop and on a cluster:
 
 The one name DuckDB lacks, ``unix_micros`` (for typed Parquet timestamps), the DuckDB engine
 defines as a macro. The engines only register their inputs (views ``log_<i>`` with a 1-based
-``log_row_``, a ``thresholds`` table) and run these statements; see ``engine``.
+``log_row_``, a ``thresholds`` table) and run these statements: ``engine_duckdb``, ``engine_spark``.
 """
 from __future__ import annotations
 
