@@ -1,7 +1,7 @@
 """The embedded engine: DuckDB reads the (staged) Parquet inputs in a streaming scan.
 
 Only registration lives here; the statements are ``sql``'s. DuckDB lacks Spark's
-``unix_micros``, so it is defined as a macro over ``epoch_us``.
+``unix_micros`` and ``timestamp_micros``, so they are macros over ``epoch_us`` and ``make_timestamp``.
 """
 from __future__ import annotations
 
@@ -38,7 +38,9 @@ class DuckDBEngine:
         if temp_dir:
             config["temp_directory"] = temp_dir
         self.con = duckdb.connect(config=config)
+        self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("CREATE MACRO unix_micros(t) AS epoch_us(t)")
+        self.con.execute("CREATE MACRO timestamp_micros(u) AS make_timestamp(u)")
 
     def register(self, index: int, item: Input, known: tuple[str, ...]) -> dict:
         """View ``log_<index>`` over one input, with a 1-based ``log_row_``; the kinds of its known columns."""

@@ -10,8 +10,8 @@ numbers on a laptop and on a cluster:
 * integer division only on small non-negative numbers, as ``CAST(FLOOR(a / b) AS BIGINT)``,
   and the floor modulo as ``((a % b) + b) % b`` (both engines truncate ``%``).
 
-The one name DuckDB lacks, ``unix_micros`` (for typed Parquet timestamps), the DuckDB engine
-defines as a macro. The engines only register their inputs (views ``log_<i>`` with a 1-based
+The two names DuckDB lacks, ``unix_micros`` (typed Parquet timestamps) and ``timestamp_micros``
+(calendar months), the DuckDB engine defines as macros. The engines only register their inputs (views ``log_<i>`` with a 1-based
 ``log_row_``, a ``thresholds`` table) and run these statements: ``engine_duckdb``, ``engine_spark``.
 """
 from __future__ import annotations
@@ -182,24 +182,16 @@ checked AS (
 def window_start(spec) -> tuple[str, str]:
     """(extra CTEs, expression) for the start of the window of ``ts_us``, in epoch microseconds.
 
-    ``spec`` is an ``analysis.WindowSpec``: hours and days count from 1970-01-05 (a Monday),
-    months are calendar months (civil date from days, H. Hinnant's algorithm).
+    ``spec`` is an ``analysis.WindowSpec``: hours and days count from 1970-01-05 (a Monday);
+    months are calendar months, from ``year``/``month`` of ``timestamp_micros(ts_us)`` (UTC:
+    the engines run with the UTC session time zone).
     """
     if spec.unit in ("h", "D"):
         step = spec.count * (HOUR_US if spec.unit == "h" else DAY_US)
         return "", f"({ORIGIN_US} + {_floor_to(f'ts_us - {ORIGIN_US}', step)})"
-    day = f"CAST({_floor_to('ts_us', DAY_US)} / {DAY_US} AS BIGINT)"
     ctes = f""",
-m0 AS (SELECT *, {day} + 719468 AS z_ FROM valid),
-m1 AS (SELECT *, {_div('z_', 146097)} AS era_ FROM m0),
-m2 AS (SELECT *, z_ - era_ * 146097 AS doe_ FROM m1),
-m3 AS (SELECT *, {_div(f"doe_ - {_div('doe_', 1460)} + {_div('doe_', 36524)} - {_div('doe_', 146096)}", 365)} AS yoe_
-       FROM m2),
-m4 AS (SELECT *, {_div("5 * (doe_ - (365 * yoe_ + " + _div('yoe_', 4) + " - " + _div('yoe_', 100) + ")) + 2", 153)} AS mp_
-       FROM m3),
-m5 AS (SELECT *, CASE WHEN mp_ < 10 THEN mp_ + 3 ELSE mp_ - 9 END AS mon_,
-              yoe_ + era_ * 400 + CASE WHEN mp_ < 10 THEN 0 ELSE 1 END AS yr_ FROM m4),
-m6 AS (SELECT *, {_floor_to('yr_ * 12 + mon_ - 1', spec.count)} AS k_ FROM m5)"""
+m0 AS (SELECT *, year(timestamp_micros(ts_us)) * 12 + month(timestamp_micros(ts_us)) - 1 AS mon_ FROM valid),
+m1 AS (SELECT *, mon_ - mon_ % {spec.count} AS k_ FROM m0)"""
     start = f"({_days_from_civil(_div('k_', 12), '(k_ % 12) + 1', '1')} * {DAY_US})"
     return ctes, start
 
@@ -215,7 +207,7 @@ def aggregate_sql(files: list[LogFile], spec) -> str:
     the last three packed in one integer (:func:`decode`), rejected rows per reason text (window
     and the rest NULL); first/last valid time per group."""
     ctes, start = window_start(spec)
-    source = "m6" if ctes else "valid"
+    source = "m1" if ctes else "valid"
     return f"""WITH {checked(files)},
 valid AS (SELECT * FROM checked){ctes},
 keyed AS (

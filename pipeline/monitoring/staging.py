@@ -206,8 +206,8 @@ def _text_columns(parquet: pq.ParquetFile) -> list[str]:
 
 
 def _valid_utf8(parquet: pq.ParquetFile, columns: list[str]) -> bool:
-    """Whether the known text columns hold UTF-8 only, checked a row group at a time (a column
-    of few distinct values, such as the version, is checked on its dictionary)."""
+    """Whether the known text columns hold UTF-8 only, checked a row group at a time on their
+    dictionaries (``parquet`` opened with ``read_dictionary``: the version column is a few values)."""
     if not columns:
         return True
     for i in range(parquet.num_row_groups):
@@ -226,7 +226,7 @@ def stage_parquet(path: Path, caps: Caps, index: int, out: Path) -> tuple[Input,
     text columns read as bytes, each row with an undecodable value a broken reject."""
     parquet = _parquet_caps(path, caps)
     columns = _text_columns(parquet)
-    if _valid_utf8(parquet, columns):
+    if _valid_utf8(pq.ParquetFile(path, read_dictionary=columns), columns):
         return Input(str(path), str(path), False), _Broken()
     broken = _Broken()
     known = [f.name for f in parquet.schema_arrow if f.name in KNOWN]
