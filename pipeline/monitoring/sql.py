@@ -69,11 +69,22 @@ def _days_from_civil(y: str, m: str, d: str) -> str:
     return f"({era} * 146097 + {doe} - 719468)"
 
 
-def _text_ts_columns(col: str) -> str:
-    """The pieces of an ISO 8601 text timestamp (all NULL when it does not match)."""
-    text = f"TRIM(CAST({col} AS STRING))"
-    parts = ["y", "mo", "d", "h", "mi", "s", "frac", "zone"]
-    return ", ".join(f"regexp_extract({text}, '{_TS}', {k}) AS t_{name}" for k, name in enumerate(parts, 1))
+def _text_ts_columns(text: str) -> str:
+    """The pieces of a trimmed ISO 8601 text timestamp ``text`` by position (one regular
+    expression checks the shape; fraction and zone are found with instr, not more matching)."""
+    time = f"substr({text}, 11, 1) IN ('T', ' ')"
+    tail = f"substr({text}, 11)"
+    zone_at = f"greatest(instr({tail}, 'Z'), instr({tail}, '+'), instr({tail}, '-'))"
+    end = f"CASE WHEN {zone_at} > 0 THEN 10 + {zone_at} ELSE length({text}) + 1 END"
+    return ", ".join([
+        f"regexp_extract({text}, '{_TS}', 0) <> '' AS t_ok",
+        f"substr({text}, 1, 4) AS t_y", f"substr({text}, 6, 2) AS t_mo", f"substr({text}, 9, 2) AS t_d",
+        f"CASE WHEN {time} THEN substr({text}, 12, 2) ELSE '' END AS t_h",
+        f"CASE WHEN {time} THEN substr({text}, 15, 2) ELSE '' END AS t_mi",
+        f"CASE WHEN {time} AND substr({text}, 17, 1) = ':' THEN substr({text}, 18, 2) ELSE '' END AS t_s",
+        f"CASE WHEN {time} AND substr({text}, 20, 1) = '.' THEN substr({text}, 21, {end} - 21) ELSE '' END AS t_frac",
+        f"CASE WHEN {zone_at} > 0 THEN substr({tail}, {zone_at}) ELSE '' END AS t_zone",
+    ])
 
 
 def _text_ts_micros() -> str:
@@ -91,7 +102,7 @@ def _text_ts_micros() -> str:
           f"AND {h} <= 23 AND {mi} <= 59 AND {s} <= 59 AND {zone_h} <= 23 AND {zone_m} <= 59")
     micros = (f"{_days_from_civil(y, mo, d)} * {DAY_US} + {h} * {HOUR_US} + {mi} * 60000000 + {s} * 1000000 "
               f"+ {frac} - {sign} * ({zone_h} * 60 + {zone_m}) * 60000000")
-    return f"CASE WHEN t_y <> '' AND {ok} THEN {micros} END"
+    return f"CASE WHEN t_ok AND {ok} THEN {micros} END"
 
 
 def _binary(col: str) -> tuple[str, str]:
@@ -159,7 +170,8 @@ def checked(files: list[LogFile]) -> str:
     reasons = ", ".join(f"CASE WHEN {condition} THEN {reason} END" for condition, reason in checks)
     return f"""
 raw_rows AS ({union}),
-pieces AS (SELECT *, TRIM(version_raw) AS version, {_text_ts_columns('ts_text')} FROM raw_rows),
+trimmed AS (SELECT *, TRIM(version_raw) AS version, TRIM(ts_text) AS ts_trim FROM raw_rows),
+pieces AS (SELECT *, {_text_ts_columns('ts_trim')} FROM trimmed),
 parsed AS (
   SELECT src, row_no, missing, has_timestamp, has_model_version, has_score, ts_text, version_raw, score_num,
          score_text, verdict_raw, label_raw, url, ts_typed,

@@ -132,10 +132,44 @@ def _csv_header(fh, sep: str) -> list[str]:
     return [escaped(name) for name in next(csv.reader([text], delimiter=sep))] if text else []
 
 
+def _stage_csv_fast(path: Path, caps: Caps, out: Path, sep: str) -> bool:
+    """A clean CSV (every row well-formed UTF-8 with the header's field count) streamed by
+    pyarrow's parser, about ten times the speed of the row loop; False as soon as a row is not
+    clean, and the caller starts over with the loop, which says what is wrong with it."""
+    import pyarrow.csv as pacsv
+
+    with open_capped(path, caps, header_lines=1) as fh:
+        header = _csv_header(fh, sep)
+        if not header or len(set(header)) < len(header):
+            return False
+        reader = pacsv.open_csv(
+            fh, read_options=pacsv.ReadOptions(column_names=header, block_size=1 << 22),
+            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header},
+                                                 include_columns=[c for c in header if c in KNOWN]))
+        known = [c for c in header if c in KNOWN]
+        schema = pa.schema([("log_row_", pa.int64()), *[(c, pa.string()) for c in known]])
+        row = 0
+        with pq.ParquetWriter(out, schema) as writer:
+            try:
+                for batch in reader:
+                    rows = pa.array(range(row + 1, row + batch.num_rows + 1), pa.int64())
+                    writer.write_table(pa.table([rows, *[batch.column(c) for c in known]], schema=schema))
+                    row += batch.num_rows
+            except pa.ArrowInvalid:
+                return False
+    return True
+
+
 def stage_csv(path: Path, caps: Caps, index: int, out: Path, sep: str) -> tuple[Input, list[dict]]:
     """A (compressed) CSV streamed row by row; a row with the wrong number of fields or an
     undecodable byte is a broken reject. Rows are numbered from 1 after the header; blank
     lines are skipped, as pandas skipped them."""
+    try:
+        if _stage_csv_fast(path, caps, out, sep):
+            return Input(str(path), str(out), True), _Broken()
+    except pa.ArrowInvalid:
+        pass
     broken = _Broken()
     with open_capped(path, caps, header_lines=1) as fh:
         header = _csv_header(fh, sep)
