@@ -52,9 +52,16 @@ def register(subparsers) -> None:
     parser.add_argument("--master", default="local[2]",
                         help="Spark master URL for --engine spark: local[N], spark://HOST:7077, yarn, "
                              "k8s://https://HOST (default: local[2])")
-    parser.add_argument("--max-rejects", type=int, default=logs.REJECT_CAP, metavar="N",
+    parser.add_argument("--max-rejects", type=_count, default=logs.REJECT_CAP, metavar="N",
                         help="rejected rows written to rejects.csv (all are counted; default: %(default)s)")
     parser.set_defaults(func=run)
+
+
+def _count(text: str) -> int:
+    """A row count of 0 or more (argparse type)."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {text!r}")
+    return int(text)
 
 
 def reference_range(args: argparse.Namespace, params: config.MonitorParams):
