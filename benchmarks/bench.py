@@ -18,6 +18,9 @@ Sections (``--sections``, comma separated):
   profile   onnxruntime per-node profile of the ensemble (by member and op), cProfile of the slowest stage.
   scaling   `dvc repro --force` wall time and peak RSS per stage at 1x, 3x, 10x data (scratch copies).
   ci        no-op `dvc repro` and a params change that only affects evaluation.
+  monitor   `python -m pipeline monitor` on generated Parquet logs of 10M and 100M rows (DuckDB): wall/CPU
+            time and peak RSS of the process tree; Spark local vs DuckDB on a ~1M-row log (time, identical
+            monitor.json and rejects.csv). Logs are generated into build/monitor-bench/ (never committed).
 
 Results are merged into ``<out-dir>/results.json`` (raw numbers, one key per section, so sections can
 be run separately) and rendered to ``<out-dir>/RESULTS.md`` with machine facts and date.
@@ -46,7 +49,7 @@ if str(REPO) not in sys.path:
 if str(REPO / "benchmarks") not in sys.path:
     sys.path.insert(0, str(REPO / "benchmarks"))
 
-SECTIONS = ("serving", "levers", "candidates", "profile", "scaling", "ci")
+SECTIONS = ("serving", "levers", "candidates", "profile", "scaling", "ci", "monitor")
 DEFAULT_OUT = REPO / "benchmarks"
 
 
@@ -60,12 +63,14 @@ FULL = {
     "tree_variants": ((300, 63), (150, 63), (150, 31), (100, 31), (60, 15)),
     "profile_batches": 30, "candidates": ((None, (150, 31)), (None, (100, 31)), ((6000, 4000), (150, 31))),
     "candidate_rounds": 5, "candidate_calls": 500,
+    "monitor_rows": (10_000_000, 100_000_000), "monitor_engine_rows": 1_000_000,
 }
 SMOKE = {
     "latency_calls": 30, "latency_calls_sklearn": 5, "batch": 64, "throughput_repeats": 2,
     "throughput_repeats_sklearn": 1, "threads": (1, 2), "scaling_factors": (1, 2),
     "vocab_sizes": ((150, 100),), "tree_variants": ((5, 7),),
     "profile_batches": 3, "candidates": ((None, (5, 7)),), "candidate_rounds": 2, "candidate_calls": 20,
+    "monitor_rows": (20_000,), "monitor_engine_rows": 5_000,
 }
 # A small model for --smoke (params['train'] overrides): fits in seconds on a few thousand URLs.
 SMOKE_TRAIN = {"char_tfidf": {"host_features": 300, "path_features": 200, "min_df": 2},
@@ -191,6 +196,8 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         if section in ("scaling", "ci"):
             result = run_pipeline_section(section, args, cfg, log)
+        elif section == "monitor":
+            result = run_monitor_section(args, cfg, log)
         else:
             result = SECTION_FUNCS[section](inputs, cfg, log)
         result["section_wall_s"] = round(time.perf_counter() - started, 1)
@@ -225,6 +232,14 @@ def run_pipeline_section(section: str, args, cfg: dict, log) -> dict:
         built = root / "scaling" / "x1"  # reuse the 1x scaling run's work dir: its cache is complete
         work = built if (built / "dvc.lock").exists() and (built / "models").exists() else None
         return _scaling.run_ci(root / "ci", override, raw, log, work=work, noop_runs=1 if args.smoke else 3)
+
+
+def run_monitor_section(args, cfg: dict, log) -> dict:
+    """The monitor at 10M and 100M rows, and Spark local vs DuckDB (benchmarks/_monitor_scale.py)."""
+    import _monitor_scale
+
+    work = args.workdir / "monitor" if args.workdir else _monitor_scale.WORK
+    return _monitor_scale.run_section(cfg, log, work)
 
 
 def smoke_raw(dest: Path, params: dict, per_label: int = 150) -> Path:

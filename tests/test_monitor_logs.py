@@ -28,11 +28,18 @@ BAD = [
 
 
 def test_timestamps_with_and_without_zone_are_utc():
-    ts = logs.parse_timestamps(pd.Series(["2024-03-01T12:00:00+02:00", "2024-03-01T10:00:00",
-                                          "2024-03-01", "03/01/2024", "3", None]))
-    assert ts.iloc[0] == ts.iloc[1] == pd.Timestamp("2024-03-01T10:00:00", tz="UTC")
-    assert ts.iloc[2] == pd.Timestamp("2024-03-01", tz="UTC")
-    assert ts.iloc[3:].isna().all()  # not ISO 8601: rejected rather than guessed
+    """Parsed by the shared SQL (integer arithmetic, no engine date parser)."""
+    texts = ["2024-03-01T12:00:00+02:00", "2024-03-01T10:00:00", "2024-03-01", "2024-02-29 23:30:00.25-0100",
+             "1999-12-31T23:59:59.999999Z", "2024-03-01T10:00:00+0000",
+             "03/01/2024", "3", "2023-02-29", "2024-03-01T24:00:00", "2024-13-01", None]
+    raw = pd.DataFrame({"timestamp": texts, "model_version": "1.0.0", "score": 0.5, "verdict": 1})
+    clean, rejects = logs.validate(raw)
+    assert clean["timestamp"].tolist() == [pd.Timestamp(t, tz="UTC") for t in [
+        "2024-03-01T10:00:00", "2024-03-01T10:00:00", "2024-03-01", "2024-03-01T00:30:00.25",
+        "1999-12-31T23:59:59.999999", "2024-03-01T10:00:00"]]
+    # not ISO 8601, or no such date or hour: rejected rather than guessed
+    assert rejects["timestamp"].tolist() == texts[6:]
+    assert set(rejects["reason"]) == {"unparseable timestamp"}
 
 
 def test_verdict_is_logged_or_derived_from_the_version_threshold():
@@ -52,7 +59,7 @@ def test_every_bad_row_is_rejected_with_its_reason():
     assert len(rejects) == len(BAD)
     for (_, reason), got in zip(BAD, rejects["reason"]):
         assert reason in got
-    assert rejects["score"].tolist()[2:4] == [1.7, "high"]  # original values kept for tracing
+    assert rejects["score"].tolist()[2:4] == ["1.7", "high"]  # original values kept (as text) for tracing
 
 
 def test_a_file_without_a_required_column_is_rejected_whole():
@@ -111,9 +118,14 @@ def test_versions_without_verdict_counts_the_rows_that_need_a_threshold(tmp_path
         "2024-01-01T00:00:00Z,2.0.0,0.9,0\n")
     (tmp_path / "b.jsonl").write_text(
         '{"timestamp": "2024-01-02T00:00:00Z", "model_version": "2.0.0", "score": 0.1}\n')
-    raw = logs.read(tmp_path)
-    assert logs.versions_without_verdict(raw) == {"1.0.0": 2, "2.0.0": 1}
-    log = logs.validate_log(raw, {"1.0.0": 0.5, "2.0.0": 0.05})
+    needed = []
+
+    def resolve(versions):
+        needed.append(versions)
+        return {"1.0.0": 0.5, "2.0.0": 0.05}
+
+    log = logs.load(tmp_path, resolve=resolve)
+    assert needed == [{"1.0.0": 2, "2.0.0": 1}]
     assert len(log.rows) == 5 and len(log.rejects) == 2
     assert "score missing or not a number" in " ".join(log.rejects["reason"])
     assert log.rows.sort_values(["model_version", "score"])["verdict"].tolist() == [0, 1, 1, 1, 0]

@@ -108,3 +108,35 @@ def test_precision_recall_on_labelled_rows():
     out = stats.precision_recall(verdict, label)
     assert out == {"labelled_rows": 6, "precision": pytest.approx(2 / 3), "recall": pytest.approx(2 / 3)}
     assert stats.precision_recall(np.array([0]), np.array([0]))["precision"] is None
+
+
+# -- histogram versions: exactly the array statistics on scores rounded to 4 decimals ---------------
+def _rounded_pair(seed: int, n1: int, n2: int, shift: int = 0):
+    rng = np.random.default_rng(seed)
+    b1 = np.clip(np.round(rng.beta(2, 5, n1) * 10_000) + shift, 0, 10_000).astype(int)
+    b2 = np.clip(np.round(rng.beta(2, 5, n2) * 10_000), 0, 10_000).astype(int)
+    return (np.bincount(b1, minlength=stats.GRID.size), np.bincount(b2, minlength=stats.GRID.size),
+            stats.GRID[b1], stats.GRID[b2])
+
+
+@pytest.mark.parametrize("n1,n2,shift", [(1, 1, 0), (7, 40, 0), (900, 2500, 150), (9_000, 10_000, 0),
+                                         (12_000, 30_000, 0), (10_001, 50, 300), (40_000, 60_000, 25)])
+def test_histogram_statistics_equal_the_array_statistics_on_rounded_scores(n1, n2, shift):
+    """Both sides of scipy's exact/asymptotic KS switch (10,000 rows), ties, tiny samples."""
+    h1, h2, x1, x2 = _rounded_pair(n1 + n2, n1, n2, shift)
+    probs = [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0, 1 / 3]
+    assert stats.quantiles_hist(h1, probs) == stats.quantiles(x1, probs)
+    assert stats.ks_test_hist(h1, h2) == stats.ks_test(x1, x2)
+    for bins in (10, 20):
+        assert stats.psi_hist(h1, h2, bins) == stats.psi(x1, x2, bins)
+
+
+def test_histogram_statistics_with_all_scores_tied():
+    one = np.zeros(stats.GRID.size, dtype=np.int64)
+    one[4321] = 20_000
+    _, h2, _, x2 = _rounded_pair(3, 10, 15_000)
+    x1 = stats.expand(one)
+    assert stats.quantiles_hist(one, [0.5]) == {"0.5": 0.4321}
+    assert stats.ks_test_hist(one, h2) == stats.ks_test(x1, x2)
+    assert stats.psi_hist(one, h2) == stats.psi(x1, x2) and stats.psi_hist(h2, one) == stats.psi(x2, x1)
+    assert np.isnan(stats.psi_hist(np.zeros_like(one), one))

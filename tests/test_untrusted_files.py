@@ -88,7 +88,7 @@ def test_an_invalid_byte_in_a_header_name_costs_that_column_not_the_run(tmp_path
     log = logs.load(path, {"1.4.0": 0.5})
     assert log.rows.empty
     assert log.rejects["reason"].tolist() == ["missing column 'score'"]
-    assert "sc\\xffore" in log.rejects.columns
+    assert log.rejects.columns.tolist() == logs.REJECT_COLUMNS  # the known columns only (the damaged name is not one)
 
 
 def test_monitor_runs_on_with_the_bad_row_in_rejects_csv(tmp_path):
@@ -139,7 +139,7 @@ def test_the_row_cap_names_the_param_and_what_was_read(tmp_path):
     caps = Caps(10 ** 9, 20, "monitor.logs.max_decompressed_bytes", "monitor.logs.max_rows")
     with pytest.raises(LimitExceeded, match=r"log\.csv: more than 20 rows \(cap params monitor\.logs\.max_rows; "
                                             r"read 50 rows"):
-        logs.read_file(path, caps)
+        logs.load(path, caps=caps)
     assert read_capped(path, Caps(10 ** 9, 50, "b", "r"), header_lines=1).count(b"\n") == 51
 
 

@@ -109,30 +109,27 @@ def version_key(version: str) -> tuple:
 
 
 class _Counts:
-    """Row and flagged counts of anything holding ``scores`` and ``verdicts`` arrays."""
+    """Row and flagged counts of anything holding a score histogram and its flagged count."""
 
-    scores: np.ndarray
-    verdicts: np.ndarray
+    hist: np.ndarray
+    flagged: int
 
     @property
     def rows(self) -> int:
-        return int(self.scores.size)
-
-    @property
-    def flagged(self) -> int:
-        return int(self.verdicts.sum())
+        return int(self.hist.sum())
 
 
 @dataclass
 class Cell(_Counts):
-    """The rows of one model version in one window, as arrays."""
+    """The rows of one model version in one window, as counts: a histogram of scores over
+    ``stats.GRID`` (4 decimals), the flagged count and the labelled confusion counts."""
 
     version: str
     start: pd.Timestamp
     end: pd.Timestamp
-    scores: np.ndarray
-    verdicts: np.ndarray
-    labels: np.ndarray
+    hist: np.ndarray
+    flagged: int
+    labelled: dict  # tp, fp, fn, labelled
 
 
 @dataclass
@@ -143,39 +140,67 @@ class Sample(_Counts):
     version: str
     start: pd.Timestamp | None
     end: pd.Timestamp | None
-    scores: np.ndarray
-    verdicts: np.ndarray
+    hist: np.ndarray
+    flagged: int
 
     @classmethod
     def pool(cls, cells: list[Cell], description: str) -> "Sample":
         return cls(description, cells[0].version if cells else "",
                    min((c.start for c in cells), default=None),
                    max((c.end for c in cells), default=None),
-                   np.concatenate([c.scores for c in cells]) if cells else np.empty(0),
-                   np.concatenate([c.verdicts for c in cells]) if cells else np.empty(0, np.int8))
+                   np.sum([c.hist for c in cells], axis=0) if cells else np.zeros(stats.GRID.size, np.int64),
+                   int(sum(c.flagged for c in cells)))
+
+
+def cells_from_aggregates(agg: pd.DataFrame, window: WindowSpec) -> list[Cell]:
+    """One Cell per (window, model version) of the engine's counts, in time then version order."""
+    cells = []
+    for (start_us, version), group in agg.groupby(["window_us", "version"], sort=False):
+        n = group["n"].to_numpy(np.int64)
+        verdict = group["verdict"].to_numpy(np.int64)
+        label = group["label"].to_numpy(float)
+        hist = np.bincount(group["bin"].to_numpy(np.int64), weights=n, minlength=stats.GRID.size).astype(np.int64)
+        labelled = {"tp": int(n[(verdict == 1) & (label == 1)].sum()), "fp": int(n[(verdict == 1) & (label == 0)].sum()),
+                    "fn": int(n[(verdict == 0) & (label == 1)].sum()), "labelled": int(n[~np.isnan(label)].sum())}
+        start = pd.Timestamp(int(start_us), unit="us", tz="UTC")
+        cells.append(Cell(str(version), start, window.end(start), hist, int(n[verdict == 1].sum()), labelled))
+    cells.sort(key=lambda c: (c.start, version_key(c.version)))
+    return cells
+
+
+def aggregate_rows(rows: pd.DataFrame, window: WindowSpec) -> pd.DataFrame:
+    """Validated rows (timestamp, model_version, score, verdict, label) counted by the shared SQL,
+    as the engines count a log: one aggregation, whichever the input."""
+    from pipeline.monitoring import sql
+    from pipeline.monitoring.engine_duckdb import DuckDBEngine
+
+    frame = pd.DataFrame({"log_row_": np.arange(1, len(rows) + 1), "timestamp": rows["timestamp"],
+                          "model_version": rows["model_version"].astype(str), "score": rows["score"].astype(float),
+                          "verdict": rows["verdict"].astype(np.int64),
+                          "label": rows["label"].astype(float) if "label" in rows else np.nan})
+    engine = DuckDBEngine()
+    try:
+        files = [sql.LogFile(0, engine.register_frame(0, frame, sql.REQUIRED + sql.OPTIONAL))]
+        engine.register_thresholds({})
+        agg = engine.query(sql.aggregate_sql(files, window))
+    finally:
+        engine.close()
+    bad = agg[agg["reasons"] != ""]
+    if len(bad):
+        raise ValueError(f"rows that do not validate: {dict(zip(bad['reasons'], bad['n']))}")
+    return sql.decode(agg)
 
 
 def split_cells(rows: pd.DataFrame, window: WindowSpec) -> list[Cell]:
-    """One Cell per (window, model version) that has rows, in time then version order."""
+    """One Cell per (window, model version) of validated rows."""
     if rows.empty:
         return []
-    starts = window.floor(rows["timestamp"])
-    labels = rows["label"].to_numpy(float) if "label" in rows else np.full(len(rows), np.nan)
-    scores = rows["score"].to_numpy(float)
-    verdicts = rows["verdict"].to_numpy(np.int8)
-    cells = []
-    groups = pd.DataFrame({"start": starts, "version": rows["model_version"].astype(str)}).groupby(
-        ["start", "version"], sort=False).indices
-    for (start, version), idx in groups.items():
-        cells.append(Cell(version, start, window.end(start), scores[idx], verdicts[idx], labels[idx]))
-    cells.sort(key=lambda c: (c.start, version_key(c.version)))
-    return cells
+    return cells_from_aggregates(aggregate_rows(rows, window), window)
 
 
 def summarise_cell(cell: Cell, window: WindowSpec, params: MonitorParams) -> dict:
     """Rows, flagged ratio with its Wilson interval, quantiles, and precision/recall if labelled."""
     low, high = stats.wilson_interval(cell.flagged, cell.rows)
-    labelled = ~np.isnan(cell.labels)
     out = {
         "window": window.label(cell.start),
         "window_start": cell.start.isoformat(),
@@ -186,11 +211,12 @@ def summarise_cell(cell: Cell, window: WindowSpec, params: MonitorParams) -> dic
         "flagged_ratio": cell.flagged / cell.rows,
         "ratio_ci_low": low,
         "ratio_ci_high": high,
-        "score_quantiles": stats.quantiles(cell.scores, list(params.score_quantiles)),
+        "score_quantiles": stats.quantiles_hist(cell.hist, list(params.score_quantiles)),
         "status": INSUFFICIENT if cell.rows < params.min_rows else "ok",
     }
-    if labelled.any():
-        out.update(stats.precision_recall(cell.verdicts[labelled], cell.labels[labelled].astype(int)))
+    if cell.labelled["labelled"]:
+        c = cell.labelled
+        out.update(stats.precision_recall_counts(c["tp"], c["fp"], c["fn"], c["labelled"]))
     return out
 
 
@@ -230,8 +256,8 @@ def compare(kind: str, label: str, current: Sample, reference: Sample, params: M
     else:
         ratio = stats.two_proportion_ztest(current.flagged, current.rows,
                                            reference.flagged, reference.rows)
-    ks = stats.ks_test(current.scores, reference.scores)
-    psi = stats.psi(current.scores, reference.scores, params.psi_bins)
+    ks = stats.ks_test_hist(current.hist, reference.hist)
+    psi = stats.psi_hist(current.hist, reference.hist, params.psi_bins)
     out["tests"] = {
         "ratio": _test_dict(ratio),
         "scores_ks": _test_dict(ks),
@@ -378,8 +404,15 @@ def analyse(rows: pd.DataFrame, params: MonitorParams, *,
             reference_range: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None,
             reference_version: str | None = None) -> dict:
     """The whole monitoring result for validated log rows, as a JSON-ready dict."""
+    return analyse_cells(split_cells(rows, parse_window(params.window)), params,
+                         reference_range=reference_range, reference_version=reference_version)
+
+
+def analyse_cells(cells: list[Cell], params: MonitorParams, *,
+                  reference_range: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None,
+                  reference_version: str | None = None) -> dict:
+    """The whole monitoring result for the counted cells of a log (see ``logs.scan``)."""
     window = parse_window(params.window)
-    cells = split_cells(rows, window)
     versions = sorted({c.version for c in cells}, key=version_key)
     if reference_version is not None and reference_version not in versions:
         raise ValueError(f"reference version {reference_version!r} is not in the log "

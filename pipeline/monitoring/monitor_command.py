@@ -6,6 +6,10 @@ then the client's fetch cache; see ``thresholds``), call ``analysis.analyse``,
 write the outputs. Exit code 0 means no alert, 3 means an alert fired (the
 scheduled workflow opens or updates its tracking issue on 3), 1 means it could
 not run.
+
+The log is read by an engine that streams it (``--engine duckdb``, embedded, the default)
+or by Spark (``--engine spark --master URL``) for logs beyond one machine; both run the
+same SQL (``sql``) and give identical outputs.
 """
 from __future__ import annotations
 
@@ -43,7 +47,21 @@ def register(subparsers) -> None:
                         help="last resort: threshold for rows without a verdict whose version "
                              "no release covers")
     parser.add_argument("--params", default=str(config.PARAMS_FILE), help="params file")
+    parser.add_argument("--engine", choices=logs.ENGINES, default="duckdb",
+                        help="what scans the log: duckdb (embedded, streaming; default) or spark")
+    parser.add_argument("--master", default="local[2]",
+                        help="Spark master URL for --engine spark: local[N], spark://HOST:7077, yarn, "
+                             "k8s://https://HOST (default: local[2])")
+    parser.add_argument("--max-rejects", type=_count, default=logs.REJECT_CAP, metavar="N",
+                        help="rejected rows written to rejects.csv (all are counted; default: %(default)s)")
     parser.set_defaults(func=run)
+
+
+def _count(text: str) -> int:
+    """A row count of 0 or more (argparse type)."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {text!r}")
+    return int(text)
 
 
 def reference_range(args: argparse.Namespace, params: config.MonitorParams):
@@ -56,11 +74,21 @@ def reference_range(args: argparse.Namespace, params: config.MonitorParams):
 
 
 def load_log(args: argparse.Namespace, params: config.MonitorParams, out: Path):
-    """The validated log and the thresholds applied to its rows without a verdict."""
-    raw = logs.read(args.log or params.log_path, exclude=[out], caps=params.log_caps())
-    applied = thresholds.resolve(logs.versions_without_verdict(raw), args.release_dirs or (),
-                                 params.releases, default=args.threshold)
-    log = logs.validate_log(raw, {v: t.threshold for v, t in applied.items()})
+    """The log's counts and capped rejects, and the thresholds applied to its rows without a verdict."""
+    applied: dict = {}
+
+    def resolve(needed: dict[str, int]) -> dict[str, float]:
+        applied.update(thresholds.resolve(needed, args.release_dirs or (), params.releases,
+                                          default=args.threshold))
+        return {v: t.threshold for v, t in applied.items()}
+
+    engine = logs.open_engine(args.engine, args.master)
+    try:
+        log = logs.load(args.log or params.log_path, exclude=[out], caps=params.log_caps(),
+                        window=analysis.parse_window(params.window), engine=engine, resolve=resolve,
+                        reject_cap=args.max_rejects, with_rows=False)
+    finally:
+        engine.close()
     return log, {v: t.as_dict() for v, t in applied.items()}
 
 
@@ -72,12 +100,13 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.out or params.out)
         log, applied = load_log(args, params, out)
         result = {"input": {**render.input_summary(log), "thresholds": applied}}
-        result.update(analysis.analyse(log.rows, params, reference_range=reference,
-                                       reference_version=args.reference_version))
-    except (OSError, ValueError) as exc:
+        cells = analysis.cells_from_aggregates(log.aggregates, analysis.parse_window(params.window))
+        result.update(analysis.analyse_cells(cells, params, reference_range=reference,
+                                             reference_version=args.reference_version))
+    except (OSError, ValueError, ImportError) as exc:
         print(f"monitor: error: {terminal(exc, newlines=True)}", file=sys.stderr)
         return EXIT_ERROR
-    render.write_all(out, log, result, params)
+    render.write_all(out, log, result, cells)
     inp = result["input"]
     print(f"monitor: {inp['rows_valid']} valid rows, {inp['rows_rejected']} rejected, "
           f"{len(result['comparisons'])} comparisons, {result['alerts']} alert(s); outputs in {terminal(out)}")

@@ -14,26 +14,29 @@ from matplotlib.figure import Figure
 
 from pipeline import common
 from pipeline.common import MISSING, md_cell, md_table, plot_text
-from pipeline.monitoring import analysis
-from pipeline.monitoring.config import MonitorParams
+from pipeline.monitoring import analysis, stats
 from pipeline.monitoring.logs import PredictionLog
 
 RECENT = 8  # time comparisons listed per version in report.md; the rest are in monitor.json
 
 
+def _iso(micros: int | None) -> str | None:
+    return None if micros is None else pd.Timestamp(micros, unit="us", tz="UTC").isoformat()
+
+
 def input_summary(log: PredictionLog, rejects_file: str = "rejects.csv") -> dict:
     """What was read, what was kept, what was rejected and why."""
-    rows = log.rows
     return {
         "files": log.files,
         "rows_read": log.rows_read,
-        "rows_valid": len(rows),
-        "rows_rejected": len(log.rejects),
+        "rows_valid": log.rows_valid,
+        "rows_rejected": log.rows_rejected,
         "rejects_by_reason": log.reject_reasons(),
         "rejects_file": rejects_file,
-        "first_timestamp": rows["timestamp"].min().isoformat() if len(rows) else None,
-        "last_timestamp": rows["timestamp"].max().isoformat() if len(rows) else None,
-        "labelled_rows": int(rows["label"].notna().sum()) if len(rows) else 0,
+        "rejects_written": len(log.rejects),
+        "first_timestamp": _iso(log.first_us),
+        "last_timestamp": _iso(log.last_us),
+        "labelled_rows": log.labelled_rows,
     }
 
 
@@ -159,6 +162,9 @@ def render_markdown(result: dict) -> str:
 
     if inp["rows_rejected"]:
         lines += ["## Rejected rows", ""]
+        if inp.get("rejects_written", inp["rows_rejected"]) < inp["rows_rejected"]:
+            lines += [f"`{inp['rejects_file']}` holds the first {inp['rejects_written']:,} of the "
+                      f"{inp['rows_rejected']:,} rejected rows (capped); the counts below are complete.", ""]
         lines += _table(["reason", "rows"], [[md_cell(k), f"{n:,}"] for k, n in inp["rejects_by_reason"].items()])
     if result["notes"]:
         lines += ["## Notes", ""] + [f"- {md_cell(n, code=False)}" for n in result["notes"]] + [""]
@@ -206,10 +212,9 @@ def plot_ratio(result: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def plot_scores(rows: pd.DataFrame, result: dict, params: MonitorParams, path: Path) -> None:
+def plot_scores(cells: list[analysis.Cell], result: dict, path: Path) -> None:
     """Score histograms of each version's reference against its latest window."""
     window = analysis.parse_window(result["window"])
-    cells = analysis.split_cells(rows, window)
     versions = result["model_versions"][-4:]
     fig = Figure(figsize=(5 * max(len(versions), 1), 3.8), layout="constrained")
     axes = fig.subplots(1, max(len(versions), 1), squeeze=False)[0]
@@ -219,12 +224,13 @@ def plot_scores(rows: pd.DataFrame, result: dict, params: MonitorParams, path: P
     bins = np.linspace(0, 1, 41)
     for ax, version in zip(axes, versions):
         ref_labels = set(result["reference"]["per_version"][version]["windows"])
-        ref = [c.scores for c in cells if c.version == version and window.label(c.start) in ref_labels]
-        ref_scores = np.concatenate(ref) if ref else np.empty(0)
+        ref = analysis.Sample.pool([c for c in cells if c.version == version
+                                    and window.label(c.start) in ref_labels], "reference")
         cur = latest[version]
-        ax.hist(ref_scores, bins=bins, density=True, histtype="stepfilled", alpha=0.35, color="C0",
-                label=f"reference ({ref_scores.size:,})")
-        ax.hist(cur.scores, bins=bins, density=True, histtype="step", linewidth=1.6, color="C3",
+        if ref.rows:
+            ax.hist(stats.GRID, bins=bins, weights=ref.hist, density=True, histtype="stepfilled", alpha=0.35,
+                    color="C0", label=f"reference ({ref.rows:,})")
+        ax.hist(stats.GRID, bins=bins, weights=cur.hist, density=True, histtype="step", linewidth=1.6, color="C3",
                 label=f"{window.label(cur.start)} ({cur.rows:,})")
         title = plot_text(version)
         for c in result["comparisons"]:
@@ -242,7 +248,7 @@ def plot_scores(rows: pd.DataFrame, result: dict, params: MonitorParams, path: P
     fig.savefig(path, dpi=110)
 
 
-def write_all(out: Path, log: PredictionLog, result: dict, params: MonitorParams) -> dict[str, Path]:
+def write_all(out: Path, log: PredictionLog, result: dict, cells: list[analysis.Cell]) -> dict[str, Path]:
     """Write every output of a run into ``out``; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in
@@ -251,5 +257,5 @@ def write_all(out: Path, log: PredictionLog, result: dict, params: MonitorParams
     write_json(result, paths["monitor.json"])
     paths["report.md"].write_text(render_markdown(result))
     plot_ratio(result, paths["ratio.png"])
-    plot_scores(log.rows, result, params, paths["scores.png"])
+    plot_scores(cells, result, paths["scores.png"])
     return paths

@@ -177,3 +177,86 @@ def precision_recall(verdict: np.ndarray, label: np.ndarray) -> dict:
         "precision": tp / (tp + fp) if tp + fp else None,
         "recall": tp / (tp + fn) if tp + fn else None,
     }
+
+
+# -- the same statistics from score histograms ----------------------------------------------
+# The monitor aggregates scores into counts per bin of GRID (scores rounded to 4 decimals) so
+# that memory does not grow with rows. Each function below gives exactly what its array
+# counterpart gives on the rounded scores (tests/test_monitor_stats.py checks equality).
+GRID = np.arange(10_001) / 10_000
+
+
+def expand(counts: np.ndarray) -> np.ndarray:
+    """The sorted scores a histogram stands for (small histograms only)."""
+    return np.repeat(GRID, np.asarray(counts, dtype=np.int64))
+
+
+def _order_statistics(counts: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Values at 0-based positions ``index`` of the sorted sample a histogram stands for."""
+    return GRID[np.searchsorted(np.cumsum(counts), index, side="right")]
+
+
+def quantiles_hist(counts: np.ndarray, probs: list[float]) -> dict[str, float]:
+    """:func:`quantiles` of the histogram's scores (numpy's 'linear' method, step by step)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    n = int(counts.sum())
+    if n == 0:
+        return {str(q): math.nan for q in probs}
+    return {str(q): float(v) for q, v in zip(probs, _quantile_hist(counts, n, np.asarray(probs, float)))}
+
+
+def _quantile_hist(counts: np.ndarray, n: int, probs: np.ndarray) -> np.ndarray:
+    virtual = (n - 1) * probs
+    previous = np.floor(virtual)
+    following = previous + 1
+    above = virtual >= n - 1
+    previous[above] = following[above] = n - 1
+    a = _order_statistics(counts, previous.astype(np.int64))
+    b = _order_statistics(counts, following.astype(np.int64))
+    gamma = virtual - np.floor(virtual)
+    diff = b - a
+    out = a + diff * gamma
+    return np.where(gamma >= 0.5, b - diff * (1 - gamma), out)
+
+
+def ks_test_hist(sample: np.ndarray, reference: np.ndarray) -> TestResult:
+    """:func:`ks_test` of two histograms. Up to scipy's exact-method size the scores are expanded
+    and passed to it; above, D is the largest CDF gap over the bins and the p-value scipy's
+    asymptotic formula, both as scipy computes them."""
+    sample = np.asarray(sample, dtype=np.int64)
+    reference = np.asarray(reference, dtype=np.int64)
+    n1, n2 = int(sample.sum()), int(reference.sum())
+    if n1 == 0 or n2 == 0:
+        raise ValueError("both samples need at least one score")
+    if max(n1, n2) <= 10_000:
+        return ks_test(expand(sample), expand(reference))
+    seen = (sample + reference) > 0
+    diffs = (np.cumsum(sample) / n1 - np.cumsum(reference) / n2)[seen]
+    low, high = np.clip(-diffs.min(), 0, 1), diffs.max()
+    d = float(low if low > high else high)
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    p = float(np.clip(sps.kstwo.sf(d, np.round(m * n / (m + n))), 0, 1))
+    return TestResult("two-sample Kolmogorov-Smirnov test", d, p, {"ks_d": d})
+
+
+def psi_hist(sample: np.ndarray, reference: np.ndarray, bins: int = 10, eps: float = 1e-4) -> float:
+    """:func:`psi` of two histograms (reference-quantile bins, ties merged, ``eps`` floor)."""
+    sample = np.asarray(sample, dtype=np.int64)
+    reference = np.asarray(reference, dtype=np.int64)
+    n1, n2 = int(sample.sum()), int(reference.sum())
+    if n1 == 0 or n2 == 0:
+        return math.nan
+    edges = np.unique(_quantile_hist(reference, n2, np.linspace(0, 1, bins + 1)[1:-1]))
+    slot = np.searchsorted(edges, GRID, side="right")
+    ref_counts = np.bincount(slot, weights=reference, minlength=edges.size + 1)
+    smp_counts = np.bincount(slot, weights=sample, minlength=edges.size + 1)
+    r = np.maximum(ref_counts / n2, eps)
+    s = np.maximum(smp_counts / n1, eps)
+    return float(np.sum((s - r) * np.log(s / r)))
+
+
+def precision_recall_counts(tp: int, fp: int, fn: int, labelled: int) -> dict:
+    """:func:`precision_recall` from its counts."""
+    return {"labelled_rows": int(labelled),
+            "precision": tp / (tp + fp) if tp + fp else None,
+            "recall": tp / (tp + fn) if tp + fn else None}
