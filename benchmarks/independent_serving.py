@@ -15,13 +15,16 @@ and a different slice of the URL file for every call, so no two timed calls see 
     proba-only     only ``probabilities`` is requested
     bench-options  inter_op_num_threads=1 and ORT_ENABLE_ALL set explicitly (bench.py's options)
     sorted         each batch sorted by URL length before scoring (string ops pad to the longest)
+    busy           as default, while one spinning process per CPU competes for the cores (load)
 
 It prints one JSON object: wall and CPU figures per configuration, the load average before and after.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -30,7 +33,7 @@ import time
 import numpy as np
 import onnxruntime as ort
 
-VARIANTS = ("same-batch", "unicode-dtype", "proba-only", "bench-options", "sorted")
+VARIANTS = ("same-batch", "unicode-dtype", "proba-only", "bench-options", "sorted", "busy")
 
 
 def read_urls(path: str) -> list[str]:
@@ -78,6 +81,30 @@ def timed(run, feeds) -> tuple[list[float], list[float]]:
     return wall, cpu
 
 
+def _spin(stop) -> None:
+    while not stop.is_set():
+        sum(range(10_000))
+
+
+@contextlib.contextmanager
+def competing_load(on: bool):
+    """One busy-looping process per CPU for the duration (the 'busy' variant): a loaded machine."""
+    if not on:
+        yield
+        return
+    stop = multiprocessing.Event()
+    procs = [multiprocessing.Process(target=_spin, args=(stop,), daemon=True) for _ in range(os.cpu_count() or 1)]
+    for p in procs:
+        p.start()
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(timeout=5)
+
+
 def measure(path: str, urls: list[str], variant: str | None, calls: int, batch: int, repeats: int) -> dict:
     sess = make_session(path, variant == "bench-options")
     outputs = [o.name for o in sess.get_outputs()]
@@ -86,8 +113,10 @@ def measure(path: str, urls: list[str], variant: str | None, calls: int, batch: 
     name = sess.get_inputs()[0].name
     run = lambda feed: sess.run(outputs, {name: feed})  # noqa: E731
     unicode, same, by_length = variant == "unicode-dtype", variant == "same-batch", variant == "sorted"
-    wall1, cpu1 = timed(run, batches(urls, 1, calls, False, unicode, False))
-    wall_b, cpu_b = timed(run, batches(urls, batch, repeats, same, unicode, by_length))
+    feeds1, feeds_b = batches(urls, 1, calls, False, unicode, False), batches(urls, batch, repeats, same, unicode, by_length)
+    with competing_load(variant == "busy"):
+        wall1, cpu1 = timed(run, feeds1)
+        wall_b, cpu_b = timed(run, feeds_b)
     return {"variant": variant or "default", "outputs": outputs,
             "b1_p50_ms": round(statistics.median(wall1) * 1e3, 4),
             "b1_p99_ms": round(float(np.percentile(wall1, 99)) * 1e3, 4),

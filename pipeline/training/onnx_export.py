@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from phishing_url_detector import contract
 from pipeline.training.features import (ONNX_OPSET, Skl2OnnxBuilder, emit_shared, merge_duplicate_nodes,
@@ -69,13 +70,17 @@ def _host_path_tfidf_converter(scope, operator, container) -> None:
                        name=scope.get_unique_operator_name("HostPathTfidf"))
 
 
-class TfidfLogisticMember:
+class TfidfLogisticMember(ClassifierMixin, BaseEstimator):
     """Export-only stand-in for the fitted ``Pipeline([('tfidf', HostPathTfidf), ('clf',
-    LogisticRegression)])`` member, so it converts as one unit (see :func:`_tfidf_lr_converter`)."""
+    LogisticRegression)])`` member, so it converts as one unit (see :func:`_tfidf_lr_converter`).
+    A classifier to skl2onnx's parser; never fitted or pickled."""
 
-    def __init__(self, pipeline):
+    def __init__(self, pipeline=None):
         self.pipeline = pipeline
-        self.classes_ = pipeline.classes_
+
+    @property
+    def classes_(self):
+        return self.pipeline.classes_
 
 
 def _tfidf_lr_shape(operator) -> None:
