@@ -58,7 +58,7 @@ DEFAULT_OUT = REPO / "benchmarks"
 FULL = {
     "latency_calls": 2000, "latency_calls_sklearn": 300, "batch": 1024, "throughput_repeats": 7,
     "throughput_repeats_sklearn": 3, "threads": (1, 2), "scaling_factors": (1, 3, 10),
-    "vocab_sizes": ((6000, 4000), (3000, 2000), (1500, 1000)),
+    "vocab_sizes": ((6000, 4000), (3000, 2000), (1500, 1000), (12000, 8000, 3)),
     "tree_variants": ((300, 63), (150, 63), (150, 31), (100, 31), (60, 15)),
     "profile_batches": 30, "candidates": ((None, (150, 31)), (None, (100, 31)), ((6000, 4000), (150, 31))),
     "candidate_rounds": 5, "candidate_calls": 500,
@@ -283,6 +283,7 @@ def load_inputs(args, cfg):
 
     test = pd.read_parquet(args.prepared / "test.parquet", columns=["url", "label"])
     train = pd.read_parquet(args.prepared / "train.parquet", columns=["url", "label"])
+    future = pd.read_parquet(args.prepared / "future.parquet", columns=["url", "label"])
     n = 256 if args.smoke else 4096
     urls = test["url"].sample(n=min(n, len(test)), random_state=0).to_numpy(dtype=object)
     model = joblib.load(args.model)
@@ -290,10 +291,11 @@ def load_inputs(args, cfg):
     if args.smoke:  # levers retrain on a slice
         train = train.sample(n=min(3000, len(train)), random_state=0)
         test = test.sample(n=min(2000, len(test)), random_state=0)
+        future = future.sample(n=min(1000, len(future)), random_state=0)
         params = smoke_train_params(params)
     return Inputs(model=model, onnx_bytes=args.onnx.read_bytes(), urls=urls, train=train, test=test,
                   train_params=params, model_path=args.model, onnx_path=args.onnx,
-                  baseline_onnx=args.baseline_onnx.read_bytes() if args.baseline_onnx else None)
+                  baseline_onnx=args.baseline_onnx.read_bytes() if args.baseline_onnx else None, future=future)
 
 
 def _serving(inputs, cfg, log):
