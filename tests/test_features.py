@@ -140,3 +140,11 @@ def test_host_statistics_from_the_marked_host_tokens_are_exact():
     assert f[0, col("host_length")] == len("a^b$$c.example")
     assert f[1, col("host_length")] == 2 and f[2, col("host_length")] == 0
     assert f[1, col("host_not_printable_ascii")] == 0 and f[2, col("host_entropy")] == 0
+
+
+def test_a_url_cannot_pass_a_token_off_as_padding():
+    """Regex counts tell padding from matches by pad tokens no count pattern can match."""
+    f = lexical_features(["http://<pad>.<pad#0>x.example/<pad#1>/<pad>", "http://a.b.example/"])
+    assert f[0, col("host_n_labels")] == 2  # '<pad>' and '<pad' (the host ends at '#')
+    assert f[1, col("host_n_labels")] == 3
+    assert f[0, col("path_n_segments")] == 2 and f[0, col("path_n_digit_runs")] == 2

@@ -21,6 +21,7 @@ syntax only (``[0-9]``, never ``\\d``).
 """
 from __future__ import annotations
 
+import re
 import string
 
 import numpy as np
@@ -291,12 +292,24 @@ def _char_stats(b: _Builder, chars: str, groups: dict, marks: str = "") -> list[
             entropy]
 
 
-def _token_count(b: _Builder, s: str, tokenexp: str) -> str:
-    """[N,1] float: number of non-overlapping regex matches per row."""
-    tokens = _regex_tokens(b, s, tokenexp)
-    real = b.node("Cast", [b.node("Not", [b.node("Equal", [tokens, b.const(np.array(PAD, dtype=object))])])],
-                  to=TensorProto.FLOAT)
-    return _reduce_sum(b, real, 1)
+def _token_counts(b: _Builder, s: str, patterns) -> str:
+    """[N,k] float: the number of non-overlapping matches of each pattern per row.
+
+    Each Tokenizer pads its rows with its own pad token; one TfIdfVectorizer counts the pads of all
+    k token tensors side by side, and count = width - pads (integers in float32: exact). Four
+    nodes fewer per pattern than comparing every token with the pad. No pattern can match a pad
+    (checked here), so a URL cannot pass a token off as padding.
+    """
+    pads = [f"<pad#{i}>" for i in range(len(patterns))]
+    if any(re.fullmatch(exp, pad) for exp in patterns for pad in pads):
+        raise ValueError("a count pattern matches a pad token")
+    tokens = [b.node("Tokenizer", [_flat(b, s)], domain=MS_DOMAIN, mark=0, mincharnum=1, pad_value=pad,
+                     tokenexp=exp) for pad, exp in zip(pads, patterns)]
+    widths = b.node("Concat", [b.node("Shape", [t], start=1, end=2) for t in tokens], axis=0)
+    padded = b.node("TfIdfVectorizer", [b.node("Concat", tokens, axis=1)], mode="TF", min_gram_length=1,
+                    max_gram_length=1, max_skip_count=0, ngram_counts=[0, len(pads)],
+                    ngram_indexes=list(range(len(pads))), pool_strings=pads)
+    return b.node("Sub", [b.node("Cast", [widths], to=TensorProto.FLOAT), padded])
 
 
 def _flags(b: _Builder, s: str, patterns) -> str:
@@ -322,10 +335,10 @@ def emit_features(b: _Builder, x: str) -> str:
     s = emit_shared(b, x)
     host, path = s["host"], s["path"]
     columns = [*_char_stats(b, s["host_chars"], HOST_CHAR_GROUPS, marks=HOST_START + HOST_END)]
-    columns += [_token_count(b, host, exp) for exp in HOST_COUNTS.values()]
+    columns.append(_token_counts(b, host, list(HOST_COUNTS.values())))
     columns.append(_flags(b, host, HOST_FLAGS.values()))
     columns += _char_stats(b, s["path_chars"], PATH_CHAR_GROUPS)
-    columns += [_token_count(b, path, exp) for exp in PATH_COUNTS.values()]
+    columns.append(_token_counts(b, path, list(PATH_COUNTS.values())))
     columns.append(_flags(b, path, PATH_FLAGS.values()))
     return b.node("Concat", columns, axis=1)
 
