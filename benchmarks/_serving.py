@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
