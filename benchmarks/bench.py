@@ -7,7 +7,9 @@
 
 Sections (``--sections``, comma separated):
   serving   ONNX (onnxruntime) vs the same fitted sklearn estimator on the same URLs: batch-1 latency
-            p50/p99, batch-1024 throughput at 1 and 2 threads, load time, peak RSS; each member alone.
+            p50/p99, batch-1024 throughput at 1 and 2 threads, load time, peak RSS; each member alone;
+            the product path (Detector); benchmarks/independent_serving.py in a fresh process, with
+            one factor changed at a time (the reconciliation of the two harnesses).
   levers    speed levers: onnxruntime graph-optimisation level, exact graph rewrites (URL split and path
             Tokenizer computed once, idf folded into the TfIdfVectorizer), TF-IDF vocabulary sizes (host,
             path), gradient-boosting iterations and leaves -- each with ROC AUC and TPR@FPR=1e-2 on the
@@ -59,11 +61,12 @@ DEFAULT_OUT = REPO / "benchmarks"
 FULL = {
     "latency_calls": 2000, "latency_calls_sklearn": 300, "batch": 1024, "throughput_repeats": 7,
     "throughput_repeats_sklearn": 3, "threads": (1, 2), "scaling_factors": (1, 3, 10),
-    "vocab_sizes": ((6000, 4000), (3000, 2000), (1500, 1000)),
+    "vocab_sizes": ((6000, 4000), (3000, 2000), (1500, 1000), (12000, 8000, 3)),
     "tree_variants": ((300, 63), (150, 63), (150, 31), (100, 31), (60, 15)),
     "profile_batches": 30, "candidates": ((None, (150, 31)), (None, (100, 31)), ((6000, 4000), (150, 31))),
     "candidate_rounds": 5, "candidate_calls": 500,
     "monitor_rows": (10_000_000, 100_000_000), "monitor_engine_rows": 1_000_000,
+    "independent_calls": 2000, "independent_repeats": 8, "detector_repeats": 5,
 }
 SMOKE = {
     "latency_calls": 30, "latency_calls_sklearn": 5, "batch": 64, "throughput_repeats": 2,
@@ -71,6 +74,7 @@ SMOKE = {
     "vocab_sizes": ((150, 100),), "tree_variants": ((5, 7),),
     "profile_batches": 3, "candidates": ((None, (5, 7)),), "candidate_rounds": 2, "candidate_calls": 20,
     "monitor_rows": (20_000,), "monitor_engine_rows": 5_000,
+    "independent_calls": 20, "independent_repeats": 2, "detector_repeats": 1,
 }
 # A small model for --smoke (params['train'] overrides): fits in seconds on a few thousand URLs.
 SMOKE_TRAIN = {"char_tfidf": {"host_features": 300, "path_features": 200, "min_df": 2},
@@ -174,6 +178,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", type=Path, default=REPO / "models/model.joblib")
     ap.add_argument("--onnx", type=Path, default=REPO / "dist/phishing-url-detector.onnx")
     ap.add_argument("--prepared", type=Path, default=REPO / "data/prepared")
+    ap.add_argument("--baseline-onnx", type=Path, default=None,
+                    help="serving: also time this graph (e.g. an export by an older checkout) in the reconciliation")
     ap.add_argument("--workdir", type=Path, default=None, help="scratch dir for scaling/ci (default: a temp dir)")
     ap.add_argument("--factors", default=None, help="data factors for scaling, e.g. 1,3,10 (<1: subsample)")
     ap.add_argument("--keep-runs", action="store_true",
@@ -292,6 +298,7 @@ def load_inputs(args, cfg):
 
     test = pd.read_parquet(args.prepared / "test.parquet", columns=["url", "label"])
     train = pd.read_parquet(args.prepared / "train.parquet", columns=["url", "label"])
+    future = pd.read_parquet(args.prepared / "future.parquet", columns=["url", "label"])
     n = 256 if args.smoke else 4096
     urls = test["url"].sample(n=min(n, len(test)), random_state=0).to_numpy(dtype=object)
     model = joblib.load(args.model)
@@ -299,9 +306,11 @@ def load_inputs(args, cfg):
     if args.smoke:  # levers retrain on a slice
         train = train.sample(n=min(3000, len(train)), random_state=0)
         test = test.sample(n=min(2000, len(test)), random_state=0)
+        future = future.sample(n=min(1000, len(future)), random_state=0)
         params = smoke_train_params(params)
     return Inputs(model=model, onnx_bytes=args.onnx.read_bytes(), urls=urls, train=train, test=test,
-                  train_params=params, model_path=args.model, onnx_path=args.onnx)
+                  train_params=params, model_path=args.model, onnx_path=args.onnx,
+                  baseline_onnx=args.baseline_onnx.read_bytes() if args.baseline_onnx else None, future=future)
 
 
 def _serving(inputs, cfg, log):

@@ -107,3 +107,44 @@ def test_host_entropy_matches_shannon_for_ascii():
 ])
 def test_structural_features(url, feature, value):
     assert lexical_features([url])[0, col(feature)] == value
+
+
+@pytest.mark.parametrize("texts", [[""], ["", ""], ["\x00"], ["a\x00b", ""], ["😀🎣x"], ["日本語のURL"],
+                                   ["\n\r\t \x0b"], ["é\u0301", "\u200b\u202e"], ["a" * 500, "b", ""]])
+def test_character_mode_tokenizer_equals_the_any_character_regex(texts):
+    """char_tokens uses the Tokenizer's character mode; it must cut exactly where the regex (?s). does."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from pipeline.training.features import MS_DOMAIN, ONNX_OPSET, PAD, _StandaloneBuilder, char_tokens
+
+    b = _StandaloneBuilder()
+    char_mode = char_tokens(b, "x")
+    regex = b.node("Tokenizer", [b.node("Reshape", ["x", b.ints(-1)])], domain=MS_DOMAIN, mark=0, mincharnum=1,
+                   pad_value=PAD, tokenexp="(?s).")
+    b.nodes += [helper.make_node("Identity", [char_mode], ["a"]), helper.make_node("Identity", [regex], ["b"])]
+    graph = helper.make_graph(b.nodes, "t", [helper.make_tensor_value_info("x", TensorProto.STRING, [None, 1])],
+                              [helper.make_tensor_value_info(n, TensorProto.STRING, None) for n in "ab"])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET),
+                                                    helper.make_opsetid(MS_DOMAIN, 1)])
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    a, r = sess.run(["a", "b"], {"x": np.array(texts, dtype=object).reshape(-1, 1)})
+    assert a.shape == r.shape and (a == r).all()
+    assert [[t for t in row if t != PAD] for row in a.reshape(len(texts), -1)] == [list(t) for t in texts]
+
+
+def test_host_statistics_from_the_marked_host_tokens_are_exact():
+    """The host statistics are computed from the tokens of '^host$' with the marks taken off again:
+    a host that itself holds ^ and $ keeps its own."""
+    f = lexical_features(["http://a^b$$c.example/x", "http://^$/", "http:///"])
+    assert f[0, col("host_length")] == len("a^b$$c.example")
+    assert f[1, col("host_length")] == 2 and f[2, col("host_length")] == 0
+    assert f[1, col("host_not_printable_ascii")] == 0 and f[2, col("host_entropy")] == 0
+
+
+def test_a_url_cannot_pass_a_token_off_as_padding():
+    """Regex counts tell padding from matches by pad tokens no count pattern can match."""
+    f = lexical_features(["http://<pad>.<pad#0>x.example/<pad#1>/<pad>", "http://a.b.example/"])
+    assert f[0, col("host_n_labels")] == 2  # '<pad>' and '<pad' (the host ends at '#')
+    assert f[1, col("host_n_labels")] == 3
+    assert f[0, col("path_n_segments")] == 2 and f[0, col("path_n_digit_runs")] == 2

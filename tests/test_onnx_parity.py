@@ -87,3 +87,74 @@ def test_parity_gate_reports_a_broken_model(small_model, small_onnx, sample_fram
     report = parity_report(small_model, onx.SerializeToString(), sample_frame["url"][:400], 0.5, [1, 400])
     problems = parity_failures(report, 1e-4)
     assert problems and any("batch 400" in p for p in problems)
+
+
+# -- the exact rewrites of the export ----------------------------------------------------------------
+def test_no_node_is_computed_twice_and_the_url_is_split_once(small_onnx):
+    import copy
+    from collections import Counter
+
+    from pipeline.training.features import merge_duplicate_nodes
+
+    graph = onnx.load_from_string(small_onnx).graph
+    ops = Counter(n.op_type for n in graph.node)
+    assert merge_duplicate_nodes(copy.deepcopy(graph)) == {}  # nothing left to merge
+    assert ops["StringSplit"] == 2  # one split after the scheme, one after www.: shared by both members
+    # host and path: one character tokenization each (shared by the TF-IDF and the char statistics),
+    # two regex tokenizations for the split, and one per regex count
+    from pipeline.training.features import HOST_COUNTS, PATH_COUNTS
+
+    assert ops["Tokenizer"] == 2 + 2 + len(HOST_COUNTS) + len(PATH_COUNTS)
+    assert ops["LinearClassifier"] == 0 and ops["ReduceSumSquare"] == 0  # no dense normalised copies
+
+
+def test_merge_duplicate_nodes_rewires_readers_and_keeps_outputs():
+    from onnx import TensorProto, helper
+
+    from pipeline.training.features import merge_duplicate_nodes
+
+    nodes = [helper.make_node("Abs", ["x"], ["a"]), helper.make_node("Abs", ["x"], ["b"]),
+             helper.make_node("Neg", ["a"], ["c"]), helper.make_node("Neg", ["b"], ["d"]),
+             helper.make_node("Add", ["c", "d"], ["y"]), helper.make_node("Neg", ["x"], ["e"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    assert merge_duplicate_nodes(graph) == {"Abs": 1, "Neg": 1}  # the chain collapses; Neg(x) differs
+    assert [list(n.input) for n in graph.node] == [["x"], ["a"], ["c", "c"], ["x"]]
+
+
+def test_each_member_graph_matches_its_sklearn_member(small_model, sample_frame):
+    """The TF-IDF member (dot/norm form) and the trees member, each converted alone."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from _serving import member_parts, onnx_fn, ort_session
+
+    urls = sample_frame["url"].to_numpy(dtype=object)[:600]
+    for name, (onx, sklearn_fn) in member_parts(small_model).items():
+        got = onnx_fn(ort_session(onx))(urls)[0]
+        want = sklearn_fn(urls)
+        want = want.toarray() if hasattr(want, "toarray") else want
+        assert got.shape == want.shape and np.abs(got - want).max() <= 1e-5, name
+
+
+def test_detector_returns_results_in_input_order(small_model, small_onnx, sample_frame, tmp_path, monkeypatch):
+    """The Detector scores in URL-length order in sub-batches; every result lands at its own URL."""
+    import warnings
+
+    from phishing_url_detector import detector as detector_module
+
+    path = tmp_path / "model.onnx"
+    path.write_bytes(small_onnx)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        det = detector_module.Detector.from_path(path, allow_unverified=True)
+    monkeypatch.setattr(detector_module, "BATCH", 7)  # several sub-batches, each of mixed lengths
+    urls = list(sample_frame["url"].iloc[:40]) + ["x" * 300, "", "http://a/", "ab"]
+    scores = det.score(urls)
+    assert [s.url for s in scores] == urls
+    expected_labels, expected_p = sklearn_labels(small_model, [contract.normalise_url(u) for u in urls], 0.5)
+    assert np.abs(np.array([s.p_phishing for s in scores]) - expected_p).max() <= 1e-4
+    assert [s.label for s in scores] == list(expected_labels)
+    alone = [det.predict_proba([u])[0, 1] for u in urls[:10]]
+    assert np.allclose(alone, [s.p_phishing for s in scores[:10]], atol=1e-6)

@@ -21,6 +21,7 @@ syntax only (``[0-9]``, never ``\\d``).
 """
 from __future__ import annotations
 
+import re
 import string
 
 import numpy as np
@@ -200,17 +201,36 @@ def _blank_like(b: _Builder, x: str, fill: str) -> str:
 def _after_prefix(b: _Builder, x: str, test: str, delimiter: str) -> str:
     """[N,1]: the text after the first ``delimiter`` where ``test`` full-matches, else ``x`` unchanged."""
     matches = b.node("RegexFullMatch", [x], pattern=test)
-    flat = b.node("Reshape", [x, b.ints(-1)])
-    pieces = b.node("StringSplit", [flat], delimiter=delimiter, maxsplit=1, n_outputs=2)[0]  # [N, 0..2]
+    pieces = b.node("StringSplit", [_flat(b, x)], delimiter=delimiter, maxsplit=1, n_outputs=2)[0]  # [N, 0..2]
     blank = _blank_like(b, x, "")
     padded = b.node("Concat", [pieces, blank, blank], axis=1)  # at least 2 columns, whatever the batch
     return b.node("Where", [matches, _column(b, padded, 1), x])
 
 
+def _flat(b: _Builder, x: str) -> str:
+    """[N,1] -> [N] (Tokenizer turns [N,1] into [N,1,k]; [N] into [N,k])."""
+    return b.node("Reshape", [x, b.ints(-1)])
+
+
+def _regex_tokens(b: _Builder, x: str, tokenexp: str) -> str:
+    """[N,k]: the non-overlapping matches of ``tokenexp`` per row, right-padded with PAD."""
+    return b.node("Tokenizer", [_flat(b, x)], domain=MS_DOMAIN, mark=0, mincharnum=1, pad_value=PAD,
+                  tokenexp=tokenexp)
+
+
+def char_tokens(b: _Builder, x: str) -> str:
+    """[N,T]: one token per character, right-padded with PAD.
+
+    The Tokenizer's character mode (``separators=[""]``): the same tokens as the regex ``(?s).``
+    (tested on empty strings, NUL, newlines, emoji, CJK) without a regex engine per character.
+    """
+    return b.node("Tokenizer", [_flat(b, x)], domain=MS_DOMAIN, mark=0, mincharnum=1, pad_value=PAD,
+                  separators=[""])
+
+
 def _first_match(b: _Builder, x: str, tokenexp: str) -> str:
     """[N,1]: the leftmost non-empty match of ``tokenexp`` per row, '' where there is none."""
-    tokens = b.node("Tokenizer", [b.node("Reshape", [x, b.ints(-1)])], domain=MS_DOMAIN, mark=0,
-                    mincharnum=1, pad_value=PAD, tokenexp=tokenexp)  # [N, 0..k]
+    tokens = _regex_tokens(b, x, tokenexp)  # [N, 0..k]
     padded = b.node("Concat", [tokens, _blank_like(b, x, PAD)], axis=1)
     first = _column(b, padded, 0)
     return b.node("Where", [b.node("Equal", [first, b.const(np.array(PAD, dtype=object))]),
@@ -234,16 +254,25 @@ def _reduce_sum(b: _Builder, x: str, keepdims: int) -> str:
     return b.node("ReduceSum", [x, b.ints(-1)], keepdims=keepdims)
 
 
-def _char_stats(b: _Builder, s: str, groups: dict) -> list[str]:
-    """[N,1] columns: length, non-ASCII count, one count per char group, digit/letter ratio, entropy."""
-    chars = b.node("Tokenizer", [b.node("Reshape", [s, b.ints(-1)])], domain=MS_DOMAIN, mark=0,
-                   mincharnum=1, pad_value=PAD, tokenexp="(?s).")  # [N, T]
-    is_char = b.node("Cast", [b.node("Not", [b.node("Equal", [chars, b.const(np.array(PAD, dtype=object))])])],
-                     to=TensorProto.FLOAT)
-    length = _reduce_sum(b, is_char, 1)
-    hist = b.node("TfIdfVectorizer", [chars], mode="TF", min_gram_length=1, max_gram_length=1,
-                  max_skip_count=0, ngram_counts=[0, len(HIST_CHARS)],
-                  ngram_indexes=list(range(len(HIST_CHARS))), pool_strings=HIST_CHARS)
+def _char_stats(b: _Builder, chars: str, groups: dict, marks: str = "") -> list[str]:
+    """[N,1] columns: length, non-ASCII count, one count per char group, digit/letter ratio, entropy.
+
+    ``chars`` are the [N,T] character tokens of the part with the characters ``marks`` added once
+    per row (the host's ``^...$``, so the TF-IDF member's tokens serve here too): they are taken
+    off the length and the histogram again, small integers in float32, so the values are exact.
+    """
+    # One pass over the tokens: the histogram has a last column counting the PAD tokens, so
+    # length = T - pads (integers below 2**24 in float32: exact) needs no string comparison.
+    pool = HIST_CHARS + [PAD]
+    counted = b.node("TfIdfVectorizer", [chars], mode="TF", min_gram_length=1, max_gram_length=1,
+                     max_skip_count=0, ngram_counts=[0, len(pool)], ngram_indexes=list(range(len(pool))),
+                     pool_strings=pool)
+    hist = b.node("Slice", [counted, b.ints(0), b.ints(len(HIST_CHARS)), b.ints(1)])
+    width = b.node("Cast", [b.node("Shape", [chars], start=1, end=2)], to=TensorProto.FLOAT)
+    length = b.node("Sub", [width, _column(b, counted, len(HIST_CHARS))])
+    if marks:
+        length = b.node("Sub", [length, b.const(np.array([float(len(marks))], dtype=np.float32))])
+        hist = b.node("Sub", [hist, b.const(np.array([float(marks.count(c)) for c in HIST_CHARS], dtype=np.float32))])
     non_ascii = b.node("Sub", [length, _reduce_sum(b, hist, 1)])
     selector = np.zeros((len(HIST_CHARS), len(groups)), dtype=np.float32)
     for j, members in enumerate(groups.values()):
@@ -263,29 +292,82 @@ def _char_stats(b: _Builder, s: str, groups: dict) -> list[str]:
             entropy]
 
 
-def _token_count(b: _Builder, s: str, tokenexp: str) -> str:
-    """[N,1] float: number of non-overlapping regex matches per row."""
-    tokens = b.node("Tokenizer", [b.node("Reshape", [s, b.ints(-1)])], domain=MS_DOMAIN, mark=0,
-                    mincharnum=1, pad_value=PAD, tokenexp=tokenexp)
-    real = b.node("Cast", [b.node("Not", [b.node("Equal", [tokens, b.const(np.array(PAD, dtype=object))])])],
+def _token_counts(b: _Builder, s: str, patterns) -> str:
+    """[N,k] float: the number of non-overlapping matches of each pattern per row.
+
+    Each Tokenizer pads its rows with its own pad token; one TfIdfVectorizer counts the pads of all
+    k token tensors side by side, and count = width - pads (integers in float32: exact). Four
+    nodes fewer per pattern than comparing every token with the pad. No pattern can match a pad
+    (checked here), so a URL cannot pass a token off as padding.
+    """
+    pads = [f"<pad#{i}>" for i in range(len(patterns))]
+    if any(re.fullmatch(exp, pad) for exp in patterns for pad in pads):
+        raise ValueError("a count pattern matches a pad token")
+    tokens = [b.node("Tokenizer", [_flat(b, s)], domain=MS_DOMAIN, mark=0, mincharnum=1, pad_value=pad,
+                     tokenexp=exp) for pad, exp in zip(pads, patterns)]
+    widths = b.node("Concat", [b.node("Shape", [t], start=1, end=2) for t in tokens], axis=0)
+    padded = b.node("TfIdfVectorizer", [b.node("Concat", tokens, axis=1)], mode="TF", min_gram_length=1,
+                    max_gram_length=1, max_skip_count=0, ngram_counts=[0, len(pads)],
+                    ngram_indexes=list(range(len(pads))), pool_strings=pads)
+    return b.node("Sub", [b.node("Cast", [widths], to=TensorProto.FLOAT), padded])
+
+
+def _flags(b: _Builder, s: str, patterns) -> str:
+    """[N,k] float 0/1: does each pattern match the whole part (one Cast for the k booleans)."""
+    matches = [b.node("RegexFullMatch", [s], pattern=p) for p in patterns]
+    return b.node("Cast", [b.node("Concat", matches, axis=1) if len(matches) > 1 else matches[0]],
                   to=TensorProto.FLOAT)
-    return _reduce_sum(b, real, 1)
 
 
-def _flag(b: _Builder, s: str, pattern: str) -> str:
-    return b.node("Cast", [b.node("RegexFullMatch", [s], pattern=pattern)], to=TensorProto.FLOAT)
+def emit_shared(b: _Builder, x: str) -> dict[str, str]:
+    """The nodes both members start from (one URL split, one character tokenization per part):
+    ``host``, ``path``, ``marked_host`` [N,1] strings, ``host_chars`` (of ``^host$``) and
+    ``path_chars`` [N,T] tokens. Every converter calls this on the same input; the export merges
+    the identical nodes (:func:`merge_duplicate_nodes`), so they are computed once."""
+    host, path = emit_url_parts(b, x)
+    marked = emit_marked_host(b, host)
+    return {"host": host, "path": path, "marked_host": marked, "host_chars": char_tokens(b, marked),
+            "path_chars": char_tokens(b, path)}
 
 
 def emit_features(b: _Builder, x: str) -> str:
     """Emit the feature nodes for URL column ``x`` [N,1]; return the [N,F] float output."""
-    host, path = emit_url_parts(b, x)
-    columns = [*_char_stats(b, host, HOST_CHAR_GROUPS)]
-    columns += [_token_count(b, host, exp) for exp in HOST_COUNTS.values()]
-    columns += [_flag(b, host, pat) for pat in HOST_FLAGS.values()]
-    columns += _char_stats(b, path, PATH_CHAR_GROUPS)
-    columns += [_token_count(b, path, exp) for exp in PATH_COUNTS.values()]
-    columns += [_flag(b, path, pat) for pat in PATH_FLAGS.values()]
+    s = emit_shared(b, x)
+    host, path = s["host"], s["path"]
+    columns = [*_char_stats(b, s["host_chars"], HOST_CHAR_GROUPS, marks=HOST_START + HOST_END)]
+    columns.append(_token_counts(b, host, list(HOST_COUNTS.values())))
+    columns.append(_flags(b, host, HOST_FLAGS.values()))
+    columns += _char_stats(b, s["path_chars"], PATH_CHAR_GROUPS)
+    columns.append(_token_counts(b, path, list(PATH_COUNTS.values())))
+    columns.append(_flags(b, path, PATH_FLAGS.values()))
     return b.node("Concat", columns, axis=1)
+
+
+def merge_duplicate_nodes(graph: onnx.GraphProto) -> dict[str, int]:
+    """Compute every node once: drop each node identical (domain, op, attributes, inputs) to an
+    earlier one and rewire its readers, in one pass over the topologically ordered nodes (so
+    chains of duplicates collapse). The two members and the feature blocks emit the same URL
+    split and tokenizations; onnxruntime's own common-subexpression pass does not merge string or
+    contrib ops. Exact: the same deterministic op on the same inputs. Returns {op: nodes dropped}."""
+    seen: dict = {}
+    rename: dict[str, str] = {}
+    dropped: dict[str, int] = {}
+    keep = []
+    for node in graph.node:
+        node.input[:] = [rename.get(i, i) for i in node.input]
+        key = (node.domain, node.op_type, tuple(node.input), len(node.output),
+               tuple(a.SerializeToString(deterministic=True) for a in sorted(node.attribute, key=lambda a: a.name)))
+        if key in seen:
+            rename.update(zip(node.output, seen[key].output))
+            dropped[node.op_type] = dropped.get(node.op_type, 0) + 1
+        else:
+            seen[key] = node
+            keep.append(node)
+    if {o.name for o in graph.output} & set(rename):
+        raise ValueError("merge_duplicate_nodes: a graph output is produced by a duplicate node")
+    del graph.node[:]
+    graph.node.extend(keep)
+    return dropped
 
 
 def _standalone(emit, outputs: dict[str, int]) -> onnx.ModelProto:
@@ -299,6 +381,7 @@ def _standalone(emit, outputs: dict[str, int]) -> onnx.ModelProto:
         values.append(helper.make_tensor_value_info(name, elem_type, None))
     graph = helper.make_graph(b.nodes, "url_features",
                               [helper.make_tensor_value_info("url", TensorProto.STRING, [None, 1])], values)
+    merge_duplicate_nodes(graph)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET),
                                                    helper.make_opsetid(MS_DOMAIN, 1)],
                              producer_name="pipeline.training.features")

@@ -99,10 +99,17 @@ class Detector:
                                     + "; ".join(problems))
 
     def _run(self, normalised: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(labels [n], probabilities [n, 2]) for already-normalised URLs, BATCH at a time."""
-        labels, probas = [np.zeros(0, dtype=np.int64)], [np.zeros((0, 2), dtype=np.float32)]
-        for start in range(0, len(normalised), BATCH):
-            feed = np.array(normalised[start:start + BATCH], dtype=object).reshape(-1, 1)
+        """(labels [n], probabilities [n, 2]) for already-normalised URLs, in input order.
+
+        The graph's string ops pad every row to the longest URL of its batch, so URLs are scored
+        in length order, BATCH at a time, and the results put back where they came from.
+        """
+        n = len(normalised)
+        labels, probas = np.zeros(n, dtype=np.int64), np.zeros((n, 2), dtype=np.float32)
+        order = sorted(range(n), key=lambda i: len(normalised[i]))
+        for start in range(0, n, BATCH):
+            rows = order[start:start + BATCH]
+            feed = np.array([normalised[i] for i in rows], dtype=object).reshape(-1, 1)
             try:
                 label, proba = self.session.run([C.LABEL_OUTPUT, C.PROBA_OUTPUT], {C.INPUT_NAME: feed})
             except Exception as exc:  # onnxruntime raises its own exception types
@@ -111,9 +118,8 @@ class Detector:
             if label.shape != (len(feed),) or proba.shape != (len(feed), 2):
                 raise VerificationError(f"{self.model.onnx_path.name}: output shapes {label.shape} and "
                                         f"{proba.shape} violate the contract for {len(feed)} inputs")
-            labels.append(label)
-            probas.append(proba)
-        return np.concatenate(labels), np.concatenate(probas)
+            labels[rows], probas[rows] = label, proba
+        return labels, probas
 
     def predict_proba(self, urls: Sequence[str]) -> np.ndarray:
         """[N, 2] probabilities (column 1 = P(phishing)) of ``urls``, normalised as the contract says.
