@@ -51,6 +51,8 @@ def render(doc: dict) -> str:
         lines += _scaling(s["scaling"])
     if "ci" in s:
         lines += _ci(s["ci"])
+    if "batch" in s:
+        lines += _batch(s["batch"])
     return "\n".join(lines) + "\n"
 
 
@@ -89,6 +91,12 @@ def _summary(s) -> list[str]:
                 peak = max(st["peak_rss_mb"] for st in b["stages"].values())
                 out.append(f"| 10x data <= 12x time, <= 4 GB peak RSS | largest measured {big}x: {ratio:.1f}x CPU time, "
                            f"peak stage RSS {peak:,.0f} MB | {'measured' if big >= 10 else 'not measured at 10x'} |")
+    if "batch" in s:
+        big = s["batch"]["large"]
+        out.append(f"| batch scoring of {big['urls']:,} URLs in constant memory on every core | "
+                   f"{_f(big['urls_per_s'])} URLs/s on {big['workers']} {big['mode']} "
+                   f"({_f(big['urls_per_s_per_core'])} per core, {_f(big['urls_per_cpu_s'])} per CPU-s), "
+                   f"peak RSS {big['peak_rss_tree_mb']:,.0f} MB | measured |")
     if not out:
         return []
     return ["## Targets at a glance", "", "| target | measured | met |", "|---|---|---|", *out, ""]
@@ -255,4 +263,21 @@ def _ci(r) -> list[str]:
         rows.insert(0, ["first `dvc repro` (empty cache)", f"{r['cache_build']['wall_s']:.1f}",
                         ", ".join(r["cache_build"]["stages_run"])])
     lines += _table(["what", "wall s", "stages run"], rows)
+    return lines
+
+
+def _batch(r) -> list[str]:
+    lines = ["## 5. Batch scoring: `score --file urls.txt --output scores.parquet`", "",
+             "_" + _machine(r["machine"]) + "_", "",
+             f"The product command line as a subprocess; {r['note']}. Peak RSS is summed over the process tree "
+             "(the scorer and its workers, polled every 0.2 s; pages shared between processes counted in each). "
+             "CPU is user+system of the whole tree. Per core = URLs/s / cores used.", ""]
+    rows = [[f"{x['mode']}" + (" (default)" if x["mode"] == r["default_mode"] else ""), x["workers"], x["urls"],
+             x["wall_s"], x["cpu_s"], x["urls_per_s"], x["urls_per_s_per_core"], x["urls_per_cpu_s"],
+             x["peak_rss_tree_mb"], f"{x['load_average_before']} / {x['load_average_after']}"]
+            for x in [*r["compare"], r["large"]]]
+    lines += _table(["mode", "workers", "URLs", "wall s", "CPU s", "URLs/s", "URLs/s per core", "URLs/CPU-s",
+                     "peak RSS MB", "load avg before / after"], rows)
+    lines += [f"Fastest mode in this run on the comparison file: **{r['fastest_mode']}** (the default is "
+              f"{r['default_mode']}). Input file for the large run: {r['input_bytes'] / 2**20:,.0f} MB.", ""]
     return lines

@@ -18,6 +18,8 @@ Sections (``--sections``, comma separated):
   profile   onnxruntime per-node profile of the ensemble (by member and op), cProfile of the slowest stage.
   scaling   `dvc repro --force` wall time and peak RSS per stage at 1x, 3x, 10x data (scratch copies).
   ci        no-op `dvc repro` and a params change that only affects evaluation.
+  batch     `score --file --output x.parquet` (a subprocess) on 10M URLs generated into build/: URLs/s,
+            per core, peak RSS of the process tree; process pool vs threads vs intra-op vs 1 worker on 1M.
 
 Results are merged into ``<out-dir>/results.json`` (raw numbers, one key per section, so sections can
 be run separately) and rendered to ``<out-dir>/RESULTS.md`` with machine facts and date.
@@ -46,7 +48,7 @@ if str(REPO) not in sys.path:
 if str(REPO / "benchmarks") not in sys.path:
     sys.path.insert(0, str(REPO / "benchmarks"))
 
-SECTIONS = ("serving", "levers", "candidates", "profile", "scaling", "ci")
+SECTIONS = ("serving", "levers", "candidates", "profile", "scaling", "ci", "batch")
 DEFAULT_OUT = REPO / "benchmarks"
 
 
@@ -60,12 +62,14 @@ FULL = {
     "tree_variants": ((300, 63), (150, 63), (150, 31), (100, 31), (60, 15)),
     "profile_batches": 30, "candidates": ((None, (150, 31)), (None, (100, 31)), ((6000, 4000), (150, 31))),
     "candidate_rounds": 5, "candidate_calls": 500,
+    "batch_compare_urls": 1_000_000, "batch_urls": 10_000_000,
 }
 SMOKE = {
     "latency_calls": 30, "latency_calls_sklearn": 5, "batch": 64, "throughput_repeats": 2,
     "throughput_repeats_sklearn": 1, "threads": (1, 2), "scaling_factors": (1, 2),
     "vocab_sizes": ((150, 100),), "tree_variants": ((5, 7),),
     "profile_batches": 3, "candidates": ((None, (5, 7)),), "candidate_rounds": 2, "candidate_calls": 20,
+    "batch_compare_urls": 3000, "batch_urls": 6000,
 }
 # A small model for --smoke (params['train'] overrides): fits in seconds on a few thousand URLs.
 SMOKE_TRAIN = {"char_tfidf": {"host_features": 300, "path_features": 200, "min_df": 2},
@@ -191,6 +195,8 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         if section in ("scaling", "ci"):
             result = run_pipeline_section(section, args, cfg, log)
+        elif section == "batch":
+            result = run_batch_section(args, cfg, log)
         else:
             result = SECTION_FUNCS[section](inputs, cfg, log)
         result["section_wall_s"] = round(time.perf_counter() - started, 1)
@@ -225,6 +231,17 @@ def run_pipeline_section(section: str, args, cfg: dict, log) -> dict:
         built = root / "scaling" / "x1"  # reuse the 1x scaling run's work dir: its cache is complete
         work = built if (built / "dvc.lock").exists() and (built / "models").exists() else None
         return _scaling.run_ci(root / "ci", override, raw, log, work=work, noop_runs=1 if args.smoke else 3)
+
+
+def run_batch_section(args, cfg: dict, log) -> dict:
+    """Batch scoring of generated URL files (build/bench-batch/, or --workdir) with the exported model."""
+    import pandas as pd
+
+    from _batch_scoring import run_batch
+
+    urls = pd.read_parquet(args.prepared / "test.parquet", columns=["url"])["url"].tolist()
+    workdir = (args.workdir or REPO / "build") / "bench-batch"
+    return run_batch(args.onnx, urls, workdir, cfg, log)
 
 
 def smoke_raw(dest: Path, params: dict, per_label: int = 150) -> Path:

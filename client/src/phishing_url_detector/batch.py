@@ -453,8 +453,10 @@ class Summary:
     seconds: float = 0.0
 
 
-def _check_paths(source: str, output: Path) -> None:
-    output_format(output)
+def check_paths(source: str, output: Path) -> None:
+    """Refuse an output name, a missing directory or a missing pyarrow before any work starts."""
+    if output_format(output) == "parquet":
+        require_pyarrow("writing Parquet")
     if source != "-" and Path(source).resolve() == output.resolve():
         raise LoaderError(f"--output {output} is the input file")
     if not output.parent.is_dir():
@@ -467,7 +469,7 @@ def score_file(model: VerifiedModel, source: str, output: str | os.PathLike, *, 
     """Score every record of ``source`` into ``output`` (written as ``output.partial``, renamed when
     complete; removed on any failure or interrupt)."""
     output = Path(output)
-    _check_paths(source, output)
+    check_paths(source, output)
     workers = workers or default_workers()
     summary = Summary(source, str(output), input_format(source, fmt), workers=workers,
                       parallel=parallel if workers > 1 else "single")

@@ -146,7 +146,7 @@ def _score_to_file(args: argparse.Namespace) -> int:
 
     if not args.file or args.urls:
         raise LoaderError("--output scores --file IN ('-' = stdin) only; give no URL arguments")
-    batch.output_format(args.output)  # refuse a bad name before fetching anything
+    batch.check_paths(args.file, Path(args.output))  # before fetching anything
     if args.workers is not None and args.workers < 1:
         raise LoaderError(f"--workers must be at least 1, not {args.workers}")
     model = resolve_model(args.model, repo=args.repo, cache_dir=args.cache_dir, **_fetch_kwargs(args))
