@@ -271,13 +271,17 @@ def _batch(r) -> list[str]:
              "_" + _machine(r["machine"]) + "_", "",
              f"The product command line as a subprocess; {r['note']}. Peak RSS is summed over the process tree "
              "(the scorer and its workers, polled every 0.2 s; pages shared between processes counted in each). "
-             "CPU is user+system of the whole tree. Per core = URLs/s / cores used.", ""]
+             "CPU is user+system of the whole tree; 'cores got' = CPU s / wall s, what the scheduler gave the run. "
+             "Per core = URLs/s / workers. When the load average exceeds the cores, wall-clock URLs/s measures the "
+             "share of the machine a run got, not its mode: compare URLs/CPU-s.", ""]
     rows = [[f"{x['mode']}" + (" (default)" if x["mode"] == r["default_mode"] else ""), x["workers"], x["urls"],
-             x["wall_s"], x["cpu_s"], x["urls_per_s"], x["urls_per_s_per_core"], x["urls_per_cpu_s"],
-             x["peak_rss_tree_mb"], f"{x['load_average_before']} / {x['load_average_after']}"]
+             x["wall_s"], x["cpu_s"], round(x["cpu_s"] / x["wall_s"], 2), x["urls_per_s"], x["urls_per_s_per_core"],
+             x["urls_per_cpu_s"], x["peak_rss_tree_mb"], f"{x['load_average_before']} / {x['load_average_after']}"]
             for x in [*r["compare"], r["large"]]]
-    lines += _table(["mode", "workers", "URLs", "wall s", "CPU s", "URLs/s", "URLs/s per core", "URLs/CPU-s",
-                     "peak RSS MB", "load avg before / after"], rows)
-    lines += [f"Fastest mode in this run on the comparison file: **{r['fastest_mode']}** (the default is "
-              f"{r['default_mode']}). Input file for the large run: {r['input_bytes'] / 2**20:,.0f} MB.", ""]
+    lines += _table(["mode", "workers", "URLs", "wall s", "CPU s", "cores got", "URLs/s", "URLs/s per core",
+                     "URLs/CPU-s", "peak RSS MB", "load avg before / after"], rows)
+    efficient = max(r["compare"], key=lambda x: x["urls_per_cpu_s"])
+    lines += [f"Fastest wall clock on the comparison file in this run: **{r['fastest_mode']}**; fewest CPU seconds "
+              f"per URL: **{efficient['mode']}** (the default is {r['default_mode']}). Input file for the large run: "
+              f"{r['input_bytes'] / 2**20:,.0f} MB.", ""]
     return lines

@@ -166,8 +166,11 @@ def test_input_problems_are_clear_errors_before_any_output(tmp_path, model):
 def test_missing_pyarrow_is_a_clear_error(tmp_path, model, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     src = write_input(tmp_path / "in.txt", ["http://a.example/"], "text")
-    with pytest.raises(LoaderError, match=r"writing Parquet needs pyarrow: pip install 'phishing-url-detector\[parquet\]'"):
+    extra = r"pip install 'phishing-url-detector\[parquet\]'"
+    with pytest.raises(LoaderError, match=r"writing Parquet needs pyarrow: " + extra):
         run(model, src, tmp_path / "out.parquet")
+    with pytest.raises(LoaderError, match=r"reading Parquet needs pyarrow: " + extra):
+        run(model, tmp_path / "in.parquet", tmp_path / "out.csv")
     assert not list(tmp_path.glob("out.parquet*"))
     run(model, src, tmp_path / "out.csv")  # CSV needs nothing extra
     assert read_output(tmp_path / "out.csv")[0]["url"] == "http://a.example/"

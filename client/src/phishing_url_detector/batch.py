@@ -31,7 +31,6 @@ import functools
 import gzip
 import io
 import itertools
-import logging
 import os
 import signal
 import sys
@@ -44,8 +43,6 @@ from typing import IO, Callable, Iterable, Iterator
 from phishing_url_detector.errors import LoaderError
 from phishing_url_detector.releases import VerifiedModel
 from phishing_url_detector.text import csv_cell
-
-log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 16384  # a multiple of detector.BATCH, so onnxruntime sees full batches
 MAX_LINE_BYTES = 1 << 20  # a longer text line (or CSV line) is not a URL; it must not cost its size in RSS
@@ -260,7 +257,8 @@ def _to_score(chunk: list[Record]) -> list[str]:
     return [url for _, url, error in chunk if error is None]
 
 
-def _in_order(submit: Callable, chunks: Iterable[list[Record]], in_flight: int) -> Iterator[tuple[list[Record], Scored]]:
+def _in_order(submit: Callable, chunks: Iterable[list[Record]],
+              in_flight: int) -> Iterator[tuple[list[Record], Scored]]:
     """Submit chunks with at most ``in_flight`` outstanding; yield (chunk, scored) in input order."""
     pending: collections.deque = collections.deque()
     for chunk in chunks:
