@@ -53,6 +53,8 @@ def render(doc: dict) -> str:
         lines += _ci(s["ci"])
     if "monitor" in s:
         lines += _monitor(s["monitor"])
+    if "batch" in s:
+        lines += _batch(s["batch"])
     return "\n".join(lines) + "\n"
 
 
@@ -79,6 +81,12 @@ def _summary(s) -> list[str]:
                            f"peak stage RSS {peak:,.0f} MB | {'measured' if big >= 10 else 'not measured at 10x'} |")
     if "monitor" in s:
         out += _monitor_targets(s["monitor"])
+    if "batch" in s:
+        big = s["batch"]["large"]
+        out.append(f"| batch scoring of {big['urls']:,} URLs in constant memory on every core | "
+                   f"{_f(big['urls_per_s'])} URLs/s on {big['workers']} {big['mode']} "
+                   f"({_f(big['urls_per_s_per_core'])} per core, {_f(big['urls_per_cpu_s'])} per CPU-s), "
+                   f"peak RSS {big['peak_rss_tree_mb']:,.0f} MB | measured |")
     if not out:
         return []
     return ["## Targets at a glance", "", "| target | measured | met |", "|---|---|---|", *out, ""]
@@ -345,4 +353,25 @@ def _monitor(r) -> list[str]:
                      for x in e["runs"]])
     lines += _table(["window", "monitor.json identical", "rejects.csv identical"],
                     [[w, v["monitor.json"], v["rejects.csv"]] for w, v in e["identical"].items()])
+    return lines
+
+
+def _batch(r) -> list[str]:
+    lines = ["## 6. Batch scoring: `score --file urls.txt --output scores.parquet`", "",
+             "_" + _machine(r["machine"]) + "_", "",
+             f"The product command line as a subprocess; {r['note']}. Peak RSS is summed over the process tree "
+             "(the scorer and its workers, polled every 0.2 s; pages shared between processes counted in each). "
+             "CPU is user+system of the whole tree; 'cores got' = CPU s / wall s, what the scheduler gave the run. "
+             "Per core = URLs/s / workers. When the load average exceeds the cores, wall-clock URLs/s measures the "
+             "share of the machine a run got, not its mode: compare URLs/CPU-s.", ""]
+    rows = [[f"{x['mode']}" + (" (default)" if x["mode"] == r["default_mode"] else ""), x["workers"], x["urls"],
+             x["wall_s"], x["cpu_s"], round(x["cpu_s"] / x["wall_s"], 2), x["urls_per_s"], x["urls_per_s_per_core"],
+             x["urls_per_cpu_s"], x["peak_rss_tree_mb"], f"{x['load_average_before']} / {x['load_average_after']}"]
+            for x in [*r["compare"], r["large"]]]
+    lines += _table(["mode", "workers", "URLs", "wall s", "CPU s", "cores got", "URLs/s", "URLs/s per core",
+                     "URLs/CPU-s", "peak RSS MB", "load avg before / after"], rows)
+    efficient = max(r["compare"], key=lambda x: x["urls_per_cpu_s"])
+    lines += [f"Fastest wall clock on the comparison file in this run: **{r['fastest_mode']}**; fewest CPU seconds "
+              f"per URL: **{efficient['mode']}** (the default is {r['default_mode']}). Input file for the large run: "
+              f"{r['input_bytes'] / 2**20:,.0f} MB.", ""]
     return lines

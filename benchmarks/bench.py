@@ -23,6 +23,8 @@ Sections (``--sections``, comma separated):
   monitor   `python -m pipeline monitor` on generated Parquet logs of 10M and 100M rows (DuckDB): wall/CPU
             time and peak RSS of the process tree; Spark local vs DuckDB on a ~1M-row log (time, identical
             monitor.json and rejects.csv). Logs are generated into build/monitor-bench/ (never committed).
+  batch     `score --file --output x.parquet` (a subprocess) on 10M URLs generated into build/: URLs/s,
+            per core, peak RSS of the process tree; process pool vs threads vs intra-op vs 1 worker on 1M.
 
 Results are merged into ``<out-dir>/results.json`` (raw numbers, one key per section, so sections can
 be run separately) and rendered to ``<out-dir>/RESULTS.md`` with machine facts and date.
@@ -51,7 +53,7 @@ if str(REPO) not in sys.path:
 if str(REPO / "benchmarks") not in sys.path:
     sys.path.insert(0, str(REPO / "benchmarks"))
 
-SECTIONS = ("serving", "levers", "candidates", "profile", "scaling", "ci", "monitor")
+SECTIONS = ("serving", "levers", "candidates", "profile", "scaling", "ci", "monitor", "batch")
 DEFAULT_OUT = REPO / "benchmarks"
 
 
@@ -67,6 +69,7 @@ FULL = {
     "candidate_rounds": 5, "candidate_calls": 500,
     "monitor_rows": (10_000_000, 100_000_000), "monitor_engine_rows": 1_000_000,
     "independent_calls": 2000, "independent_repeats": 8, "detector_repeats": 5,
+    "batch_compare_urls": 1_000_000, "batch_urls": 10_000_000,
 }
 SMOKE = {
     "latency_calls": 30, "latency_calls_sklearn": 5, "batch": 64, "throughput_repeats": 2,
@@ -75,6 +78,7 @@ SMOKE = {
     "profile_batches": 3, "candidates": ((None, (5, 7)),), "candidate_rounds": 2, "candidate_calls": 20,
     "monitor_rows": (20_000,), "monitor_engine_rows": 5_000,
     "independent_calls": 20, "independent_repeats": 2, "detector_repeats": 1,
+    "batch_compare_urls": 3000, "batch_urls": 6000,
 }
 # A small model for --smoke (params['train'] overrides): fits in seconds on a few thousand URLs.
 SMOKE_TRAIN = {"char_tfidf": {"host_features": 300, "path_features": 200, "min_df": 2},
@@ -204,6 +208,8 @@ def main(argv=None) -> int:
             result = run_pipeline_section(section, args, cfg, log)
         elif section == "monitor":
             result = run_monitor_section(args, cfg, log)
+        elif section == "batch":
+            result = run_batch_section(args, cfg, log)
         else:
             result = SECTION_FUNCS[section](inputs, cfg, log)
         result["section_wall_s"] = round(time.perf_counter() - started, 1)
@@ -246,6 +252,15 @@ def run_monitor_section(args, cfg: dict, log) -> dict:
 
     work = args.workdir / "monitor" if args.workdir else _monitor_scale.WORK
     return _monitor_scale.run_section(cfg, log, work)
+def run_batch_section(args, cfg: dict, log) -> dict:
+    """Batch scoring of generated URL files (build/bench-batch/, or --workdir) with the exported model."""
+    import pandas as pd
+
+    from _batch_scoring import run_batch
+
+    urls = pd.read_parquet(args.prepared / "test.parquet", columns=["url"])["url"].tolist()
+    workdir = (args.workdir or REPO / "build") / "bench-batch"
+    return run_batch(args.onnx, urls, workdir, cfg, log)
 
 
 def smoke_raw(dest: Path, params: dict, per_label: int = 150) -> Path:

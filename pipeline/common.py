@@ -11,11 +11,10 @@ table through :func:`md_table`, a CSV someone opens through :func:`write_csv` (r
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from phishing_url_detector.digests import sha256_file  # re-exported: one SHA-256 helper
-from phishing_url_detector.text import terminal, visible  # re-exported: one rule for hidden characters
+from phishing_url_detector.text import csv_cell, csv_uncell, terminal, visible  # re-exported: one rule each
 
 from pipeline import paths
 
@@ -130,30 +129,8 @@ def md_table(header: list[str], align: list[str], rows: list[list[str]]) -> str:
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
-# -- CSV a person opens ------------------------------------------------------------------------------
-# OWASP's formula starts, and the quote itself so that reading back is exact
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
-
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-
-
-def csv_cell(value):
-    """A text cell a spreadsheet shows as text: one starting with ``=``, ``+``, ``-``, ``@``, tab or
-    CR (a formula: ``=HYPERLINK(...)``, ``@SUM(1)``, ``-2+3+cmd|' /C calc'!A0``) gets a leading
-    ``'``; so does one starting with ``'``, so :func:`csv_uncell` gives back exactly what was
-    written. A number stays a number: a non-string, or a string that is only a number (``-2``,
-    ``+1.5e3``), is left alone."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
-        return "'" + value
-    return value
-
-
-def csv_uncell(value):
-    """The inverse of :func:`csv_cell`."""
-    return value[1:] if isinstance(value, str) and value.startswith("'") else value
-
-
+# -- CSV a person opens (cells through csv_cell, the client's rule) ---------------------------------
 def write_csv(frame, path: Path | str, **kwargs) -> None:
     """Every CSV a person may open is written here: its text cells through :func:`csv_cell`;
     numeric columns stay numbers."""

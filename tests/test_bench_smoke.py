@@ -147,3 +147,31 @@ def test_pipeline_sections_run_on_tiny_data(tmp_path):
     assert not {"prepare", "train", "leave-one-source-out", "backtest", "operating-point"} & set(
         ci["eval_params_change"]["stages_run"])
     assert "## 3a. Pipeline scaling" in (out / "RESULTS.md").read_text()
+
+
+@pytest.mark.slow
+def test_batch_section_runs_the_cli_on_generated_files(sample_frame, small_onnx, tmp_path):
+    """Every parallel mode of `score --file --output` as a subprocess on a generated file, and the table.
+
+    Marked slow: five subprocesses that each load onnxruntime (and spawn workers)."""
+    from _batch_scoring import run_batch
+
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(small_onnx)
+    urls = sample_frame["url"].tolist()[:500]
+    result = run_batch(onnx, urls, tmp_path / "work", {"batch_compare_urls": 700, "batch_urls": 1500},
+                       log=lambda msg: None)
+    generated = tmp_path / "work" / "urls-1500.txt"
+    assert generated.read_text().splitlines() == (urls * 3)[:1500]  # the sample, cycled
+    assert [(r["mode"], r["urls"]) for r in result["compare"]] == [
+        ("processes", 700), ("threads", 700), ("intra-op", 700), ("single", 700)]
+    assert result["compare"][-1]["workers"] == 1 and result["large"]["urls"] == 1500
+    for run in [*result["compare"], result["large"]]:
+        assert _positive(run["urls_per_s"]) and _positive(run["urls_per_cpu_s"]) and run["peak_rss_tree_mb"] > 50
+        assert run["urls_per_s_per_core"] <= run["urls_per_s"]
+    assert result["compare"][0]["processes"] > result["compare"][-1]["processes"]  # the pool's workers were seen
+    assert not list((tmp_path / "work").glob("scores*"))  # scratch outputs removed
+    bench.merge_results(tmp_path / "out", "batch", result, smoke=True)
+    text = (tmp_path / "out" / "RESULTS.md").read_text()
+    pool = result["compare"][0]["workers"]
+    assert "## 5. Batch scoring" in text and f"| processes (default) | {pool} | 700 |" in text

@@ -167,3 +167,20 @@ def test_console_script_verifies_and_scores(client_venv, model_dir):
     assert all(re.fullmatch(r"(phishing|legitimate)\s+[01]\.\d{4}\s+\S+", line) for line in lines), out
     verify = run(bindir(venv) / "phishing-url-detector", "verify", onnx, cwd=model_dir, env=clean_env(model_dir))
     assert f"sha256:    {hashlib.sha256(onnx.read_bytes()).hexdigest()}" in verify
+
+
+def test_batch_scoring_without_the_parquet_extra(client_venv, model_dir, tmp_path):
+    """The bare client streams a file to CSV on a process pool; Parquet asks for the [parquet] extra."""
+    venv, _ = client_venv
+    onnx = model_dir / C.MODEL_FILE
+    src = tmp_path / "urls.txt"
+    src.write_text("\n".join(URLS) + "\n")
+    out = run(bindir(venv) / "phishing-url-detector", "score", "--model", onnx, "--file", src, "--output",
+              tmp_path / "out.csv", "--workers", "2", cwd=model_dir, env=clean_env(model_dir))
+    assert out.startswith(f"scored {len(URLS)} rows (0 errors)")
+    assert (tmp_path / "out.csv").read_text().splitlines()[0] == "row,url,score,verdict,model_version,error"
+    done = subprocess.run([str(bindir(venv) / "phishing-url-detector"), "score", "--model", str(onnx), "--file",
+                           str(src), "--output", str(tmp_path / "out.parquet")], cwd=model_dir,
+                          env=clean_env(model_dir), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "pip install 'phishing-url-detector[parquet]'" in done.stderr
+    assert not list(tmp_path.glob("out.parquet*"))

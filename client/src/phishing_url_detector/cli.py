@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 network / other errors (or some URLs could not be scored),
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -111,6 +112,14 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from phishing_url_detector.detector import Detector  # numpy and onnxruntime only when scoring
 
+    if args.output:
+        return _score_to_file(args)
+    batch_only = [name for name, value, default in (("--input-format", args.input_format, None),
+                  ("--url-column", args.url_column, "url"), ("--workers", args.workers, None),
+                  ("--parallel", args.parallel, "processes")) if value != default]
+    if batch_only:
+        print(f"error: {', '.join(batch_only)} only apply with --output", file=sys.stderr)
+        return 2
     urls = _gather_urls(args)
     if not urls:
         raise LoaderError("no URLs to score: give them as arguments, with --file PATH, or '-' for stdin")
@@ -129,6 +138,40 @@ def cmd_score(args: argparse.Namespace) -> int:
         for r in failed:
             print(f"error: cannot score '{terminal(r.url)}': {terminal(r.error)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _score_to_file(args: argparse.Namespace) -> int:
+    """``score --file IN --output OUT``: streamed, on every core (phishing_url_detector.batch)."""
+    from phishing_url_detector import batch
+
+    if not args.file or args.urls:
+        raise LoaderError("--output scores --file IN ('-' = stdin) only; give no URL arguments")
+    batch.check_paths(args.file, Path(args.output))  # before fetching anything
+    if args.workers is not None and args.workers < 1:
+        raise LoaderError(f"--workers must be at least 1, not {args.workers}")
+    model = resolve_model(args.model, repo=args.repo, cache_dir=args.cache_dir, **_fetch_kwargs(args))
+    try:
+        summary = batch.score_file(model, args.file, args.output, url_column=args.url_column,
+                                   fmt=args.input_format, workers=args.workers, parallel=args.parallel,
+                                   progress=_progress)
+    except KeyboardInterrupt:
+        print("interrupted: workers stopped, no output written", file=sys.stderr)
+        return 130
+    except batch.Stopped as exc:
+        print(f"{exc}: workers stopped, no output written", file=sys.stderr)
+        return exc.exit_code
+    if args.json:
+        print(json.dumps({"model": _model_summary(model), "batch": dataclasses.asdict(summary)}, indent=2))
+    else:
+        rate = summary.rows / summary.seconds if summary.seconds else 0.0
+        print(f"scored {summary.rows:,} rows ({summary.errors:,} errors) in {summary.seconds:.1f} s "
+              f"({rate:,.0f} rows/s, {summary.workers} {summary.parallel}) -> {terminal(summary.output)}")
+    return 1 if summary.errors else 0
+
+
+def _progress(summary) -> None:
+    print(f"  {summary.rows:,} rows scored ({summary.errors:,} errors) in {summary.seconds:.0f} s",
+          file=sys.stderr, flush=True)
 
 
 _ONNX_NAME = re.compile(re.escape(C.MODEL_NAME) + r"-(\d+\.\d+\.\d+)\.onnx")
@@ -184,6 +227,31 @@ def _add_provenance_args(parser: argparse.ArgumentParser) -> None:
                              "development builds only; warns on every run")
 
 
+def _add_batch_args(parser: argparse.ArgumentParser) -> None:
+    from phishing_url_detector.batch import DEFAULT_PARALLEL, INPUT_FORMATS, PARALLEL  # no numpy, no onnxruntime
+
+    group = parser.add_argument_group(
+        "batch scoring (--file IN --output OUT)", textwrap.fill(
+            "Stream --file of any size in constant memory, on every core, into OUT: CSV (.csv, .csv.gz) or "
+            "Parquet (.parquet), columns row, url, score, verdict, model_version, error. 'row' is the input "
+            "line (text) or data row (CSV, Parquet); a URL that cannot be scored is a row with its error. "
+            "OUT appears only when complete (written as OUT.partial; Ctrl-C leaves none). Parquet needs "
+            "the [parquet] extra (pyarrow).", 78))
+    group.add_argument("--output", metavar="OUT", help="write the results to OUT instead of printing them")
+    group.add_argument("--input-format", choices=INPUT_FORMATS,
+                       help="format of --file (default: from its extension, .gz looked through: .csv, "
+                            ".parquet, anything else one URL per line)")
+    group.add_argument("--url-column", default="url", metavar="NAME",
+                       help="the CSV / Parquet column holding the URLs (default: %(default)s)")
+    group.add_argument("--workers", type=int, metavar="N",
+                       help="processes (or onnxruntime threads) to score with (default: every core)")
+    group.add_argument("--parallel", choices=PARALLEL, default=DEFAULT_PARALLEL,
+                       help="'processes': a model per worker process; 'threads': one model run by N threads at "
+                            "once; 'intra-op': one model, N onnxruntime threads per batch (scores may differ from "
+                            "1 worker in the last float32 bit). Default: %(default)s, the fastest in "
+                            "benchmarks/RESULTS.md")
+
+
 ENV_HELP = """\
 environment:
   GITHUB_TOKEN         sent as a Bearer token to the GitHub API only (never to the
@@ -227,13 +295,15 @@ def register(subparsers, prog: str = PROG) -> None:
                 "Prints verdict, P(phishing) with 4 decimals and the URL, one line per URL, in input order.",
                 f"  {prog} score --allow-unverified --model dist/phishing-url-detector.onnx http://example.com/\n"
                 f"  {prog} score --model latest --repo acme/phishing-models --file urls.txt\n"
-                f"  cat urls.txt | {prog} score --model model-v1.2.0 --json -\n")
+                f"  cat urls.txt | {prog} score --model model-v1.2.0 --json -\n"
+                f"  {prog} score --model latest --file urls.csv.gz --url-column link --output scores.parquet\n")
     p.add_argument("--model", required=True, metavar="PATH_OR_TAG",
                    help="path to an .onnx file, or a release: model-vX.Y.Z or 'latest' (an existing file of that name wins)")
     _add_source_args(p)
     p.add_argument("--file", metavar="PATH", help="read URLs from PATH, one per line, blank lines skipped ('-' = stdin)")
-    p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.add_argument("--json", action="store_true", help="print results as JSON (with --output: the run's summary)")
     p.add_argument("urls", nargs="*", metavar="URL", help="URLs to score ('-' = read stdin)")
+    _add_batch_args(p)
     p.set_defaults(func=cmd_score)
 
     p = _parser(subparsers, "verify", "verify a release directory or a model file, without loading it",

@@ -51,12 +51,16 @@ class Detector:
     ['phishing']
     """
 
-    def __init__(self, model: VerifiedModel):
+    def __init__(self, model: VerifiedModel, *, intra_op_threads: int | None = None):
+        """``intra_op_threads``: onnxruntime's pool size (None = its default, one per core); the
+        batch scorer's worker processes each take 1 so that they do not oversubscribe the cores."""
         import onnxruntime as ort  # deferred: verifying and `--help` should not pay for it
 
         self.model = model
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if intra_op_threads is not None:
+            options.intra_op_num_threads = intra_op_threads
         data = verified_bytes(model)
         try:
             self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])

@@ -4,14 +4,16 @@ URLs, release fields, paths and log values are chosen by whoever sends them. A t
 control characters (``\\r`` returns to the start of the line, ``ESC [2K`` erases it, ``\\x9b`` is
 a one-byte CSI), and bidi overrides / isolates and zero-width characters make text read other
 than it is. :func:`visible` names every such character as ``\\xNN`` / ``\\uNNNN`` text, so the
-reader sees it instead of its effect; :func:`terminal` applies it to a whole line. The
-training pipeline imports these (markdown, plots), so the rule exists once.
+reader sees it instead of its effect; :func:`terminal` applies it to a whole line. A CSV cell a
+spreadsheet opens goes through :func:`csv_cell` (no formula runs). The training pipeline imports
+these (markdown, plots, CSV reports), so each rule exists once.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 
-__all__ = ["terminal", "visible"]
+__all__ = ["csv_cell", "csv_uncell", "terminal", "visible"]
 
 # controls (C0, DEL, C1), format (bidi, zero-width, BOM), surrogates, private use, unassigned,
 # and the line / paragraph separators
@@ -50,3 +52,25 @@ def terminal(value, *, newlines: bool = False) -> str:
             shown = visible(ch)
             out.append(ch if shown is None else shown)
     return "".join(out)
+
+
+# -- CSV a person opens ------------------------------------------------------------------------------
+# OWASP's formula starts, and the quote itself so that reading back is exact
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_cell(value):
+    """A text cell a spreadsheet shows as text: one starting with ``=``, ``+``, ``-``, ``@``, tab or
+    CR (a formula: ``=HYPERLINK(...)``, ``@SUM(1)``, ``-2+3+cmd|' /C calc'!A0``) gets a leading
+    ``'``; so does one starting with ``'``, so :func:`csv_uncell` gives back exactly what was
+    written. A number stays a number: a non-string, or a string that is only a number (``-2``,
+    ``+1.5e3``), is left alone."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def csv_uncell(value):
+    """The inverse of :func:`csv_cell`."""
+    return value[1:] if isinstance(value, str) and value.startswith("'") else value

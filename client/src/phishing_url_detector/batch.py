@@ -1,0 +1,498 @@
+"""``score --file IN --output OUT``: a URL file of any size, streamed, scored on every core, written atomically.
+
+Why this shape:
+
+- Constant memory. The input is read as a stream of records cut into fixed chunks of
+  :data:`CHUNK_ROWS`; at most ``2 x workers`` chunks are in flight, and results are written in input
+  order as they come back. Nothing holds the whole file, so 10M or 1G URLs need the same RSS.
+- Every core. ``processes`` (the default, measured fastest: see benchmarks/RESULTS.md): a pool of
+  worker processes, each loading the model the parent verified, re-checking its sha256 on the bytes it
+  loads (:func:`detector.verified_bytes`), with one onnxruntime thread each. ``threads``: one session
+  in this process, run by ``workers`` threads at once (onnxruntime releases the GIL). ``intra-op``: one
+  session with ``workers`` onnxruntime intra-op threads.
+- Same bits whatever the worker count. Chunks are cut by row count, never by timing, so every worker
+  count feeds onnxruntime the same batches, and each batch runs on one onnxruntime thread: its parallel
+  kernels (``intra-op``, or the Detector's default) sum in a thread-dependent order, which moves about
+  15% of the scores by one float32 ulp. Scoring is :meth:`Detector.score`, the product's one path.
+- Nothing dropped, nothing half-written. Each record keeps its input row number; a URL that cannot be
+  scored becomes an ``error`` row with its reason. Output goes to ``OUT.partial`` and is renamed to
+  ``OUT`` only when complete; Ctrl-C / SIGTERM stop the workers and remove the partial file.
+
+Formats: input plain text (one URL per line), CSV (a header and a URL column) or Parquet, any of the
+first two gzipped (seen by its magic bytes); output CSV (``.csv``, ``.csv.gz``) or Parquet (``.parquet``).
+Parquet needs pyarrow (``pip install 'phishing-url-detector[parquet]'``), imported only when used.
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import csv
+import functools
+import gzip
+import io
+import itertools
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Callable, Iterable, Iterator
+
+from phishing_url_detector.errors import LoaderError
+from phishing_url_detector.releases import VerifiedModel
+from phishing_url_detector.text import csv_cell
+
+CHUNK_ROWS = 16384  # a multiple of detector.BATCH, so onnxruntime sees full batches
+MAX_LINE_BYTES = 1 << 20  # a longer text line (or CSV line) is not a URL; it must not cost its size in RSS
+COLUMNS = ("row", "url", "score", "verdict", "model_version", "error")
+INPUT_FORMATS = ("text", "csv", "parquet")
+PARALLEL = ("processes", "threads", "intra-op")
+DEFAULT_PARALLEL = "processes"
+_GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_ROW_GROUP = 65536
+
+
+# -- formats ------------------------------------------------------------------------------------------
+def _base_name(path: str | os.PathLike) -> str:
+    name = Path(path).name.lower()
+    return name[:-3] if name.endswith(".gz") else name
+
+
+def input_format(path: str | os.PathLike, override: str | None = None) -> str:
+    """``text``, ``csv`` or ``parquet``: ``override``, else the extension (``.gz`` looked through)."""
+    if override:
+        return override
+    name = _base_name(path)
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    return "csv" if name.endswith(".csv") else "text"
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """``csv`` or ``parquet`` from OUT's extension; anything else is refused before any work."""
+    name = Path(path).name.lower()
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    raise LoaderError(f"--output {path}: name it .csv, .csv.gz or .parquet (the format follows the extension)")
+
+
+def require_pyarrow(why: str):
+    """pyarrow, or a LoaderError saying how to get it: the client does not depend on it."""
+    try:
+        import pyarrow
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise LoaderError(f"{why} needs pyarrow: pip install 'phishing-url-detector[parquet]'") from None
+    return pyarrow
+
+
+# -- reading: (row, url, error) records -----------------------------------------------------------------
+# A record is a tuple (row, url, error): row is the 1-based line (text) or data row (CSV, Parquet);
+# url is None when error says why there is nothing to score.
+Record = tuple
+
+
+@contextlib.contextmanager
+def open_input(path: str) -> Iterator[IO[bytes]]:
+    """``path`` ('-' = stdin) as a binary stream, gunzipped when it starts with the gzip magic."""
+    try:
+        raw = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise LoaderError(f"cannot read --file {path}: {exc.strerror}") from None
+    stream = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
+    try:
+        yield gzip.GzipFile(fileobj=stream, mode="rb") if stream.peek(2)[:2] == _GZIP_MAGIC else stream
+    finally:
+        if path != "-":
+            raw.close()
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def text_records(stream: IO[bytes]) -> Iterator[Record]:
+    """One URL per line, as the plain ``score --file`` reads them: UTF-8 (a BOM skipped, undecodable
+    bytes kept as surrogates, so the URL becomes an error row, not a crash), ``\\r\\n`` or ``\\n``,
+    blank lines skipped (their numbers are not reused)."""
+    for row in itertools.count(1):
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            head = line[:200].decode("utf-8", "surrogateescape")
+            while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass
+            yield row, None, f"line longer than {MAX_LINE_BYTES:,} bytes (starts {_shown(head, 100)!r})"
+            continue
+        text = line.decode("utf-8", "surrogateescape").rstrip("\n").rstrip("\r")
+        if row == 1:
+            text = text.removeprefix("\ufeff")
+        if text.strip():
+            yield row, text, None
+
+
+def _bounded_lines(stream: IO[str], source: str) -> Iterator[str]:
+    for number in itertools.count(1):
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_BYTES:
+            raise LoaderError(f"{source}: line {number:,} is longer than {MAX_LINE_BYTES:,} characters; "
+                              "not a CSV of URLs?")
+        yield line
+
+
+def csv_records(stream: IO[bytes], source: str, url_column: str = "url") -> Iterator[Record]:
+    """A CSV with a header: the ``url_column`` cell of each data row; an empty cell or a short row is
+    an error row. The header is checked now; a malformed CSV stops with an error naming the file and row."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    reader = csv.reader(_bounded_lines(text, source))
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise LoaderError(f"{source}: malformed CSV header: {exc}") from None
+    if header is None:
+        raise LoaderError(f"{source}: empty CSV, expected a header with a {url_column!r} column")
+    if url_column not in header:
+        raise LoaderError(f"{source}: no {url_column!r} column in the header (columns: "
+                          f"{', '.join(repr(_shown(h, 40)) for h in header[:20])}); pass --url-column")
+    return _csv_rows(reader, header.index(url_column), url_column, source)
+
+
+def _csv_rows(reader, index: int, url_column: str, source: str) -> Iterator[Record]:
+    row = 0
+    try:
+        for row, cells in enumerate(reader, 1):
+            if index >= len(cells):
+                yield row, None, f"row has {len(cells)} fields, no {url_column!r} field"
+            elif not cells[index].strip():
+                yield row, None, f"empty {url_column!r} field"
+            else:
+                yield row, cells[index], None
+    except csv.Error as exc:
+        raise LoaderError(f"{source}: malformed CSV at data row {row + 1:,}: {exc}") from None
+
+
+def parquet_records(path: str, url_column: str = "url", batch_rows: int = CHUNK_ROWS) -> Iterator[Record]:
+    """The ``url_column`` of a Parquet file, read one record batch at a time; a null is an error row.
+    The schema is checked now, before any work starts."""
+    pa = require_pyarrow("reading Parquet")
+    if path == "-" or _base_name(path) != Path(path).name.lower():
+        raise LoaderError(f"--file {path}: Parquet is read from a seekable, uncompressed file (it compresses "
+                          "its own pages); not stdin, not gzipped")
+    try:
+        reader = pa.parquet.ParquetFile(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise LoaderError(f"cannot read Parquet --file {path}: {exc}") from None
+    schema = reader.schema_arrow
+    if url_column not in schema.names:
+        raise LoaderError(f"{path}: no {url_column!r} column (columns: {', '.join(schema.names[:20])}); "
+                          "pass --url-column")
+    kind = schema.field(url_column).type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise LoaderError(f"{path}: column {url_column!r} is {kind}, expected strings")
+    return _parquet_rows(reader.iter_batches(batch_size=batch_rows, columns=[url_column]), url_column)
+
+
+def _parquet_rows(batches, url_column: str) -> Iterator[Record]:
+    row = 0
+    for batch in batches:
+        for url in batch.column(0).to_pylist():
+            row += 1
+            yield (row, None, f"null {url_column!r}") if url is None else (row, url, None)
+
+
+def read_records(path: str, fmt: str, url_column: str, stack: contextlib.ExitStack) -> Iterator[Record]:
+    """The records of ``path`` in format ``fmt``; files stay open until ``stack`` closes."""
+    if fmt == "parquet":
+        return parquet_records(path, url_column)
+    stream = stack.enter_context(open_input(path))
+    source = "stdin" if path == "-" else path
+    return csv_records(stream, source, url_column) if fmt == "csv" else text_records(stream)
+
+
+def chunked(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    """Fixed-size chunks in input order: the cut depends on row count only, never on the worker count."""
+    records = iter(records)
+    while chunk := list(itertools.islice(records, size)):
+        yield chunk
+
+
+# -- scoring: in this process, or in a pool of worker processes ----------------------------------------
+Scored = tuple  # (scores, verdicts, errors): one list each, aligned with the URLs scored
+
+
+def score_urls(detector, urls: list[str]) -> Scored:
+    """:meth:`Detector.score` as three columns (cheap to send between processes)."""
+    results = detector.score(urls)
+    return ([r.p_phishing for r in results], [r.verdict for r in results], [r.error for r in results])
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(model: VerifiedModel) -> None:
+    """Load the verified model in a worker: Detector re-hashes the bytes it hands to onnxruntime."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent stops us
+    from phishing_url_detector.detector import Detector
+
+    try:
+        _WORKER["detector"] = Detector(model, intra_op_threads=1)
+    except LoaderError as exc:  # reported with the first chunk: a failing initializer only breaks the pool
+        _WORKER["error"] = exc
+
+
+def _score_in_worker(urls: list[str]) -> Scored:
+    if "error" in _WORKER:
+        raise _WORKER["error"]
+    return score_urls(_WORKER["detector"], urls)
+
+
+def _to_score(chunk: list[Record]) -> list[str]:
+    return [url for _, url, error in chunk if error is None]
+
+
+def _in_order(submit: Callable, chunks: Iterable[list[Record]],
+              in_flight: int) -> Iterator[tuple[list[Record], Scored]]:
+    """Submit chunks with at most ``in_flight`` outstanding; yield (chunk, scored) in input order."""
+    pending: collections.deque = collections.deque()
+    for chunk in chunks:
+        pending.append((chunk, submit(_to_score(chunk))))
+        if len(pending) >= in_flight:
+            done, future = pending.popleft()
+            yield done, future.result()
+    while pending:
+        done, future = pending.popleft()
+        yield done, future.result()
+
+
+@contextlib.contextmanager
+def chunk_scorer(model: VerifiedModel, workers: int, parallel: str):
+    """A function chunks -> (chunk, scored) in input order, on ``workers`` processes or threads.
+
+    Every mode but ``intra-op`` runs each chunk on one onnxruntime thread, so the bits are the same for
+    any ``workers``; onnxruntime's own parallel kernels (``intra-op``) sum in a thread-dependent order."""
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    from phishing_url_detector.detector import Detector
+
+    if workers == 1 or parallel == "intra-op":
+        detector = Detector(model, intra_op_threads=workers)
+        yield lambda chunks: ((c, score_urls(detector, _to_score(c))) for c in chunks)
+        return
+    if parallel == "threads":  # one session, run concurrently: onnxruntime releases the GIL while it runs
+        detector = Detector(model, intra_op_threads=1)
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="score")
+        submit = functools.partial(pool.submit, score_urls, detector)
+    else:  # spawn: a fresh interpreter per worker (no forked onnxruntime or lock state), the same on every OS
+        import multiprocessing
+
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(model,))
+        submit = functools.partial(pool.submit, _score_in_worker)
+    try:
+        yield lambda chunks: _in_order(submit, chunks, 2 * workers)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # running chunks finish; queued ones are dropped
+
+
+# -- writing ------------------------------------------------------------------------------------------
+def storable(url: str) -> str:
+    """``url`` as valid UTF-8 text: undecodable input bytes (kept as surrogates) shown as ``\\xNN``."""
+    try:
+        url.encode("utf-8")
+        return url
+    except UnicodeEncodeError:
+        pass
+    try:
+        return url.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return url.encode("utf-8", "backslashreplace").decode("ascii")
+
+
+@dataclass
+class Columns:
+    """One chunk's output, column by column, in input order."""
+
+    row: list[int] = field(default_factory=list)
+    url: list[str] = field(default_factory=list)
+    score: list[float | None] = field(default_factory=list)
+    verdict: list[str] = field(default_factory=list)
+    error: list[str | None] = field(default_factory=list)
+
+
+def merge(chunk: list[Record], scored: Scored) -> Columns:
+    """The chunk's records with the scores of the ones that were scored, as output columns."""
+    out = Columns()
+    results = zip(*scored)
+    for row, url, error in chunk:
+        out.row.append(row)
+        if error is None:
+            score, verdict, error = next(results)
+        else:
+            score, verdict = None, "error"
+        out.url.append(storable(url if url is not None else ""))
+        out.score.append(score)
+        out.verdict.append(verdict)
+        out.error.append(error)
+    return out
+
+
+class CsvSink:
+    """RFC 4180 CSV through :func:`csv_cell` (a URL cannot run as a spreadsheet formula); exact scores."""
+
+    def __init__(self, path: Path, version: str, gzipped: bool):
+        raw = open(path, "wb")  # noqa: SIM115 (closed in close())
+        self._raw = raw
+        binary = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if gzipped else raw
+        self._file = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        self._writer = csv.writer(self._file, lineterminator="\n")
+        self._writer.writerow(COLUMNS)
+        self._version = csv_cell(version)
+
+    def write(self, cols: Columns) -> None:
+        self._writer.writerows(
+            (row, csv_cell(url), "" if score is None else repr(score), verdict, self._version,
+             "" if error is None else csv_cell(error))
+            for row, url, score, verdict, error in zip(cols.row, cols.url, cols.score, cols.verdict, cols.error))
+
+    def close(self) -> None:
+        self._file.close()
+        self._raw.close()
+
+
+class ParquetSink:
+    """Parquet, row groups of about :data:`_PARQUET_ROW_GROUP` rows; ``score`` is the model's float32."""
+
+    def __init__(self, path: Path, version: str):
+        self._pa = pa = require_pyarrow("writing Parquet")
+        self._schema = pa.schema([("row", pa.int64()), ("url", pa.string()), ("score", pa.float32()),
+                                  ("verdict", pa.string()), ("model_version", pa.string()), ("error", pa.string())])
+        self._writer = pa.parquet.ParquetWriter(str(path), self._schema)
+        self._version, self._buffer, self._rows = version, [], 0
+
+    def write(self, cols: Columns) -> None:
+        pa = self._pa
+        n = len(cols.row)
+        self._buffer.append(pa.table([pa.array(cols.row, pa.int64()), pa.array(cols.url, pa.string()),
+                                      pa.array(cols.score, pa.float32()), pa.array(cols.verdict, pa.string()),
+                                      pa.array([self._version] * n, pa.string()), pa.array(cols.error, pa.string())],
+                                     schema=self._schema))
+        self._rows += n
+        if self._rows >= _PARQUET_ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            self._writer.write_table(self._pa.concat_tables(self._buffer))
+        self._buffer, self._rows = [], 0
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+
+
+def open_sink(path: Path, final: Path, version: str):
+    if output_format(final) == "parquet":
+        return ParquetSink(path, version)
+    return CsvSink(path, version, gzipped=final.name.lower().endswith(".gz"))
+
+
+# -- the whole run ------------------------------------------------------------------------------------
+class Stopped(Exception):
+    """SIGTERM: stop the way Ctrl-C does (workers stopped, no output left behind)."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by signal {signum}")
+        self.exit_code = 128 + signum
+
+
+@contextlib.contextmanager
+def stop_on_sigterm():
+    """Turn SIGTERM into :class:`Stopped` in the main thread while the run lasts (Ctrl-C already raises)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, _frame):
+        raise Stopped(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def default_workers() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class Summary:
+    """What a run did, for the command line's last line (and its --json)."""
+
+    input: str
+    output: str
+    input_format: str
+    rows: int = 0
+    errors: int = 0
+    workers: int = 1
+    parallel: str = DEFAULT_PARALLEL
+    seconds: float = 0.0
+
+
+def check_paths(source: str, output: Path) -> None:
+    """Refuse an output name, a missing directory or a missing pyarrow before any work starts."""
+    if output_format(output) == "parquet":
+        require_pyarrow("writing Parquet")
+    if source != "-" and Path(source).resolve() == output.resolve():
+        raise LoaderError(f"--output {output} is the input file")
+    if not output.parent.is_dir():
+        raise LoaderError(f"--output {output}: directory {output.parent} does not exist")
+
+
+def score_file(model: VerifiedModel, source: str, output: str | os.PathLike, *, url_column: str = "url",
+               fmt: str | None = None, workers: int | None = None, parallel: str = DEFAULT_PARALLEL,
+               chunk_rows: int = CHUNK_ROWS, progress: Callable[[Summary], None] | None = None) -> Summary:
+    """Score every record of ``source`` into ``output`` (written as ``output.partial``, renamed when
+    complete; removed on any failure or interrupt)."""
+    output = Path(output)
+    check_paths(source, output)
+    workers = workers or default_workers()
+    summary = Summary(source, str(output), input_format(source, fmt), workers=workers,
+                      parallel=parallel if workers > 1 else "single")
+    partial = output.with_name(output.name + ".partial")
+    started, last = time.perf_counter(), time.perf_counter()
+    try:
+        with stop_on_sigterm(), contextlib.ExitStack() as stack:
+            records = read_records(source, summary.input_format, url_column, stack)
+            score_chunks = stack.enter_context(chunk_scorer(model, summary.workers, parallel))
+            sink = open_sink(partial, output, model.version or "")
+            try:
+                for chunk, scored in score_chunks(chunked(records, chunk_rows)):
+                    cols = merge(chunk, scored)
+                    sink.write(cols)
+                    summary.rows += len(cols.row)
+                    summary.errors += sum(e is not None for e in cols.error)
+                    if progress and time.perf_counter() - last >= 10:
+                        last = time.perf_counter()
+                        summary.seconds = last - started
+                        progress(summary)
+            finally:
+                sink.close()
+        os.replace(partial, output)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    summary.seconds = time.perf_counter() - started
+    return summary
