@@ -12,6 +12,8 @@ Every choice here is constrained by what converts to ONNX with exact parity
 """
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -20,7 +22,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from pipeline.training.features import LexicalFeatures, url_parts
+from pipeline.training.features import LexicalFeatures, as_url_column, url_parts
 
 MEMBERS = ("char_tfidf_lr", "lexical_trees")
 
@@ -57,7 +59,10 @@ class HostPathTfidf(TransformerMixin, BaseEstimator):
     evidence. The vocabulary (and idf) is fitted on a seeded sample of at most
     ``fit_sample`` URLs: counting every n-gram of every URL in Python dicts is
     what bounds training memory, and a sample finds the same frequent n-grams.
+    ``transform`` works in blocks of ``block_size`` URLs (see there).
     """
+
+    block_size = 20_000  # not a constructor parameter: it changes memory, never the result
 
     def __init__(self, ngram_range=(1, 4), host_features: int = 12000, path_features: int = 8000,
                  min_df: int = 5, fit_sample: int | None = None, random_state: int = 0):
@@ -79,12 +84,52 @@ class HostPathTfidf(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        host, path = url_parts(X)
+        """The CSR matrix of all rows, built ``block_size`` URLs at a time.
+
+        scikit-learn collects every row's n-gram indices in Python lists before making arrays
+        (tens of bytes per non-zero), and the host/path stacking copies the result: done on all
+        rows at once that is several times the matrix itself. Each row's TF-IDF depends on that
+        row alone, so the blocks stack into the same matrix, bit for bit.
+        """
+        column = as_url_column(X)
+        size = max(1, int(self.block_size))
+        blocks = deque(self._transform_block(column[i:i + size]) for i in range(0, len(column), size))
+        if len(blocks) <= 1:
+            return blocks[0] if blocks else self._transform_block(column)
+        return stack_rows(blocks)
+
+    def _transform_block(self, column):
+        host, path = url_parts(column)
         return sp.hstack([self.host_.transform(host), self.path_.transform(path)], format="csr")
 
     @property
     def vocabulary_size(self) -> int:
         return len(self.host_.vocabulary_) + len(self.path_.vocabulary_)
+
+
+def stack_rows(blocks: deque) -> sp.csr_matrix:
+    """Row-stack CSR blocks (same width and dtype) into one CSR matrix, as ``sp.vstack`` would.
+
+    Each block is released once copied into the (lazily allocated) result, so the peak is about
+    the result plus one block instead of twice the result. ``blocks`` is emptied.
+    """
+    n_rows, nnz = sum(b.shape[0] for b in blocks), sum(b.nnz for b in blocks)
+    n_cols, dtype = blocks[0].shape[1], blocks[0].dtype
+    index_dtype = np.int32 if max(nnz, n_rows, n_cols) <= np.iinfo(np.int32).max else np.int64
+    data, indices = np.empty(nnz, dtype=dtype), np.empty(nnz, dtype=index_dtype)
+    indptr = np.empty(n_rows + 1, dtype=index_dtype)
+    indptr[0] = row = pos = 0
+    while blocks:
+        block = blocks.popleft()
+        if block.shape[1] != n_cols or block.dtype != dtype:
+            raise ValueError(f"stack_rows: block of shape {block.shape} and dtype {block.dtype} does not match "
+                             f"width {n_cols} and dtype {dtype}")
+        rows, k = block.shape[0], block.nnz
+        data[pos:pos + k], indices[pos:pos + k] = block.data, block.indices
+        indptr[row + 1:row + rows + 1] = block.indptr[1:] + pos
+        row, pos = row + rows, pos + k
+        del block
+    return sp.csr_matrix((data, indices, indptr), shape=(n_rows, n_cols), copy=False)
 
 
 def _check_convertible(tfidf: dict) -> None:
