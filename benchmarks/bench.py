@@ -18,6 +18,9 @@ Sections (``--sections``, comma separated):
   profile   onnxruntime per-node profile of the ensemble (by member and op), cProfile of the slowest stage.
   scaling   `dvc repro --force` wall time and peak RSS per stage at 1x, 3x, 10x data (scratch copies).
   ci        no-op `dvc repro` and a params change that only affects evaluation.
+  train-memory  the train stage alone at 1x, 3x, 10x data: peak RSS (by phase), CPU time, power-law and
+            linear fits projected to 100x (benchmarks/train_memory.py; --train-baseline REF also measures
+            the code at a git ref on the same data).
 
 Results are merged into ``<out-dir>/results.json`` (raw numbers, one key per section, so sections can
 be run separately) and rendered to ``<out-dir>/RESULTS.md`` with machine facts and date.
@@ -46,7 +49,7 @@ if str(REPO) not in sys.path:
 if str(REPO / "benchmarks") not in sys.path:
     sys.path.insert(0, str(REPO / "benchmarks"))
 
-SECTIONS = ("serving", "levers", "candidates", "profile", "scaling", "ci")
+SECTIONS = ("serving", "levers", "candidates", "profile", "scaling", "ci", "train-memory")
 DEFAULT_OUT = REPO / "benchmarks"
 
 
@@ -59,13 +62,14 @@ FULL = {
     "vocab_sizes": ((6000, 4000), (3000, 2000), (1500, 1000)),
     "tree_variants": ((300, 63), (150, 63), (150, 31), (100, 31), (60, 15)),
     "profile_batches": 30, "candidates": ((None, (150, 31)), (None, (100, 31)), ((6000, 4000), (150, 31))),
-    "candidate_rounds": 5, "candidate_calls": 500,
+    "candidate_rounds": 5, "candidate_calls": 500, "train_memory_factors": (1, 3, 10),
 }
 SMOKE = {
     "latency_calls": 30, "latency_calls_sklearn": 5, "batch": 64, "throughput_repeats": 2,
     "throughput_repeats_sklearn": 1, "threads": (1, 2), "scaling_factors": (1, 2),
     "vocab_sizes": ((150, 100),), "tree_variants": ((5, 7),),
     "profile_batches": 3, "candidates": ((None, (5, 7)),), "candidate_rounds": 2, "candidate_calls": 20,
+    "train_memory_factors": (1, 2),
 }
 # A small model for --smoke (params['train'] overrides): fits in seconds on a few thousand URLs.
 SMOKE_TRAIN = {"char_tfidf": {"host_features": 300, "path_features": 200, "min_df": 2},
@@ -171,6 +175,8 @@ def main(argv=None) -> int:
     ap.add_argument("--prepared", type=Path, default=REPO / "data/prepared")
     ap.add_argument("--workdir", type=Path, default=None, help="scratch dir for scaling/ci (default: a temp dir)")
     ap.add_argument("--factors", default=None, help="data factors for scaling, e.g. 1,3,10 (<1: subsample)")
+    ap.add_argument("--train-baseline", default=None,
+                    help="train-memory: also measure the pipeline code at this git ref on the same data")
     ap.add_argument("--keep-runs", action="store_true",
                     help="scaling: keep factors already in results.json that this run does not repeat")
     args = ap.parse_args(argv)
@@ -191,6 +197,8 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         if section in ("scaling", "ci"):
             result = run_pipeline_section(section, args, cfg, log)
+        elif section == "train-memory":
+            result = run_train_memory_section(args, cfg, log)
         else:
             result = SECTION_FUNCS[section](inputs, cfg, log)
         result["section_wall_s"] = round(time.perf_counter() - started, 1)
@@ -225,6 +233,26 @@ def run_pipeline_section(section: str, args, cfg: dict, log) -> dict:
         built = root / "scaling" / "x1"  # reuse the 1x scaling run's work dir: its cache is complete
         work = built if (built / "dvc.lock").exists() and (built / "models").exists() else None
         return _scaling.run_ci(root / "ci", override, raw, log, work=work, noop_runs=1 if args.smoke else 3)
+
+
+def run_train_memory_section(args, cfg: dict, log) -> dict:
+    """The train stage alone at each factor (benchmarks/train_memory.py); scaled data kept in build/ for reuse."""
+    import train_memory
+
+    with contextlib.ExitStack() as stack:
+        if args.workdir or args.smoke:
+            root = (args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))) / "train-memory"
+        else:
+            root = train_memory.DEFAULT_WORKDIR
+        raw, override = None, train_memory.SHORT_FITS
+        if args.smoke:
+            from pipeline.common import load_params
+
+            raw, override = smoke_raw(root / "smoke-raw", load_params(REPO / "params.yaml")), SMOKE_TRAIN
+        factors = tuple(int(f) for f in args.factors.split(",")) if args.factors else cfg["train_memory_factors"]
+        return train_memory.run_train_memory(
+            factors, root, override, raw, args.train_baseline, log=log,
+            progress=lambda partial: merge_results(args.out_dir, "train-memory", partial, args.smoke))
 
 
 def smoke_raw(dest: Path, params: dict, per_label: int = 150) -> Path:

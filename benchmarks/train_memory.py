@@ -145,6 +145,7 @@ def child(work: Path, code: Path | None) -> None:
     import pyarrow.parquet as pq
 
     from pipeline.common import load_params
+    import pipeline
     from pipeline.stages import train
     from pipeline.training.model import vocabulary_size
 
@@ -157,7 +158,7 @@ def child(work: Path, code: Path | None) -> None:
         "rows": pq.ParquetFile("data/prepared/train.parquet").metadata.num_rows,
         "vocabulary": vocabulary_size(model), "wall_s": round(time.perf_counter() - started, 2),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "ru_maxrss_mb": round(usage.ru_maxrss * 1024 / MB, 1),
-        "model_file": str(work / "build-model/model.joblib")}))
+        "model_file": str(work / "build-model/model.joblib"), "code": str(Path(pipeline.__file__).parent)}))
 
 
 # --------------------------------------------------------------------------- the measuring parent
@@ -251,13 +252,15 @@ def projections(runs: list[dict], factors=(30, 100), ram_gb=(7, 16, 32, 64), hea
 # --------------------------------------------------------------------------- the section
 def run_train_memory(factors=(1, 3, 10), root: Path = DEFAULT_WORKDIR, train_override: dict | None = SHORT_FITS,
                      raw_source: Path | None = None, baseline: str | None = None, interval: float = 0.02,
-                     log=print) -> dict:
-    """Measure the train stage at each factor (and the code at git ``baseline`` on the same data)."""
+                     log=print, progress=None) -> dict:
+    """Measure the train stage at each factor (and the code at git ``baseline`` on the same data);
+    ``progress`` gets the section so far after each factor (a long run keeps what it measured)."""
     root.mkdir(parents=True, exist_ok=True)
     code = {"current": None}
     if baseline:
         code[baseline] = extract_code(baseline, root / f"code-{baseline.replace('/', '_')}")
     runs = {name: [] for name in code}
+    out = {}
     for factor in factors:
         work = scaled_workdir(root, factor, train_override, raw_source, log)
         for name, path in code.items():
@@ -265,13 +268,21 @@ def run_train_memory(factors=(1, 3, 10), root: Path = DEFAULT_WORKDIR, train_ove
             runs[name].append(result)
             log(f"train-memory x{factor} [{name}]: {result['rows']:,} rows, peak {result['ru_maxrss_mb']:,.0f} MB, "
                 f"{result['cpu_s']:.0f} CPU s, {result['wall_s']:.0f} s wall")
-    out = {"runs": runs["current"], "projections": projections(runs["current"]),
-           "fit_override": train_override or {}, "interval_s": interval,
+        out = _section(runs, train_override, interval, baseline)
+        if progress and factor != factors[-1]:
+            progress({**out, "partial": True})
+    return out
+
+
+def _section(runs: dict, train_override, interval: float, baseline: str | None) -> dict:
+    current = sorted(runs["current"], key=lambda r: r["factor"])
+    out = {"runs": current, "projections": projections(current), "fit_override": train_override or {},
+           "interval_s": interval,
            "note": ("train stage alone (pipeline.stages.train.run) in a child process; exact peak = the child's "
                     "ru_maxrss, per-phase peaks from polling its RSS every "
                     f"{interval * 1000:.0f} ms")}
     if baseline:
-        out["baseline"] = {"ref": baseline, "runs": runs[baseline]}
+        out["baseline"] = {"ref": baseline, "runs": sorted(runs[baseline], key=lambda r: r["factor"])}
     return out
 
 
