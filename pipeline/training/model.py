@@ -12,8 +12,6 @@ Every choice here is constrained by what converts to ONNX with exact parity
 """
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -93,10 +91,9 @@ class HostPathTfidf(TransformerMixin, BaseEstimator):
         """
         column = as_url_column(X)
         size = max(1, int(self.block_size))
-        blocks = deque(self._transform_block(column[i:i + size]) for i in range(0, len(column), size))
-        if len(blocks) <= 1:
-            return blocks[0] if blocks else self._transform_block(column)
-        return stack_rows(blocks)
+        if len(column) <= size:
+            return self._transform_block(column)
+        return stack_rows(self._transform_block(column[i:i + size]) for i in range(0, len(column), size))
 
     def _transform_block(self, column):
         host, path = url_parts(column)
@@ -107,29 +104,38 @@ class HostPathTfidf(TransformerMixin, BaseEstimator):
         return len(self.host_.vocabulary_) + len(self.path_.vocabulary_)
 
 
-def stack_rows(blocks: deque) -> sp.csr_matrix:
+def stack_rows(blocks) -> sp.csr_matrix:
     """Row-stack CSR blocks (same width and dtype) into one CSR matrix, as ``sp.vstack`` would.
 
-    Each block is released once copied into the (lazily allocated) result, so the peak is about
-    the result plus one block instead of twice the result. ``blocks`` is emptied.
+    Blocks are consumed one at a time (pass a generator) and appended to arrays grown in place
+    (``ndarray.resize``: realloc, which the C library does by remapping pages for large arrays),
+    so at most one block exists besides the result. Collecting the blocks first costs twice the
+    result: the freed blocks stay in the heap while the result is filled.
     """
-    n_rows, nnz = sum(b.shape[0] for b in blocks), sum(b.nnz for b in blocks)
-    n_cols, dtype = blocks[0].shape[1], blocks[0].dtype
-    index_dtype = np.int32 if max(nnz, n_rows, n_cols) <= np.iinfo(np.int32).max else np.int64
-    data, indices = np.empty(nnz, dtype=dtype), np.empty(nnz, dtype=index_dtype)
-    indptr = np.empty(n_rows + 1, dtype=index_dtype)
-    indptr[0] = row = pos = 0
-    while blocks:
-        block = blocks.popleft()
+    data = indices = None
+    ends, n_rows, nnz = [np.zeros(1, dtype=np.int64)], 0, 0
+    for block in blocks:
+        if data is None:
+            n_cols, dtype = block.shape[1], block.dtype
+            data, indices = np.empty(max(block.nnz, 1), dtype=dtype), np.empty(max(block.nnz, 1), dtype=np.int32)
         if block.shape[1] != n_cols or block.dtype != dtype:
             raise ValueError(f"stack_rows: block of shape {block.shape} and dtype {block.dtype} does not match "
                              f"width {n_cols} and dtype {dtype}")
-        rows, k = block.shape[0], block.nnz
-        data[pos:pos + k], indices[pos:pos + k] = block.data, block.indices
-        indptr[row + 1:row + rows + 1] = block.indptr[1:] + pos
-        row, pos = row + rows, pos + k
+        if nnz + block.nnz > len(data):
+            grown = max(nnz + block.nnz, int(len(data) * 1.5))
+            data.resize(grown, refcheck=False)
+            indices.resize(grown, refcheck=False)
+        data[nnz:nnz + block.nnz], indices[nnz:nnz + block.nnz] = block.data, block.indices
+        ends.append(block.indptr[1:].astype(np.int64) + nnz)
+        n_rows, nnz = n_rows + block.shape[0], nnz + block.nnz
         del block
-    return sp.csr_matrix((data, indices, indptr), shape=(n_rows, n_cols), copy=False)
+    if data is None:
+        raise ValueError("stack_rows: no blocks")
+    data.resize(nnz, refcheck=False)
+    indices.resize(nnz, refcheck=False)
+    index_dtype = np.int32 if max(nnz, n_rows, n_cols) <= np.iinfo(np.int32).max else np.int64
+    indptr = np.concatenate(ends).astype(index_dtype, copy=False)
+    return sp.csr_matrix((data, indices.astype(index_dtype, copy=False), indptr), shape=(n_rows, n_cols), copy=False)
 
 
 def _check_convertible(tfidf: dict) -> None:
