@@ -14,7 +14,7 @@ Each run is a child process running ``pipeline.stages.train.run``; the parent po
 ``--interval`` seconds (psutil) and the child marks phases (read, URL split, TF-IDF vocabulary, TF-IDF
 transform, logistic regression, lexical features, trees, save) in a file, so every sample is attributed
 to a phase. The exact peak is the child's own ``ru_maxrss``. Fits are shortened by default
-(``--fit-iterations``): memory does not depend on the iteration count (L-BFGS keeps a fixed history,
+(``--full-fits`` keeps params.yaml's): memory does not depend on the iteration count (L-BFGS keeps a fixed history,
 the trees are a few KB each), time does -- the times here are for shortened fits.
 """
 from __future__ import annotations
