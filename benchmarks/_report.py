@@ -55,6 +55,8 @@ def render(doc: dict) -> str:
         lines += _monitor(s["monitor"])
     if "batch" in s:
         lines += _batch(s["batch"])
+    if "train-memory" in s:
+        lines += _train_memory(s["train-memory"])
     return "\n".join(lines) + "\n"
 
 
@@ -87,6 +89,12 @@ def _summary(s) -> list[str]:
                    f"{_f(big['urls_per_s'])} URLs/s on {big['workers']} {big['mode']} "
                    f"({_f(big['urls_per_s_per_core'])} per core, {_f(big['urls_per_cpu_s'])} per CPU-s), "
                    f"peak RSS {big['peak_rss_tree_mb']:,.0f} MB | measured |")
+    if "train-memory" in s:
+        runs = {r["factor"]: r for r in s["train-memory"]["runs"]}
+        big = max(runs)
+        peak = runs[big]["ru_maxrss_mb"]
+        out.append(f"| train stage at 10x data <= 4 GB peak RSS | {big}x: {peak:,.0f} MB "
+                   f"({runs[big]['rows']:,} train rows) | {_f(peak <= 4096) if big >= 10 else 'not measured at 10x'} |")
     if not out:
         return []
     return ["## Targets at a glance", "", "| target | measured | met |", "|---|---|---|", *out, ""]
@@ -375,3 +383,70 @@ def _batch(r) -> list[str]:
               f"per URL: **{efficient['mode']}** (the default is {r['default_mode']}). Input file for the large run: "
               f"{r['input_bytes'] / 2**20:,.0f} MB.", ""]
     return lines
+
+
+def _train_memory(r) -> list[str]:
+    """Section 3c: the train stage alone -- peak RSS, CPU, phases, fits and projections."""
+    lines = ["## 3c. Training memory: the train stage alone", "", "_" + _machine(r["machine"]) + "_", "",
+             f"Data as in 3a (perturbed copies of real rows, every raw file scaled), then the prepare stage; "
+             f"{r['note']}. Fits shortened ({_flat(r['fit_override']) or 'not shortened'}): memory does not depend on the "
+             "iteration count (L-BFGS keeps a fixed history; trees are a few KB each), time does, so CPU and wall "
+             "times here are for the shortened fits.", ""]
+    base = {b["factor"]: b for b in r.get("baseline", {}).get("runs", [])}
+    ref = r.get("baseline", {}).get("ref")
+    rows = []
+    for run in r["runs"]:
+        top = max(run["phases"].items(), key=lambda kv: kv[1]["peak_rss_mb"])[0]
+        row = [f"{run['factor']}x", run["rows"], run["vocabulary"], f"{run['ru_maxrss_mb']:,.0f} MB",
+               f"{run['cpu_s']:.0f} / {run['wall_s']:.0f}", top, "/".join(str(x) for x in run["load_average_after"])]
+        if base:
+            b = base.get(run["factor"])
+            row += [f"{b['ru_maxrss_mb']:,.0f} MB ({run['ru_maxrss_mb'] / b['ru_maxrss_mb']:.2f}x)" if b else "-",
+                    f"{b['cpu_s']:.0f} / {b['wall_s']:.0f}" if b else "-"]
+        rows.append(row)
+    header = ["data", "train rows", "vocabulary", "peak RSS", "CPU / wall s", "phase at the peak", "load after"]
+    if base:
+        header += [f"peak RSS at `{ref}` (ratio now/then)", f"CPU / wall s at `{ref}`"]
+    lines += _table(header, rows)
+    big = max(r["runs"], key=lambda run: run["factor"])
+    phases = list(big["phases"])
+    if big["factor"] in base:
+        phases += [p for p in base[big["factor"]]["phases"] if p not in phases]
+    prow = []
+    for name in phases:
+        now, then = big["phases"].get(name), base.get(big["factor"], {}).get("phases", {}).get(name)
+        prow.append([name] + ([f"{now['seconds']:.1f}", f"{now['peak_rss_mb']:,.0f}"] if now else ["-", "-"])
+                    + (([f"{then['seconds']:.1f}", f"{then['peak_rss_mb']:,.0f}"] if then else ["-", "-"]) if base else []))
+    lines += [f"Phases at {big['factor']}x (sampled RSS; a phase shorter than the polling interval may show no peak):", ""]
+    lines += _table(["phase", "s", "peak RSS MB"] + ([f"s at `{ref}`", f"peak RSS MB at `{ref}`"] if base else []), prow)
+    pj = r["projections"]
+    if pj["fits"]:
+        frows = []
+        for key, label, unit in (("ru_maxrss_mb", "peak RSS MB", "KB"), ("cpu_s", "CPU s", "us"),
+                                 ("wall_s", "wall s", "us")):
+            fits, proj = pj["fits"][key], pj["projected"][key]
+            power, lin = fits.get("power"), fits.get("linear")
+            per_row = lin["per_row"] * (1024 if unit == "KB" else 1e6) if lin else 0
+            frows.append([label, f"{power['a']:.3g} * rows^{power['b']:.2f}" if power else "-",
+                          f"{lin['fixed']:,.0f} + {per_row:.2f} {unit}/row" if lin else "-"]
+                         + [f"{proj[k].get('power', 0):,.0f} / {proj[k].get('linear', 0):,.0f}" for k in _by_number(proj)])
+        lines += [f"Fits over the measured factors (rows = train rows; 1x = {pj['base_rows']:,}) and projections "
+                  "(power law / linear):", ""]
+        lines += _table(["metric", "power law", "linear (fixed + per row)"]
+                        + [f"{k} projected" for k in _by_number(pj["projected"]["ru_maxrss_mb"])], frows)
+        if pj["max_rows_for_ram"]:
+            lines += [f"Largest train split whose projected peak (linear fit) fits in {pj['headroom']:.0%} of a "
+                      "runner's RAM: " + ", ".join(f"{k}: {v:,} rows ({v / pj['base_rows']:.0f}x)"
+                                                   for k, v in ((k, pj["max_rows_for_ram"][k])
+                                                                for k in _by_number(pj["max_rows_for_ram"]))) + ".", ""]
+    return lines
+
+
+def _flat(d: dict, prefix: str = "") -> str:
+    """{'a': {'b': 1}} -> 'a.b=1' (a params override, readable)."""
+    return ", ".join(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else f"{prefix}{k}={v}" for k, v in d.items())
+
+
+def _by_number(d: dict) -> list[str]:
+    """Keys like '30x', '100x', '7 GB' in numeric order (results.json stores keys sorted as text)."""
+    return sorted(d, key=lambda k: float(k.rstrip("x").split()[0]))

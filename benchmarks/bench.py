@@ -25,6 +25,9 @@ Sections (``--sections``, comma separated):
             monitor.json and rejects.csv). Logs are generated into build/monitor-bench/ (never committed).
   batch     `score --file --output x.parquet` (a subprocess) on 10M URLs generated into build/: URLs/s,
             per core, peak RSS of the process tree; process pool vs threads vs intra-op vs 1 worker on 1M.
+  train-memory  the train stage alone at 1x, 3x, 10x data: peak RSS (by phase), CPU time, power-law and
+            linear fits projected to 100x (benchmarks/train_memory.py; --train-baseline REF also measures
+            the code at a git ref on the same data).
 
 Results are merged into ``<out-dir>/results.json`` (raw numbers, one key per section, so sections can
 be run separately) and rendered to ``<out-dir>/RESULTS.md`` with machine facts and date.
@@ -53,7 +56,7 @@ if str(REPO) not in sys.path:
 if str(REPO / "benchmarks") not in sys.path:
     sys.path.insert(0, str(REPO / "benchmarks"))
 
-SECTIONS = ("serving", "levers", "candidates", "profile", "scaling", "ci", "monitor", "batch")
+SECTIONS = ("serving", "levers", "candidates", "profile", "scaling", "ci", "train-memory", "monitor", "batch")
 DEFAULT_OUT = REPO / "benchmarks"
 
 
@@ -66,10 +69,10 @@ FULL = {
     "vocab_sizes": ((6000, 4000), (3000, 2000), (1500, 1000), (12000, 8000, 3)),
     "tree_variants": ((300, 63), (150, 63), (150, 31), (100, 31), (60, 15)),
     "profile_batches": 30, "candidates": ((None, (150, 31)), (None, (100, 31)), ((6000, 4000), (150, 31))),
-    "candidate_rounds": 5, "candidate_calls": 500,
     "monitor_rows": (10_000_000, 100_000_000), "monitor_engine_rows": 1_000_000,
     "independent_calls": 2000, "independent_repeats": 8, "detector_repeats": 5,
     "batch_compare_urls": 1_000_000, "batch_urls": 10_000_000,
+    "candidate_rounds": 5, "candidate_calls": 500, "train_memory_factors": (1, 3, 10),
 }
 SMOKE = {
     "latency_calls": 30, "latency_calls_sklearn": 5, "batch": 64, "throughput_repeats": 2,
@@ -79,6 +82,7 @@ SMOKE = {
     "monitor_rows": (20_000,), "monitor_engine_rows": 5_000,
     "independent_calls": 20, "independent_repeats": 2, "detector_repeats": 1,
     "batch_compare_urls": 3000, "batch_urls": 6000,
+    "train_memory_factors": (1, 2),
 }
 # A small model for --smoke (params['train'] overrides): fits in seconds on a few thousand URLs.
 SMOKE_TRAIN = {"char_tfidf": {"host_features": 300, "path_features": 200, "min_df": 2},
@@ -186,6 +190,8 @@ def main(argv=None) -> int:
                     help="serving: also time this graph (e.g. an export by an older checkout) in the reconciliation")
     ap.add_argument("--workdir", type=Path, default=None, help="scratch dir for scaling/ci (default: a temp dir)")
     ap.add_argument("--factors", default=None, help="data factors for scaling, e.g. 1,3,10 (<1: subsample)")
+    ap.add_argument("--train-baseline", default=None,
+                    help="train-memory: also measure the pipeline code at this git ref on the same data")
     ap.add_argument("--keep-runs", action="store_true",
                     help="scaling: keep factors already in results.json that this run does not repeat")
     args = ap.parse_args(argv)
@@ -210,6 +216,8 @@ def main(argv=None) -> int:
             result = run_monitor_section(args, cfg, log)
         elif section == "batch":
             result = run_batch_section(args, cfg, log)
+        elif section == "train-memory":
+            result = run_train_memory_section(args, cfg, log)
         else:
             result = SECTION_FUNCS[section](inputs, cfg, log)
         result["section_wall_s"] = round(time.perf_counter() - started, 1)
@@ -261,6 +269,24 @@ def run_batch_section(args, cfg: dict, log) -> dict:
     urls = pd.read_parquet(args.prepared / "test.parquet", columns=["url"])["url"].tolist()
     workdir = (args.workdir or REPO / "build") / "bench-batch"
     return run_batch(args.onnx, urls, workdir, cfg, log)
+def run_train_memory_section(args, cfg: dict, log) -> dict:
+    """The train stage alone at each factor (benchmarks/train_memory.py); scaled data kept in build/ for reuse."""
+    import train_memory
+
+    with contextlib.ExitStack() as stack:
+        if args.workdir or args.smoke:
+            root = (args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))) / "train-memory"
+        else:
+            root = train_memory.DEFAULT_WORKDIR
+        raw, override = None, train_memory.SHORT_FITS
+        if args.smoke:
+            from pipeline.common import load_params
+
+            raw, override = smoke_raw(root / "smoke-raw", load_params(REPO / "params.yaml")), SMOKE_TRAIN
+        factors = tuple(int(f) for f in args.factors.split(",")) if args.factors else cfg["train_memory_factors"]
+        return train_memory.run_train_memory(
+            factors, root, override, raw, args.train_baseline, log=log,
+            progress=lambda partial: merge_results(args.out_dir, "train-memory", partial, args.smoke))
 
 
 def smoke_raw(dest: Path, params: dict, per_label: int = 150) -> Path:

@@ -174,4 +174,40 @@ def test_batch_section_runs_the_cli_on_generated_files(sample_frame, small_onnx,
     bench.merge_results(tmp_path / "out", "batch", result, smoke=True)
     text = (tmp_path / "out" / "RESULTS.md").read_text()
     pool = result["compare"][0]["workers"]
-    assert "## 5. Batch scoring" in text and f"| processes (default) | {pool} | 700 |" in text
+    assert "## 6. Batch scoring" in text and f"| processes (default) | {pool} | 700 |" in text
+def test_train_memory_attributes_samples_to_phases_and_fits_lines():
+    """Pure parts of the train-memory section: phase attribution and the fits it projects from."""
+    from train_memory import phase_table, projections
+
+    marks = [(0.0, "other"), (1.0, "TF-IDF"), (3.0, "other"), (4.0, "exit")]
+    table = phase_table(marks, [(0.5, 100 * 2**20), (1.5, 900 * 2**20), (2.5, 700 * 2**20), (3.5, 300 * 2**20)])
+    assert table["TF-IDF"] == {"seconds": 2.0, "peak_rss_mb": 900.0, "samples": 2}
+    assert table["other"]["seconds"] == 2.0 and table["other"]["peak_rss_mb"] == 300.0
+    # peak = 200 MB + 1 KB per row exactly: the linear fit recovers it, the power law bends below 1
+    runs = [{"factor": k, "rows": 1000 * k, "ru_maxrss_mb": 200 + 1000 * k / 1024, "cpu_s": 2.0 * k,
+             "wall_s": 3.0 * k} for k in (1, 3, 10)]
+    p = projections(runs)
+    lin = p["fits"]["ru_maxrss_mb"]["linear"]
+    assert lin["fixed"] == pytest.approx(200) and lin["per_row"] == pytest.approx(1 / 1024)
+    assert p["fits"]["ru_maxrss_mb"]["power"]["b"] < 1 and p["fits"]["cpu_s"]["power"]["b"] == pytest.approx(1)
+    assert p["projected"]["ru_maxrss_mb"]["100x"]["linear"] == pytest.approx(200 + 100_000 / 1024, abs=0.1)
+    assert p["max_rows_for_ram"]["7 GB"] == int((7 * 1024 * 0.8 - 200) * 1024)
+
+
+@pytest.mark.slow
+def test_train_memory_section_runs_on_tiny_data(tmp_path):
+    """The train-memory section through the CLI (1x, 2x of the smoke raw files; about a minute)."""
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, str(REPO / "benchmarks/bench.py"), "--smoke", "--sections", "train-memory",
+                    "--out-dir", str(out), "--workdir", str(tmp_path / "work")], check=True, cwd=REPO,
+                   capture_output=True, text=True, timeout=600)
+    section = json.loads((out / "results.json").read_text())["sections"]["train-memory"]
+    one, two = section["runs"]
+    assert (one["factor"], two["factor"]) == (1, 2) and two["rows"] > 1.5 * one["rows"]
+    for run in section["runs"]:
+        # ru_maxrss is read just before the child exits; the sampler may see the last few KB after it
+        assert run["ru_maxrss_mb"] >= 0.95 * run["sampled_peak_rss_mb"] > 50 and _positive(run["cpu_s"])
+        assert {"read train split", "TF-IDF transform (all rows)", "trees fit"} <= set(run["phases"])
+        assert run["code"] == str(REPO / "pipeline")
+    assert section["projections"]["fits"]["ru_maxrss_mb"]["linear"] is not None
+    assert "## 3c. Training memory" in (out / "RESULTS.md").read_text()

@@ -13,10 +13,11 @@ from pipeline.training.model import build_model, fit, vocabulary_size
 from pipeline.stages import add_stage_command
 
 log = logging.getLogger(__name__)
+COLUMNS = ["url", "label"]  # all the fit uses: the other split columns would only take memory
 
 
 def run(params: dict, train_path: Path = paths.TRAIN, model_path: Path = paths.MODEL):
-    train = pd.read_parquet(train_path)
+    train = pd.read_parquet(train_path, columns=COLUMNS)
     model = build_model(params["train"])
     started = time.perf_counter()
     log.info("train: fitting %d members on %s URLs ...", len(model.estimators), f"{len(train):,}")

@@ -20,7 +20,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from pipeline.training.features import LexicalFeatures, url_parts
+from pipeline.training.features import LexicalFeatures, as_url_column, url_parts
 
 MEMBERS = ("char_tfidf_lr", "lexical_trees")
 
@@ -57,7 +57,10 @@ class HostPathTfidf(TransformerMixin, BaseEstimator):
     evidence. The vocabulary (and idf) is fitted on a seeded sample of at most
     ``fit_sample`` URLs: counting every n-gram of every URL in Python dicts is
     what bounds training memory, and a sample finds the same frequent n-grams.
+    ``transform`` works in blocks of ``block_size`` URLs (see there).
     """
+
+    block_size = 20_000  # not a constructor parameter: it changes memory, never the result
 
     def __init__(self, ngram_range=(1, 4), host_features: int = 12000, path_features: int = 8000,
                  min_df: int = 5, fit_sample: int | None = None, random_state: int = 0):
@@ -79,12 +82,60 @@ class HostPathTfidf(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        host, path = url_parts(X)
+        """The CSR matrix of all rows, built ``block_size`` URLs at a time.
+
+        scikit-learn collects every row's n-gram indices in Python lists before making arrays
+        (tens of bytes per non-zero), and the host/path stacking copies the result: done on all
+        rows at once that is several times the matrix itself. Each row's TF-IDF depends on that
+        row alone, so the blocks stack into the same matrix, bit for bit.
+        """
+        column = as_url_column(X)
+        size = max(1, int(self.block_size))
+        if len(column) <= size:
+            return self._transform_block(column)
+        return stack_rows(self._transform_block(column[i:i + size]) for i in range(0, len(column), size))
+
+    def _transform_block(self, column):
+        host, path = url_parts(column)
         return sp.hstack([self.host_.transform(host), self.path_.transform(path)], format="csr")
 
     @property
     def vocabulary_size(self) -> int:
         return len(self.host_.vocabulary_) + len(self.path_.vocabulary_)
+
+
+def stack_rows(blocks) -> sp.csr_matrix:
+    """Row-stack CSR blocks (same width and dtype) into one CSR matrix, as ``sp.vstack`` would.
+
+    Blocks are consumed one at a time (pass a generator) and appended to arrays grown in place
+    (``ndarray.resize``: realloc, which the C library does by remapping pages for large arrays),
+    so at most one block exists besides the result. Collecting the blocks first costs twice the
+    result: the freed blocks stay in the heap while the result is filled.
+    """
+    data = indices = None
+    ends, n_rows, nnz = [np.zeros(1, dtype=np.int64)], 0, 0
+    for block in blocks:
+        if data is None:
+            n_cols, dtype = block.shape[1], block.dtype
+            data, indices = np.empty(max(block.nnz, 1), dtype=dtype), np.empty(max(block.nnz, 1), dtype=np.int32)
+        if block.shape[1] != n_cols or block.dtype != dtype:
+            raise ValueError(f"stack_rows: block of shape {block.shape} and dtype {block.dtype} does not match "
+                             f"width {n_cols} and dtype {dtype}")
+        if nnz + block.nnz > len(data):
+            grown = max(nnz + block.nnz, int(len(data) * 1.5))
+            data.resize(grown, refcheck=False)
+            indices.resize(grown, refcheck=False)
+        data[nnz:nnz + block.nnz], indices[nnz:nnz + block.nnz] = block.data, block.indices
+        ends.append(block.indptr[1:].astype(np.int64) + nnz)
+        n_rows, nnz = n_rows + block.shape[0], nnz + block.nnz
+        del block
+    if data is None:
+        raise ValueError("stack_rows: no blocks")
+    data.resize(nnz, refcheck=False)
+    indices.resize(nnz, refcheck=False)
+    index_dtype = np.int32 if max(nnz, n_rows, n_cols) <= np.iinfo(np.int32).max else np.int64
+    indptr = np.concatenate(ends).astype(index_dtype, copy=False)
+    return sp.csr_matrix((data, indices.astype(index_dtype, copy=False), indptr), shape=(n_rows, n_cols), copy=False)
 
 
 def _check_convertible(tfidf: dict) -> None:

@@ -1,0 +1,325 @@
+#!/usr/bin/env python
+"""Training memory: the train stage alone at k-times data; peak RSS by phase, CPU time, fitted power laws.
+
+    python benchmarks/train_memory.py                        # 1x, 3x, 10x into build/train-memory
+    python benchmarks/train_memory.py --factors 1,3 --baseline main   # also measure the code at git ref main
+    python benchmarks/bench.py --sections train-memory       # the same, as a bench.py section
+
+k-times data is made the way the ``scaling`` section makes it (benchmarks/_scaling.py: every raw file
+scaled with perturbed copies of real rows, same seeds), then the ``prepare`` stage runs on it in a scratch
+directory, so the train split grows as it would with k-times raw data. Nothing is written into the
+repository's data/ or models/.
+
+Each run is a child process running ``pipeline.stages.train.run``; the parent polls its RSS every
+``--interval`` seconds (psutil) and the child marks phases (read, URL split, TF-IDF vocabulary, TF-IDF
+transform, logistic regression, lexical features, trees, save) in a file, so every sample is attributed
+to a phase. The exact peak is the child's own ``ru_maxrss``. Fits are shortened by default
+(``--full-fits`` keeps params.yaml's): memory does not depend on the iteration count (L-BFGS keeps a fixed history,
+the trees are a few KB each), time does -- the times here are for shortened fits.
+"""
+from __future__ import annotations
+
+import argparse
+import bisect
+import contextlib
+import functools
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+for _p in (REPO, REPO / "benchmarks"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+DEFAULT_WORKDIR = REPO / "build" / "train-memory"
+SHORT_FITS = {"logistic_regression": {"max_iter": 30}, "lexical_trees": {"max_iter": 20}}
+MB = 2 ** 20
+
+
+# --------------------------------------------------------------------------- scaled data
+def scaled_workdir(root: Path, factor: int, train_override: dict | None = None, raw_source: Path | None = None,
+                   log=print) -> Path:
+    """``root/x<factor>`` with params.yaml and the prepared splits of ``factor``-times raw data.
+
+    Reused when its stamp (factor, raw source, params) matches: making 10x data takes minutes.
+    """
+    from _scaling import merged, write_scaled
+    import yaml
+
+    from pipeline.common import load_params
+    from pipeline.training.sources import raw_files
+
+    work = root / f"x{factor}"
+    params = load_params(REPO / "params.yaml")
+    if train_override:
+        params = merged(params, {"train": train_override})
+    stamp = {"factor": factor, "raw_source": str(raw_source or REPO / "data/raw"),
+             "data": params["data"], "split": params["split"]}
+    stamp_path = work / "data-stamp.json"
+    if stamp_path.exists() and json.loads(stamp_path.read_text()) == stamp and (work / "data/prepared").exists():
+        (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        return work
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    started = time.perf_counter()
+    for i, rel in enumerate(raw_files(params)):
+        src = (raw_source / Path(rel).name) if raw_source else REPO / rel
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        if factor == 1:
+            shutil.copy2(src, work / rel)
+        else:  # the scaling section's seeds: the same k-times data
+            write_scaled(src, work / rel, factor, seed=1000 * factor + i)
+    log(f"train-memory x{factor}: raw data ready ({time.perf_counter() - started:.0f}s), prepare ...")
+    subprocess.run([sys.executable, "-m", "pipeline", "prepare"], cwd=work, check=True, capture_output=True,
+                   env={**os.environ, "PYTHONPATH": str(REPO)})
+    stamp_path.write_text(json.dumps(stamp))
+    return work
+
+
+# --------------------------------------------------------------------------- the measured child
+# (owner module, attribute, phase): the child wraps these so every RSS sample has a phase.
+PHASES = (("pandas", "read_parquet", "read train split"),
+          ("pipeline.training.model", "url_parts", "URL split (onnxruntime)"),
+          ("pipeline.training.model:HostPathTfidf", "fit", "TF-IDF vocabulary (sample)"),
+          ("pipeline.training.model:HostPathTfidf", "transform", "TF-IDF transform (all rows)"),
+          ("sklearn.linear_model:LogisticRegression", "fit", "logistic regression fit"),
+          ("pipeline.training.features:LexicalFeatures", "transform", "lexical features"),
+          ("sklearn.ensemble:HistGradientBoostingClassifier", "fit", "trees fit"),
+          ("joblib", "dump", "save model"))
+
+
+class _Marks:
+    """Phase marks ``<unix time> <phase>`` appended to a file; nested phases restore the outer one."""
+
+    def __init__(self, path: Path):
+        self.fh = open(path, "w", buffering=1, encoding="utf-8")
+        self.stack = ["other (imports, ensemble)"]
+        self.mark()
+
+    def mark(self):
+        self.fh.write(f"{time.time():.4f} {self.stack[-1]}\n")
+
+    @contextlib.contextmanager
+    def phase(self, name: str):
+        self.stack.append(name)
+        self.mark()
+        try:
+            yield
+        finally:
+            self.stack.pop()
+            self.mark()
+
+
+def _install_phase_hooks(marks: _Marks) -> None:
+    import importlib
+
+    for owner, attr, name in PHASES:
+        module, _, cls = owner.partition(":")
+        target = importlib.import_module(module)
+        target = getattr(target, cls) if cls else target
+        original = getattr(target, attr)
+
+        def wrapped(*args, _original=original, _name=name, **kwargs):
+            with marks.phase(_name):
+                return _original(*args, **kwargs)
+        setattr(target, attr, functools.wraps(original)(wrapped))
+
+
+def child(work: Path, code: Path | None) -> None:
+    """Run the train stage in ``work`` (its params.yaml and data/prepared), phases marked, result to JSON."""
+    started = time.perf_counter()
+    if code:
+        sys.path.insert(0, str(code))
+    os.chdir(work)
+    marks = _Marks(work / "phase-marks.txt")
+    _install_phase_hooks(marks)
+    import pyarrow.parquet as pq
+
+    from pipeline.common import load_params
+    import pipeline
+    from pipeline.stages import train
+    from pipeline.training.model import vocabulary_size
+
+    model = train.run(load_params(Path("params.yaml")), Path("data/prepared/train.parquet"),
+                      Path("build-model/model.joblib"))
+    marks.stack = ["exit"]
+    marks.mark()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    (work / "train-result.json").write_text(json.dumps({
+        "rows": pq.ParquetFile("data/prepared/train.parquet").metadata.num_rows,
+        "vocabulary": vocabulary_size(model), "wall_s": round(time.perf_counter() - started, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "ru_maxrss_mb": round(usage.ru_maxrss * 1024 / MB, 1),
+        "model_file": str(work / "build-model/model.joblib"), "code": str(Path(pipeline.__file__).parent)}))
+
+
+# --------------------------------------------------------------------------- the measuring parent
+def measure(work: Path, code: Path | None = None, interval: float = 0.02) -> dict:
+    """One train-stage run in ``work``: exact peak RSS, CPU time, and RSS sampled per phase."""
+    import psutil
+
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(work)] + (["--code", str(code)] if code else [])
+    with open(work / "train-stage.log", "w") as log_fh:
+        proc = subprocess.Popen(cmd, stdout=log_fh, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": ""})
+        ps, samples = psutil.Process(proc.pid), []
+        while proc.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                samples.append((time.time(), ps.memory_info().rss))
+            time.sleep(interval)
+    if proc.returncode:
+        raise RuntimeError(f"train stage failed in {work} (rc {proc.returncode}):\n"
+                           f"{(work / 'train-stage.log').read_text()[-3000:]}")
+    result = json.loads((work / "train-result.json").read_text())
+    result["phases"] = phase_table(_read_marks(work / "phase-marks.txt"), samples)
+    result["samples"] = len(samples)
+    result["sampled_peak_rss_mb"] = round(max(r for _, r in samples) / MB, 1) if samples else None
+    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    return result
+
+
+def _read_marks(path: Path) -> list[tuple[float, str]]:
+    return [(float(t), name) for t, name in (line.rstrip("\n").split(" ", 1) for line in path.read_text().splitlines())]
+
+
+def phase_table(marks: list[tuple[float, str]], samples: list[tuple[float, int]]) -> dict:
+    """{phase: {seconds, peak_rss_mb, samples}} in first-seen order; a sample belongs to the latest mark before it."""
+    times = [t for t, _ in marks]
+    out: dict[str, dict] = {}
+    for (t, name), nxt in zip(marks, times[1:] + [times[-1]]):
+        out.setdefault(name, {"seconds": 0.0, "peak_rss_mb": 0.0, "samples": 0})["seconds"] += nxt - t
+    for t, rss in samples:
+        i = bisect.bisect_right(times, t) - 1
+        if i < 0:
+            continue
+        p = out[marks[i][1]]
+        p["peak_rss_mb"] = max(p["peak_rss_mb"], round(rss / MB, 1))
+        p["samples"] += 1
+    for p in out.values():
+        p["seconds"] = round(p["seconds"], 2)
+    return out
+
+
+# --------------------------------------------------------------------------- fits and projections
+def power_law(rows, values) -> dict | None:
+    """value = a * rows^b, least squares in log-log."""
+    x, y = np.log(np.asarray(rows, float)), np.log(np.asarray(values, float))
+    if len(x) < 2:
+        return None
+    b, log_a = np.polyfit(x, y, 1)
+    return {"a": float(np.exp(log_a)), "b": float(b)}
+
+
+def linear(rows, values) -> dict | None:
+    """value = fixed + per_row * rows, least squares (fixed: interpreter, libraries, model)."""
+    if len(rows) < 2:
+        return None
+    per_row, fixed = np.polyfit(np.asarray(rows, float), np.asarray(values, float), 1)
+    return {"fixed": float(fixed), "per_row": float(per_row)}
+
+
+def _at(fit: dict, rows: float) -> float:
+    return fit["a"] * rows ** fit["b"] if "a" in fit else fit["fixed"] + fit["per_row"] * rows
+
+
+def projections(runs: list[dict], factors=(30, 100), ram_gb=(7, 16, 32, 64), headroom: float = 0.8) -> dict:
+    """Power-law and linear fits of peak RSS and time vs train rows; values at ``factors`` x the 1x rows;
+    the largest train split whose projected peak fits in ``headroom`` of each runner's RAM (linear fit)."""
+    runs = sorted(runs, key=lambda r: r["rows"])
+    rows = [r["rows"] for r in runs]
+    base = next((r["rows"] for r in runs if r["factor"] == 1), rows[0])
+    out = {"fits": {}, "projected": {}, "max_rows_for_ram": {}, "headroom": headroom, "base_rows": base}
+    for key in ("ru_maxrss_mb", "cpu_s", "wall_s"):
+        values = [r[key] for r in runs]
+        fits = {"power": power_law(rows, values), "linear": linear(rows, values)}
+        out["fits"][key] = fits
+        out["projected"][key] = {f"{k}x": {kind: round(_at(fit, base * k), 1) for kind, fit in fits.items() if fit}
+                                 for k in factors}
+    lin = out["fits"]["ru_maxrss_mb"]["linear"]
+    if lin and lin["per_row"] > 0:
+        for gb in ram_gb:
+            out["max_rows_for_ram"][f"{gb} GB"] = int((gb * 1024 * headroom - lin["fixed"]) / lin["per_row"])
+    return out
+
+
+# --------------------------------------------------------------------------- the section
+def run_train_memory(factors=(1, 3, 10), root: Path = DEFAULT_WORKDIR, train_override: dict | None = SHORT_FITS,
+                     raw_source: Path | None = None, baseline: str | None = None, interval: float = 0.02,
+                     log=print, progress=None) -> dict:
+    """Measure the train stage at each factor (and the code at git ``baseline`` on the same data);
+    ``progress`` gets the section so far after each factor (a long run keeps what it measured)."""
+    root.mkdir(parents=True, exist_ok=True)
+    code = {"current": None}
+    if baseline:
+        code[baseline] = extract_code(baseline, root / f"code-{baseline.replace('/', '_')}")
+    runs = {name: [] for name in code}
+    out = {}
+    for factor in factors:
+        work = scaled_workdir(root, factor, train_override, raw_source, log)
+        for name, path in code.items():
+            result = {"factor": factor, **measure(work, path, interval)}
+            runs[name].append(result)
+            log(f"train-memory x{factor} [{name}]: {result['rows']:,} rows, peak {result['ru_maxrss_mb']:,.0f} MB, "
+                f"{result['cpu_s']:.0f} CPU s, {result['wall_s']:.0f} s wall")
+        out = _section(runs, train_override, interval, baseline)
+        if progress and factor != factors[-1]:
+            progress({**out, "partial": True})
+    return out
+
+
+def _section(runs: dict, train_override, interval: float, baseline: str | None) -> dict:
+    current = sorted(runs["current"], key=lambda r: r["factor"])
+    out = {"runs": current, "projections": projections(current), "fit_override": train_override or {},
+           "interval_s": interval,
+           "note": ("train stage alone (pipeline.stages.train.run) in a child process; exact peak = the child's "
+                    "ru_maxrss, per-phase peaks from polling its RSS every "
+                    f"{interval * 1000:.0f} ms")}
+    if baseline:
+        out["baseline"] = {"ref": baseline, "runs": sorted(runs[baseline], key=lambda r: r["factor"])}
+    return out
+
+
+def extract_code(ref: str, dest: Path) -> Path:
+    """The ``pipeline`` package as it is at git ``ref`` (to measure before/after on the same data)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", ref, "pipeline"], cwd=REPO, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--factors", default="1,3,10", help="data factors, e.g. 1,3,10")
+    ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="scratch dir for scaled data (reused)")
+    ap.add_argument("--baseline", default=None, help="also measure the pipeline code at this git ref, same data")
+    ap.add_argument("--full-fits", action="store_true", help="the params.yaml iteration counts (slow)")
+    ap.add_argument("--interval", type=float, default=0.02, help="RSS polling interval, seconds")
+    ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks", help="where results.json/RESULTS.md go")
+    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--code", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        child(args.child, args.code)
+        return 0
+    import bench
+
+    log = lambda msg: print(f"[train-memory {time.strftime('%H:%M:%S')}] {msg}", flush=True)  # noqa: E731
+    started = time.perf_counter()
+    result = run_train_memory(tuple(int(f) for f in args.factors.split(",")), args.workdir,
+                              None if args.full_fits else SHORT_FITS, baseline=args.baseline,
+                              interval=args.interval, log=log)
+    result["section_wall_s"] = round(time.perf_counter() - started, 1)
+    bench.merge_results(args.out_dir, "train-memory", result, smoke=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
