@@ -14,9 +14,10 @@ import os
 import resource
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+from _process_tree import TreePoller
 
 MODES = (("processes", None), ("threads", None), ("intra-op", None), ("single", 1))  # (parallel, workers)
 
@@ -39,40 +40,6 @@ def url_file(path: Path, n: int, urls: list[str]) -> Path:
     return path
 
 
-class TreePeak:
-    """Peak summed RSS of a process and its descendants, polled."""
-
-    def __init__(self, pid: int, interval: float = 0.2):
-        import psutil
-
-        self.psutil, self.root, self.interval, self.peak, self.processes = psutil, psutil.Process(pid), interval, 0, 1
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def _loop(self):
-        while not self._stop.is_set():
-            try:
-                procs = [self.root, *self.root.children(recursive=True)]
-            except self.psutil.Error:
-                return
-            total = 0
-            for p in procs:
-                try:
-                    total += p.memory_info().rss
-                except self.psutil.Error:
-                    pass
-            self.peak, self.processes = max(self.peak, total), max(self.processes, len(procs))
-            self._stop.wait(self.interval)
-
-
 def run_score(onnx: Path, src: Path, out: Path, n: int, parallel: str, workers: int | None) -> dict:
     """One `phishing-url-detector score --file src --output out` run: wall, CPU, peak RSS, rows."""
     cmd = [sys.executable, "-m", "phishing_url_detector", "score", "--allow-unverified", "--model", str(onnx),
@@ -85,7 +52,7 @@ def run_score(onnx: Path, src: Path, out: Path, n: int, parallel: str, workers: 
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    with TreePeak(proc.pid) as peak:
+    with TreePoller(proc.pid, interval=0.2) as peak:
         stdout, stderr = proc.communicate()
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

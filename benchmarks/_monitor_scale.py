@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _process_tree import TreePoller
+
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "build" / "monitor-bench"
 CHUNK = 1_000_000
@@ -65,8 +67,6 @@ def generate(rows: int, path: Path, seed: int = 0, mixed: bool = False) -> Path:
 def run_monitor(log: Path, out: Path, engine: str = "duckdb", window: str = "7D", poll_s: float = 0.1,
                 extra: tuple[str, ...] = ()) -> dict:
     """``python -m pipeline monitor`` on ``log``; wall time, CPU time and peak RSS of its process tree."""
-    import psutil
-
     out.mkdir(parents=True, exist_ok=True)
     params = out / "params.yaml"
     params.write_text(PARAMS.format(window=window))
@@ -74,30 +74,14 @@ def run_monitor(log: Path, out: Path, engine: str = "duckdb", window: str = "7D"
            "--params", str(params), "--threshold", "0.5", "--engine", engine, *extra]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    root = psutil.Process(proc.pid)
-    peak, cpu = 0, {}
-    while proc.poll() is None:
-        try:
-            tree = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            break
-        rss = 0
-        for p in tree:
-            try:
-                rss += p.memory_info().rss
-                t = p.cpu_times()
-                cpu[p.pid] = t.user + t.system
-            except psutil.NoSuchProcess:
-                pass
-        peak = max(peak, rss)
-        time.sleep(poll_s)
-    stdout, stderr = proc.communicate()
+    with TreePoller(proc.pid, interval=poll_s) as tree:
+        stdout, stderr = proc.communicate()
     wall = time.perf_counter() - started
     if proc.returncode not in (0, 3):
         raise RuntimeError(f"monitor failed ({proc.returncode}): {stderr[-2000:]}")
     return {"engine": engine, "window": window, "exit_code": proc.returncode, "wall_s": round(wall, 2),
-            "cpu_s": round(sum(cpu.values()), 2), "peak_rss_mb": round(peak / 2**20, 1),
-            "processes": len(cpu), "summary": stdout.strip().splitlines()[-1] if stdout.strip() else ""}
+            "cpu_s": round(tree.cpu_s, 2), "peak_rss_mb": round(tree.peak / 2**20, 1),
+            "processes": tree.processes, "summary": stdout.strip().splitlines()[-1] if stdout.strip() else ""}
 
 
 def log_for(rows: int, mixed: bool = False, work: Path = WORK) -> Path:

@@ -15,11 +15,12 @@ import shutil
 import string
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+
+from _process_tree import TreePoller
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -210,56 +211,34 @@ def write_scaled(src: Path, dst: Path, factor: float, seed: int) -> dict:
 
 
 # --------------------------------------------------------------------------- measuring dvc repro
-class TreeMonitor:
+class TreeMonitor(TreePoller):
     """Polls a process tree; attributes wall time and peak RSS to each `python -m pipeline <stage>`."""
 
     def __init__(self, pid: int, interval: float = 0.1):
-        import psutil
-
-        self.psutil, self.root, self.interval = psutil, psutil.Process(pid), interval
+        super().__init__(pid, interval)
         self.stages: dict[str, dict] = {}
-        self.peak_total = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self):
-        self._thread.start()
-        return self
+    @property
+    def peak_total(self) -> int:
+        return self.peak
 
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def _loop(self):
-        ps = self.psutil
-        while not self._stop.is_set():
-            now = time.perf_counter()
-            try:
-                procs = [self.root] + self.root.children(recursive=True)
-            except ps.Error:
-                break
-            total = 0
-            for p in procs:
-                try:
-                    rss = p.memory_info().rss
-                    cmd = p.cmdline()
-                except ps.Error:
-                    continue
-                total += rss
-                if "-m" in cmd and "pipeline" in cmd:
-                    i = cmd.index("pipeline")
-                    stage = cmd[i + 1] if i + 1 < len(cmd) else "?"
-                    s = self.stages.setdefault(stage, {"start": now, "end": now, "peak_rss": 0, "cpu": 0.0})
-                    s["end"] = now
-                    try:
-                        ct = p.cpu_times()
-                        s["cpu"] = max(s["cpu"], ct.user + ct.system)
-                        rss += sum(c.memory_info().rss for c in p.children(recursive=True))
-                    except ps.Error:
-                        pass
-                    s["peak_rss"] = max(s["peak_rss"], rss)
-            self.peak_total = max(self.peak_total, total)
-            self._stop.wait(self.interval)
+    def on_process(self, process, rss: int, now: float) -> None:
+        try:
+            cmd = process.cmdline()
+        except self.psutil.Error:
+            return
+        if "-m" not in cmd or "pipeline" not in cmd:
+            return
+        i = cmd.index("pipeline")
+        stage = cmd[i + 1] if i + 1 < len(cmd) else "?"
+        s = self.stages.setdefault(stage, {"start": now, "end": now, "peak_rss": 0, "cpu": 0.0})
+        s["end"] = now
+        try:
+            s["cpu"] = max(s["cpu"], self.cpu[process.pid])
+            rss += sum(c.memory_info().rss for c in process.children(recursive=True))
+        except self.psutil.Error:
+            pass
+        s["peak_rss"] = max(s["peak_rss"], rss)
 
 
 def timed_repro(work: Path, *args) -> dict:

@@ -723,8 +723,6 @@ def model_variants(inp: Inputs, cfg: dict, log=print) -> list[dict]:
 
 def text_member_alone(refits: Refits, x, cfg) -> dict:
     """The member choice: the shipped TF-IDF member alone, its own (rewritten) ONNX graph."""
-    from pipeline.training.model import scores
-
     text = refits.inp.model.named_estimators_["char_tfidf_lr"]
     onx = convert(text, text["clf"]).SerializeToString()
     return {"variant": "char_tfidf_lr alone (no trees)", "fit_s": 0.0,

@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SAMPLES
 from phishing_url_detector import batch, cli
 from phishing_url_detector.detector import Detector
 from phishing_url_detector.errors import LoaderError, VerificationError
