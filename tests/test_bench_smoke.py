@@ -143,8 +143,8 @@ def test_pipeline_sections_run_on_tiny_data(tmp_path):
     assert scaling["exponent_time_vs_rows"]["total"] is not None
     ci = doc["sections"]["ci"]
     assert ci["noop_stages_run"] == [] and len(ci["noop_repro_s"]) == 1
-    assert {"evaluate", "export"} <= set(ci["eval_params_change"]["stages_run"])
-    assert not {"prepare", "train", "leave-one-source-out", "backtest", "operating-point"} & set(
+    assert {"evaluate", "manifest"} <= set(ci["eval_params_change"]["stages_run"])
+    assert not {"prepare", "train", "leave-one-source-out", "backtest", "operating-point", "export"} & set(
         ci["eval_params_change"]["stages_run"])
     assert "## 3a. Pipeline scaling" in (out / "RESULTS.md").read_text()
 

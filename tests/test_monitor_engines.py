@@ -24,6 +24,21 @@ def empty_fetch_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PHISHING_MODEL_CACHE", str(tmp_path / "fetch-cache"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def stop_spark_after_the_module():
+    """The engine leaves its session to the process (runs share one JVM); stop it here, before the
+    interpreter's exit tears py4j down under a closed log stream."""
+    yield
+    import sys
+
+    if "pyspark" in sys.modules:
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.getActiveSession()
+        if session is not None:
+            session.stop()
+
+
 @pytest.fixture
 def params(tmp_path):
     path = tmp_path / "params.yaml"

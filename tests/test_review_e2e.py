@@ -329,8 +329,9 @@ def test_evaluation_param_change_reruns_only_the_stages_after_training_and_flags
     status = stage_status(md)
     assert all(status[s].endswith("up to date (outputs from the DVC cache)") for s in ("prepare", "train",
                                                                                        "operating-point"))
-    assert status["evaluate"] == status["export"] == "🔄 re-ran"
-    assert "re-ran `evaluate`, `export`" in md
+    assert status["evaluate"] == status["manifest"] == "🔄 re-ran"
+    assert status["export"].endswith("up to date (outputs from the DVC cache)")  # no re-conversion
+    assert "re-ran `evaluate`, `manifest`" in md
     # The committed lock still has the old param: said plainly, with the command that fixes it.
     assert "**⚠️ The committed `dvc.lock` does not match what was reproduced here.**" in md
     assert "- `evaluate`: param `evaluate.bootstrap_resamples`" in md
