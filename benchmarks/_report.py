@@ -51,12 +51,12 @@ def render(doc: dict) -> str:
         lines += _scaling(s["scaling"])
     if "ci" in s:
         lines += _ci(s["ci"])
+    if "train-memory" in s:
+        lines += _train_memory(s["train-memory"])
     if "monitor" in s:
         lines += _monitor(s["monitor"])
     if "batch" in s:
         lines += _batch(s["batch"])
-    if "train-memory" in s:
-        lines += _train_memory(s["train-memory"])
     return "\n".join(lines) + "\n"
 
 
