@@ -7,6 +7,8 @@ pyspark is imported here only, so the DuckDB path never needs Java. Local mode
 """
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 
 from pipeline.monitoring.staging import Input
@@ -31,6 +33,9 @@ class SparkEngine:
     def __init__(self, master: str = "local[2]"):
         from pyspark.sql import SparkSession
 
+        # py4j logs each connection at INFO, the last one from a destructor at interpreter exit,
+        # when the log streams are already closed: keep only its warnings.
+        logging.getLogger("py4j").setLevel(logging.WARNING)
         self.spark = (SparkSession.builder.master(master).appName("phishing-url-monitor")
                       .config("spark.sql.session.timeZone", "UTC")
                       .config("spark.sql.ansi.enabled", "true")
