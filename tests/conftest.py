@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import gzip
+import json
 import os
 import shutil
 import subprocess
@@ -162,3 +163,12 @@ def small_onnx(small_model):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def bench_smoke_section(tmp_path: Path, section: str, timeout: int) -> dict:
+    """Run one section of benchmarks/bench.py at smoke sizes as a user would; its results.json entry."""
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, str(REPO / "benchmarks/bench.py"), "--smoke", "--sections", section,
+                    "--out-dir", str(out), "--workdir", str(tmp_path / "work")], check=True, cwd=REPO,
+                   capture_output=True, text=True, timeout=timeout)
+    return json.loads((out / "results.json").read_text())["sections"][section]

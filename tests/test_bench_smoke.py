@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import bench  # noqa: E402
+from conftest import bench_smoke_section  # noqa: E402
 from _serving import Inputs, run_candidates, run_levers, run_profile, run_serving  # noqa: E402
 
 
@@ -197,11 +198,8 @@ def test_train_memory_attributes_samples_to_phases_and_fits_lines():
 @pytest.mark.slow
 def test_train_memory_section_runs_on_tiny_data(tmp_path):
     """The train-memory section through the CLI (1x, 2x of the smoke raw files; about a minute)."""
+    section = bench_smoke_section(tmp_path, "train-memory", timeout=600)
     out = tmp_path / "out"
-    subprocess.run([sys.executable, str(REPO / "benchmarks/bench.py"), "--smoke", "--sections", "train-memory",
-                    "--out-dir", str(out), "--workdir", str(tmp_path / "work")], check=True, cwd=REPO,
-                   capture_output=True, text=True, timeout=600)
-    section = json.loads((out / "results.json").read_text())["sections"]["train-memory"]
     one, two = section["runs"]
     assert (one["factor"], two["factor"]) == (1, 2) and two["rows"] > 1.5 * one["rows"]
     for run in section["runs"]:

@@ -5,23 +5,15 @@ the monitor as a subprocess four times and a Spark JVM twice.
 """
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import bench_smoke_section
 
 
 @pytest.mark.slow
 def test_monitor_section_measures_both_engines(tmp_path):
+    monitor = bench_smoke_section(tmp_path, "monitor", timeout=900)
     out = tmp_path / "out"
-    subprocess.run([sys.executable, str(REPO / "benchmarks/bench.py"), "--smoke", "--sections", "monitor",
-                    "--out-dir", str(out), "--workdir", str(tmp_path / "work")], check=True, cwd=REPO,
-                   capture_output=True, text=True, timeout=900)
-    monitor = json.loads((out / "results.json").read_text())["sections"]["monitor"]
     assert monitor["smoke"] is True
     [run] = monitor["scale"]
     assert run["rows"] == 20_000 and run["engine"] == "duckdb" and run["exit_code"] in (0, 3)
