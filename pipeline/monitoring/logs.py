@@ -24,7 +24,7 @@ REQUIRED, OPTIONAL = sql.REQUIRED, sql.OPTIONAL
 FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json",
            ".parquet": "parquet", ".pq": "parquet"}
 REJECT_COLUMNS = ["source", "row", "reason", *REQUIRED, *OPTIONAL, "raw"]
-REJECT_CAP = 10_000  # rejected rows written to rejects.csv; every one is counted
+REJECT_CAP = staging.REJECT_CAP
 AGGREGATE_COLUMNS = ["window_us", "version", "bin", "verdict", "label", "n"]
 ENGINES = ("duckdb", "spark")
 

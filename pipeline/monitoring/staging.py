@@ -23,6 +23,8 @@ from pipeline.bounded_io import Caps, LimitExceeded, open_capped
 from pipeline.common import visible
 from pipeline.monitoring.sql import OPTIONAL, REQUIRED
 
+REJECT_CAP = 10_000  # rejected rows written to rejects.csv (per file when staging); every one is counted
+
 KNOWN = (*REQUIRED, *OPTIONAL)
 BATCH = 100_000
 RAW_LIMIT = 2000
@@ -48,7 +50,7 @@ class Staged:
     inputs: list[Input] = field(default_factory=list)
     broken: list[dict] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
-    keep: int = 10_000
+    keep: int = REJECT_CAP
 
     def add(self, items: list[dict], total: dict[str, int]) -> None:
         self.broken.extend(items[:self.keep])
@@ -59,7 +61,7 @@ class Staged:
 class _Broken(list):
     """The broken lines of one file: every one counted, the first ``keep`` kept."""
 
-    def __init__(self, keep: int = 10_000):
+    def __init__(self, keep: int = REJECT_CAP):
         super().__init__()
         self.keep, self.total = keep, {}
 
@@ -291,7 +293,7 @@ def _parquet_text(value):
     return _text(value)
 
 
-def stage(files: list[Path], caps: Caps, workdir: Path, keep: int = 10_000) -> Staged:
+def stage(files: list[Path], caps: Caps, workdir: Path, keep: int = REJECT_CAP) -> Staged:
     """Every file as an engine input, in the order given, plus the broken lines found on the way
     (all counted, the first ``keep`` of each file kept)."""
     from pipeline.monitoring.logs import file_format

@@ -15,6 +15,8 @@ from statsmodels.stats.contingency_tables import StratifiedTable
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint, proportion_effectsize
 
+from pipeline.monitoring.sql import SCORE_BINS
+
 CI_LEVEL = 0.95  # the issue asks for a Wilson 95% interval, independent of the alert level
 
 
@@ -183,7 +185,7 @@ def precision_recall(verdict: np.ndarray, label: np.ndarray) -> dict:
 # The monitor aggregates scores into counts per bin of GRID (scores rounded to 4 decimals) so
 # that memory does not grow with rows. Each function below gives exactly what its array
 # counterpart gives on the rounded scores (tests/test_monitor_stats.py checks equality).
-GRID = np.arange(10_001) / 10_000
+GRID = np.arange(SCORE_BINS + 1) / SCORE_BINS
 
 
 def expand(counts: np.ndarray) -> np.ndarray:
