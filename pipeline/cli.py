@@ -15,6 +15,9 @@ from pipeline.common import exit_code, terminal
 
 # command -> the module whose ``register(subparsers)`` adds it (with its siblings), by role.
 COMMANDS = {
+    # the main job (`make run`): restore stored outputs, reproduce the rest, verify, store
+    "run": "pipeline.store.run_command",
+    "store": "pipeline.store.run_command",
     # training: the DVC stages, in pipeline order, and data PRs
     "prepare": "pipeline.stages.prepare",
     "train": "pipeline.stages.train",
@@ -26,8 +29,10 @@ COMMANDS = {
     "manifest": "pipeline.stages.manifest",
     "model-card": "pipeline.stages.model_card",
     "ingest": "pipeline.training.ingest_command",
+    "reproduce": "pipeline.reproduce.command",  # re-train a commit from scratch, compare with its outputs
     # release and review
     "release": "pipeline.release.build",
+    "node-parity": "pipeline.release.node_parity",
     "report": "pipeline.review.command",
     "pull-data": "pipeline.review.command",
     # product side: the client's own commands
@@ -66,6 +71,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def _command(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
+
+
+# Commands whose outputs are pipeline bytes: they run under pipeline/determinism.py's pinned environment.
+PINNED_PACKAGE = "pipeline.stages."
+
+
+def pins_environment(argv: list[str]) -> bool:
+    """True for the DVC stages (``python -m pipeline train`` ...), whose bytes must not depend on the machine."""
+    return COMMANDS.get(_command(argv) or "", "").startswith(PINNED_PACKAGE)
 
 
 class TerminalFormatter(logging.Formatter):

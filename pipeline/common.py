@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from phishing_url_detector.digests import sha256_file  # re-exported: one SHA-256 helper
+from phishing_url_detector.digests import md5_file, sha256_file  # re-exported: one helper per digest
 from phishing_url_detector.text import csv_cell, csv_uncell, terminal, visible  # re-exported: one rule each
 
 from pipeline import paths
@@ -169,5 +169,5 @@ def plot_text(value, limit: int = 80) -> str:
 
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_VERIFICATION", "MISSING", "PipelineError", "csv_cell", "csv_uncell", "exit_code",
-           "json_bytes", "load_params", "md_cell", "md_table", "plot_text", "read_csv", "read_json", "sha256_file",
+           "json_bytes", "load_params", "md5_file", "md_cell", "md_table", "plot_text", "read_csv", "read_json", "sha256_file",
            "terminal", "visible", "write_csv", "write_json"]

@@ -45,3 +45,6 @@ CARD = Path("model_card/MODEL_CARD.md")
 
 BUILD = Path("build")
 INGEST_REPORTS = BUILD / "ingest"
+REPRODUCE = BUILD / "reproduce"  # python -m pipeline reproduce: reproduce.json, summary.md, repro.log
+RUN_DIR = BUILD / "run"              # `python -m pipeline run`: repro.log and
+RUN_FACTS = RUN_DIR / "run.json"     # what it restored, re-ran, verified (the release names its origin from it)

@@ -113,7 +113,7 @@ def sample_project(root: Path, params: dict | None = None, extra: tuple[str, ...
     write_params(root, params)
     raw = write_raw_samples(root, params)
     (root / ".gitignore").write_text("__pycache__/\n/build/\n/dist/release/\n/dist/release-notes.md\n"
-                                     "/dist/release.json\n")
+                                     "/dist/release.json\n/dist/release-commit.bundle\n")
     sh("git", "init", "-q", "-b", "main", cwd=root)
     sh("git", "config", "user.email", "ci@example.invalid", cwd=root)
     sh("git", "config", "user.name", "CI", cwd=root)

@@ -146,6 +146,26 @@ def test_csv_and_parquet_bad_rows_are_error_rows(tmp_path, model):
     assert rows[0]["score"] is not None and rows[2]["score"] is not None
 
 
+@pytest.mark.parametrize("fmt,name,out", [("text", "in.txt", "out.csv"), ("csv", "in.csv", "out.parquet"),
+                                          ("parquet", "in.parquet", "out.csv")])
+def test_a_url_with_a_nul_is_an_error_row_and_the_others_are_scored(tmp_path, model, detector, fmt, name, out):
+    """Runtimes disagree on a NUL (onnxruntime-node ends the string there): the client refuses it per
+    URL, as detector.prepare_url says, in every format; the URL is kept as given."""
+    urls = ["http://a.example/login", "http://evil/\x00x", "http://b.example/", "\x00", "http://c.example/"]
+    src = write_input(tmp_path / name, urls, fmt)
+    summary = run(model, src, tmp_path / out, url_column="url" if fmt == "text" else "link", chunk_rows=2)
+    rows = read_output(tmp_path / out)
+    assert (summary.rows, summary.errors) == (5, 2)
+    assert [r["row"] for r in rows] == [1, 2, 3, 4, 5] and [r["url"] for r in rows] == urls
+    for i, position in ((1, 12), (3, 0)):
+        assert (rows[i]["verdict"], rows[i]["score"]) == ("error", None)
+        assert rows[i]["error"].startswith(f"contains a NUL character (U+0000) at position {position}: ")
+        assert "onnxruntime-node ends the string there" in rows[i]["error"]
+    scored = [rows[i] for i in (0, 2, 4)]
+    expected = detector.score([urls[i] for i in (0, 2, 4)])
+    assert [r["score"] for r in scored] == [e.p_phishing for e in expected] and {r["error"] for r in scored} == {None}
+
+
 def test_input_problems_are_clear_errors_before_any_output(tmp_path, model):
     src = write_input(tmp_path / "in.csv", ["http://a.example/"], "csv")
     with pytest.raises(LoaderError, match=r"in\.csv: no 'url' column in the header \(columns: 'id', 'link'\)"):

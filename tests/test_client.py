@@ -27,8 +27,8 @@ from onnx import TensorProto, helper
 
 from phishing_url_detector import cli
 from phishing_url_detector import contract as C
-from phishing_url_detector.detector import Detector
-from phishing_url_detector.errors import FetchError, LoaderError, VerificationError
+from phishing_url_detector.detector import Detector, prepare_url
+from phishing_url_detector.errors import FetchError, LoaderError, UnscorableUrlError, VerificationError
 from phishing_url_detector.fetch import fetch
 from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, SUMS_FILE, bundle_asset_name,
                                             model_asset_name, parse_sha256sums, provenance_asset_names,
@@ -586,6 +586,47 @@ def test_lone_surrogate_is_a_per_url_error(capsys, dist):
     assert code == 1
     results = json.loads(out)["results"]
     assert results[0]["verdict"] == "legitimate" and "UTF-8" in results[1]["error"]
+
+
+NUL_REASON = ("contains a NUL character (U+0000) at position 11: runtimes disagree on it "
+              "(onnxruntime-node ends the string there), so it is not scored")
+
+
+def test_a_nul_is_a_per_url_error(capsys, dist):
+    code, out, _ = run(capsys, "score", "--model", str(dist / C.MODEL_FILE), "--json",
+                         "http://ok/", "http://bad/\x00login", "http://x/login")
+    assert code == 1
+    results = json.loads(out)["results"]
+    assert [r.get("verdict") for r in results] == ["legitimate", None, "phishing"]
+    assert results[1] == {"url": "http://bad/\x00login", "error": NUL_REASON}
+
+
+def test_a_nul_in_a_file_is_an_error_line_escaped(capsys, tmp_path, dist):
+    urls = tmp_path / "urls.txt"
+    urls.write_bytes(b"http://a/login\nhttp://b/\x00login\nhttp://c/\n")
+    code, out, err = run(capsys, "score", "--model", str(dist / C.MODEL_FILE), "--file", str(urls))
+    assert code == 1
+    assert out.splitlines() == ["phishing    0.8750  http://a/login", "legitimate  0.1250  http://c/"]
+    assert f"cannot score 'http://b/\\x00login': {NUL_REASON.replace('11', '9')}" in err and "\x00" not in err
+
+
+def test_detector_refuses_a_nul_per_url_and_predict_proba_raises(dist):
+    detector = Detector(verify_local_model(dist / C.MODEL_FILE))
+    a, b, c, d = detector.score(["http://x/login", "  http://bad/\x00login", "&amp;\x00", "http://x/&#0;login"])
+    assert (a.verdict, a.p_phishing, a.error) == ("phishing", 0.875, None)
+    assert (b.verdict, b.label, b.p_phishing, b.url) == ("error", None, None, "  http://bad/\x00login")
+    assert b.error == NUL_REASON  # the position counts the normalised URL: surrounding spaces stripped
+    assert c.error.startswith("contains a NUL character (U+0000) at position 1: ")
+    assert d.verdict == "phishing"  # an entity cannot make a NUL: html.unescape gives U+FFFD
+    assert prepare_url("  http://bad/\x00login") == (None, NUL_REASON)
+    assert prepare_url(" http://x/&amp; ") == ("http://x/&", None)
+    with pytest.raises(UnscorableUrlError) as err:
+        detector.predict_proba(["http://x/", "http://ba\x1b/\x00login"])
+    assert isinstance(err.value, ValueError) and isinstance(err.value, LoaderError)
+    assert str(err.value) == f"cannot score URL 1 ('http://ba\\x1b/\\x00login'): {NUL_REASON}"
+    with pytest.raises(UnscorableUrlError, match="not valid UTF-8"):
+        detector.predict_proba(["http://bad/\udcff"])
+    assert detector.predict_proba(["http://x/login"])[0, 1] == 0.875
 
 
 def test_no_urls(capsys, dist):

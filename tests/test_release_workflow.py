@@ -83,8 +83,8 @@ def test_github_only_steps_are_skipped_under_act_and_the_logic_is_in_the_release
             assert skipped_under_act(step), (job, step.get("name"))
     build = next(s for j, s in steps(load_workflow(WORKFLOW)) if s.get("id") == "build")
     assert "python -m pipeline release" in build["run"] and "if" not in build
-    repro = next(s for j, s in steps(load_workflow(WORKFLOW)) if "dvc repro" in s.get("run", ""))
-    assert "if" not in repro
+    restore = next(s for j, s in steps(load_workflow(WORKFLOW)) if "python -m pipeline run" in s.get("run", ""))
+    assert "if" not in restore and "--commit-outputs" in build["run"]
     publish = next(s for j, s in steps(load_workflow(WORKFLOW)) if "gh release create" in s.get("run", ""))
     assert "dist/release/*" in publish["run"] and "--notes-file dist/release-notes.md" in publish["run"]
 
@@ -96,7 +96,8 @@ def make_project(root: Path) -> Path:
     project = sample_project(root, extra=(".github/workflows/release.yml",))
     shutil.rmtree(project / "client", ignore_errors=True)  # it holds the client modules the stages depend on
     copy_client_sources(REPO, project / "client")
-    commit(project, "the client")
+    sh("dvc", "push", "-q", cwd=project)  # the outputs the review evaluated, stored in dvc-store/
+    commit(project, "the client, the stored outputs")
     return project
 
 
@@ -127,3 +128,14 @@ def test_workflow_run_steps_under_act(tmp_path):
     assert wheel in digests  # the wheel too: same commit, same bytes, wherever it is built
     for name, digest in digests.items():
         assert re.search(rf"{digest}\s+\d+\s+{re.escape(name)}", output), f"{name} differs from the local build"
+
+
+def test_the_release_is_scored_by_the_pinned_onnxruntime_node_before_it_is_uploaded():
+    """The product's other runtime is part of the release check, at the version the Makefile pins."""
+    names = [s.get("name") for _, s in steps(load_workflow(WORKFLOW))]
+    install = next(s for _, s in steps(load_workflow(WORKFLOW)) if "onnxruntime-node@" in s.get("run", ""))
+    pinned = re.search(r"^ONNXRUNTIME_NODE_VERSION := (\S+)$", (REPO / "Makefile").read_text(), re.M).group(1)
+    assert f"onnxruntime-node@{pinned}" in install["run"] and "--ignore-scripts" in install["run"]
+    check = next(s for _, s in steps(load_workflow(WORKFLOW)) if "pipeline node-parity" in s.get("run", ""))
+    assert "!env.ACT" not in str(check.get("if", ""))
+    assert names.index(install["name"]) < names.index(check["name"]) < names.index("Upload the release directory")

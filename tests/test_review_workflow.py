@@ -60,7 +60,12 @@ def test_review_runs_on_every_push_with_a_read_only_token_and_cancels_superseded
     assert job["permissions"] == {"contents": "read"}
     assert job["concurrency"]["cancel-in-progress"] is True
     assert "pull_request.number" in job["concurrency"]["group"]
-    assert "secrets." not in REVIEW.read_text()
+    # Its only secrets are the DVC store's (an object-store remote), which GitHub withholds from forks,
+    # and the step that writes to the store does not run for a fork.
+    assert set(re.findall(r"secrets\.(\w+)", REVIEW.read_text())) == {"DVC_AWS_ACCESS_KEY_ID",
+                                                                      "DVC_AWS_SECRET_ACCESS_KEY"}
+    store = next(s for _, s in steps(workflow) if "python -m pipeline store" in s.get("run", ""))
+    assert store["if"] == "${{ env.PR_FROM_FORK != 'true' }}"
     accept_label = load(REPO / "params.yaml")["review"]["accept_label"]
     assert f"github.event.label.name == '{accept_label}'" in job["if"]
 
@@ -69,7 +74,8 @@ def test_review_steps_checkout_history_cache_pull_repro_report():
     text = REVIEW.read_text()
     names = [s.get("name") for _, s in steps(load(REVIEW))]
     order = ["Check out (full history, for the base revision)", "Restore the DVC cache (with the run-cache)",
-             "Pull the raw data", "Reproduce the pipeline", "Review against the base branch", "Upload the review",
+             "Pull the raw data and the stored outputs", "Reproduce the pipeline",
+             "Store the outputs this review evaluates", "Review against the base branch", "Upload the review",
              "Fail on an unaccepted regression"]
     assert [n for n in names if n in order] == order
     checkout = next(s for _, s in steps(load(REVIEW)) if s.get("uses", "").startswith("actions/checkout@"))
@@ -88,7 +94,8 @@ def test_github_only_steps_are_skipped_under_act_and_run_steps_are_not():
             network = any(word in step.get("run", "") for word in ("npm ", "cml ", "gh ", "pip install"))
             if (uses and not uses.startswith("actions/checkout@")) or network:
                 assert guarded, (job, step.get("name"))
-    for name in ("Pull the raw data", "Reproduce the pipeline", "Review against the base branch"):
+    for name in ("Pull the raw data and the stored outputs", "Reproduce the pipeline",
+                 "Store the outputs this review evaluates", "Review against the base branch"):
         step = next(s for _, s in steps(load(REVIEW)) if s.get("name") == name)
         assert "!env.ACT" not in str(step.get("if", "")), name
 

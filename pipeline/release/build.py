@@ -67,9 +67,11 @@ from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FI
                                             release_asset_names, sha256_file, verify_release_dir, write_sha256sums)
 from pipeline import paths as P
 from pipeline.common import PipelineError, json_bytes, terminal
-from pipeline.release import model_card
+from pipeline.release import model_card, origin
+from pipeline.release.origin import Origin
 from pipeline.release.versioning import BUMP_INITIAL, ReleaseDecision, ReleaseFacts, latest_version, next_release, \
     release_text_digest
+from pipeline.store.outputs import lock_outputs, output_problems
 
 log = logging.getLogger(__name__)
 
@@ -141,36 +143,13 @@ def dirty_paths(root: Path, paths) -> list[str]:
     return [line[3:] for line in out.splitlines() if line.strip()]
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def check_against_lock(root: Path, lock_text: str, paths=INPUTS) -> None:
     """Every release input must be a stage output recorded in dvc.lock with this exact content."""
-    lock = yaml.safe_load(lock_text) or {}
-    recorded: dict[str, tuple[str, str]] = {}
-    for stage, entry in (lock.get("stages") or {}).items():
-        for out in entry.get("outs") or []:
-            recorded[out["path"]] = (stage, out.get("md5"))
-    problems = []
-    for path in paths:
-        key = path.as_posix()
-        if key not in recorded:
-            problems.append(f"{key} is not an output in dvc.lock (run `dvc repro` and commit dvc.lock)")
-        elif not (root / path).is_file():
-            problems.append(f"{key} is missing (run `dvc pull` / `dvc repro`)")
-        elif _md5(root / path) != recorded[key][1]:
-            problems.append(f"{key} differs from what dvc.lock records for stage '{recorded[key][0]}' "
-                            f"(stale output or uncommitted dvc.lock; run `dvc repro` and commit)")
+    problems = output_problems(root, lock_outputs(yaml.safe_load(lock_text)), paths)
     if problems:
         raise ReleaseError("the release inputs are not the committed pipeline's outputs:\n  " + "\n  ".join(problems))
 
 
-# -- facts and digests ------------------------------------------------------------------------
 def text_digest(card: str, manifest: dict, metrics_text: str) -> str:
     """Digest of the text assets without the fields that name the build (version, commit, time)."""
     stripped = {k: v for k, v in manifest.items() if k not in STAMP_FIELDS}
@@ -272,10 +251,11 @@ def metric_diff(current: dict, previous: dict | None, previous_tag: str | None, 
 
 
 def release_notes(card: str, decision: ReleaseDecision, current_metrics: dict,
-                  previous: PreviousRelease | None, onnx_name: str, wheel: "CheckedWheel") -> str:
+                  previous: PreviousRelease | None, onnx_name: str, wheel: "CheckedWheel", origin: Origin) -> str:
     parts = [model_card.section(card, "Summary"), "",
              f"**Why {decision.tag}:** {decision.reason}"
              + ("." if decision.bump == BUMP_INITIAL else f" ({decision.bump} version bump)."), "",
+             origin.sentence(), "",
              metric_diff(current_metrics, previous.metrics if previous else None,
                          previous.tag if previous else None, decision.tag), "",
              *client_notes(decision.tag, onnx_name, wheel), "",
@@ -430,6 +410,7 @@ class BuildResult:
     notes: Path | None = None
     files: tuple = ()
     wheel: str | None = None
+    origin: Origin | None = None  # where the model outputs came from (origin.py), and the release commit
 
     def as_json(self) -> dict:
         doc = asdict(self)
@@ -437,6 +418,7 @@ class BuildResult:
         doc["directory"] = self.directory.name if self.directory else None
         doc["notes"] = self.notes.name if self.notes else None
         doc["files"] = list(self.files)
+        doc["origin"] = self.origin.as_json() if self.origin else None
         # Attached by the publish job after SHA256SUMS (so not in "files"); the client requires them.
         doc["provenance_assets"] = provenance_asset_names(self.version) if self.release else []
         return doc
@@ -459,7 +441,8 @@ def head_commit(root: Path, lock_text: str, allow_dirty: bool) -> Commit:
     dirty = dirty_paths(root, GIT_TRACKED)
     if dirty and not allow_dirty:
         raise ReleaseError("these release inputs differ from HEAD, so no commit describes them: "
-                           f"{', '.join(dirty)}; commit them (or pass --allow-dirty for a local experiment)")
+                           f"{', '.join(dirty)}; commit them (the release job passes --commit-outputs to commit "
+                           f"them as the release bot; --allow-dirty for a local experiment)")
     return Commit(head.sha + "-dirty", head.seconds, head.created_at) if dirty else head
 
 
@@ -551,16 +534,16 @@ def _relative(path: Path, root: Path) -> Path:
 
 
 def record_release(root: Path, out: Path, release_dir: Path, wheel: CheckedWheel, inputs: Inputs,
-                   decision: ReleaseDecision, previous: PreviousRelease | None) -> BuildResult:
+                   decision: ReleaseDecision, previous: PreviousRelease | None, origin: Origin) -> BuildResult:
     """The release notes and release.json of a built release."""
     notes_path = out / NOTES_FILE
     onnx_name = model_asset_name(decision.version)
     notes_path.write_bytes(release_notes(inputs.card, decision, json.loads(inputs.metrics_text), previous,
-                                         onnx_name, wheel).encode("utf-8"))
+                                         onnx_name, wheel, origin).encode("utf-8"))
     files = tuple({"name": n, "size_bytes": (release_dir / n).stat().st_size, "sha256": sha256_file(release_dir / n)}
                   for n in release_files(decision.version, wheel.name))
     result = BuildResult(True, decision.reason, decision.version, decision.tag, decision.bump, decision.previous_tag,
-                         _relative(release_dir, root), _relative(notes_path, root), files, wheel.name)
+                         _relative(release_dir, root), _relative(notes_path, root), files, wheel.name, origin)
     (out / DECISION_FILE).write_bytes(json_bytes(result.as_json()))
     return result
 
@@ -575,20 +558,25 @@ def record_no_release(out: Path, latest_tag: str) -> BuildResult:
 
 
 def build(root: Path = Path("."), out: Path = DEFAULT_OUT, previous_dir: Path | None = None,
-          tags: list[str] | None = None, allow_dirty: bool = False) -> BuildResult:
+          tags: list[str] | None = None, allow_dirty: bool = False, commit_outputs: bool = False) -> BuildResult:
     root = Path(root)
     out = out if Path(out).is_absolute() else root / out
-    lock_text = (root / DVC_LOCK).read_text(encoding="utf-8") if (root / DVC_LOCK).is_file() else ""
-    if not lock_text:
+    if not (root / DVC_LOCK).is_file():
         raise ReleaseError(f"{DVC_LOCK} is missing: run `dvc repro` first")
+    check_against_lock(root, (root / DVC_LOCK).read_text(encoding="utf-8"))
+    settled = origin.settle(root, may_commit=commit_outputs)  # the release bot's commit, when one is needed
+    lock_text = (root / DVC_LOCK).read_text(encoding="utf-8")
     head = head_commit(root, lock_text, allow_dirty)
+    settled = settled or origin.Origin(origin.COMMITTED, head.sha, head.sha)
     inputs = read_inputs(root, lock_text)
     decision, previous, tags = decide(root, inputs, previous_dir, tags)
     out.mkdir(parents=True, exist_ok=True)
     if decision is None:
         return record_no_release(out, latest_version(tags).tag)
     release_dir, wheel = write_release_dir(root, out, inputs, decision, head)
-    return record_release(root, out, release_dir, wheel, inputs, decision, previous)
+    if commit_outputs:
+        settled = origin.tag_and_bundle(root, settled, decision.tag, out)
+    return record_release(root, out, release_dir, wheel, inputs, decision, previous, settled)
 
 
 # -- CLI ------------------------------------------------------------------------------------
@@ -598,7 +586,10 @@ def _write_github_output(path: str, result: BuildResult) -> None:
               "dir": result.directory.as_posix() if result.directory else "",
               "notes": result.notes.as_posix() if result.notes else "",
               "onnx": (result.directory / model_asset_name(result.version)).as_posix() if result.release else "",
-              "wheel": result.wheel or ""}
+              "wheel": result.wheel or "",
+              "outputs": result.origin.path if result.origin else "",
+              "commit": result.origin.release_commit if result.origin else "",
+              "bundle": result.origin.bundle or "" if result.origin else ""}
     with open(path, "a", encoding="utf-8") as fh:
         fh.writelines(f"{k}={v}\n" for k, v in values.items())
 
@@ -611,7 +602,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
         return 0
     try:
         result = build(Path("."), Path(args.out), Path(args.previous_dir) if args.previous_dir else None,
-                       args.tags, args.allow_dirty)
+                       args.tags, args.allow_dirty, args.commit_outputs)
     except ReleaseError as exc:
         print(f"release: error: {terminal(exc, newlines=True)}", file=sys.stderr)
         return 1
@@ -621,6 +612,8 @@ def _cmd_release(args: argparse.Namespace) -> int:
         print(f"release: no release: {terminal(result.reason)}")
         return 0
     print(f"release: {result.tag} ({result.bump}: {terminal(result.reason)})")
+    print(f"release: outputs {result.origin.path}; release commit {result.origin.release_commit}"
+          + (f"; bot commit bundled in {result.origin.bundle}" if result.origin.bundle else ""))
     print(f"release: verified {terminal(result.directory)}/ with the loader's checks:")
     for f in result.files:
         print(f"  {f['sha256']}  {f['size_bytes']:>10}  {terminal(f['name'])}")
@@ -646,6 +639,10 @@ def register(subparsers) -> None:
     p.add_argument("--github-output", metavar="FILE",
                    help="append release, tag, version, previous-tag, dir, notes, onnx, wheel as KEY=VALUE lines "
                         "(the workflow passes $GITHUB_OUTPUT)")
+    p.add_argument("--commit-outputs", action="store_true",
+                   help="the release job: when dvc.lock or the outputs changed on this runner (trained here), "
+                        "commit them as the release bot and release that commit; tag the release commit and "
+                        "bundle a bot commit for the publish job (release-commit.bundle)")
     p.add_argument("--latest-tag", action="store_true",
                    help="only print the latest model-vX.Y.Z tag (nothing if none) and exit")
     p.set_defaults(func=_cmd_release)

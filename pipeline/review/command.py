@@ -34,6 +34,7 @@ from pipeline.review.gather import PullError, ReviewError
 log = logging.getLogger(__name__)
 
 EXIT_WORSE, EXIT_PULL = 3, 4
+PULL_FACTS = "pull.json"  # what `pull-data` restored, beside the report: the PR side's stage table reads it
 DEFAULTS = {
     "out": "build/review",
     "alpha": 0.05,
@@ -166,6 +167,11 @@ def build_review(args, root: Path, out: Path) -> dict:
             raise ReviewError(f"`dvc repro` failed for the PR (log: {out / 'repro.log'})")
     elif args.repro_log:
         pr_run = gather.repro_from_log(Path(args.repro_log), args.repro_seconds)
+    # CI: `pull-data` then `dvc repro` ran before this command and left what they did beside the report.
+    pr_pulled = read_json(out / PULL_FACTS) if args.repro_log and (out / PULL_FACTS).is_file() else {}
+    if pr_run and pr_pulled:
+        gather.mark_restored(pr_run, yaml.safe_load(gather.read_text(root / paths.DVC_LOCK) or "{}"),
+                             pr_pulled.get("outputs_restored") or [])
 
     gather.require(root, (paths.MODEL, paths.OPERATING_POINT, paths.METRICS, paths.TEST), "the working tree",
                    "run `dvc repro` first (or pass --repro)")
@@ -179,7 +185,8 @@ def build_review(args, root: Path, out: Path) -> dict:
         base = read_base(root, out, tree, pr)
 
     review = compare(root, out, args, base, pr)
-    review["pipeline"].update({"pr": pr_run.to_dict() if pr_run else None, "base": base_run.to_dict()})
+    review["pipeline"].update({"pr": pr_run.to_dict() if pr_run else None, "base": base_run.to_dict(),
+                               "base_outputs": tree.pulled, "pr_outputs": pr_pulled})
     _pipeline_facts(root, review, pr_run)
     review["pipeline"]["review_seconds"] = round(time.perf_counter() - started, 1)
     for name in ("base_scores.npy", "base_future_scores.npy"):
@@ -427,8 +434,14 @@ def run_pull(args) -> int:
               file=sys.stderr)
         _annotate("error", exc.diagnosis.title, exc.diagnosis.advice[:800])
         return EXIT_PULL
+    write_json(resolve_out(args, root) / PULL_FACTS, facts)
     pulled = ", ".join(terminal(p) for p in facts["pulled"]) or "nothing (all data was in the DVC cache)"
     print(f"pull-data: {len(facts['pointers'])} .dvc pointers; pulled from the remote: {pulled}")
+    restored = ", ".join(terminal(p) for p in facts["outputs_restored"]) or "nothing"
+    print(f"pull-data: stored outputs restored (dvc.lock's bytes): {restored}")
+    if facts["outputs_not_stored"]:
+        print("pull-data: not in the DVC remote, so `dvc repro` computes them: "
+              + ", ".join(terminal(p) for p in facts["outputs_not_stored"]))
     return 0
 
 

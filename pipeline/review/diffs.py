@@ -1,13 +1,13 @@
 """Comparisons of two revisions: params, data pointers, row counts, quarantine, locks, repro logs, slices."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import yaml
 
 from pipeline.common import md_cell, read_csv, write_csv
+from pipeline.store.dvc import STATUS_ORDER, parse_repro_log  # noqa: F401  (re-exported)
 
 _MISSING = object()
 
@@ -224,25 +224,6 @@ def lock_mismatch(committed: str | None, reproduced: str | None) -> list[dict]:
         if what:
             out.append({"stage": stage, "what": what})
     return out
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_REPRO_PATTERNS = (
-    (re.compile(r"^Running stage '([^']+)':", re.M), "re-ran"),
-    (re.compile(r"^Stage '([^']+)' is cached - skipping run, checking out outputs", re.M), "restored from run-cache"),
-    (re.compile(r"^Stage '([^']+)' didn't change, skipping", re.M), "up to date"),
-)
-STATUS_ORDER = ("re-ran", "restored from run-cache", "up to date")
-
-
-def parse_repro_log(text: str) -> dict[str, str]:
-    """{stage: 're-ran' | 'restored from run-cache' | 'up to date'} from `dvc repro` output."""
-    text = _ANSI.sub("", text.replace("\r", "\n"))
-    found: dict[str, tuple[int, str]] = {}
-    for pattern, status in _REPRO_PATTERNS:
-        for match in pattern.finditer(text):
-            found[match.group(1)] = (match.start(), status)
-    return {stage: status for stage, (_, status) in sorted(found.items(), key=lambda kv: kv[1][0])}
 
 
 # -- slices -----------------------------------------------------------------------------------

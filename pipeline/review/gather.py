@@ -1,11 +1,10 @@
 """Everything the review reads from git and DVC: pulls, repro runs, the base revision's outputs.
 
-The base revision's model is not in the DVC remote (pipeline outputs are
-``push: false``), so the base side is rebuilt the way DVC itself would: the
-base commit is checked out into a temporary ``git worktree`` that shares this
-repository's DVC cache (and with it the run-cache); ``dvc checkout`` restores
-every output the cache already has and ``dvc repro`` recomputes the rest. On a
-laptop and in CI (which caches ``.dvc/cache``) that is usually a checkout.
+The base commit is checked out into a temporary ``git worktree`` that shares this
+repository's DVC cache; its stored outputs (the model, ONNX file and plots its
+dvc.lock names: the model the product runs) are restored from the cache or the
+DVC remote, and ``dvc repro`` recomputes only what no store has: ``prepare``
+(never stored) and, for a base whose outputs were never pushed, the training.
 """
 from __future__ import annotations
 
@@ -14,13 +13,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import paths
-from pipeline.review.diffs import parse_repro_log
 from pipeline.review.remote import Diagnosis, diagnose
+from pipeline.store import outputs
+from pipeline.store.dvc import RESTORED, ReproRun, remote_info, repro, repro_from_log, tool_env  # noqa: F401
 
 
 # Scores a model with the code of the tree it runs in (the base model with the base code:
@@ -42,14 +40,6 @@ class PullError(ReviewError):
         super().__init__(diagnosis.title)
         self.diagnosis = diagnosis
         self.output = output
-
-
-def tool_env() -> dict:
-    """This interpreter's bin directory first on PATH, so `dvc` and the stages' `python` are ours."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.setdefault("DVC_NO_ANALYTICS", "1")
-    return env
 
 
 def run(args, cwd, check: bool = True) -> subprocess.CompletedProcess:
@@ -90,17 +80,6 @@ def tracked_pointers(cwd: Path, rev: str | None = None) -> dict[str, str | None]
 
 # -- dvc ---------------------------------------------------------------------------------------
 
-def remote_info(cwd: Path) -> tuple[str | None, str | None]:
-    """(name, url) of the default DVC remote, (None, None) if there is none."""
-    from dvc.repo import Repo
-
-    with Repo(str(cwd)) as repo:
-        config = repo.config
-        name = config["core"].get("remote")
-        url = config["remote"].get(name, {}).get("url") if name else None
-    return name, url
-
-
 def cache_dir(cwd: Path) -> Path:
     return Path(run(["dvc", "cache", "dir"], cwd).stdout.strip()).resolve()
 
@@ -120,61 +99,40 @@ def missing_pointer_data(cwd: Path, pointers) -> list[str]:
 
 
 def pull(cwd: Path, base: str = "main", from_fork: bool | None = None) -> dict:
-    """Check out everything the DVC cache has; `dvc pull` only the ``.dvc`` data still missing.
+    """Check out everything the DVC cache has; `dvc pull` the ``.dvc`` data still missing, then the
+    stored outputs (model, ONNX file, plots) this revision's dvc.lock names.
 
-    The remote is contacted only when the cache lacks raw data, so a warm CI cache
-    needs no credentials at all. A failure raises PullError with a diagnosis.
+    The remote is contacted only when the cache lacks something, so a warm CI cache needs no
+    credentials at all. A failure to get raw data raises PullError with a diagnosis; outputs the
+    remote does not have are no error (``dvc repro`` computes them, and the comment says so).
     """
     if from_fork is None:
         from_fork = os.environ.get("PR_FROM_FORK", "").lower() == "true"
     run(["dvc", "checkout", "--allow-missing", "--quiet"], cwd, check=False)
     pointers = sorted(tracked_pointers(cwd))
     missing = missing_pointer_data(cwd, pointers)
-    facts = {"pointers": pointers, "pulled": missing}
-    if not missing:
-        return facts
-    result = run(["dvc", "pull", *missing], cwd, check=False)
-    if result.returncode != 0:
-        output = result.stdout + result.stderr
-        name, url = remote_info(cwd)
-        raise PullError(diagnose(output, name, url, os.environ, from_fork, base), output)
-    return facts
+    if missing:
+        result = run(["dvc", "pull", *missing], cwd, check=False)
+        if result.returncode != 0:
+            output = result.stdout + result.stderr
+            name, url = remote_info(cwd)
+            raise PullError(diagnose(output, name, url, os.environ, from_fork, base), output)
+    stored = [p for p in outputs.read_stored(cwd) if p in outputs.lock_outputs(outputs.read_lock(cwd))]
+    absent = outputs.missing(cwd, stored)
+    if absent:
+        run(["dvc", "pull", "--allow-missing", *absent], cwd, check=False)
+    still = set(outputs.missing(cwd, stored))
+    return {"pointers": pointers, "pulled": missing, "outputs_restored": [p for p in absent if p not in still],
+            "outputs_not_stored": sorted(still)}
 
 
-@dataclass
-class ReproRun:
-    """One `dvc repro`: exit code, wall time, per-stage status (re-ran / restored / up to date)."""
-    returncode: int
-    seconds: float | None
-    stages: dict[str, str] = field(default_factory=dict)
-    log: str = ""
-
-    def to_dict(self) -> dict:
-        return {"returncode": self.returncode, "seconds": self.seconds, "stages": self.stages}
-
-
-def repro(cwd: Path, log_path: Path, echo=None) -> ReproRun:
-    """`dvc repro`, its output teed to ``log_path`` (and to ``echo``, e.g. stdout)."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    lines = []
-    with open(log_path, "w", encoding="utf-8") as log, subprocess.Popen(
-            ["dvc", "repro"], cwd=cwd, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, errors="replace") as proc:
-        for line in proc.stdout:
-            lines.append(line)
-            log.write(line)
-            if echo:
-                echo.write(line)
-                echo.flush()
-        returncode = proc.wait()
-    text = "".join(lines)
-    return ReproRun(returncode, round(time.perf_counter() - started, 1), parse_repro_log(text), text)
-
-
-def repro_from_log(log_path: Path, seconds: float | None) -> ReproRun:
-    text = log_path.read_text(encoding="utf-8", errors="replace")
-    return ReproRun(0, seconds, parse_repro_log(text), text)
+def mark_restored(run_: ReproRun, lock_doc: dict, restored) -> ReproRun:
+    """Stages that `dvc repro` skipped because `pull` restored their outputs from the remote say so."""
+    recorded = outputs.lock_outputs(lock_doc)
+    stages = {recorded[p].stage for p in restored if p in recorded}
+    run_.stages = {s: (RESTORED if s in stages and status == "up to date" else status)
+                   for s, status in run_.stages.items()}
+    return run_
 
 
 def status_stages(cwd: Path) -> list[str]:
@@ -212,6 +170,7 @@ class BaseTree:
         self.sha = rev_sha(root, rev)
         self.path: Path | None = None
         self._tmp: str | None = None
+        self.pulled: dict = {}
 
     def __enter__(self) -> "BaseTree":
         self._tmp = tempfile.mkdtemp(prefix="review-base-")
@@ -232,13 +191,14 @@ class BaseTree:
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def build(self, log_path: Path, base_name: str, echo=None) -> ReproRun:
-        """Restore the base's outputs (cache, then remote for raw data), reproduce whatever is missing."""
+        """Restore the base's stored outputs (cache, then remote), reproduce only what is missing: the
+        base model is the one its dvc.lock names, trained again only when no store has it."""
         if not (self.path / paths.DVC_YAML).is_file():
             raise ReviewError(f"the base revision {self.rev} has no dvc.yaml: nothing to compare against")
-        pull(self.path, base_name)
+        self.pulled = pull(self.path, base_name)
         run_ = repro(self.path, log_path, echo)
         if run_.returncode != 0:
             raise ReviewError(f"`dvc repro` of the base revision {self.rev} failed (log: {log_path})")
         require(self.path, (paths.MODEL, paths.OPERATING_POINT), f"the base revision {self.rev}",
                 "its pipeline does not produce what the review compares")
-        return run_
+        return mark_restored(run_, outputs.read_lock(self.path), self.pulled["outputs_restored"])

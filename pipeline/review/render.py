@@ -19,11 +19,13 @@ from pipeline import paths
 from pipeline.common import MISSING, md_cell, terminal
 from pipeline.review.diffs import LISTED
 from pipeline.review.stats import BETTER, NO_CHANGE, WORSE, format_p, metric_label
+from pipeline.store.dvc import RESTORED
 
 ICON = {BETTER: "✅ Better", NO_CHANGE: "➖ No significant change", WORSE: "❌ Worse"}
 HEADLINE = ("roc_auc", "pr_auc", "tpr_at_fpr_*", "precision", "recall", "f1", "fpr")
 STATUS_TEXT = {"re-ran": "🔄 re-ran", "restored from run-cache": "♻️ restored from run-cache",
-               "up to date": "✔️ up to date (outputs from the DVC cache)"}
+               "up to date": "✔️ up to date (outputs from the DVC cache)",
+               RESTORED: "📦 restored from the DVC remote (dvc.lock's bytes)"}
 
 
 def num(v) -> str:
@@ -389,6 +391,18 @@ def slices_section(review: dict) -> list[str]:
 
 # -- 6. pipeline -------------------------------------------------------------------------------
 
+def base_sentence(pulled: dict, base_run: dict) -> str:
+    """Whether the base is the model its dvc.lock names (restored) or a re-training (the fallback)."""
+    model, took = paths.MODEL.as_posix(), _seconds(base_run["seconds"])
+    ran = [s for s, status in base_run["stages"].items() if status == "re-ran"]
+    if model in (pulled.get("outputs_not_stored") or []):
+        return (f"⚠️ **The base was trained again here** ({took}; re-ran {_names(ran)}): its outputs are not in "
+                f"the DVC remote, so the base numbers come from a re-training, not from the stored model.")
+    where = "restored from the DVC remote" if model in (pulled.get("outputs_restored") or []) else "in the DVC cache"
+    return (f"Base: the model, ONNX file and plots its `dvc.lock` names were **{where}**, not trained again; "
+            f"its worktree re-ran {_names(ran)} ({took}).")
+
+
 def pipeline_section(review: dict) -> list[str]:
     facts = review["pipeline"]
     pr_run, base_run = facts.get("pr"), facts.get("base")
@@ -406,7 +420,7 @@ def pipeline_section(review: dict) -> list[str]:
             out.append(f"| {md_cell(stage)} | {a} | {b} |")
         out.append("")
     if pr_run:
-        reused = [s for s in stages if pr_run["stages"].get(s) in ("restored from run-cache", "up to date")]
+        reused = [s for s in stages if pr_run["stages"].get(s) in ("restored from run-cache", "up to date", RESTORED)]
         ran = [s for s in stages if pr_run["stages"].get(s) == "re-ran"]
         out.append(f"`dvc repro` of the PR: {_seconds(pr_run['seconds'])}; re-ran {_names(ran)}; reused from "
                    f"the DVC cache {_names(reused)}.")
@@ -416,7 +430,7 @@ def pipeline_section(review: dict) -> list[str]:
                    + (f"`dvc status`: **outputs are out of date** for {_names(stale)}; run `dvc repro` first."
                       if stale else "`dvc status`: outputs are up to date with code, params and data."))
     if base_run:
-        out.append(f"Base rebuilt in a temporary git worktree sharing the DVC cache: {_seconds(base_run['seconds'])}.")
+        out.append(base_sentence(facts.get("base_outputs") or {}, base_run))
     out.append(f"Whole review: {_seconds(facts.get('review_seconds'))}.")
     out.append("")
     mismatch = facts.get("lock_mismatch")

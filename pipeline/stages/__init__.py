@@ -7,6 +7,9 @@ def add_stage_command(subparsers, name: str, help_text: str, description: str, r
     from pipeline.common import load_params
 
     def handler(args) -> int:
+        from pipeline import determinism
+
+        determinism.verify()  # the bytes must not depend on this machine's CPU or environment
         run(load_params())
         return 0
 

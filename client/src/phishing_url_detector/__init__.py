@@ -12,8 +12,9 @@ training repository, which imports only the contract from here) loads nothing it
 from phishing_url_detector.contract import CONTRACT_MAJOR, normalise_url
 
 _LAZY = {"__version__": "_version", "Detector": "detector", "UrlScore": "detector", "fetch": "fetch", "FetchError": "errors",
-         "LoaderError": "errors", "VerificationError": "errors", "VerifiedModel": "releases",
-         "verify_local_model": "releases", "verify_release_dir": "releases"}
+         "LoaderError": "errors", "UnscorableUrlError": "errors", "VerificationError": "errors",
+         "VerifiedModel": "releases", "prepare_url": "detector", "verify_local_model": "releases",
+         "verify_release_dir": "releases"}
 __all__ = ["CONTRACT_MAJOR", "normalise_url", *sorted(k for k in _LAZY if not k.startswith("_"))]
 
 

@@ -9,11 +9,39 @@ from typing import Sequence
 import numpy as np
 
 from phishing_url_detector import contract as C
-from phishing_url_detector.errors import LoaderError, VerificationError
+from phishing_url_detector.errors import LoaderError, UnscorableUrlError, VerificationError
 from phishing_url_detector.fetch import fetch, verify_local
 from phishing_url_detector.releases import VerifiedModel
+from phishing_url_detector.text import terminal
 
 BATCH = 1024
+NUL = "\x00"
+
+
+def prepare_url(url) -> tuple[str, None] | tuple[None, str]:
+    """The client's input validation, in one place: ``(text fed to the model, None)``, or
+    ``(None, why url is not scored)``. Every scoring path asks it (:meth:`Detector.score`, hence
+    batch scoring and the command line, and :meth:`Detector.predict_proba`), and so does
+    ``python -m pipeline node-parity``.
+
+    ``url`` is normalised as the contract says (:func:`contract.normalise_url`), then refused when it
+    is not a string, not encodable as UTF-8 (a lone surrogate, e.g. from undecodable input bytes), or
+    contains a NUL character (U+0000): Python onnxruntime scores the whole string but onnxruntime-node
+    ends it at the first NUL, so the same model would give it two verdicts. Positions count the
+    characters of the normalised URL.
+    """
+    if not isinstance(url, str):
+        return None, "not a string"
+    normalised = C.normalise_url(url)
+    try:
+        normalised.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return None, f"not valid UTF-8 text ({exc.reason} at position {exc.start})"
+    nul = normalised.find(NUL)
+    if nul >= 0:
+        return None, (f"contains a NUL character (U+0000) at position {nul}: runtimes disagree on it "
+                      "(onnxruntime-node ends the string there), so it is not scored")
+    return normalised, None
 
 
 @dataclass(frozen=True)
@@ -128,25 +156,29 @@ class Detector:
     def predict_proba(self, urls: Sequence[str]) -> np.ndarray:
         """[N, 2] probabilities (column 1 = P(phishing)) of ``urls``, normalised as the contract says.
 
-        Raises on a URL that cannot be scored; :meth:`score` reports those per URL instead.
+        Raises :class:`UnscorableUrlError` (a ``ValueError``) on a URL that cannot be scored
+        (:func:`prepare_url`), before scoring any; :meth:`score` reports those per URL instead.
         """
-        return self._run([C.normalise_url(u) for u in urls])[1]
+        fed = []
+        for i, url in enumerate(urls):
+            text, error = prepare_url(url)
+            if error is not None:
+                what = (f"'{terminal(url[:200])}{'…' if len(url) > 200 else ''}'" if isinstance(url, str)
+                        else f"a {type(url).__name__}")
+                raise UnscorableUrlError(f"cannot score URL {i} ({what}): {error}")
+            fed.append(text)
+        return self._run(fed)[1]
 
     def score(self, urls: Sequence[str]) -> list[UrlScore]:
-        """Score ``urls`` in input order; a URL that cannot be fed to the model
-        (not text, or not encodable as UTF-8, e.g. a lone surrogate from
-        undecodable input bytes) gets an ``error`` instead of sinking the batch."""
+        """Score ``urls`` in input order; a URL the client refuses (:func:`prepare_url`: not text,
+        not encodable as UTF-8, e.g. a lone surrogate from undecodable input bytes, or containing
+        a NUL) gets an ``error`` instead of sinking the batch."""
         results: list[UrlScore | None] = [None] * len(urls)
         good: list[tuple[int, str]] = []
         for i, url in enumerate(urls):
-            if not isinstance(url, str):
-                results[i] = UrlScore(repr(url), error="not a string")
-                continue
-            normalised = C.normalise_url(url)
-            try:
-                normalised.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                results[i] = UrlScore(url, error=f"not valid UTF-8 text ({exc.reason} at position {exc.start})")
+            normalised, error = prepare_url(url)
+            if error is not None:
+                results[i] = UrlScore(url if isinstance(url, str) else repr(url), error=error)
                 continue
             good.append((i, normalised))
         labels, proba = self._run([u for _, u in good])

@@ -1,14 +1,22 @@
-"""SHA-256 of a file, streamed: the one implementation, used by verification and by the training
-repository that writes the digests."""
+"""File digests, streamed: the one implementation, used by verification and by the training
+repository that writes the digests (SHA-256) or checks DVC's records (MD5, DVC's content address)."""
 from __future__ import annotations
 
 import hashlib
 import os
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
+def _file_digest(path: str | os.PathLike, digest) -> str:
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    return _file_digest(path, hashlib.sha256())
+
+
+def md5_file(path: str | os.PathLike) -> str:
+    """DVC's content address of a file (``md5:`` in dvc.lock and .dvc files); not a security digest."""
+    return _file_digest(path, hashlib.md5(usedforsecurity=False))

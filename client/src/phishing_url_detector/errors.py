@@ -15,3 +15,8 @@ class VerificationError(LoaderError):
     """The files were obtained but cannot be vouched for; never load them."""
 
     exit_code = 2
+
+
+class UnscorableUrlError(LoaderError, ValueError):
+    """``Detector.predict_proba`` got a URL the client refuses to score (see
+    :func:`phishing_url_detector.detector.prepare_url`); ``Detector.score`` reports those per URL."""
