@@ -407,3 +407,14 @@ def test_pr_comment_with_hostile_params_stays_in_its_cells(review):
     assert len(table) == 4
     cells = re.findall(r"<tr>(.*?)</tr>", html.split("<strong>Params</strong>")[1], re.S)[1:3]
     assert [len(re.findall(r"<td>", row)) for row in cells] == [3, 3]
+
+
+def test_the_comment_says_whether_the_base_was_restored_or_trained_again():
+    from pipeline.review.render import base_sentence
+
+    run = {"seconds": 41.0, "stages": {"prepare": "re-ran", "train": "restored from the remote"}}
+    restored = base_sentence({"outputs_restored": ["models/model.joblib"], "outputs_not_stored": []}, run)
+    assert "**restored from the DVC remote**, not trained again" in restored and "re-ran `prepare`" in restored
+    run = {"seconds": 300.0, "stages": {"prepare": "re-ran", "train": "re-ran"}}
+    trained = base_sentence({"outputs_restored": [], "outputs_not_stored": ["models/model.joblib"]}, run)
+    assert trained.startswith("⚠️ **The base was trained again here**") and "re-ran `prepare`, `train`" in trained

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from pipeline import paths
 from pipeline.review.remote import Diagnosis, diagnose
-from pipeline.store import outputs
-from pipeline.store.dvc import RESTORED, ReproRun, remote_info, repro, repro_from_log, tool_env  # noqa: F401
+from pipeline.store import dvc, outputs
+from pipeline.store.dvc import RESTORED, ReproRun, remote_info, repro, repro_from_log  # noqa: F401  (command.py uses repro*)
 
 
 # Scores a model with the code of the tree it runs in (the base model with the base code:
@@ -43,10 +43,11 @@ class PullError(ReviewError):
 
 
 def run(args, cwd, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(a) for a in args], cwd=cwd, env=tool_env(), capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise ReviewError(f"`{' '.join(map(str, args))}` failed in {cwd}:\n{result.stdout}{result.stderr}")
-    return result
+    """store.dvc.run, its failure reported as the review's own error (the report explains it)."""
+    try:
+        return dvc.run(args, cwd, check)
+    except dvc.DvcError as exc:
+        raise ReviewError(str(exc)) from None
 
 
 def git(cwd, *args) -> str:
