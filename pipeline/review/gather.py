@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from pipeline import paths
+from pipeline.determinism import pinned_env
 from pipeline.review.remote import Diagnosis, diagnose
 from pipeline.store import dvc, outputs
 from pipeline.store.dvc import RESTORED, ReproRun, remote_info, repro, repro_from_log  # noqa: F401  (command.py uses repro*)
@@ -42,10 +43,10 @@ class PullError(ReviewError):
         self.output = output
 
 
-def run(args, cwd, check: bool = True) -> subprocess.CompletedProcess:
+def run(args, cwd, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     """store.dvc.run, its failure reported as the review's own error (the report explains it)."""
     try:
-        return dvc.run(args, cwd, check)
+        return dvc.run(args, cwd, check, env)
     except dvc.DvcError as exc:
         raise ReviewError(str(exc)) from None
 
@@ -159,7 +160,8 @@ def score(tree: Path, model: Path, urls_parquet: Path, out_npy: Path):
     """P(phishing) of ``model`` on the URLs, computed by the code checked out in ``tree``."""
     import numpy as np
 
-    run([sys.executable, "-c", SCORE_SCRIPT, model, urls_parquet, out_npy], tree)
+    # under the stages' pinned environment, so the comparison does not depend on the runner's CPU either
+    run([sys.executable, "-c", SCORE_SCRIPT, model, urls_parquet, out_npy], tree, env=pinned_env(dvc.tool_env()))
     return np.load(out_npy)
 
 

@@ -28,8 +28,8 @@ def tool_env() -> dict:
     return env
 
 
-def run(args, cwd, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(a) for a in args], cwd=cwd, env=tool_env(), capture_output=True, text=True)
+def run(args, cwd, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(a) for a in args], cwd=cwd, env=env or tool_env(), capture_output=True, text=True)
     if check and result.returncode != 0:
         raise DvcError(f"`{' '.join(map(str, args))}` failed in {cwd}:\n{result.stdout}{result.stderr}")
     return result
