@@ -237,9 +237,12 @@ def test_interrupt_stops_workers_and_leaves_no_output(tmp_path, model, sig, code
     fifo = tmp_path / "in.txt"
     os.mkfifo(fifo)
     out = tmp_path / "out.parquet"
+    # Ctrl-C's default disposition, as in a terminal: under a shell that runs the tests in the background
+    # (`.ci/run &`), children start with SIGINT ignored and Python then never raises KeyboardInterrupt.
     proc = subprocess.Popen([sys.executable, "-m", "phishing_url_detector", "score", "--allow-unverified",
                              "--model", str(model.onnx_path), "--file", str(fifo), "--output", str(out),
-                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     writer = open(fifo, "w")  # noqa: SIM115 (held open: the input never ends)
     try:
         writer.write("http://a.example/login\n" * (batch.CHUNK_ROWS + 10))

@@ -297,19 +297,8 @@ def chunk_scorer(model: VerifiedModel, workers: int, parallel: str):
         submit = functools.partial(pool.submit, _score_in_worker)
     try:
         yield lambda chunks: _in_order(submit, chunks, 2 * workers)
-    except BaseException:  # Ctrl-C, SIGTERM or an error: stop now, never wait on a worker mid-start or mid-chunk
-        _terminate_workers(pool)
-        raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # queued chunks are dropped
-
-
-def _terminate_workers(pool) -> None:
-    """End a process pool's workers at once. ``shutdown(wait=True)`` alone waited for a worker that the
-    interrupt caught while it was still starting, and could hang there under load (Python 3.11 has no
-    ``terminate_workers``; ``_processes`` is the executor's own map of them)."""
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
-        process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)  # running chunks finish; queued ones are dropped
 
 
 # -- writing ------------------------------------------------------------------------------------------
