@@ -41,10 +41,9 @@ def test_remote_holds_the_raw_data_and_every_stored_output_of_the_committed_lock
 
     pointers = sorted((REPO / "data" / "raw").rglob("*.dvc"))
     needed = {yaml.safe_load(p.read_text())["outs"][0]["md5"] for p in pointers}
-    recorded = outputs.lock_outputs(outputs.read_lock(REPO))
-    stored = [p for p in outputs.read_stored(REPO) if p in recorded]
+    stored = outputs.stored_in_lock(REPO)
     assert {"models/model.joblib", "dist/phishing-url-detector.onnx"} <= set(stored)
-    needed |= {recorded[p].md5 for p in stored}
+    needed |= {entry.md5 for entry in stored.values()}
     on_disk = {p.parent.name + p.name for p in (REPO / "dvc-store" / "files" / "md5").glob("*/*")}
     assert needed <= on_disk, sorted(needed - on_disk)
     for md5 in on_disk:

@@ -434,9 +434,8 @@ class Inputs:
     card: str
 
 
-def head_commit(root: Path, lock_text: str, allow_dirty: bool) -> Commit:
-    """HEAD, once the inputs are shown to be the committed pipeline's outputs (dvc.lock, then git)."""
-    check_against_lock(root, lock_text)
+def head_commit(root: Path, allow_dirty: bool) -> Commit:
+    """HEAD, once the inputs (already checked against dvc.lock) are shown to be what it holds."""
     head = commit_facts(root)
     dirty = dirty_paths(root, GIT_TRACKED)
     if dirty and not allow_dirty:
@@ -563,10 +562,10 @@ def build(root: Path = Path("."), out: Path = DEFAULT_OUT, previous_dir: Path | 
     out = out if Path(out).is_absolute() else root / out
     if not (root / DVC_LOCK).is_file():
         raise ReleaseError(f"{DVC_LOCK} is missing: run `dvc repro` first")
-    check_against_lock(root, (root / DVC_LOCK).read_text(encoding="utf-8"))
-    settled = origin.settle(root, may_commit=commit_outputs)  # the release bot's commit, when one is needed
     lock_text = (root / DVC_LOCK).read_text(encoding="utf-8")
-    head = head_commit(root, lock_text, allow_dirty)
+    check_against_lock(root, lock_text)  # before the release bot may commit anything
+    settled = origin.settle(root, may_commit=commit_outputs)  # commits dvc.lock as it is, never changes it
+    head = head_commit(root, allow_dirty)
     settled = settled or origin.Origin(origin.COMMITTED, head.sha, head.sha)
     inputs = read_inputs(root, lock_text)
     decision, previous, tags = decide(root, inputs, previous_dir, tags)

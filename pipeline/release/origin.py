@@ -15,7 +15,7 @@ on the release runner. The release notes name the path taken:
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -23,7 +23,7 @@ import yaml
 from pipeline import paths
 from pipeline.common import read_json
 from pipeline.store.dvc import changed_paths, git
-from pipeline.store.outputs import lock_sha256, remote_inside
+from pipeline.store.outputs import git_tracked_outputs, lock_sha256, remote_inside
 
 log = logging.getLogger(__name__)
 
@@ -70,26 +70,12 @@ def run_facts(root: Path) -> dict | None:
     return facts if facts and facts.get("lock_sha256") == lock_sha256(root) else None
 
 
-def git_tracked_outputs(root: Path) -> list[str]:
-    """The outputs dvc.yaml leaves to git (``cache: false``): metrics, reports, manifest, card."""
-    if not (root / paths.DVC_YAML).is_file():
-        return []
-    doc = yaml.safe_load((root / paths.DVC_YAML).read_text(encoding="utf-8"))
-    found = []
-    for stage in (doc.get("stages") or {}).values():
-        for section in ("outs", "metrics", "plots"):
-            for item in stage.get(section) or []:
-                if isinstance(item, dict):
-                    path, opts = next(iter(item.items()))
-                    if (opts or {}).get("cache") is False:
-                        found.append(path)
-    return sorted(found)
-
-
 def to_commit(root: Path) -> list[str]:
     """What a run changed that the release commit must hold: dvc.lock, git-tracked outputs, remote objects."""
     store = remote_inside(root)
-    candidates = [paths.DVC_LOCK.as_posix(), *git_tracked_outputs(root), *([store.as_posix()] if store else [])]
+    dvc_yaml = root / paths.DVC_YAML
+    tracked = git_tracked_outputs(yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))) if dvc_yaml.is_file() else []
+    candidates = [paths.DVC_LOCK.as_posix(), *tracked, *([store.as_posix()] if store else [])]
     return changed_paths(root, *candidates)
 
 
@@ -124,5 +110,4 @@ def tag_and_bundle(root: Path, origin: Origin, tag: str, out: Path) -> Origin:
         return origin
     bundle = out / BUNDLE_FILE
     git(root, "bundle", "create", str(bundle.resolve()), f"refs/tags/{tag}", f"^{origin.merged_commit}")
-    return Origin(origin.path, origin.merged_commit, origin.release_commit, origin.re_ran, origin.committed,
-                  BUNDLE_FILE)
+    return replace(origin, bundle=BUNDLE_FILE)

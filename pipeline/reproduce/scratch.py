@@ -21,7 +21,7 @@ import yaml
 from pipeline import paths
 from pipeline.common import PipelineError, md5_file
 from pipeline.reproduce.compare import stages_not_rerun
-from pipeline.store.dvc import ReproRun, git, remote_info, repro, run
+from pipeline.store.dvc import ReproRun, commit_sha, git, remote_info, repro, run
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,10 @@ class Scratch:
 
 
 def resolve_commit(root: Path, rev: str) -> str:
-    result = run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], root, check=False)
-    if result.returncode != 0:
+    sha = commit_sha(root, rev)
+    if sha is None:
         raise PipelineError(f"reproduce: unknown git revision {rev!r} (a shallow clone needs `git fetch --unshallow`)")
-    return result.stdout.strip()
+    return sha
 
 
 @contextmanager

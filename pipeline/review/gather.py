@@ -8,6 +8,7 @@ DVC remote, and ``dvc repro`` recomputes only what no store has: ``prepare``
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from pipeline.review.remote import Diagnosis, diagnose
 from pipeline.store import dvc, outputs
 from pipeline.store.dvc import RESTORED, ReproRun, remote_info, repro, repro_from_log  # noqa: F401  (command.py uses repro*)
 
+log = logging.getLogger(__name__)
 
 # Scores a model with the code of the tree it runs in (the base model with the base code:
 # unpickling it with the PR's code could silently compute different features).
@@ -61,10 +63,10 @@ def git_show(cwd, rev: str, path: str) -> str | None:
 
 
 def rev_sha(cwd, rev: str) -> str:
-    result = run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd, check=False)
-    if result.returncode != 0:
+    sha = dvc.commit_sha(cwd, rev)
+    if sha is None:
         raise ReviewError(f"unknown git revision {rev!r} (with a shallow clone, fetch with full history)")
-    return result.stdout.strip()
+    return sha
 
 
 def read_text(path: Path) -> str | None:
@@ -119,13 +121,14 @@ def pull(cwd: Path, base: str = "main", from_fork: bool | None = None) -> dict:
             output = result.stdout + result.stderr
             name, url = remote_info(cwd)
             raise PullError(diagnose(output, name, url, os.environ, from_fork, base), output)
-    stored = [p for p in outputs.read_stored(cwd) if p in outputs.lock_outputs(outputs.read_lock(cwd))]
-    absent = outputs.missing(cwd, stored)
-    if absent:
-        run(["dvc", "pull", "--allow-missing", *absent], cwd, check=False)
-    still = set(outputs.missing(cwd, stored))
-    return {"pointers": pointers, "pulled": missing, "outputs_restored": [p for p in absent if p not in still],
-            "outputs_not_stored": sorted(still)}
+    stored = list(outputs.stored_in_lock(cwd))
+    try:
+        pulled = outputs.pull_outputs(cwd)
+        restored, not_stored = pulled.restored, pulled.not_stored
+    except dvc.DvcError as exc:  # no stored output is no error: `dvc repro` computes them, the comment says so
+        log.warning("pull-data: the stored outputs could not be pulled, so they are computed: %s", exc)
+        restored, not_stored = [], outputs.missing(cwd, stored)
+    return {"pointers": pointers, "pulled": missing, "outputs_restored": restored, "outputs_not_stored": not_stored}
 
 
 def mark_restored(run_: ReproRun, lock_doc: dict, restored) -> ReproRun:

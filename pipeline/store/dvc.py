@@ -39,6 +39,12 @@ def git(cwd, *args) -> str:
     return run(["git", *args], cwd).stdout.strip()
 
 
+def commit_sha(cwd, rev: str) -> str | None:
+    """The commit ``rev`` names, None when it names none (or the clone is too shallow to have it)."""
+    result = run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd, check=False)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
 def changed_paths(cwd, *pathspec: str, untracked: bool = True) -> list[str]:
     """Paths whose working copy differs from HEAD (``git status``), limited to ``pathspec``."""
     out = run(["git", "status", "--porcelain", "-z", f"--untracked-files={'all' if untracked else 'no'}",

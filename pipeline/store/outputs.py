@@ -7,7 +7,6 @@ file's MD5 (DVC's content address) is checked against dvc.lock here, not taken o
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from pipeline import paths
-from pipeline.common import md5_file
+from pipeline.common import md5_file, sha256_file
 from pipeline.store.dvc import DvcError, remote_info, run
 
 log = logging.getLogger(__name__)
@@ -48,17 +47,26 @@ def _declared(stage: dict):
             yield path, opts or {}
 
 
+def _declared_in(dvc_yaml_doc: dict):
+    for stage in (dvc_yaml_doc.get("stages") or {}).values():
+        yield from _declared(stage)
+
+
 def stored_outputs(dvc_yaml_doc: dict) -> list[str]:
     """The outputs dvc.yaml caches and pushes to the remote (``cache`` and ``push`` not false)."""
-    return sorted(path for stage in (dvc_yaml_doc.get("stages") or {}).values()
-                  for path, opts in _declared(stage)
+    return sorted(path for path, opts in _declared_in(dvc_yaml_doc)
                   if opts.get("cache", True) is not False and opts.get("push", True) is not False)
+
+
+def git_tracked_outputs(dvc_yaml_doc: dict) -> list[str]:
+    """The outputs dvc.yaml leaves to git (``cache: false``): metrics, reports, manifest, card."""
+    return sorted(path for path, opts in _declared_in(dvc_yaml_doc) if opts.get("cache") is False)
 
 
 def lock_sha256(root: Path) -> str:
     """SHA-256 of dvc.lock ("" without one): ties a record of a run to the lock it left."""
     lock = root / paths.DVC_LOCK
-    return hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else ""
+    return sha256_file(lock) if lock.is_file() else ""
 
 
 def read_lock(root: Path) -> dict:
@@ -70,34 +78,40 @@ def read_stored(root: Path) -> list[str]:
     return stored_outputs(yaml.safe_load((root / paths.DVC_YAML).read_text(encoding="utf-8")))
 
 
+def stored_in_lock(root: Path) -> dict[str, LockedOutput]:
+    """{path: its dvc.lock record} of every stored output the committed dvc.lock names."""
+    recorded = lock_outputs(read_lock(root))
+    return {p: recorded[p] for p in read_stored(root) if p in recorded}
+
+
+def output_problem(root: Path, path: str, entry: LockedOutput | None) -> str | None:
+    """Why file ``path`` is not exactly the output dvc.lock records (``entry``); None when it is."""
+    if entry is None:
+        return f"{path} is not an output in dvc.lock (run `dvc repro` and commit dvc.lock)"
+    if not (root / path).is_file():
+        return f"{path} is missing (run `dvc pull` / `dvc repro`)"
+    if md5_file(root / path) != entry.md5:
+        return (f"{path} differs from what dvc.lock records for stage '{entry.stage}' "
+                f"(stale output or uncommitted dvc.lock; run `dvc repro` and commit)")
+    return None
+
+
 def output_problems(root: Path, recorded: dict[str, LockedOutput], wanted) -> list[str]:
     """Why each of ``wanted`` (files) is not exactly the output dvc.lock records; [] when all are."""
-    problems = []
-    for path in map(lambda p: Path(p).as_posix(), wanted):
-        entry = recorded.get(path)
-        if entry is None:
-            problems.append(f"{path} is not an output in dvc.lock (run `dvc repro` and commit dvc.lock)")
-        elif not (root / path).is_file():
-            problems.append(f"{path} is missing (run `dvc pull` / `dvc repro`)")
-        elif md5_file(root / path) != entry.md5:
-            problems.append(f"{path} differs from what dvc.lock records for stage '{entry.stage}' "
-                            f"(stale output or uncommitted dvc.lock; run `dvc repro` and commit)")
-    return problems
+    found = (output_problem(root, path, recorded.get(path)) for path in (Path(p).as_posix() for p in wanted))
+    return [problem for problem in found if problem]
 
 
 def verify_stored(root: Path) -> tuple[list[str], list[str]]:
     """(verified files, problems): every stored single-file output hashed and compared with dvc.lock."""
-    recorded = lock_outputs(read_lock(root))
-    files = [p for p in read_stored(root) if p in recorded and not recorded[p].is_dir]
-    problems = output_problems(root, recorded, files)
-    bad = {p.split(" ", 1)[0] for p in problems}
-    return [p for p in files if p not in bad], problems
+    problems = {path: output_problem(root, path, entry)
+                for path, entry in stored_in_lock(root).items() if not entry.is_dir}
+    return [p for p, problem in problems.items() if not problem], [q for q in problems.values() if q]
 
 
 def stored_by(root: Path, stages) -> list[str]:
     """The stored outputs that ``stages`` wrote (what a push after running them would send)."""
-    recorded = lock_outputs(read_lock(root))
-    return [p for p in read_stored(root) if p in recorded and recorded[p].stage in set(stages)]
+    return [p for p, entry in stored_in_lock(root).items() if entry.stage in set(stages)]
 
 
 def remote_inside(root: Path) -> Path | None:
@@ -124,7 +138,7 @@ class Pull:
 def pull_outputs(root: Path, run_cache: bool = False) -> Pull:
     """`dvc pull` of everything the remote may have (raw data and stored outputs; with ``run_cache``
     DVC's run history too); what is absent there is no error: `dvc repro` computes it."""
-    stored = [p for p in read_stored(root) if p in lock_outputs(read_lock(root))]
+    stored = list(stored_in_lock(root))
     before = missing(root, stored)
     args = ["dvc", "pull", "--allow-missing", *(["--run-cache"] if run_cache else [])]
     result = run(args, root, check=False)

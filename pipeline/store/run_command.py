@@ -69,11 +69,12 @@ def run_job(root: Path, push: bool = True, run_cache: bool = False, echo=sys.std
     if problems or not clean:
         raise PipelineError("the outputs are not what dvc.lock records:\n  " + "\n  ".join(problems or [status]))
     ran = reproduced.ran()
-    did_push = push and bool(outputs.stored_by(root, ran))
+    computed = outputs.stored_by(root, ran)
+    did_push = push and bool(computed)
     if did_push:
         log.info("run: dvc push (what this run computed) to `%s` ...", remote)
         outputs.push_outputs(root, run_cache=run_cache)
-    kept = set(pulled.restored) - set(outputs.stored_by(root, ran))  # restored, then not recomputed
+    kept = set(pulled.restored) - set(computed)  # restored, then not recomputed
     return RunFacts(remote, sorted(kept), ran, model_stage(root) in ran, verified, did_push,
                     changed_paths(root, untracked=False), reproduced.seconds, outputs.lock_sha256(root))
 
