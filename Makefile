@@ -15,7 +15,7 @@ ONNXRUNTIME_NODE_DIR := $(VENV)/onnxruntime-node/node_modules
 ONNXRUNTIME_NODE := $(ONNXRUNTIME_NODE_DIR)/onnxruntime-node/package.json
 export ONNXRUNTIME_NODE_DIR := $(CURDIR)/$(ONNXRUNTIME_NODE_DIR)
 
-.PHONY: run test test-fast install java bench lint release reproduce monitor-demo clean onnxruntime-node
+.PHONY: run test test-fast install java bench lint release reproduce monitor-demo feed-replay clean onnxruntime-node
 
 $(STAMP): pyproject.toml client/pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
@@ -68,6 +68,10 @@ reproduce: $(STAMP)  ## re-train REV (default HEAD) in a scratch clone, compare 
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+FEEDS ?= ../shared/data/feeds/jpcert
+feed-replay: $(STAMP)  ## replay FEEDS month by month: ingest, run, commit, review (benchmarks/feed_replay.py)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/feed_replay.py --feed jpcert $(FEEDS)/*.csv
 
 monitor-demo: $(STAMP)  ## a year of simulated traffic through dist/, then the monitor (after `make run`)
 	$(BIN)/python -m pipeline simulate-traffic --version-b 1.1.0 --threshold-b 0.6 --switch 2021-06-01

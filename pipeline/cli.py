@@ -21,6 +21,7 @@ COMMANDS = {
     # training: the DVC stages, in pipeline order, and data PRs
     "prepare": "pipeline.stages.prepare",
     "train": "pipeline.stages.train",
+    "final-fit": "pipeline.stages.final_fit",
     "operating-point": "pipeline.stages.operating_point",
     "leave-one-source-out": "pipeline.stages.leave_one_source_out",
     "backtest": "pipeline.stages.backtest",

@@ -22,7 +22,8 @@ FUTURE = PREPARED / "future.parquet"
 OUT_OF_SOURCE = PREPARED / "out_of_source.parquet"
 QUARANTINE = PREPARED / "quarantine.csv"
 
-MODEL = Path("models/model.joblib")
+MODEL = Path("models/model.joblib")        # the held-out model: trained on the train split, evaluated
+FINAL_MODEL = Path("models/final.joblib")  # the released model: the same recipe on train + future
 
 REPORTS = Path("reports")
 DATA_REPORT = REPORTS / "data_report.json"
@@ -31,6 +32,7 @@ LEAVE_ONE_SOURCE_OUT = REPORTS / "leave_one_source_out.json"
 BACKTEST = REPORTS / "backtest.json"
 BACKTEST_TABLE = REPORTS / "backtest.csv"
 PARITY = REPORTS / "parity.json"
+FINAL_FIT = REPORTS / "final_fit.json"  # the released model: what it trained on, its threshold, its test metrics
 
 METRICS = Path("metrics.json")
 PLOTS = Path("plots")

@@ -56,7 +56,8 @@ def tiny_onnx_bytes(pattern: str = "(?s).*login.*") -> bytes:
     return model.SerializeToString()
 
 
-def make_release(directory: Path, version: str, onnx_bytes: bytes, threshold: float) -> Path:
+def make_release(directory: Path, version: str, onnx_bytes: bytes, threshold: float,
+                 data_through: str | None = None) -> Path:
     """A complete model release in ``directory``, as ``python -m pipeline release`` writes it and
     ``verify_release_dir`` accepts: the versioned ONNX file, manifest.json (version, threshold,
     contract, model digest), MODEL_CARD.md, metrics.json and SHA256SUMS over the four."""
@@ -68,6 +69,8 @@ def make_release(directory: Path, version: str, onnx_bytes: bytes, threshold: fl
                           "size_bytes": len(onnx_bytes)},
                 "contract": C.CONTRACT, "contract_digest": C.contract_digest(),
                 "contract_major": C.CONTRACT_MAJOR}
+    if data_through:
+        manifest["training_data"] = {"newest_first_seen_month": data_through}
     (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
     (directory / CARD_FILE).write_text(f"# Model card {version}\n")
     (directory / METRICS_FILE).write_text('{"roc_auc": 0.99}\n')

@@ -56,9 +56,8 @@ def test_split_has_no_domain_leakage(outputs):
 
 
 def test_future_split_holds_the_newest_rows_and_no_training_domain(outputs):
-    import yaml
-
-    cut = yaml.safe_load((outputs / "params.yaml").read_text())["split"]["future_from"]
+    cut = json.loads((outputs / "reports/data_report.json").read_text())["future_from"]
+    assert cut == "2023-10-01"  # the newest 3 months that hold phishing (split.future_months)
     future = pd.read_parquet(outputs / "data/prepared/future.parquet")
     assert len(future) and (future["first_seen"] >= cut).all()
     for name in ("train", "validation"):

@@ -269,7 +269,7 @@ def test_per_source_tables_parse_back_to_metrics_json():
 
 
 def test_operating_point_tables_parse_back_to_the_report():
-    card, op = committed_card(), committed("operating_point")
+    card, op = committed_card(), committed("final_fit")["operating_point"]  # the released model's threshold
     point = op["ensemble"]
     section = mc.section(card, "Operating point")
     if not op["min_legitimate_per_source"]:
@@ -437,7 +437,9 @@ def test_format_stripped_check_and_limitations_quote_the_outputs():
                     f"{100 * classes['phishing']['https']:.1f}%") in limitations
     https = metrics["slices"]["scheme"]["https"]["recall"]
     assert f"https URLs have recall {https:.4f}" in limitations
-    assert f"shipped threshold {metrics['threshold']:.6f}" in _flat(mc.section(card, "Summary"))
+    summary = _flat(mc.section(card, "Summary"))
+    assert f"At its threshold {committed('final_fit')['operating_point']['ensemble']['threshold']:.6f}" in summary
+    assert f"{metrics['threshold']:.6f}" in _flat(mc.section(card, "Released model and held-out model"))
 
 
 def test_card_covers_the_required_sections():
@@ -581,8 +583,13 @@ def tiny_sources() -> dict:
               "tolerance": 1e-4}
     params = {"split": {"seed": 1, "test_fraction": 0.2, "validation_fraction": 0.1},
               "evaluate": {"seed": 7, "bootstrap_resamples": 50, "newest_months": 3}, "train": {"weights": [3.0, 1.0]}}
+    final_fit = {"trained_on": {"splits": ["train", "future"], "rows": 7, "phishing": 5, "legitimate": 2,
+                                "newest_first_seen_month": "2022-11", "newest_phishing_month": "2022-10",
+                                "newest_month_by_source": {"jpcert/phishing": "2022-10"}},
+                 "operating_point": {**operating_point, "ensemble": {**operating_point["ensemble"], "threshold": 0.6}},
+                 "test": _headline(40), "test_per_source": {}}
     return {"metrics": metrics, "data_report": data_report, "operating_point": operating_point, "parity": parity,
-            "backtest": backtest, "manifest": manifest, "params": params}
+            "backtest": backtest, "manifest": manifest, "params": params, "final_fit": final_fit}
 
 
 def test_tiny_sample_renders_missing_values_as_na():
@@ -620,8 +627,8 @@ def test_missing_sections_render_as_na_not_errors():
     src["backtest"] = {}
     card = mc.render(template(), mc.build_context(src))
     flat = _flat(card)
-    assert f"it catches {NA} of the phishing first seen in the newest 3 months ({NA})" in flat
-    assert f"a feed it never trained on, it catches {NA}" in flat  # PhishTank recall unknown
+    assert f"That model catches {NA} of the phishing first seen in the newest 3 months ({NA})" in flat
+    assert f"a feed neither trained on, the held-out model catches {NA}" in flat  # PhishTank recall unknown
     assert _table_after(card, "By the month the URL was first seen") == []
     assert _table_after(card, "| held-out source") == []
     assert "**Check: not run**" in flat

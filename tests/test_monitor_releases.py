@@ -15,7 +15,7 @@ import pytest
 
 import monitor_synthetic as ms
 from monitor_synthetic import run_cli, strict_json
-from pipeline.monitoring import config, thresholds
+from pipeline.monitoring import config, render, thresholds
 
 VERSION = "1.0.0"
 
@@ -181,3 +181,32 @@ def test_params_manifests_are_refused_with_a_pointer_to_releases():
     with pytest.raises(ValueError, match="monitor.releases"):
         config.from_mapping({"manifests": ["dist/manifest.json"]})
     assert config.from_mapping({"releases": ["a", Path("b")]}).releases == ("a", "b")
+
+
+def test_the_report_names_each_models_data_age_beside_its_windows(tmp_path, cache, small_onnx):
+    """On-call reads "the ratio fell while the model aged": the release's newest training month, and how
+    many months before each window it lies, even when every row logged its own verdict."""
+    log = ms.to_csv_log(ms.synthetic_log(4, windows=6, rows_per_window=1000), tmp_path / "log.csv")
+    release = ms.make_release(tmp_path / "model-v1.0.0", VERSION, small_onnx, 0.5, data_through="2023-12")
+    out = tmp_path / "out"
+    assert monitor(log, out, params_file(tmp_path), release) == 0
+    result = strict_json(out / "monitor.json")
+    assert result["input"]["thresholds"] == {} and result["model_data_through"] == {VERSION: "2023-12"}
+    latest = [w for w in result["windows"] if w["model_version"] == VERSION][-1]
+    age = render.data_age_months("2023-12", latest["window_start"])
+    assert age == (pd.Timestamp(latest["window_start"]).tz_convert(None).to_period("M")
+                   - pd.Period("2023-12", freq="M")).n
+    table = (out / "report.md").read_text()
+    assert "| model data up to |" in table and f"| 2023-12 ({age} months before) |" in table
+    assert (out / "ratio.png").stat().st_size > 0
+
+
+def test_a_release_without_a_data_month_leaves_the_age_unknown(tmp_path, cache, small_onnx):
+    log = ms.to_csv_log(ms.synthetic_log(4, windows=6, rows_per_window=1000), tmp_path / "log.csv")
+    release = ms.make_release(tmp_path / "model-v1.0.0", VERSION, small_onnx, 0.5)
+    out = tmp_path / "out"
+    assert monitor(log, out, params_file(tmp_path), release) == 0
+    assert strict_json(out / "monitor.json")["model_data_through"] == {}
+    assert "unknown (no release names it)" in (out / "report.md").read_text()
+    assert render.data_age_months("2023-12", "2024-03-04T00:00:00+00:00") == 3
+    assert render.data_age_months(None, "2024-03-04") is None

@@ -10,7 +10,7 @@ import yaml
 from conftest import sample_project, sh
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
-STAGES = ("prepare", "train", "operating-point", "leave-one-source-out", "backtest", "evaluate", "export", "manifest",
+STAGES = ("prepare", "train", "final-fit", "operating-point", "leave-one-source-out", "backtest", "evaluate", "export", "manifest",
           "model-card")
 
 
@@ -28,7 +28,7 @@ def test_every_stage_ran_and_wrote_its_outputs(project):
     for out in ("data/prepared/train.parquet", "data/prepared/quarantine.csv", "reports/data_report.json",
                 "data/prepared/future.parquet", "reports/backtest.json", "reports/backtest.csv",
                 "plots/backtest.png", "plots/future_by_month.png", "reports/leave_one_source_out.json",
-                "models/model.joblib", "reports/operating_point.json", "metrics.json", "plots/confusion.png",
+                "models/model.joblib", "models/final.joblib", "reports/final_fit.json", "reports/operating_point.json", "metrics.json", "plots/confusion.png",
                 "plots/curves.png", "plots/confusion.csv", "dist/phishing-url-detector.onnx",
                 "dist/manifest.json", "reports/parity.json", "model_card/MODEL_CARD.md", "dvc.lock"):
         assert (root / out).exists(), out
@@ -44,9 +44,16 @@ def test_manifest_tells_the_truth(project):
     assert manifest["model"]["sha256"] == hashlib.sha256(onnx_bytes).hexdigest()
     assert manifest["model"]["size_bytes"] == len(onnx_bytes)
     operating = json.loads((root / "reports/operating_point.json").read_text())
+    final = json.loads((root / "reports/final_fit.json").read_text())
     metrics = json.loads((root / "metrics.json").read_text())
-    assert manifest["threshold"] == operating["ensemble"]["threshold"] == metrics["threshold"]
-    assert manifest["metrics"]["roc_auc"] == metrics["ensemble"]["roc_auc"]
+    # the release carries the final fit's threshold and test metrics; the held-out model's are named as such
+    assert manifest["threshold"] == final["operating_point"]["ensemble"]["threshold"]
+    assert operating["ensemble"]["threshold"] == metrics["threshold"]
+    assert manifest["metrics"]["roc_auc"] == final["test"]["roc_auc"]
+    assert manifest["held_out_estimate"]["test_roc_auc"] == metrics["ensemble"]["roc_auc"]["value"]
+    assert manifest["training_data"]["newest_first_seen_month"] == final["trained_on"]["newest_phishing_month"]
+    assert final["trained_on"]["rows"] == sum(
+        len(pd.read_parquet(root / f"data/prepared/{s}.parquet")) for s in ("train", "future"))
     assert manifest["parity"]["label_agreement"] == 1.0
     assert manifest["parity"]["max_abs_proba_diff"] <= 1e-4
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -74,7 +81,8 @@ def test_metrics_cover_members_slices_and_out_of_source(project):
 def test_future_split_is_newest_and_domain_disjoint(project):
     root, _ = project
     params = yaml.safe_load((root / "params.yaml").read_text())
-    cut = params["split"]["future_from"]
+    cut = json.loads((root / "reports/data_report.json").read_text())["future_from"]
+    assert cut and params["split"]["future_months"] >= 1
     splits = {n: pd.read_parquet(root / f"data/prepared/{n}.parquet")
               for n in ("train", "validation", "test", "future")}
     assert len(splits["future"]) and (splits["future"]["first_seen"] >= cut).all()

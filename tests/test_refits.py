@@ -39,7 +39,7 @@ def test_decay_summary_weights_cutoffs_by_their_phishing_rows():
 
 def test_a_backtest_cutoff_may_not_reach_into_the_future_split():
     check_cutoffs(["2022-06", "2022-09"], 3, "2022-10-01")
-    with pytest.raises(PipelineError, match="2022-10 ends after split.future_from 2022-10-01"):
+    with pytest.raises(PipelineError, match="2022-10 ends after the future split.s start 2022-10-01"):
         check_cutoffs(["2022-10"], 3, "2022-10-01")
 
 

@@ -35,7 +35,7 @@ from pipeline.release import build as R
 from phishing_url_detector import __version__ as CLIENT_VERSION
 from phishing_url_detector.releases import release_asset_names, verify_release_dir
 
-OUTPUTS = ["metrics.json", "reports/data_report.json", "reports/operating_point.json", "reports/parity.json",
+OUTPUTS = ["metrics.json", "reports/data_report.json", "reports/operating_point.json", "reports/final_fit.json", "reports/parity.json",
            "reports/backtest.json", "params.yaml", "model_card/template.md", "dist/manifest.json"]
 URLS = ["http://example.com/", "http://paypal.com.secure-login.example.tk/webscr?cmd=_login"]
 WHEEL = f"phishing_url_detector-{CLIENT_VERSION}-py3-none-any.whl"

@@ -21,7 +21,7 @@ from pipeline.reproduce.compare import DIFFERS, IDENTICAL, UNVERIFIED, WITHIN, S
 
 from conftest import commit, sample_project, sh
 
-MODEL, ONNX = "models/model.joblib", "dist/phishing-url-detector.onnx"
+MODEL, FINAL_MODEL, ONNX = "models/model.joblib", "models/final.joblib", "dist/phishing-url-detector.onnx"
 METRICS = {"ensemble": {"f1": {"value": 0.91, "ci95_low": 0.90}, "rows": 1000, "threshold": 0.8,
                         "confusion": {"tp": 400, "fp": 5}},
            "fpr_points": [0.001, 0.01], "bootstrap": True, "name": "ensemble"}
@@ -31,6 +31,7 @@ def lock(model="m1", onnx="o1", data="d1.dir") -> dict:
     return {"schema": "2.0", "stages": {
         "prepare": {"outs": [{"path": "data/prepared", "md5": data}]},
         "train": {"outs": [{"path": MODEL, "md5": model}]},
+        "final-fit": {"outs": [{"path": FINAL_MODEL, "md5": f"final-{model}"}]},
         "export": {"outs": [{"path": ONNX, "md5": onnx}, {"path": "reports/parity.json", "md5": "p1"}]}}}
 
 
@@ -261,14 +262,14 @@ def test_reproduce_reports_a_committed_model_that_differs(project):
     matches the committed model.joblib, but the product file's labels do not."""
     from pipeline.training.onnx_export import to_onnx
 
-    op = json.loads((project / "reports/operating_point.json").read_text())
-    committed_threshold = op["ensemble"]["threshold"] + 0.05
-    op["ensemble"]["threshold"] = committed_threshold
-    (project / "reports/operating_point.json").write_text(json.dumps(op))
+    final = json.loads((project / "reports/final_fit.json").read_text())
+    committed_threshold = final["operating_point"]["ensemble"]["threshold"] + 0.05
+    final["operating_point"]["ensemble"]["threshold"] = committed_threshold
+    (project / "reports/final_fit.json").write_text(json.dumps(final))
     metrics = json.loads((project / "metrics.json").read_text())
     metrics["ensemble"]["f1"]["value"] -= 0.01
     (project / "metrics.json").write_text(json.dumps(metrics))
-    onnx = to_onnx(joblib.load(project / MODEL), committed_threshold).SerializeToString()
+    onnx = to_onnx(joblib.load(project / FINAL_MODEL), committed_threshold).SerializeToString()
     (project / ONNX).write_bytes(onnx)
     manifest = json.loads((project / "dist/manifest.json").read_text())
     manifest["model"]["sha256"] = hashlib.sha256(onnx).hexdigest()

@@ -418,3 +418,17 @@ def test_the_comment_says_whether_the_base_was_restored_or_trained_again():
     run = {"seconds": 300.0, "stages": {"prepare": "re-ran", "train": "re-ran"}}
     trained = base_sentence({"outputs_restored": [], "outputs_not_stored": ["models/model.joblib"]}, run)
     assert trained.startswith("⚠️ **The base was trained again here**") and "re-ran `prepare`, `train`" in trained
+
+
+def test_the_released_model_has_its_own_section_apart_from_the_held_out_comparison(review):
+    assert "### Released model" not in render.render(review)  # a base and PR without final fits
+    final = {"rows": 216489, "newest_phishing_month": "2023-12", "threshold": 0.8376, "test_rows": 64965,
+             "roc_auc": 0.9898, "recall": 0.8455, "fpr": 0.0051}
+    review["released"] = {"base": None, "pr": final}
+    text = render.render(review)
+    assert text.index("### Released model (final fit)") < text.index("### Metrics on the PR's test split")
+    section = text[text.index("### Released model"):text.index("### Params and data")]
+    assert "measure the **held-out model**" in section and "ships the **final fit**" in section
+    assert "| newest phishing month in its data | — | `2023-12` |" in section
+    assert "| trained on (train + future splits) | — | 216,489 |" in section
+    assert "| test recall | — | 0.8455 |" in section

@@ -186,7 +186,7 @@ def test_ingest_refuses_a_gzip_bomb_batch_before_writing_anything(tmp_path):
         "data": {"sources": [], "max_url_length": 2048,
                  "out_of_source": {"name": "phishtank", "files": ["data/raw/none.csv.gz"]}}}))
     bomb = gzip_bomb(tmp_path / "feed.csv.gz")
-    args = argparse.Namespace(root=str(root), source="feed", file=str(bomb), date_column=None, observed_on=None)
+    args = argparse.Namespace(root=str(root), source="feed", feed=None, file=str(bomb), date_column=None, observed_on=None)
     with pytest.raises(LimitExceeded, match=r"feed\.csv\.gz: more than 67,108,864 bytes after decompression "
                                             r"\(cap params ingest\.max_decompressed_bytes"):
         ingest_command.run(args)

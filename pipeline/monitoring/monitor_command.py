@@ -89,7 +89,8 @@ def load_log(args: argparse.Namespace, params: config.MonitorParams, out: Path):
                         reject_cap=args.max_rejects, with_rows=False)
     finally:
         engine.close()
-    return log, {v: t.as_dict() for v, t in applied.items()}
+    months = thresholds.data_months(args.release_dirs or (), params.releases, applied)
+    return log, {v: t.as_dict() for v, t in applied.items()}, months
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
         analysis.parse_window(params.window)
         reference = reference_range(args, params)
         out = Path(args.out or params.out)
-        log, applied = load_log(args, params, out)
-        result = {"input": {**render.input_summary(log), "thresholds": applied}}
+        log, applied, months = load_log(args, params, out)
+        result = {"input": {**render.input_summary(log), "thresholds": applied}, "model_data_through": months}
         cells = analysis.cells_from_aggregates(log.aggregates, analysis.parse_window(params.window))
         result.update(analysis.analyse_cells(cells, params, reference_range=reference,
                                              reference_version=args.reference_version))

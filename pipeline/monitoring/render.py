@@ -96,6 +96,21 @@ def _threshold_lines(thresholds: dict) -> list[str]:
     return [f"Rows without a verdict were flagged at their release's threshold: {used}.", ""]
 
 
+def data_age_months(data_through: str | None, window_start: str) -> int | None:
+    """Whole months from the newest month a model trained on to the month a window starts in."""
+    if not data_through:
+        return None
+    stamp = pd.Timestamp(window_start)
+    stamp = stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
+    return int((stamp.to_period("M") - pd.Period(data_through, freq="M")).n)
+
+
+def _data_cell(result: dict, version: str, window_start: str) -> str:
+    month = (result.get("model_data_through") or {}).get(version)
+    age = data_age_months(month, window_start)
+    return "unknown (no release names it)" if month is None else f"{month} ({age} months before)"
+
+
 def render_markdown(result: dict) -> str:
     """Short human summary: alerts first, then latest windows, versions, data quality."""
     inp = result["input"]
@@ -129,9 +144,10 @@ def render_markdown(result: dict) -> str:
     if latest:
         lines += ["## Latest window per model version", ""]
     lines += _table(
-        ["version", "window", "rows", "flagged ratio (95% CI)", "median score",
+        ["version", "window", "model data up to", "rows", "flagged ratio (95% CI)", "median score",
          "labelled rows", "precision", "recall", "status"],
-        [[md_cell(w["model_version"]), w["window"], f"{w['rows']:,}",
+        [[md_cell(w["model_version"]), w["window"], _data_cell(result, w["model_version"], w["window_start"]),
+          f"{w['rows']:,}",
           f"{_pct(w['flagged_ratio'])} ({_pct(w['ratio_ci_low'])}–{_pct(w['ratio_ci_high'])})",
           _num(w["score_quantiles"].get("0.5")), f"{w.get('labelled_rows', 0):,}",
           _pct(w.get("precision")), _pct(w.get("recall")),
@@ -182,10 +198,17 @@ def plot_ratio(result: dict, path: Path) -> None:
         return
     windows["x"] = pd.to_datetime(windows["window_start"], utc=True).dt.tz_convert(None)
     alert_marked = False
+    data_through = result.get("model_data_through") or {}
+    age_axis = ax.twinx() if data_through else None
     for i, version in enumerate(result["model_versions"]):
         w = windows[windows["model_version"] == version].sort_values("x")
         colour = f"C{i % 10}"
-        ax.plot(w["x"], w["flagged_ratio"], marker="o", ms=3, color=colour, label=plot_text(version))
+        month = data_through.get(version)
+        label = plot_text(version) + (f" (data to {month})" if month else "")
+        ax.plot(w["x"], w["flagged_ratio"], marker="o", ms=3, color=colour, label=label)
+        if age_axis is not None and month:
+            age_axis.plot(w["x"], [data_age_months(month, s) for s in w["window_start"]], color=colour,
+                          linestyle=":", linewidth=1.2)
         ax.fill_between(w["x"], w["ratio_ci_low"], w["ratio_ci_high"], color=colour, alpha=0.2,
                         linewidth=0)
         thin = w[w["status"] == analysis.INSUFFICIENT]
@@ -209,6 +232,9 @@ def plot_ratio(result: dict, path: Path) -> None:
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     ax.grid(alpha=0.3)
     ax.legend(title="model version", fontsize=8)
+    if age_axis is not None:
+        age_axis.set_ylabel("model data age, months (dotted)")
+        age_axis.set_ylim(bottom=0)
     fig.savefig(path, dpi=110)
 
 

@@ -20,6 +20,7 @@ listing every such version, rather than rejecting its rows one by one.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -48,9 +49,10 @@ class Threshold:
     threshold: float
     source: str                  # FROM_FLAG, FROM_PARAMS, FROM_CACHE or FROM_DEFAULT
     release_dir: str | None = None
+    data_through: str | None = None  # the newest first-seen month (YYYY-MM) the model trained on
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "version"}
+        return {k: v for k, v in asdict(self).items() if k != "version" and (k != "data_through" or v)}
 
 
 def version_key(version: str) -> tuple:
@@ -66,14 +68,35 @@ def verified_release(directory: Path | str, source: str) -> Threshold:
         raise ReleaseError(f"{source} {directory}: not a release directory (no {MANIFEST_FILE}); "
                            "expected the files of one model release")
     try:
-        version = load_manifest(directory / MANIFEST_FILE).get("version")
+        manifest = load_manifest(directory / MANIFEST_FILE)
+        version = manifest.get("version")
         if not isinstance(version, str) or not version:
             raise ReleaseError(f"{source} {directory}: {MANIFEST_FILE} names no version, so its "
                                "threshold cannot be tied to the rows it applies to")
         model = verify_release_dir(directory, version)
     except (LoaderError, OSError) as exc:
         raise ReleaseError(f"{source} {directory}: refused, the release does not verify: {exc}") from None
-    return Threshold(version, float(model.threshold), source, str(directory))
+    return Threshold(version, float(model.threshold), source, str(directory), data_month(manifest))
+
+
+def data_month(manifest: dict) -> str | None:
+    """``training_data.newest_first_seen_month`` of a (verified) manifest when it is a YYYY-MM month."""
+    month = (manifest.get("training_data") or {}).get("newest_first_seen_month")
+    return month if isinstance(month, str) and re.fullmatch(r"\d{4}-\d{2}", month) else None
+
+
+def data_months(release_dirs: Iterable[Path | str], param_dirs: Iterable[Path | str],
+                applied: Mapping[str, Threshold]) -> dict[str, str]:
+    """{version: newest month of its training data} for every release the monitor knows: the ones it
+    flagged rows with and every named release directory (verified), so the report can say how old
+    each model's data were in each window even when every row logged its own verdict."""
+    months = {v: t.data_through for v, t in applied.items() if t.data_through}
+    for source, dirs in ((FROM_FLAG, release_dirs), (FROM_PARAMS, param_dirs)):
+        for directory in dirs:
+            release = verified_release(directory, source)
+            if release.data_through:
+                months.setdefault(release.version, release.data_through)
+    return dict(sorted(months.items(), key=lambda kv: version_key(kv[0])))
 
 
 def _add(found: dict[str, Threshold], new: Threshold) -> None:

@@ -40,6 +40,7 @@ SOURCES = {
     "metrics": paths.METRICS,
     "data_report": paths.DATA_REPORT,
     "operating_point": paths.OPERATING_POINT,
+    "final_fit": paths.FINAL_FIT,
     "parity": paths.PARITY,
     "backtest": paths.BACKTEST,
     "manifest": paths.MANIFEST,
@@ -180,13 +181,14 @@ def newest_key(src: dict) -> str:
 # -- card sections: one function each, returning its own ``$fields`` --------------------------------
 def summary_fields(src: dict) -> dict[str, str]:
     """Model name, threshold rule, sources and their time span."""
-    m, rep, op = src["metrics"], src["data_report"], src["operating_point"]
+    rep, op = src["data_report"], src["final_fit"]["operating_point"]
     sources = list(rep.get("sources", {}))
     return {
         "name": src["manifest"]["name"],
-        "threshold": num(m["threshold"], 6),
-        "target_fpr": f"{m['target_fpr']:g}",
-        "threshold_rule": threshold_rule(m["target_fpr"], op.get("min_legitimate_per_source") or 0),
+        "threshold": num(op["ensemble"]["threshold"], 6),
+        "held_out_threshold": num(src["metrics"]["threshold"], 6),
+        "target_fpr": f"{op['target_fpr']:g}",
+        "threshold_rule": threshold_rule(op["target_fpr"], op.get("min_legitimate_per_source") or 0),
         "n_sources": str(len(sources)),
         "source_names": _and_list([md_cell(s) for s in sources]),
         "train_first_seen_min": md_cell(dig(rep, "splits", "train", "first_seen_min") or NA),
@@ -200,10 +202,7 @@ def headline_fields(src: dict) -> dict[str, str]:
     ens, splits = src["metrics"]["ensemble"], src["data_report"]["splits"]
     rec, fpr = ens["recall"], ens["fpr"]
     return {
-        "recall": num(rec["value"]), "recall_ci": interval(rec),
-        "recall_pct": pct(rec["value"]), "recall_ci_pct": interval(rec, pct),
-        "fpr": num(fpr["value"]), "fpr_ci": interval(fpr),
-        "fpr_pct": pct(fpr["value"], 2), "fpr_ci_pct": interval(fpr, lambda x: pct(x, 2)),
+        "recall": num(rec["value"]), "fpr": num(fpr["value"]),
         "precision": num(ens["precision"]["value"]),
         "test_rows": count(ens["rows"]),
         "test_legitimate": count(splits["test"]["legitimate"]),
@@ -212,6 +211,40 @@ def headline_fields(src: dict) -> dict[str, str]:
                                  [[metric_label(k), num(ens[k]["value"]), interval(ens[k])]
                                   for k in metric_keys(ens)]),
         **{key: count(ens["confusion"][key]) for key in ("tn", "fp", "fn", "tp")},
+    }
+
+
+def released_fields(src: dict) -> dict[str, str]:
+    """The released model (final fit) beside the held-out model: what each trained on and measured."""
+    final, held = src["final_fit"], src["metrics"]
+    test, trained = final["test"], final["trained_on"]
+    splits = src["data_report"].get("splits")
+    newest = dig(held, "future", newest_key(src), "recall")
+    rows = [
+        ["trained on", f"train + future splits ({count(trained['rows'])} URLs)",
+         f"train split ({fmt(dig(splits, 'train', 'rows'), count)} URLs)"],
+        ["newest phishing month in its data", md_cell(trained.get("newest_phishing_month") or NA),
+         md_cell((dig(splits, "train", "first_seen_max") or NA)[:7])],
+        ["threshold (chosen on the validation split)", num(final["operating_point"]["ensemble"]["threshold"], 6),
+         num(held["threshold"], 6)],
+        *[[f"test split: {metric_label(k)}", with_interval(test[k]), with_interval(held["ensemble"][k])]
+          for k in ("roc_auc", "recall", "fpr", "tpr_at_fpr_0.01") if k in test and k in held["ensemble"]],
+        [f"future split, newest {src['params']['evaluate'].get('newest_months', 3)} months: recall",
+         "not measurable (trained on them)", fmt(newest)],
+        ["backtest, leave-one-source-out, slices, PhishTank", "(estimated by the held-out model)", "measured"],
+        ["shipped in the release", "**yes**", "no"],
+    ]
+    return {
+        "data_newest_month": md_cell(trained.get("newest_phishing_month") or NA),
+        "final_rows": count(trained["rows"]),
+        "final_recall": num(test["recall"]["value"]), "final_recall_ci": interval(test["recall"]),
+        "final_recall_pct": pct(test["recall"]["value"]), "final_recall_ci_pct": interval(test["recall"], pct),
+        "final_fpr": num(test["fpr"]["value"]), "final_fpr_ci": interval(test["fpr"]),
+        "final_fpr_pct": pct(test["fpr"]["value"], 2),
+        "final_fpr_ci_pct": interval(test["fpr"], lambda x: pct(x, 2)),
+        "final_fp": count(test["confusion"]["fp"]),
+        "released_vs_held_out_table": md_table(["", "released model (final fit)", "held-out model"],
+                                               ["---", RIGHT, RIGHT], rows),
     }
 
 
@@ -408,7 +441,7 @@ def threshold_rule(target: float, minimum: int) -> str:
 
 def operating_point_fields(src: dict) -> dict[str, str]:
     """The threshold rule, the binding source and the validation rates per source."""
-    op, m = src["operating_point"], src["metrics"]
+    op, final = src["final_fit"]["operating_point"], src["final_fit"]
     point = op["ensemble"]
     binding, minimum = point.get("binding_source") or NA, op.get("min_legitimate_per_source") or 0
     rows = [[md_cell(s), fmt(e.get("rows"), count), fmt(e.get("legitimate"), count), *_validation_rates(e),
@@ -420,7 +453,7 @@ def operating_point_fields(src: dict) -> dict[str, str]:
         "validation_source_table": md_table(
             ["source", "validation URLs", "legitimate", "FPR", "recall", "FPR held to the target"],
             ["---", RIGHT, RIGHT, RIGHT, RIGHT, "---"], rows),
-        "operating_verdict": _operating_verdict(m["target_fpr"], m["ensemble"]["fpr"]),
+        "operating_verdict": _operating_verdict(op["target_fpr"], final["test"]["fpr"]),
     }
 
 
@@ -705,7 +738,7 @@ def _stripped_verdict(change: float | None, tolerance: float) -> str:
             f"scheme or `www.`.")
 
 
-CONTEXT_PARTS = (summary_fields, headline_fields, model_fields, contract_fields, training_data_fields,
+CONTEXT_PARTS = (summary_fields, headline_fields, released_fields, model_fields, contract_fields, training_data_fields,
                  evaluation_data_fields, member_fields, per_source_fields, operating_point_fields, future_fields,
                  future_table_fields, backtest_fields, loso_fields, slice_fields, year_fields, limitation_fields)
 

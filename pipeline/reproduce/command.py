@@ -72,9 +72,15 @@ def _json_or_none(path: Path):
     return read_json(path) if path.is_file() else None
 
 
+def released_operating_point(tree: Path) -> dict | None:
+    """The threshold the ONNX file carries: the final fit's (commits before it: the held-out model's)."""
+    final = _json_or_none(tree / paths.FINAL_FIT)
+    return final["operating_point"] if final else _json_or_none(tree / paths.OPERATING_POINT)
+
+
 def read_side(tree: Path, onnx_sha256: str | None) -> compare.Side:
-    return compare.Side(read_lock(tree), _json_or_none(tree / paths.METRICS),
-                        _json_or_none(tree / paths.OPERATING_POINT), onnx_sha256)
+    return compare.Side(read_lock(tree), _json_or_none(tree / paths.METRICS), released_operating_point(tree),
+                        onnx_sha256)
 
 
 def committed_side(tree: Path) -> compare.Side:
@@ -96,7 +102,7 @@ def _parity(root: Path, work: scratch.Scratch, committed: compare.Side, export: 
         return None
     threshold = compare.threshold_change(committed.operating_point, None)["committed"]
     if threshold is None:
-        raise PipelineError("reproduce: the commit has no reports/operating_point.json threshold to score with")
+        raise PipelineError("reproduce: the commit has no reports/final_fit.json threshold to score with")
     batch = max(export.get("parity_batch_sizes") or [1024])
     report = score_both(path, work.tree / paths.ONNX, work.tree / paths.TEST, threshold, batch)
     return compare.parity_summary(report, export["max_abs_proba_diff"], where)

@@ -14,7 +14,7 @@ from pipeline.common import EXIT_ERROR, EXIT_OK, EXIT_VERIFICATION
 from pipeline.store.outputs import lock_outputs
 
 # What was reviewed and released: these bytes equal means reproduced exactly.
-RELEASED = (paths.MODEL.as_posix(), paths.ONNX.as_posix())
+RELEASED = (paths.MODEL.as_posix(), paths.FINAL_MODEL.as_posix(), paths.ONNX.as_posix())
 IDENTICAL, WITHIN, DIFFERS, UNVERIFIED = "identical", "within tolerance", "differs", "unverified"
 
 
@@ -88,7 +88,7 @@ def metric_deltas(committed: dict | None, reproduced: dict | None) -> list[dict]
 
 
 def threshold_change(committed_op: dict | None, reproduced_op: dict | None) -> dict:
-    """The operating threshold (reports/operating_point.json) of each side, and its change."""
+    """The released threshold (reports/final_fit.json's operating point) of each side, and its change."""
     a = ((committed_op or {}).get("ensemble") or {}).get("threshold")
     b = ((reproduced_op or {}).get("ensemble") or {}).get("threshold")
     return {"committed": a, "reproduced": b, "delta": _delta(a, b)}

@@ -30,6 +30,7 @@ from pipeline.paths import FUTURE, QUARANTINE
 from pipeline.review import diffs, gather, render, stats
 from pipeline.review.comment import PLOTS
 from pipeline.review.gather import PullError, ReviewError
+from pipeline.training.splitting import future_split_start
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,16 @@ def _outputs_to_commit(root: Path, dvc_yaml: dict) -> list[str]:
                             small.add(path)
     changed = [p for p in gather.git(root, "diff", "--name-only", "HEAD").splitlines() if p in small]
     return [lock] + sorted(p for p in changed if p != lock)
+
+
+def released_facts(final_fit: dict | None) -> dict | None:
+    """The released model (stage final-fit) as the comment shows it: data, threshold, its own test split."""
+    if not final_fit:
+        return None
+    test, trained = final_fit["test"], final_fit["trained_on"]
+    return {"rows": trained["rows"], "newest_phishing_month": trained.get("newest_phishing_month"),
+            "threshold": final_fit["operating_point"]["ensemble"]["threshold"], "test_rows": test["rows"],
+            **{k: test[k]["value"] for k in ("roc_auc", "recall", "fpr") if k in test}}
 
 
 def onnx_facts(manifest: dict | None, parity: dict | None) -> dict:
@@ -137,6 +148,7 @@ class BaseSide:
     p_future: np.ndarray | None   # ... and of the PR's future split (None: the PR has none)
     has_future_split: bool    # the base's own pipeline has a future split
     quarantine: object        # its quarantine.csv as a DataFrame, None if it has none
+    final_fit: dict | None = None  # its reports/final_fit.json (the released model), None before final fits
 
 
 @dataclass
@@ -216,7 +228,7 @@ def read_base(root: Path, out: Path, tree, pr: PRSide) -> BaseSide:
                     onnx=onnx_facts(_json(b / paths.MANIFEST), _json(b / paths.PARITY)),
                     pointers=gather.tracked_pointers(root, tree.sha), seen_urls=seen, p_test=p_test,
                     p_future=p_future, has_future_split=(b / FUTURE).is_file(),
-                    quarantine=diffs.read_quarantine(b / QUARANTINE))
+                    quarantine=diffs.read_quarantine(b / QUARANTINE), final_fit=_json(b / paths.FINAL_FIT))
 
 
 def compare(root: Path, out: Path, args, base: BaseSide, pr: PRSide) -> dict:
@@ -268,6 +280,7 @@ def compare(root: Path, out: Path, args, base: BaseSide, pr: PRSide) -> dict:
         "pipeline": {"metrics_consistent": all(abs(recomputed[k] - metrics["ensemble"][k]["value"]) < 1e-9
                                                for k in recomputed)},
         "onnx": {"base": base.onnx, "pr": pr_onnx, "contract_changed": contract_changed(base.onnx, pr_onnx)},
+        "released": {"base": released_facts(base.final_fit), "pr": released_facts(_json(root / paths.FINAL_FIT))},
         "plots": _plots(out, args, pr.head_name, y, (p_base, p_pr), (t_base, t_pr), base_cm,
                         metrics["ensemble"]["confusion"]),
     }
@@ -336,7 +349,7 @@ def future_facts(model, base: BaseSide, pr: PRSide, t_base: float, t_pr: float) 
     newest = int((pr.params.get("evaluate") or {}).get("newest_months", 3))
     frame = pr.future
     facts = {"pr_has_split": frame is not None, "base_has_split": base.has_future_split,
-             "from": (pr.params.get("split") or {}).get("future_from"), "newest_months": newest,
+             "from": None if frame is None else future_split_start(frame), "newest_months": newest,
              "rows": 0 if frame is None else int(len(frame))}
     if not facts["rows"]:
         return facts

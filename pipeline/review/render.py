@@ -505,9 +505,29 @@ def _sci(x) -> str:
     return MISSING if x is None else f"{x:.2e}"
 
 
+def released_section(review: dict) -> list[str]:
+    """The model the release ships, apart from the held-out model every other section measures."""
+    released = review.get("released") or {}
+    b, p = released.get("base") or {}, released.get("pr") or {}
+    if not p:
+        return []
+    rows = [("trained on (train + future splits)", "rows", count), ("newest phishing month in its data",
+            "newest_phishing_month", cell), ("threshold (chosen on validation)", "threshold", num),
+            ("test rows (its own test split)", "test_rows", count), ("test ROC AUC", "roc_auc", num),
+            ("test recall", "recall", num), ("test FPR", "fpr", num)]
+    out = ["### Released model (final fit)", "",
+           "The verdict and every section below measure the **held-out model**, trained without the future split, "
+           "so that the future split can measure it. The release ships the **final fit**: the same recipe on the "
+           "train and future splits, with its own threshold chosen on the validation split. Its numbers:", "",
+           "| | base | PR |", "|---|---:|---:|"]
+    for label, key, fmt in rows:
+        out.append(f"| {label} | {fmt(b[key]) if key in b else MISSING} | {fmt(p[key]) if key in p else MISSING} |")
+    return out + [""]
+
+
 def render(review: dict, images: bool = True) -> str:
     """The whole comment body."""
-    lines = (verdict_section(review) + params_section(review) + data_changes_section(review)
+    lines = (verdict_section(review) + released_section(review) + params_section(review) + data_changes_section(review)
              + metrics_section(review) + future_section(review) + per_source_section(review)
              + confusion_section(review, images) + slices_section(review) + pipeline_section(review)
              + onnx_section(review))

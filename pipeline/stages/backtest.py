@@ -17,7 +17,7 @@ from pipeline import paths
 from pipeline.common import PipelineError, write_csv, write_json
 from pipeline.training.plots import backtest_png
 from pipeline.training.refits import backtest_fold, decay_summary, month_start
-from pipeline.training.splitting import ALL_SPLITS
+from pipeline.training.splitting import ALL_SPLITS, future_split_start
 from pipeline.stages import add_stage_command
 
 TABLE_COLUMNS = ["cutoff", "age_months", "month", "train_rows", "threshold", "rows", "phishing", "legitimate",
@@ -39,16 +39,16 @@ def check_cutoffs(cutoffs: list[str], horizon: int, future_from: str | None) -> 
     """A backtest must never train on the future split: every cut-off ends before it."""
     for cutoff in cutoffs:
         if future_from and month_start(cutoff, 1) > str(future_from):
-            raise PipelineError(f"params backtest.cutoffs: {cutoff} ends after split.future_from {future_from}; "
-                                "a backtest model would train on the future split")
+            raise PipelineError(f"params backtest.cutoffs: {cutoff} ends after the future split's start "
+                                f"{future_from} (split.future_months); a backtest model would train on it")
 
 
 def run(params: dict, out: Path = paths.BACKTEST, table: Path = paths.BACKTEST_TABLE,
         plot: Path = paths.BACKTEST_PLOT) -> dict:
     settings = params["backtest"]
     cutoffs = [str(c) for c in settings["cutoffs"]]
-    check_cutoffs(cutoffs, int(settings["horizon_months"]), params["split"].get("future_from"))
     splits = load_splits()
+    check_cutoffs(cutoffs, int(settings["horizon_months"]), future_split_start(splits["future"]))
     folds = run_folds(backtest_fold, cutoffs, splits, params, settings, "backtest")
     rows = [row for fold in folds for row in fold]
     doc = {"horizon_months": settings["horizon_months"], "max_train_rows": settings.get("max_train_rows"),

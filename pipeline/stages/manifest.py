@@ -26,11 +26,25 @@ MIN_ONNXRUNTIME = "1.17"  # first release implementing ai.onnx opset 20 (RegexFu
 HEADLINE = ("roc_auc", "pr_auc", "precision", "recall", "f1", "fpr", "tpr_at_fpr_0.001", "tpr_at_fpr_0.01")
 
 
-def build_manifest(onnx_path: Path, params: dict, operating: dict, metrics: dict, parity: dict,
+def held_out_estimate(metrics: dict) -> dict:
+    """What the held-out model (never trained on the future split) measured on the newest months: the
+    estimate of how the released model does on the months after its data."""
+    future = metrics.get("future") or {}
+    newest = next((v for k, v in future.items() if k.startswith("newest_")), {})
+    return {"model": "held-out: the same recipe on the train split only (stage train)",
+            "future_newest_months": newest.get("months"), "future_newest_recall": newest.get("recall"),
+            "test_roc_auc": metrics["ensemble"]["roc_auc"]["value"]}
+
+
+def build_manifest(onnx_path: Path, params: dict, final_fit: dict, metrics: dict, parity: dict,
                    signature: dict) -> dict:
-    """Everything the product and an auditor need to know about the exported file."""
+    """Everything the product and an auditor need to know about the exported file.
+
+    ``threshold``, ``metrics`` and ``training_data`` describe the released model (the final fit);
+    ``held_out_estimate`` is the held-out model's measurement on months neither saw, named as such."""
     pointers = data_pointers(params)
     tfidf = params["train"]["char_tfidf"]
+    operating, trained_on = final_fit["operating_point"], final_fit["trained_on"]
     return {
         "name": contract.MODEL_NAME,
         "model": {"file": onnx_path.name, "sha256": sha256_file(onnx_path),
@@ -50,8 +64,12 @@ def build_manifest(onnx_path: Path, params: dict, operating: dict, metrics: dict
                      "ignored_prefixes": ["scheme://", "www."]},
         "provenance": {"model_code_digest": files_digest(MODEL_CODE), "params_digest": params_digest(params),
                        "data_digest": data_digest(pointers), "data": pointers},
-        "metrics": {k: metrics["ensemble"][k] for k in HEADLINE},
-        "test_rows": metrics["ensemble"]["rows"],
+        "training_data": {"splits": trained_on["splits"], "rows": trained_on["rows"],
+                          "newest_first_seen_month": trained_on["newest_phishing_month"],
+                          "newest_month_by_source": trained_on["newest_month_by_source"]},
+        "metrics": {k: final_fit["test"][k] for k in HEADLINE},
+        "test_rows": final_fit["test"]["rows"],
+        "held_out_estimate": held_out_estimate(metrics),
         "parity": {"rows": parity["rows"], "batch_sizes": sorted(int(b) for b in parity["batch_sizes"]),
                    "label_agreement": parity["label_agreement"],
                    "max_abs_proba_diff": parity["max_abs_proba_diff"]},
@@ -60,7 +78,7 @@ def build_manifest(onnx_path: Path, params: dict, operating: dict, metrics: dict
 
 def run(params: dict, onnx_path: Path = paths.ONNX, manifest_path: Path = paths.MANIFEST) -> dict:
     signature = io_signature(onnx.load(str(onnx_path), load_external_data=False))
-    manifest = build_manifest(onnx_path, params, read_json(paths.OPERATING_POINT), read_json(paths.METRICS),
+    manifest = build_manifest(onnx_path, params, read_json(paths.FINAL_FIT), read_json(paths.METRICS),
                               read_json(paths.PARITY), signature)
     write_json(manifest_path, manifest)
     print(f"manifest: wrote {manifest_path} for {onnx_path} (sha256 {manifest['model']['sha256'][:12]}...)")

@@ -43,9 +43,10 @@ class RunFacts:
     lock_sha256: str             # dvc.lock as this run left it: a later reader checks the record still applies
 
 
-def model_stage(root: Path) -> str | None:
-    entry = outputs.lock_outputs(outputs.read_lock(root)).get(paths.MODEL.as_posix())
-    return entry.stage if entry else None
+def model_stages(root: Path) -> set[str]:
+    """The stages that fit a model: the held-out model (evaluated) and the final fit (released)."""
+    lock = outputs.lock_outputs(outputs.read_lock(root))
+    return {lock[p.as_posix()].stage for p in (paths.MODEL, paths.FINAL_MODEL) if p.as_posix() in lock}
 
 
 def run_job(root: Path, push: bool = True, run_cache: bool = False, echo=sys.stdout) -> RunFacts:
@@ -75,7 +76,7 @@ def run_job(root: Path, push: bool = True, run_cache: bool = False, echo=sys.std
         log.info("run: dvc push (what this run computed) to `%s` ...", remote)
         outputs.push_outputs(root, run_cache=run_cache)
     kept = set(pulled.restored) - set(computed)  # restored, then not recomputed
-    return RunFacts(remote, sorted(kept), ran, model_stage(root) in ran, verified, did_push,
+    return RunFacts(remote, sorted(kept), ran, bool(model_stages(root) & set(ran)), verified, did_push,
                     changed_paths(root, untracked=False), reproduced.seconds, outputs.lock_sha256(root))
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.training.hosts import host_of, registered_domain
-from pipeline.training.splitting import ALL_SPLITS, FUTURE, time_aware_split
+from pipeline.training.splitting import ALL_SPLITS, FUTURE, future_start, time_aware_split
 from pipeline.training.validation import validate
 
 CLASS_NAMES = {0: "legitimate", 1: "phishing"}
@@ -99,7 +99,8 @@ def prepare_dataset(raw: pd.DataFrame, max_length: int, split_params: dict
     group_key = split_params.get("group_by", "registered_domain")
     if group_key not in ("registered_domain", "host"):
         raise ValueError(f"params split.group_by must be 'registered_domain' or 'host', got {group_key!r}")
-    future_from = split_params.get("future_from")
+    future_from = future_start(clean["label"].to_numpy(), clean["first_seen"].to_numpy(),
+                               split_params.get("future_months"))
     clean["split"] = time_aware_split(clean["label"].to_numpy(), clean[group_key].to_numpy(),
                                       clean["first_seen"].to_numpy(), future_from,
                                       split_params["test_fraction"], split_params["validation_fraction"],

@@ -33,6 +33,7 @@ class BatchReport:
     conflicts: pd.DataFrame            # line, url, label, other_label, other_source, other_file, other_line
     duplicates_of_repo: int
     shard_month: str
+    repeats_in_batch: pd.DataFrame = field(default_factory=pd.DataFrame)  # line, url, first_line
     notes: list[str] = field(default_factory=list)
 
 
@@ -73,6 +74,16 @@ def label_conflicts(batch: pd.DataFrame, known: pd.DataFrame) -> tuple[pd.DataFr
                               "other_line": joined["line_other"].astype(int)}).sort_values(["line", "other_line"])
     same = keys.merge(known[["key", "label"]].drop_duplicates(), on=["key", "label"])
     return conflicts.reset_index(drop=True), int(same["line"].nunique())
+
+
+def batch_repeats(batch: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose canonical URL an earlier row of the same batch already has (any label), with that row's line.
+    A feed re-lists a site it confirmed again; prepare keeps the first copy, and the review should see how many."""
+    keys = pd.Series([canonical_url(normalise_url(u)) for u in batch["url"]], index=batch.index)
+    repeated = keys.duplicated(keep="first")
+    first_line = batch.groupby(keys, sort=False)["line"].transform("first")
+    return pd.DataFrame({"line": batch.loc[repeated, "line"].astype(int), "url": batch.loc[repeated, "url"],
+                         "first_line": first_line[repeated].astype(int)}).reset_index(drop=True)
 
 
 def rows_by_month(batch: pd.DataFrame) -> dict[str, dict[str, int]]:

@@ -1,4 +1,9 @@
-"""``python -m pipeline ingest --source NAME FILE``: a feed batch -> a DVC-tracked monthly shard.
+"""``python -m pipeline ingest --feed NAME FILE`` or ``--source NAME FILE``: a batch -> a DVC-tracked monthly shard.
+
+``--feed NAME`` takes a publisher's file exactly as shipped: the feed definition
+in params.yaml ``ingest.feeds.NAME`` maps its columns, reads its dates in their
+format and zone, gives every row the feed's label and names the source.
+``--source NAME`` takes a file already in the repository's format (url,label[,date]).
 
 Validates the batch (schema, dates, labels, URLs), lists every label conflict
 with the rows already in the repository (canonical URLs), writes the batch as
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gzip
+import io
 import re
 import subprocess
 import sys
@@ -27,8 +33,10 @@ import pandas as pd
 from pipeline import paths
 from pipeline.bounded_io import Caps, open_capped, read_capped
 from pipeline.common import PipelineError, load_params, terminal, write_csv
-from pipeline.training.ingest import (BatchReport, batch_problems, label_conflicts, merge_csv, register_in_dvc_yaml,
-                             register_in_params, repository_keys, rows_by_month, shard_month, shard_path)
+from pipeline.training.feeds import Conversion, convert, feed_definition
+from pipeline.training.ingest import (BatchReport, batch_problems, batch_repeats, label_conflicts, merge_csv,
+                                      register_in_dvc_yaml, register_in_params, repository_keys, rows_by_month,
+                                      shard_month, shard_path)
 from pipeline.training.sources import out_of_source, training_sources
 from pipeline.training.validation import RawDataError, parse_raw_csv
 
@@ -72,12 +80,11 @@ def check_batch(batch: pd.DataFrame, existing: pd.DataFrame, max_length: int, to
     conflicts, duplicates = label_conflicts(batch, repository_keys(existing))
     return BatchReport(rows=len(batch), months=months, problems=batch_problems(batch, max_length, today),
                        conflicts=conflicts, duplicates_of_repo=duplicates,
-                       shard_month=shard_month(months, observed_on))
+                       shard_month=shard_month(months, observed_on), repeats_in_batch=batch_repeats(batch))
 
 
-def write_shard(file: Path, shard: Path, add_date: dt.date | None, caps: Caps) -> None:
-    """The batch's own rows, merged into the shard (``add_date``: append a ``date`` column with it)."""
-    text = _read_text(file, caps)
+def write_shard(text: str, shard: Path, add_date: dt.date | None, caps: Caps) -> None:
+    """The batch's rows (repository format), merged into the shard (``add_date``: append a ``date`` column)."""
     if add_date:
         lines = text.splitlines()
         text = "\n".join([lines[0] + ",date"] + [f"{line},{add_date.isoformat()}" for line in lines[1:] if line])
@@ -93,12 +100,27 @@ def _read_text(file: Path, caps: Caps) -> str:
     return data.decode("utf-8", errors="surrogateescape")
 
 
+def print_conversion(conversion: Conversion, feed: str) -> None:
+    """What the feed definition did with the publisher's rows (nothing is dropped here)."""
+    print(f"ingest: feed {feed!r}: {conversion.rows:,} publisher rows converted with params.yaml ingest.feeds.{feed}")
+    for what, lines in (("blank date (kept undated)", conversion.undated),
+                        ("date not in the feed's format (prepare quarantines it)", conversion.unparsed_dates),
+                        ("wrong number of fields (prepare quarantines it)", conversion.malformed)):
+        if lines:
+            shown = ", ".join(str(n) for n in lines[:SHOWN]) + (" ..." if len(lines) > SHOWN else "")
+            print(f"  {what}: {len(lines):,} rows, publisher lines {shown}")
+
+
 def print_report(report: BatchReport, source: str, file: Path, out_dir: Path) -> None:
     print(f"ingest: {terminal(file)}: {report.rows:,} rows for source {source!r}")
     for month, counts in report.months.items():
         print(terminal(f"  {month}  " + "  ".join(f"{name} {n:,}" for name, n in sorted(counts.items()))))
+    print(f"  repeats of an earlier row of this batch: {len(report.repeats_in_batch):,} rows "
+          "(prepare keeps the first copy)")
     print(f"  already in the repository with the same label: {report.duplicates_of_repo:,} rows "
           "(prepare keeps the first copy)")
+    _listing(report.repeats_in_batch, "repeats within this batch", lambda r: f"line {r.line} repeats line "
+             f"{r.first_line}: {r.url}", out_dir / f"{source}-repeats.csv", show=min(SHOWN, 5))
     _listing(report.problems, "rows with problems (prepare will quarantine them with this reason)",
              lambda r: f"line {r.line}: {r.reason}: {r.url}", out_dir / f"{source}-problems.csv")
     _listing(report.conflicts, "label conflicts with the repository (prepare quarantines every copy)",
@@ -107,11 +129,11 @@ def print_report(report: BatchReport, source: str, file: Path, out_dir: Path) ->
              out_dir / f"{source}-label-conflicts.csv")
 
 
-def _listing(frame: pd.DataFrame, title: str, line, csv_path: Path) -> None:
+def _listing(frame: pd.DataFrame, title: str, line, csv_path: Path, show: int = SHOWN) -> None:
     print(f"  {title}: {len(frame):,}")
     if not len(frame):
         return
-    for row in frame.head(SHOWN).itertuples():
+    for row in frame.head(show).itertuples():
         print(f"    {terminal(line(row))}")  # one inert line: controls and bidi overrides made visible
     write_csv(frame, csv_path, encoding="utf-8", errors="backslashreplace")
     print(f"    all {len(frame):,} in {terminal(csv_path)}")
@@ -139,20 +161,37 @@ def dating(source: str, known: dict, date_column: str | None) -> tuple[str | Non
     return date_column, date_column is None
 
 
+def batch_text(file: Path, params: dict, caps: Caps, feed_name: str | None) -> tuple[str, str | None]:
+    """(the batch as CSV text in the repository's format, the source it joins when a feed names it)."""
+    text = _read_text(file, caps)
+    if not feed_name:
+        return text, None
+    feed = feed_definition(params, feed_name)
+    conversion = convert(text, feed, str(file))
+    print_conversion(conversion, feed_name)
+    return conversion.csv_text, feed.source
+
+
 def run(args) -> int:
     root = Path(args.root)
-    source, file = args.source, Path(args.file)
-    if not SOURCE_NAME.match(source):
-        raise PipelineError(f"--source {source!r}: use 1-40 lower-case letters, digits, '-' or '_'")
+    file = Path(args.file)
+    if bool(args.source) == bool(args.feed):
+        raise PipelineError("ingest: give exactly one of --feed NAME (a publisher's file, params.yaml "
+                            "ingest.feeds) or --source NAME (a file in the repository's url,label[,date] format)")
     if not file.is_file():
         print(f"error: {terminal(file)}: no such file", file=sys.stderr)
         return 2
     params = load_params(root / paths.PARAMS)
-    date_column, add_date = dating(source, {s.name: s for s in training_sources(params)}, args.date_column)
-    today, observed_on = dt.date.today(), args.observed_on or dt.date.today()
     caps = ingest_caps(params)
+    text, feed_source = batch_text(file, params, caps, args.feed)
+    source = feed_source or args.source
+    if not SOURCE_NAME.match(source):
+        raise PipelineError(f"source {source!r}: use 1-40 lower-case letters, digits, '-' or '_'")
+    date_column, add_date = dating(source, {s.name: s for s in training_sources(params)},
+                                   "date" if args.feed else args.date_column)
+    today, observed_on = dt.date.today(), args.observed_on or dt.date.today()
     try:
-        batch = read_raw_capped(file, caps, source, date_column)
+        batch = parse_raw_csv(io.BytesIO(text.encode("utf-8", errors="surrogateescape")), file, source, date_column)
     except RawDataError as exc:
         print(f"error: {terminal(exc, newlines=True)}", file=sys.stderr)
         return 2
@@ -161,7 +200,7 @@ def run(args) -> int:
     report = check_batch(batch, read_repository(params, root), params["data"]["max_url_length"], today, observed_on)
     print_report(report, source, file, root / REPORT_DIR)
     shard = shard_path(source, report.shard_month)
-    write_shard(file, root / shard, observed_on if add_date else None, caps)
+    write_shard(text, root / shard, observed_on if add_date else None, caps)
     register_shard(root, source, shard, "date" if add_date else date_column)
     _dvc_add(root, shard)
     print(f"ingest: wrote {shard} (+ {shard}.dvc) and registered it in params.yaml (data.sources: {source}) "
@@ -192,8 +231,11 @@ def _date(text: str) -> dt.date:
 def register(subparsers) -> None:
     p = subparsers.add_parser("ingest", help="add a feed batch as a DVC-tracked monthly shard (data PRs)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--source", required=True, help="source name in params.yaml data.sources (new names are added)")
-    p.add_argument("file", help="CSV (optionally gzipped) with columns url,label[,date column]")
+    p.add_argument("--feed", help="feed name in params.yaml ingest.feeds: FILE is the publisher's file as shipped")
+    p.add_argument("--source", help="source name in params.yaml data.sources (new names are added): FILE has "
+                   "the repository's columns")
+    p.add_argument("file", help="CSV (optionally gzipped): as the feed's publisher ships it (--feed), "
+                   "or with columns url,label[,date column] (--source)")
     p.add_argument("--date-column", help="column with the day each URL was first seen (default: the "
                    "source's date_column in params.yaml; none = undated batch, dated by --observed-on)")
     p.add_argument("--observed-on", type=_date, help="day an undated batch was observed (default: today)")

@@ -49,6 +49,31 @@ def group_split(labels: np.ndarray, groups: np.ndarray, test_fraction: float,
     return frame["group"].map(assignment).to_numpy(dtype=object)
 
 
+def future_start(labels: np.ndarray, first_seen: np.ndarray, months: int | None) -> str | None:
+    """First day of the newest ``months`` calendar months that hold dated phishing rows (None: no future split).
+
+    The window follows the data: each month a feed adds moves it by one, so the held-out model is
+    always measured on the newest months, never on a fixed period that ages. It is anchored on the
+    phishing feeds, because a legitimate list dated years ahead (Citizen Lab adds URLs to this day)
+    would otherwise leave a future split with no phishing in it.
+    """
+    if not months:
+        return None
+    dated = np.asarray(first_seen, dtype=object)
+    phishing = dated[(np.asarray(labels) == 1) & (dated != "")]
+    if not len(phishing):
+        return None
+    newest = pd.Period(str(max(phishing))[:7], freq="M") - (int(months) - 1)
+    return f"{newest.year:04d}-{newest.month:02d}-01"
+
+
+def future_split_start(future: pd.DataFrame) -> str | None:
+    """The first day of a future split's first month (prepare puts whole months in it)."""
+    dated = future["first_seen"].astype(str)
+    dated = dated[dated != ""]
+    return f"{dated.min()[:7]}-01" if len(dated) else None
+
+
 def time_aware_split(labels: np.ndarray, groups: np.ndarray, first_seen: np.ndarray, future_from: str | None,
                      test_fraction: float, validation_fraction: float, seed: int) -> np.ndarray:
     """Split names per row: ``future`` for rows first seen on/after ``future_from`` (ISO date),
