@@ -207,6 +207,9 @@ def main(argv=None) -> int:
         args.workdir.mkdir(parents=True, exist_ok=True)
         sh(["git", "clone", "-q", str(REPO), str(tree)], args.workdir)
         sh(["git", "checkout", "-q", "-B", "feed-replay", args.rev], tree)
+        for key in ("user.name", "user.email"):  # the replay's commits are this repository's author's
+            value = subprocess.run(["git", "config", key], cwd=REPO, capture_output=True, text=True).stdout.strip()
+            sh(["git", "config", key, value or "feed replay"], tree)
         sh([sys.executable, "-m", "pipeline", "run"], tree, args.workdir / "base-run.log")
     state = args.workdir / "results.json"
     entries = json.loads(state.read_text()) if state.exists() else []
