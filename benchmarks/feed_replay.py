@@ -14,13 +14,14 @@ The scratch clone's branch ends with one commit per month; ``--apply`` fetches i
 branch to merge. Results: ``benchmarks/results-feed-replay.json``, ``benchmarks/RESULTS-feed-replay.md``,
 ``benchmarks/feed_replay.png``, and every review comment under ``<workdir>/reviews/``.
 
-Resumable: a month whose commit exists in the scratch clone is not replayed again.
+Resumable: a month already in `<workdir>/results.json` is not replayed again.
 
     python benchmarks/feed_replay.py --feed jpcert ../shared/data/feeds/jpcert/2023*.csv
 """
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -36,12 +37,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "client" / "src"))
 
 from pipeline.common import load_params, md_table, write_json  # noqa: E402
+from phishing_url_detector.contract import normalise_url  # noqa: E402
 from pipeline.training.feeds import convert, feed_definition  # noqa: E402
+from pipeline.training.validation import parse_raw_csv, row_problem  # noqa: E402
 
 log = logging.getLogger("feed_replay")
-RESULTS = REPO / "benchmarks" / "results-feed-replay.json"
-TABLE = REPO / "benchmarks" / "RESULTS-feed-replay.md"
-PLOT = REPO / "benchmarks" / "feed_replay.png"
+RESULTS, TABLE, PLOT = "results-feed-replay.json", "RESULTS-feed-replay.md", "feed_replay.png"
 INGEST_LINE = {
     "publisher_rows": re.compile(r"feed '[^']+': ([\d,]+) publisher rows"),
     "repeats_in_batch": re.compile(r"repeats of an earlier row of this batch: ([\d,]+) rows"),
@@ -98,14 +99,14 @@ def recall_on(model_dir: Path, urls: list[str]) -> dict:
             "threshold": detector.threshold}
 
 
-def feed_urls(path: Path, feed) -> list[str]:
-    """The month's distinct URLs as the feed definition reads them (the rows a product would meet)."""
-    import csv
-    import io
-
+def feed_urls(path: Path, feed, max_length: int) -> list[str]:
+    """The month's distinct URLs that ``prepare`` would accept, read through the feed definition."""
     text = convert(path.read_text(encoding="utf-8", errors="surrogateescape"), feed, str(path)).csv_text
-    rows = csv.DictReader(io.StringIO(text))
-    return sorted({r["url"].strip() for r in rows if r.get("url", "").strip()})
+    batch = parse_raw_csv(io.BytesIO(text.encode("utf-8", errors="surrogateescape")), path, feed.source, "date")
+    usable = [normalise_url(url) for url, label, bad, day in zip(batch["url"], batch["label"], batch["malformed"],
+                                                                 batch["first_seen"])
+              if row_problem(url, label, bad, max_length, day) is None]
+    return sorted(set(usable))
 
 
 def review_facts(review_dir: Path) -> dict:
@@ -120,7 +121,8 @@ def review_facts(review_dir: Path) -> dict:
             "newest_future": ((review.get("future") or {}).get("pr") or {}).get("newest")}
 
 
-def replay_month(tree: Path, work: Path, feed_name: str, path: Path, following: Path | None, feed) -> dict:
+def replay_month(tree: Path, work: Path, feed_name: str, path: Path, following: Path | None, feed,
+                 max_length: int) -> dict:
     month = month_of(path)
     before = sh(["git", "rev-parse", "HEAD"], tree).strip()
     before_model = snapshot(tree, work / "models" / f"before-{month}")
@@ -145,7 +147,7 @@ def replay_month(tree: Path, work: Path, feed_name: str, path: Path, following: 
     entry["quarantined_in_source"] = data_report["sources"].get(feed.source, {}).get("classes", {}).get(
         "phishing", {}).get("quarantined")
     if following is not None:
-        urls = feed_urls(following, feed)
+        urls = feed_urls(following, feed, max_length)
         after_model = snapshot(tree, work / "models" / f"after-{month}")
         entry["following_month"] = {"month": month_of(following), "urls": len(urls),
                                     "before": recall_on(before_model, urls), "after": recall_on(after_model, urls)}
@@ -196,19 +198,24 @@ def main(argv=None) -> int:
     ap.add_argument("--feed", required=True, help="feed name in params.yaml ingest.feeds")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/feed-replay"))
     ap.add_argument("--rev", default="HEAD", help="the commit to start from (default HEAD)")
+    ap.add_argument("--repo", type=Path, default=REPO, help="the repository to clone (default: this one)")
+    ap.add_argument("--results-dir", type=Path, default=REPO / "benchmarks",
+                    help=f"where {RESULTS}, {TABLE} and {PLOT} are written (default benchmarks/)")
     ap.add_argument("--apply", action="store_true", help="fetch the replay's branch into this repository "
                     "as `feed-replay` when done")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     files = sorted(p.resolve() for p in args.files)
-    feed = feed_definition(load_params(REPO / "params.yaml"), args.feed)
+    params = load_params(args.repo / "params.yaml")
+    feed = feed_definition(params, args.feed)
     tree = args.workdir / "repo"
     if not tree.exists():
         args.workdir.mkdir(parents=True, exist_ok=True)
-        sh(["git", "clone", "-q", str(REPO), str(tree)], args.workdir)
+        sh(["git", "clone", "-q", str(args.repo.resolve()), str(tree)], args.workdir)
         sh(["git", "checkout", "-q", "-B", "feed-replay", args.rev], tree)
         for key in ("user.name", "user.email"):  # the replay's commits are this repository's author's
-            value = subprocess.run(["git", "config", key], cwd=REPO, capture_output=True, text=True).stdout.strip()
+            value = subprocess.run(["git", "config", key], cwd=args.repo, capture_output=True,
+                                   text=True).stdout.strip()
             sh(["git", "config", key, value or "feed replay"], tree)
         sh([sys.executable, "-m", "pipeline", "run"], tree, args.workdir / "base-run.log")
     state = args.workdir / "results.json"
@@ -218,17 +225,20 @@ def main(argv=None) -> int:
         if month_of(path) in done:
             continue
         following = files[i + 1] if i + 1 < len(files) else None
-        entries.append(replay_month(tree, args.workdir, args.feed, path, following, feed))
+        entries.append(replay_month(tree, args.workdir, args.feed, path, following, feed,
+                                    params["data"]["max_url_length"]))
         write_json(state, entries)
         log.info("%s: %s", entries[-1]["month"], entries[-1]["review"]["verdict"])
-    write_json(RESULTS, {"feed": args.feed, "start": args.rev, "months": entries})
-    TABLE.write_text("# Feed replay: JPCERT/CC 2023, one reviewed data change per month\n\n"
+    out = args.results_dir
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / RESULTS, {"feed": args.feed, "start": args.rev, "months": entries})
+    (out / TABLE).write_text("# Feed replay: JPCERT/CC 2023, one reviewed data change per month\n\n"
                      "Written by `benchmarks/feed_replay.py` (see its docstring). Recall: the month after each "
                      "change, scored by the released model (final fit) with the product's client, before and "
                      "after the change.\n\n" + table(entries) + "\n")
-    plot(entries, PLOT)
+    plot(entries, out / PLOT)
     if args.apply:
-        sh(["git", "fetch", "-q", str(tree), "feed-replay:feed-replay"], REPO)
+        sh(["git", "fetch", "-q", str(tree), "feed-replay:feed-replay"], args.repo)
     return 0
 
 
