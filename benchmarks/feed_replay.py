@@ -154,6 +154,30 @@ def replay_month(tree: Path, work: Path, feed_name: str, path: Path, following: 
     return entry
 
 
+def source_counts(tree: Path, commit: str, source: str) -> dict:
+    """Clean and quarantined rows of ``source`` in the data report committed at ``commit``."""
+    report = json.loads(sh(["git", "show", f"{commit}:reports/data_report.json"], tree))
+    entry = report["sources"].get(source, {})
+    quarantined: dict[str, int] = {}
+    counts = [cls.get("quarantined", {}) for cls in entry.get("classes", {}).values()]
+    for reasons in [*counts, entry.get("unlabelled_quarantined", {})]:  # a malformed row has no usable label
+        for reason, n in reasons.items():
+            quarantined[reason] = quarantined.get(reason, 0) + n
+    return {"clean": entry.get("clean_rows", 0), "quarantined": quarantined}
+
+
+def with_row_deltas(tree: Path, entries: list[dict], source: str) -> list[dict]:
+    """Each month's clean rows added and rows quarantined, by reason: its data report minus the one before."""
+    out = []
+    for entry in entries:
+        before, after = source_counts(tree, entry["base"], source), source_counts(tree, entry["commit"], source)
+        reasons = sorted(set(before["quarantined"]) | set(after["quarantined"]))
+        delta = {r: after["quarantined"].get(r, 0) - before["quarantined"].get(r, 0) for r in reasons}
+        out.append({**entry, "clean_rows_added": after["clean"] - before["clean"],
+                    "quarantined_added": {r: n for r, n in delta.items() if n}})
+    return out
+
+
 def plot(entries: list[dict], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -178,18 +202,21 @@ def plot(entries: list[dict], path: Path) -> None:
 
 
 def table(entries: list[dict]) -> str:
-    header = ["month", "publisher rows", "undated", "repeats (batch)", "already in repo", "problems",
-              "label conflicts", "verdict", "next month", "recall before", "recall after", "seconds"]
+    header = ["month", "publisher rows", "rows added (clean)", "quarantined (by reason)", "undated",
+              "repeats (batch)", "already in repo", "label conflicts", "verdict", "next month", "recall before",
+              "recall after", "seconds"]
     rows = []
     for e in entries:
         f = e.get("following_month") or {}
 
         def r(side):
             return f"{f[side]['recall']:.4f}" if f.get(side) and f[side]["recall"] is not None else "n/a"
-        rows.append([e["month"], f"{e['publisher_rows']:,}", str(e["undated"]), f"{e['repeats_in_batch']:,}",
-                     f"{e['already_in_repository']:,}", str(e["problems"]), str(e["label_conflicts"]),
-                     e["review"]["verdict"], f.get("month", "n/a"), r("before"), r("after"), f"{e['seconds']:.0f}"])
-    return md_table(header, ["---"] + ["---:"] * 6 + ["---"] * 2 + ["---:"] * 3, rows)
+        quarantined = ", ".join(f"{reason} {n:,}" for reason, n in e.get("quarantined_added", {}).items())
+        rows.append([e["month"], f"{e['publisher_rows']:,}", f"{e.get('clean_rows_added', 0):,}", quarantined or "0",
+                     str(e["undated"]), f"{e['repeats_in_batch']:,}", f"{e['already_in_repository']:,}",
+                     str(e["label_conflicts"]), e["review"]["verdict"], f.get("month", "n/a"), r("before"),
+                     r("after"), f"{e['seconds']:.0f}"])
+    return md_table(header, ["---", "---:", "---:", "---"] + ["---:"] * 4 + ["---"] * 2 + ["---:"] * 3, rows)
 
 
 def main(argv=None) -> int:
@@ -231,6 +258,7 @@ def main(argv=None) -> int:
         log.info("%s: %s", entries[-1]["month"], entries[-1]["review"]["verdict"])
     out = args.results_dir
     out.mkdir(parents=True, exist_ok=True)
+    entries = with_row_deltas(tree, entries, feed.source)
     write_json(out / RESULTS, {"feed": args.feed, "start": args.rev, "months": entries})
     (out / TABLE).write_text("# Feed replay: JPCERT/CC 2023, one reviewed data change per month\n\n"
                      "Written by `benchmarks/feed_replay.py` (see its docstring). Recall: the month after each "

@@ -51,4 +51,7 @@ def test_two_months_replayed_as_two_reviewed_data_changes(tmp_path):
                        "data: jpcert 2023-11 (ingest --feed jpcert 202311.csv)"]
     assert (work / "reviews/2023-11.md").read_text().startswith("**")
     assert (out / "feed_replay.png").stat().st_size > 0
-    assert "| 2023-11 | 27 | 2 | 1 |" in (out / "RESULTS-feed-replay.md").read_text()
+    assert first["clean_rows_added"] == 24 and first["quarantined_added"] == {"bad date": 1, "duplicate": 1,
+                                                                             "malformed row": 1}
+    assert "| 2023-11 | 27 | 24 | bad date 1, duplicate 1, malformed row 1 | 2 | 1 |" in \
+        (out / "RESULTS-feed-replay.md").read_text()
