@@ -145,7 +145,7 @@ def test_pipeline_sections_run_on_tiny_data(tmp_path):
     ci = doc["sections"]["ci"]
     assert ci["noop_stages_run"] == [] and len(ci["noop_repro_s"]) == 1
     assert {"evaluate", "manifest"} <= set(ci["eval_params_change"]["stages_run"])
-    assert not {"prepare", "train", "leave-one-source-out", "backtest", "operating-point", "export"} & set(
+    assert not {"prepare", "train", "final-fit", "leave-one-source-out", "backtest", "operating-point", "export"} & set(
         ci["eval_params_change"]["stages_run"])
     assert "## 3a. Pipeline scaling" in (out / "RESULTS.md").read_text()
 

@@ -108,7 +108,7 @@ UNPINNED_FIT = ("import sys; from pathlib import Path; from pipeline.common impo
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
     root = sample_project(tmp_path_factory.mktemp("determinism") / "project", repro=False)
-    sh("dvc", "repro", "operating-point", cwd=root)  # prepare, train, operating-point: what export reads
+    sh("dvc", "repro", "operating-point", cwd=root)  # prepare, train, final-fit, operating-point: what export reads
     return root
 
 
@@ -129,11 +129,13 @@ def test_the_environment_changes_the_bytes_of_an_unpinned_fit(prepared, tmp_path
 def test_the_stages_train_and_export_the_same_bytes_under_every_calling_environment(prepared):
     seen = {}
     for name, extra in CALLERS.items():
-        for stage in ("train", "export"):
+        for stage in ("train", "final-fit", "export"):
             done = subprocess.run([sys.executable, "-m", "pipeline", stage], cwd=prepared, env=caller_env(extra),
                                   capture_output=True, text=True)
             assert done.returncode == 0, (name, stage, done.stderr[-3000:])
-        seen[name] = (md5(prepared / "models/model.joblib"), md5(prepared / "dist/phishing-url-detector.onnx"))
+        seen[name] = (md5(prepared / "models/model.joblib"), md5(prepared / "models/final.joblib"),
+                      md5(prepared / "dist/phishing-url-detector.onnx"))
     assert len(set(seen.values())) == 1, seen
     lock = (prepared / "dvc.lock").read_text()
     assert seen["OPENBLAS_CORETYPE unset"][0] in lock  # and they are the bytes `dvc repro` recorded
+    assert seen["OPENBLAS_CORETYPE unset"][1] in lock

@@ -269,7 +269,7 @@ def test_per_source_tables_parse_back_to_metrics_json():
 
 
 def test_operating_point_tables_parse_back_to_the_report():
-    card, op = committed_card(), committed("final_fit")["operating_point"]  # the released model's threshold
+    card, op = committed_card(), committed("operating_point")["released"]  # the released model's threshold
     point = op["ensemble"]
     section = mc.section(card, "Operating point")
     if not op["min_legitimate_per_source"]:
@@ -438,7 +438,7 @@ def test_format_stripped_check_and_limitations_quote_the_outputs():
     https = metrics["slices"]["scheme"]["https"]["recall"]
     assert f"https URLs have recall {https:.4f}" in limitations
     summary = _flat(mc.section(card, "Summary"))
-    assert f"At its threshold {committed('final_fit')['operating_point']['ensemble']['threshold']:.6f}" in summary
+    assert f"At its threshold {committed('operating_point')['released']['ensemble']['threshold']:.6f}" in summary
     assert f"{metrics['threshold']:.6f}" in _flat(mc.section(card, "Released model and held-out model"))
 
 

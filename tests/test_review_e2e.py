@@ -185,6 +185,16 @@ def check_numbers(out: Path, files: dict, data_changed: bool) -> dict:
         assert f"p = {format_p(mc['p_value'])}" in first
         assert f"({mc['base_only']} URLs newly wrong, {mc['pr_only']} newly right)" in first
 
+    # 2. the released model (final fit), apart from the held-out comparison: its own threshold and test metrics
+    section = md[md.index("### Released model (final fit)"):md.index("### Params and data")]
+    released = {r[""]: r for r in table(section, "", "base", "PR")}
+    for who, side in (("base", base), ("PR", pr)):
+        point = side["reports/operating_point.json"]["released"]["ensemble"]["threshold"]
+        test = side["metrics.json"]["released_model"]["test"]
+        assert released["threshold (chosen on validation)"][who] == f4(point)
+        assert released["test recall"][who] == f4(test["recall"]["value"])
+        assert released["test FPR"][who] == f4(test["fpr"]["value"])
+
     # 3. the metrics table: base (re-scored on the PR's split), PR (metrics.json), paired Δ
     rows = table(md, "metric")
     assert [r["metric"] for r in rows] == list(LABEL_TO_KEY)
@@ -301,7 +311,7 @@ def check_numbers(out: Path, files: dict, data_changed: bool) -> dict:
             assert row["Δ"] == s4(p[key] - b[key])
 
     # 7. ONNX facts from both manifests and parity reports
-    onnx = {r[""]: r for r in table(md, "", "base", "PR")}
+    onnx = {r[""]: r for r in table(md[md.index("### ONNX model"):], "", "base", "PR")}
     for who, side in (("base", base), ("PR", pr)):
         manifest, parity = side["dist/manifest.json"], side["reports/parity.json"]
         assert onnx["file size (bytes)"][who] == f"{manifest['model']['size_bytes']:,}"

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from pipeline import paths
 from pipeline.common import MISSING, load_params, md_cell, md_table, read_json
+from pipeline.training.final import released_model
 
 TEMPLATE = paths.CARD_TEMPLATE
 CARD = paths.CARD
@@ -168,6 +169,7 @@ def rates(entry: dict | None, keys=("roc_auc", "recall", "fpr")) -> list[str]:
 def load_sources(root: Path = Path(".")) -> dict:
     """The pipeline outputs the card is rendered from, plus the params sections it quotes."""
     src = {name: read_json(root / path) for name, path in SOURCES.items()}
+    src["final_fit"] = released_model(src["final_fit"], src["operating_point"], src["metrics"])
     params = load_params(root / paths.PARAMS)
     src["params"] = {k: params[k] for k in PARAM_SECTIONS}
     return src

@@ -74,8 +74,8 @@ def _json_or_none(path: Path):
 
 def released_operating_point(tree: Path) -> dict | None:
     """The threshold the ONNX file carries: the final fit's (commits before it: the held-out model's)."""
-    final = _json_or_none(tree / paths.FINAL_FIT)
-    return final["operating_point"] if final else _json_or_none(tree / paths.OPERATING_POINT)
+    operating = _json_or_none(tree / paths.OPERATING_POINT)
+    return (operating or {}).get("released") or operating
 
 
 def read_side(tree: Path, onnx_sha256: str | None) -> compare.Side:
@@ -102,7 +102,7 @@ def _parity(root: Path, work: scratch.Scratch, committed: compare.Side, export: 
         return None
     threshold = compare.threshold_change(committed.operating_point, None)["committed"]
     if threshold is None:
-        raise PipelineError("reproduce: the commit has no reports/final_fit.json threshold to score with")
+        raise PipelineError("reproduce: the commit has no reports/operating_point.json threshold to score with")
     batch = max(export.get("parity_batch_sizes") or [1024])
     report = score_both(path, work.tree / paths.ONNX, work.tree / paths.TEST, threshold, batch)
     return compare.parity_summary(report, export["max_abs_proba_diff"], where)

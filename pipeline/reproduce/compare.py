@@ -88,7 +88,7 @@ def metric_deltas(committed: dict | None, reproduced: dict | None) -> list[dict]
 
 
 def threshold_change(committed_op: dict | None, reproduced_op: dict | None) -> dict:
-    """The released threshold (reports/final_fit.json's operating point) of each side, and its change."""
+    """The released threshold (reports/operating_point.json, ``released``) of each side, and its change."""
     a = ((committed_op or {}).get("ensemble") or {}).get("threshold")
     b = ((reproduced_op or {}).get("ensemble") or {}).get("threshold")
     return {"committed": a, "reproduced": b, "delta": _delta(a, b)}

@@ -104,7 +104,7 @@ def _md_released(report: dict) -> str:
 
 def _md_parity(report: dict) -> list[str]:
     parity, threshold = report["parity"], report["threshold"]
-    rows = [["released threshold (final_fit.json)", _num(threshold["committed"]), _num(threshold["reproduced"]),
+    rows = [["released threshold (operating_point.json)", _num(threshold["committed"]), _num(threshold["reproduced"]),
              _num(threshold["delta"], "+.3g")]]
     if parity:
         rows += [["label agreement (test split)", "", f"{parity['label_agreement']:.4%}",

@@ -30,6 +30,7 @@ from pipeline.paths import FUTURE, QUARANTINE
 from pipeline.review import diffs, gather, render, stats
 from pipeline.review.comment import PLOTS
 from pipeline.review.gather import PullError, ReviewError
+from pipeline.training.final import released_model
 from pipeline.training.splitting import future_split_start
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,12 @@ def _outputs_to_commit(root: Path, dvc_yaml: dict) -> list[str]:
                             small.add(path)
     changed = [p for p in gather.git(root, "diff", "--name-only", "HEAD").splitlines() if p in small]
     return [lock] + sorted(p for p in changed if p != lock)
+
+
+def released_model_of(tree: Path) -> dict | None:
+    """The released model's facts in a checkout (None for a commit from before final fits)."""
+    return released_model(_json(tree / paths.FINAL_FIT), _json(tree / paths.OPERATING_POINT),
+                          _json(tree / paths.METRICS))
 
 
 def released_facts(final_fit: dict | None) -> dict | None:
@@ -228,7 +235,7 @@ def read_base(root: Path, out: Path, tree, pr: PRSide) -> BaseSide:
                     onnx=onnx_facts(_json(b / paths.MANIFEST), _json(b / paths.PARITY)),
                     pointers=gather.tracked_pointers(root, tree.sha), seen_urls=seen, p_test=p_test,
                     p_future=p_future, has_future_split=(b / FUTURE).is_file(),
-                    quarantine=diffs.read_quarantine(b / QUARANTINE), final_fit=_json(b / paths.FINAL_FIT))
+                    quarantine=diffs.read_quarantine(b / QUARANTINE), final_fit=released_model_of(b))
 
 
 def compare(root: Path, out: Path, args, base: BaseSide, pr: PRSide) -> dict:
@@ -280,7 +287,7 @@ def compare(root: Path, out: Path, args, base: BaseSide, pr: PRSide) -> dict:
         "pipeline": {"metrics_consistent": all(abs(recomputed[k] - metrics["ensemble"][k]["value"]) < 1e-9
                                                for k in recomputed)},
         "onnx": {"base": base.onnx, "pr": pr_onnx, "contract_changed": contract_changed(base.onnx, pr_onnx)},
-        "released": {"base": released_facts(base.final_fit), "pr": released_facts(_json(root / paths.FINAL_FIT))},
+        "released": {"base": released_facts(base.final_fit), "pr": released_facts(released_model_of(root))},
         "plots": _plots(out, args, pr.head_name, y, (p_base, p_pr), (t_base, t_pr), base_cm,
                         metrics["ensemble"]["confusion"]),
     }

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline import paths
-from pipeline.training.evaluation import evaluate
+from pipeline.training.evaluation import evaluate, rates_entry
+from pipeline.training.metrics import metrics_with_intervals
 from pipeline.training.model import phishing_proba, scores
 from pipeline.common import read_json, terminal, write_csv, write_json
 from pipeline.training.plots import confusion_png, curves_png, future_by_month_png, recall_by_year_png
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 def run(params: dict, test_path: Path = paths.TEST, future_path: Path = paths.FUTURE,
         oos_path: Path = paths.OUT_OF_SOURCE, model_path: Path = paths.MODEL,
         operating_path: Path = paths.OPERATING_POINT, loso_path: Path = paths.LEAVE_ONE_SOURCE_OUT,
-        metrics_path: Path = paths.METRICS, plots_dir: Path = paths.PLOTS) -> dict:
+        metrics_path: Path = paths.METRICS, plots_dir: Path = paths.PLOTS,
+        final_path: Path = paths.FINAL_MODEL) -> dict:
     test, future = pd.read_parquet(test_path), pd.read_parquet(future_path)
     oos = pd.read_parquet(oos_path)
     oos = oos[~oos["seen_in_training"]]
@@ -43,10 +45,23 @@ def run(params: dict, test_path: Path = paths.TEST, future_path: Path = paths.FU
     doc = evaluate(test, p, members, operating, params["evaluate"], stripped,
                    {"p": oos_p, "year": oos["year"].to_numpy()}, future_scores)
     doc["leave_one_source_out"] = read_json(loso_path)
+    doc["released_model"] = released_model_metrics(test, final_path, operating["released"], params["evaluate"])
     write_json(metrics_path, doc)
     _plots(doc, y, p, members, operating, plots_dir)
     _print_summary(doc)
     return doc
+
+
+def released_model_metrics(test: pd.DataFrame, final_path: Path, operating: dict, settings: dict) -> dict:
+    """The released model (the final fit) on the test split, which it never trained on, at its threshold."""
+    log.info("evaluate: scoring the test split with the released model (final fit) ...")
+    p = phishing_proba(joblib.load(final_path), test["url"])
+    y, sources, threshold = test["label"].to_numpy(), test["source"].to_numpy(), operating["ensemble"]["threshold"]
+    return {"threshold": threshold,
+            "test": metrics_with_intervals(y, p, threshold, settings["fpr_points"], settings["bootstrap_resamples"],
+                                           settings["seed"]),
+            "test_per_source": {str(s): rates_entry(y[sources == s], p[sources == s], threshold)
+                                for s in sorted(set(sources))}}
 
 
 def _plots(doc: dict, y, p, members: dict, operating: dict, plots_dir: Path) -> None:
@@ -80,6 +95,8 @@ def _curve_tables(y, p, plots_dir: Path) -> None:
 
 def _print_summary(doc: dict) -> None:
     rows = [("ensemble", doc["ensemble"])] + list(doc["members"].items())
+    if doc.get("released_model"):
+        rows.append(("released (final)", doc["released_model"]["test"]))
     print(f"  {'model':<16}{'ROC AUC':>9}{'PR AUC':>9}{'TPR@1e-3':>10}{'TPR@1e-2':>10}{'recall':>8}{'FPR':>8}")
     for name, m in rows:
         print(f"  {terminal(name):<16}{m['roc_auc']['value']:>9.4f}{m['pr_auc']['value']:>9.4f}"

@@ -59,7 +59,7 @@ def parity_gate(model, onnx_bytes: bytes, threshold: float, params: dict) -> dic
 
 def run(params: dict, onnx_path: Path = paths.ONNX) -> dict:
     model = joblib.load(paths.FINAL_MODEL)  # the released model (stage final-fit), at its own threshold
-    threshold = read_json(paths.FINAL_FIT)["operating_point"]["ensemble"]["threshold"]
+    threshold = read_json(paths.OPERATING_POINT)["released"]["ensemble"]["threshold"]
     onx = convert(model, threshold)
     onnx_bytes = onx.SerializeToString()
     report = parity_gate(model, onnx_bytes, threshold, params)

@@ -16,6 +16,7 @@ from pipeline import paths
 from pipeline.common import read_json, sha256_file, write_json
 from pipeline.stages import add_stage_command
 from pipeline.training.features import FEATURE_NAMES
+from pipeline.training.final import released_model
 from pipeline.training.onnx_export import TARGET_OPSET, io_signature
 from pipeline.training.provenance import (MODEL_CODE, data_digest, data_pointers, files_digest, library_versions,
                                           params_digest)
@@ -36,15 +37,16 @@ def held_out_estimate(metrics: dict) -> dict:
             "test_roc_auc": metrics["ensemble"]["roc_auc"]["value"]}
 
 
-def build_manifest(onnx_path: Path, params: dict, final_fit: dict, metrics: dict, parity: dict,
+def build_manifest(onnx_path: Path, params: dict, released: dict, metrics: dict, parity: dict,
                    signature: dict) -> dict:
     """Everything the product and an auditor need to know about the exported file.
 
-    ``threshold``, ``metrics`` and ``training_data`` describe the released model (the final fit);
+    ``released`` is :func:`pipeline.training.final.released_model`: ``threshold``, ``metrics`` and
+    ``training_data`` describe the released model (the final fit);
     ``held_out_estimate`` is the held-out model's measurement on months neither saw, named as such."""
     pointers = data_pointers(params)
     tfidf = params["train"]["char_tfidf"]
-    operating, trained_on = final_fit["operating_point"], final_fit["trained_on"]
+    operating, trained_on = released["operating_point"], released["trained_on"]
     return {
         "name": contract.MODEL_NAME,
         "model": {"file": onnx_path.name, "sha256": sha256_file(onnx_path),
@@ -67,8 +69,8 @@ def build_manifest(onnx_path: Path, params: dict, final_fit: dict, metrics: dict
         "training_data": {"splits": trained_on["splits"], "rows": trained_on["rows"],
                           "newest_first_seen_month": trained_on["newest_phishing_month"],
                           "newest_month_by_source": trained_on["newest_month_by_source"]},
-        "metrics": {k: final_fit["test"][k] for k in HEADLINE},
-        "test_rows": final_fit["test"]["rows"],
+        "metrics": {k: released["test"][k] for k in HEADLINE},
+        "test_rows": released["test"]["rows"],
         "held_out_estimate": held_out_estimate(metrics),
         "parity": {"rows": parity["rows"], "batch_sizes": sorted(int(b) for b in parity["batch_sizes"]),
                    "label_agreement": parity["label_agreement"],
@@ -78,7 +80,9 @@ def build_manifest(onnx_path: Path, params: dict, final_fit: dict, metrics: dict
 
 def run(params: dict, onnx_path: Path = paths.ONNX, manifest_path: Path = paths.MANIFEST) -> dict:
     signature = io_signature(onnx.load(str(onnx_path), load_external_data=False))
-    manifest = build_manifest(onnx_path, params, read_json(paths.FINAL_FIT), read_json(paths.METRICS),
+    metrics = read_json(paths.METRICS)
+    released = released_model(read_json(paths.FINAL_FIT), read_json(paths.OPERATING_POINT), metrics)
+    manifest = build_manifest(onnx_path, params, released, metrics,
                               read_json(paths.PARITY), signature)
     write_json(manifest_path, manifest)
     print(f"manifest: wrote {manifest_path} for {onnx_path} (sha256 {manifest['model']['sha256'][:12]}...)")

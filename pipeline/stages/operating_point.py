@@ -1,4 +1,4 @@
-"""Stage `operating-point`: choose decision thresholds on the validation split.
+"""Stage `operating-point`: choose decision thresholds on the validation split, for both models.
 
 The threshold is a product decision (how many legitimate URLs may be flagged),
 so it is chosen once, on data the model never trained on and the test split
@@ -46,15 +46,25 @@ def operating_points(y, ensemble_p, members: dict, sources, target_fpr: float, m
 
 
 def run(params: dict, validation_path: Path = paths.VALIDATION, model_path: Path = paths.MODEL,
-        out: Path = paths.OPERATING_POINT) -> dict:
+        final_path: Path = paths.FINAL_MODEL, out: Path = paths.OPERATING_POINT) -> dict:
+    """The held-out model's points at the top level (the evaluation reads them); the released
+    model's (the final fit, the same rule on the same rows) under ``released`` (export reads it)."""
     validation = pd.read_parquet(validation_path)
-    model = joblib.load(model_path)
     y, sources = validation["label"].to_numpy(), validation["source"].to_numpy()
     settings = params["operating_point"]
-    p, members = scores(model, validation["url"])
-    result = operating_points(y, p, members, sources, settings["target_fpr"], settings.get("min_legitimate_per_source", 0))
+
+    def points(path: Path) -> dict:
+        p, members = scores(joblib.load(path), validation["url"])
+        return operating_points(y, p, members, sources, settings["target_fpr"],
+                                settings.get("min_legitimate_per_source", 0))
+
+    result = points(model_path)
     result["validation_rows"] = int(len(validation))
+    result["released"] = {**points(final_path), "validation_rows": int(len(validation))}
     write_json(out, result)
+    print(f"operating-point: released model (final fit): threshold "
+          f"{result['released']['ensemble']['threshold']:.6f} -> validation FPR "
+          f"{result['released']['ensemble']['validation_fpr']:.4f}; held-out model below")
     e = result["ensemble"]
     print(f"operating-point: threshold {e['threshold']:.6f} -> validation FPR {e['validation_fpr']:.4f}, "
           f"recall {e['validation_recall']:.4f} (target FPR {result['target_fpr']} on every source; "
