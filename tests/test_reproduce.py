@@ -262,10 +262,10 @@ def test_reproduce_reports_a_committed_model_that_differs(project):
     matches the committed model.joblib, but the product file's labels do not."""
     from pipeline.training.onnx_export import to_onnx
 
-    final = json.loads((project / "reports/final_fit.json").read_text())
-    committed_threshold = final["operating_point"]["ensemble"]["threshold"] + 0.05
-    final["operating_point"]["ensemble"]["threshold"] = committed_threshold
-    (project / "reports/final_fit.json").write_text(json.dumps(final))
+    op = json.loads((project / "reports/operating_point.json").read_text())
+    committed_threshold = op["released"]["ensemble"]["threshold"] + 0.05
+    op["released"]["ensemble"]["threshold"] = committed_threshold
+    (project / "reports/operating_point.json").write_text(json.dumps(op))
     metrics = json.loads((project / "metrics.json").read_text())
     metrics["ensemble"]["f1"]["value"] -= 0.01
     (project / "metrics.json").write_text(json.dumps(metrics))
