@@ -1,15 +1,13 @@
 """The estimator's TF-IDF member: the blocked transform and what the train stage reads."""
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
 
 from pipeline.stages import train as train_stage
-from pipeline.training.model import HostPathTfidf, build_model, phishing_proba, stack_rows
+from pipeline.training.model import HostPathTfidf, stack_rows
 
 
 def _same_csr(a, b) -> None:
@@ -67,7 +65,7 @@ def test_stack_rows_names_a_block_that_does_not_fit():
         stack_rows(iter(blocks))
 
 
-def test_train_stage_reads_only_url_label_and_source(tmp_path, monkeypatch, sample_frame):
+def test_train_stage_reads_only_url_and_label(tmp_path, monkeypatch, sample_frame):
     frame = sample_frame.iloc[:40].assign(source="s", host="h", first_seen="2022-01-01")
     frame.to_parquet(tmp_path / "train.parquet", index=False)
     seen = {}
@@ -77,47 +75,16 @@ def test_train_stage_reads_only_url_label_and_source(tmp_path, monkeypatch, samp
         seen.update(kwargs)
         return real_read(path, *args, **kwargs)
 
-    def fake_fit(model, rows, train_params):
-        seen["urls"], seen["labels"], seen["sources"] = list(rows["url"]), list(rows["label"]), list(rows["source"])
+    def fake_fit(model, urls, labels):
+        seen["urls"], seen["labels"] = list(urls), list(labels)
         return model
 
     monkeypatch.setattr(train_stage.pd, "read_parquet", spy)
-    monkeypatch.setattr(train_stage, "fit_rows", fake_fit)
+    monkeypatch.setattr(train_stage, "fit", fake_fit)
     monkeypatch.setattr(train_stage, "vocabulary_size", lambda model: 0)
     from conftest import SMALL_TRAIN_PARAMS
 
     train_stage.run({"train": SMALL_TRAIN_PARAMS}, tmp_path / "train.parquet", tmp_path / "model.joblib")
-    assert seen["columns"] == ["url", "label", "source"]
+    assert seen["columns"] == ["url", "label"]
     assert seen["urls"] == frame["url"].tolist() and seen["labels"] == frame["label"].tolist()
-    assert seen["sources"] == ["s"] * 40
     assert (tmp_path / "model.joblib").exists()
-
-
-def test_source_balance_tempers_a_dominant_source_inside_its_class_and_keeps_class_totals():
-    from pipeline.training.model import source_balance_weights
-
-    labels = np.array([1] * 90 + [1] * 10 + [0] * 50)
-    sources = np.array(["feed"] * 90 + ["crawl"] * 10 + ["list"] * 50, dtype=object)
-    flat = source_balance_weights(labels, sources, 0.0)
-    assert np.array_equal(flat, np.ones(150))
-    full = source_balance_weights(labels, sources, 1.0)
-    assert full[:90].sum() == pytest.approx(50.0) and full[90:100].sum() == pytest.approx(50.0)
-    half = source_balance_weights(labels, sources, 0.5)
-    assert 50.0 < half[:90].sum() < 90.0 and half[:100].sum() == pytest.approx(100.0)
-    assert np.allclose(half[100:], 1.0)  # a class with one source is untouched
-
-
-def test_a_weighted_fit_changes_the_model_and_an_unweighted_one_does_not_need_sources():
-    from pipeline.training.model import fit
-
-    urls = [f"http://shop{i}.example/login" for i in range(30)] + [f"http://news{i}.example/" for i in range(30)]
-    labels = np.array([1] * 30 + [0] * 30)
-    sources = np.array(["a"] * 25 + ["b"] * 5 + ["c"] * 30, dtype=object)
-    from conftest import SMALL_TRAIN_PARAMS
-
-    params = copy.deepcopy(SMALL_TRAIN_PARAMS)
-    plain = phishing_proba(fit(build_model(params), urls, labels), urls)
-    weighted = phishing_proba(fit(build_model(params), urls, labels, sources, 1.0), urls)
-    assert not np.allclose(plain, weighted)
-    with pytest.raises(ValueError, match="source_balance > 0 needs each training row's source"):
-        fit(build_model(params), urls, labels, None, 0.5)

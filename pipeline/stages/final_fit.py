@@ -18,7 +18,7 @@ from pipeline import paths
 from pipeline.common import write_json
 from pipeline.stages import add_stage_command
 from pipeline.training.final import COLUMNS, TRAINED_ON, describe_rows, training_rows
-from pipeline.training.model import build_model, fit_rows
+from pipeline.training.model import build_model, fit
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def run(params: dict, prepared: Path = paths.PREPARED, model_path: Path = paths.
     model = build_model(params["train"])
     started = time.perf_counter()
     log.info("final-fit: fitting on %s URLs (train + future) ...", f"{len(rows):,}")
-    fit_rows(model, rows, params["train"])
+    fit(model, rows["url"], rows["label"].to_numpy())
     model_path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_path, compress=0)  # uncompressed, as in `train` (same bytes everywhere)
     doc = {"trained_on": describe_rows(rows)}

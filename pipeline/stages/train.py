@@ -9,11 +9,11 @@ import joblib
 import pandas as pd
 
 from pipeline import paths
-from pipeline.training.model import build_model, fit_rows, vocabulary_size
+from pipeline.training.model import build_model, fit, vocabulary_size
 from pipeline.stages import add_stage_command
 
 log = logging.getLogger(__name__)
-COLUMNS = ["url", "label", "source"]  # all the fit uses: the other split columns would only take memory
+COLUMNS = ["url", "label"]  # all the fit uses: the other split columns would only take memory
 
 
 def run(params: dict, train_path: Path = paths.TRAIN, model_path: Path = paths.MODEL):
@@ -21,7 +21,7 @@ def run(params: dict, train_path: Path = paths.TRAIN, model_path: Path = paths.M
     model = build_model(params["train"])
     started = time.perf_counter()
     log.info("train: fitting %d members on %s URLs ...", len(model.estimators), f"{len(train):,}")
-    fit_rows(model, train, params["train"])
+    fit(model, train["url"], train["label"].to_numpy())
     print(f"train: done in {time.perf_counter() - started:.1f}s; "
           f"vocabulary {vocabulary_size(model):,} n-grams (host and path)")
     model_path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-import sklearn
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -171,45 +170,10 @@ def build_model(params: dict) -> VotingClassifier:
                             voting="soft", weights=weights, flatten_transform=False)
 
 
-def source_balance_weights(labels, sources, strength: float) -> np.ndarray:
-    """Row weights that temper the sources' shares within each class.
-
-    A phishing-only feed that grows every month takes over the phishing class, and a model then
-    learns that feed's look ("short host, no path") as "phishing" and flags legitimate home pages of
-    other sources. Each row of a (class, source) group of n rows weighs n ** -strength (0: every
-    row 1, 1: every source of a class weighs the same), scaled so each class keeps its row count as
-    its total weight: the class balance stays what the data say, only the mix inside a class moves.
-    """
-    labels, sources = np.asarray(labels), np.asarray(sources, dtype=object)
-    weights = np.ones(len(labels), dtype=np.float64)
-    for label in np.unique(labels):
-        in_class = labels == label
-        groups, index, counts = np.unique(sources[in_class], return_inverse=True, return_counts=True)
-        raw = counts[index].astype(np.float64) ** -float(strength)
-        weights[in_class] = raw * (in_class.sum() / raw.sum())
-    return weights
-
-
-def fit(model: VotingClassifier, urls, labels, sources=None, source_balance: float = 0.0) -> VotingClassifier:
-    """Fit the ensemble on URL strings and their 0/1 labels (``source_balance`` > 0: weighted by
-    :func:`source_balance_weights`, which needs each row's source)."""
-    if not source_balance:
-        model.fit(as_input(urls), np.asarray(labels))
-        return model
-    if sources is None:
-        raise ValueError("train.source_balance > 0 needs each training row's source")
-    weights = source_balance_weights(labels, sources, source_balance)
-    with sklearn.config_context(enable_metadata_routing=True):  # sample weights reach each member's classifier
-        for _, member in model.estimators:
-            member.steps[-1][1].set_fit_request(sample_weight=True)
-        model.fit(as_input(urls), np.asarray(labels), sample_weight=weights)
+def fit(model: VotingClassifier, urls, labels) -> VotingClassifier:
+    """Fit the ensemble on URL strings and their 0/1 labels."""
+    model.fit(as_input(urls), np.asarray(labels))
     return model
-
-
-def fit_rows(model: VotingClassifier, rows, train_params: dict) -> VotingClassifier:
-    """:func:`fit` on a frame of training rows (url, label, source), with the recipe's weighting."""
-    return fit(model, rows["url"], rows["label"].to_numpy(), rows["source"].to_numpy(),
-               float(train_params.get("source_balance", 0.0)))
 
 
 def as_input(urls) -> np.ndarray:

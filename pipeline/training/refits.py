@@ -16,7 +16,7 @@ import pandas as pd
 
 from pipeline.training.evaluation import rates_entry
 from pipeline.training.metrics import source_safe_threshold
-from pipeline.training.model import build_model, fit_rows, phishing_proba, scores
+from pipeline.training.model import build_model, fit, phishing_proba, scores
 
 
 def cap_rows(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
@@ -30,7 +30,7 @@ def cap_rows(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFra
 def fit_fold(train: pd.DataFrame, validation: pd.DataFrame, params: dict, max_rows: int | None, seed: int):
     """(model, threshold, rows trained on): the recipe on a capped sample, thresholded on ``validation``."""
     train = cap_rows(train, max_rows, seed)
-    model = fit_rows(build_model(params["train"]), train, params["train"])
+    model = fit(build_model(params["train"]), train["url"], train["label"].to_numpy())
     settings = params["operating_point"]
     threshold, _ = source_safe_threshold(validation["label"].to_numpy(), phishing_proba(model, validation["url"]),
                                          validation["source"].to_numpy(),
