@@ -12,6 +12,7 @@ import copy
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,8 @@ SMALL_TRAIN_PARAMS = {
 def small_params() -> dict:
     """This repository's params.yaml with every costly setting made small (same keys, same sources)."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for source in params["data"]["sources"]:
+        source["files"] = source["files"][:1]  # one sample per source (copy_code drops the shards' deps)
     params["train"] = copy.deepcopy(SMALL_TRAIN_PARAMS)
     params["operating_point"]["min_legitimate_per_source"] = 40
     params["evaluate"]["bootstrap_resamples"] = 50
@@ -68,6 +71,9 @@ def sh(*args, cwd: Path, check: bool = True, timeout: int = 1200, extra_env=None
     return result
 
 
+SHARD_DEP = re.compile(r"^\s+- data/raw/[^/\s]+/[^/\s]+\s*$")
+
+
 def copy_code(root: Path, extra: tuple[str, ...] = ()) -> None:
     """pipeline/, dvc.yaml, pyproject.toml and every other file a stage depends on (templates ...)."""
     shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
@@ -81,6 +87,11 @@ def copy_code(root: Path, extra: tuple[str, ...] = ()) -> None:
         if (REPO / rel).is_file():
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(REPO / rel, root / rel)
+    # The monthly shards `ingest` registered (data/raw/<source>/<month>.csv.gz) have no sample: a
+    # source's one sample file stands for all its files (small_params keeps the first file only).
+    dvc_yaml = root / "dvc.yaml"
+    dvc_yaml.write_text("".join(line for line in dvc_yaml.read_text().splitlines(keepends=True)
+                                if not SHARD_DEP.match(line)))
 
 
 def write_params(root: Path, params: dict) -> None:
