@@ -295,9 +295,9 @@ def smoke_raw(dest: Path, params: dict, per_label: int = 150) -> Path:
 
     dest.mkdir(parents=True, exist_ok=True)
     for source in [*training_sources(params), out_of_source(params)]:
-        for i, rel in enumerate(source.files):
+        for rel in source.files:
             name = Path(rel).name
-            header, rows = _read_csv(_smoke_source(source.name if i == 0 else None, rel))
+            header, rows = _read_csv(_smoke_source(source.name, rel))
             by_label = {}
             for row in rows:
                 by_label.setdefault(row[header.index("label")], []).append(row)
@@ -310,8 +310,9 @@ def smoke_raw(dest: Path, params: dict, per_label: int = 150) -> Path:
 
 
 def _smoke_source(source: str | None, rel: str) -> Path:
-    """The tests/data sample of raw file ``rel`` (``<file>_sample.csv``, or ``<source>_sample.csv`` for a
-    source's first file) when there is one, else the raw file itself (DVC-pulled)."""
+    """The tests/data sample of raw file ``rel`` (``<file>_sample.csv``, else ``<source>_sample.csv``: a monthly
+    shard `ingest` added has no sample of its own, and its source's stands in) when there is one, else the
+    raw file itself (DVC-pulled)."""
     samples = REPO / "tests" / "data"
     candidates = [samples / Path(rel).name.replace(".csv.gz", "_sample.csv"),
                   *([samples / f"{source}_sample.csv"] if source else []), REPO / rel]
