@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from pipeline.common import PipelineError
-from pipeline.training.refits import cap_rows, decay_summary, month_start, unseen
+from pipeline.training.refits import cap_rows, decay_summary, unseen
+from pipeline.training.splitting import month_start
 from pipeline.training.sources import raw_files, training_sources
 from pipeline.stages.backtest import check_cutoffs
 

@@ -17,6 +17,7 @@ import pandas as pd
 from pipeline.training.evaluation import rates_entry
 from pipeline.training.metrics import source_safe_threshold
 from pipeline.training.model import build_model, fit, phishing_proba, scores
+from pipeline.training.splitting import month_start
 
 
 def cap_rows(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
@@ -70,12 +71,6 @@ def leave_one_source_out_fold(source: str, splits: dict[str, pd.DataFrame], para
 
 
 # -- backtest -------------------------------------------------------------------------------------
-def month_start(month: str, offset: int = 0) -> str:
-    """'2021-06', 1 -> '2021-07-01'."""
-    period = pd.Period(month, freq="M") + offset
-    return f"{period.year:04d}-{period.month:02d}-01"
-
-
 def backtest_fold(cutoff: str, splits: dict[str, pd.DataFrame], params: dict, settings: dict) -> list[dict]:
     """Train on rows first seen up to the end of month ``cutoff`` (and undated rows); test month by
     month on the ``horizon_months`` after it. One row per (cutoff, model age in months)."""

@@ -49,6 +49,12 @@ def group_split(labels: np.ndarray, groups: np.ndarray, test_fraction: float,
     return frame["group"].map(assignment).to_numpy(dtype=object)
 
 
+def month_start(month: str, offset: int = 0) -> str:
+    """'2021-06', 1 -> '2021-07-01'."""
+    period = pd.Period(month, freq="M") + offset
+    return f"{period.year:04d}-{period.month:02d}-01"
+
+
 def future_start(labels: np.ndarray, first_seen: np.ndarray, months: int | None) -> str | None:
     """First day of the newest ``months`` calendar months that hold dated phishing rows (None: no future split).
 
@@ -63,15 +69,14 @@ def future_start(labels: np.ndarray, first_seen: np.ndarray, months: int | None)
     phishing = dated[(np.asarray(labels) == 1) & (dated != "")]
     if not len(phishing):
         return None
-    newest = pd.Period(str(max(phishing))[:7], freq="M") - (int(months) - 1)
-    return f"{newest.year:04d}-{newest.month:02d}-01"
+    return month_start(str(max(phishing))[:7], 1 - int(months))
 
 
 def future_split_start(future: pd.DataFrame) -> str | None:
     """The first day of a future split's first month (prepare puts whole months in it)."""
     dated = future["first_seen"].astype(str)
     dated = dated[dated != ""]
-    return f"{dated.min()[:7]}-01" if len(dated) else None
+    return month_start(dated.min()[:7]) if len(dated) else None
 
 
 def time_aware_split(labels: np.ndarray, groups: np.ndarray, first_seen: np.ndarray, future_from: str | None,
