@@ -6,6 +6,7 @@ import pytest
 
 from pipeline.training.metrics import paired_bootstrap_delta
 from pipeline.review import stats
+from pipeline.training.evaluation import rates_by
 from pipeline.review.command import DEFAULTS, review_params
 
 PARAMS = {"alpha": 0.05, "min_effect": {"accuracy": 0.002, "roc_auc": 0.002, "tpr_at_fpr": 0.01}}
@@ -167,7 +168,7 @@ def test_rates_by_group_has_only_the_rates_its_classes_allow():
     y = np.array([1, 1, 0, 0, 1, 1, 0])
     p = np.array([0.9, 0.2, 0.1, 0.8, 0.7, 0.6, 0.3])
     groups = ["jpcert", "jpcert", "citizenlab", "citizenlab", "ebbu2017", "ebbu2017", "ebbu2017"]
-    rates = stats.rates_by(groups, y, p, 0.5)
+    rates = rates_by(groups, y, p, 0.5)
     assert list(rates) == ["citizenlab", "ebbu2017", "jpcert"]
     assert rates["jpcert"]["recall"] == 0.5 and "fpr" not in rates["jpcert"] and "roc_auc" not in rates["jpcert"]
     assert rates["citizenlab"]["fpr"] == 0.5 and "recall" not in rates["citizenlab"]

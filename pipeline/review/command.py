@@ -242,7 +242,7 @@ def compare(root: Path, out: Path, args, base: BaseSide, pr: PRSide) -> dict:
     """Score the PR's test split with the PR model, then put every comparison with the base together."""
     import joblib
 
-    from pipeline.training.evaluation import slice_metrics
+    from pipeline.training.evaluation import rates_by, slice_metrics
     from pipeline.training.metrics import confusion, headline_metrics, paired_bootstrap_delta
     from pipeline.training.model import phishing_proba
 
@@ -280,8 +280,8 @@ def compare(root: Path, out: Path, args, base: BaseSide, pr: PRSide) -> dict:
         "interval_level": level, "bootstrap_resamples": n_boot, "deltas": deltas,
         **decision, "review_params": rparams, "review_params_source": rsource, **changes,
         "future": future_facts(model, base, pr, t_base, t_pr),
-        "per_source": ({"base": stats.rates_by(test["source"], y, p_base, t_base),
-                        "pr": stats.rates_by(test["source"], y, p_pr, t_pr)} if "source" in test else None),
+        "per_source": ({"base": rates_by(test["source"], y, p_base, t_base),
+                        "pr": rates_by(test["source"], y, p_pr, t_pr)} if "source" in test else None),
         "slice_movers": diffs.slice_movers(base_slices, metrics.get("slices", {}), int(slices["min_rows"]),
                                            int(slices["top"])),
         "pipeline": {"metrics_consistent": all(abs(recomputed[k] - metrics["ensemble"][k]["value"]) < 1e-9

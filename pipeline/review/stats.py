@@ -76,15 +76,6 @@ def mcnemar_by_class(y, predicted_base, predicted_pr) -> dict:
     return out
 
 
-def rates_by(groups, y, p, threshold: float) -> dict:
-    """Per group (e.g. source): rows, class counts and whichever of recall / FPR / precision / ROC AUC
-    its classes allow, at ``threshold`` (the same entries metrics.json has)."""
-    from pipeline.training.evaluation import rates_entry
-
-    groups, y, p = np.asarray(groups, dtype=object).astype(str), np.asarray(y), np.asarray(p)
-    return {g: rates_entry(y[groups == g], p[groups == g], threshold) for g in sorted(set(groups))}
-
-
 def future_rates(first_seen, y, p, threshold: float, newest: int) -> dict:
     """One model on the future split: overall, per first-seen month, and recall on the ``newest``
     months that hold phishing rows (the same functions the evaluate stage uses)."""

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import paths
-from pipeline.training.evaluation import evaluate, rates_entry
+from pipeline.training.evaluation import evaluate, rates_by
 from pipeline.training.metrics import metrics_with_intervals
 from pipeline.training.model import phishing_proba, scores
 from pipeline.common import read_json, terminal, write_csv, write_json
@@ -56,12 +56,11 @@ def released_model_metrics(test: pd.DataFrame, final_path: Path, operating: dict
     """The released model (the final fit) on the test split, which it never trained on, at its threshold."""
     log.info("evaluate: scoring the test split with the released model (final fit) ...")
     p = phishing_proba(joblib.load(final_path), test["url"])
-    y, sources, threshold = test["label"].to_numpy(), test["source"].to_numpy(), operating["ensemble"]["threshold"]
+    y, threshold = test["label"].to_numpy(), operating["ensemble"]["threshold"]
     return {"threshold": threshold,
             "test": metrics_with_intervals(y, p, threshold, settings["fpr_points"], settings["bootstrap_resamples"],
                                            settings["seed"]),
-            "test_per_source": {str(s): rates_entry(y[sources == s], p[sources == s], threshold)
-                                for s in sorted(set(sources))}}
+            "test_per_source": rates_by(test["source"], y, p, threshold)}
 
 
 def _plots(doc: dict, y, p, members: dict, operating: dict, plots_dir: Path) -> None:

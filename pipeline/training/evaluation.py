@@ -38,6 +38,13 @@ def rates_entry(y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
     return entry
 
 
+def rates_by(groups, y, p, threshold: float) -> dict:
+    """Per group (e.g. source): rows, class counts and whichever of recall / FPR / precision / ROC AUC
+    its classes allow, at ``threshold``."""
+    groups, y, p = np.asarray(groups, dtype=object).astype(str), np.asarray(y), np.asarray(p)
+    return {g: rates_entry(y[groups == g], p[groups == g], threshold) for g in sorted(set(groups))}
+
+
 def recall_by_year(years: np.ndarray, p: np.ndarray, threshold: float, min_rows: int = 20) -> dict:
     """Recall on an all-phishing stream per year; sparse years are pooled into '<first full year'."""
     frame = pd.DataFrame({"year": np.asarray(years), "hit": np.asarray(p) >= threshold})
