@@ -174,7 +174,7 @@ def test_two_cached_copies_that_disagree_need_an_explicit_release(tmp_path, cach
     with pytest.raises(thresholds.ReleaseError, match="fetch cache gives two thresholds"):
         thresholds.resolve({VERSION: 10})
     chosen = ms.make_release(tmp_path / "model-v1.0.0", VERSION, small_onnx, 0.55)
-    assert thresholds.resolve({VERSION: 10}, [chosen])[VERSION].threshold == 0.55
+    assert thresholds.resolve({VERSION: 10}, thresholds.named_releases([chosen]))[VERSION].threshold == 0.55
 
 
 def test_params_manifests_are_refused_with_a_pointer_to_releases():

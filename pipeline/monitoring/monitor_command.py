@@ -76,10 +76,10 @@ def reference_range(args: argparse.Namespace, params: config.MonitorParams):
 def load_log(args: argparse.Namespace, params: config.MonitorParams, out: Path):
     """The log's counts and capped rejects, and the thresholds applied to its rows without a verdict."""
     applied: dict = {}
+    named = thresholds.named_releases(args.release_dirs or (), params.releases)
 
     def resolve(needed: dict[str, int]) -> dict[str, float]:
-        applied.update(thresholds.resolve(needed, args.release_dirs or (), params.releases,
-                                          default=args.threshold))
+        applied.update(thresholds.resolve(needed, named, default=args.threshold))
         return {v: t.threshold for v, t in applied.items()}
 
     engine = logs.open_engine(args.engine, args.master)
@@ -89,7 +89,7 @@ def load_log(args: argparse.Namespace, params: config.MonitorParams, out: Path):
                         reject_cap=args.max_rejects, with_rows=False)
     finally:
         engine.close()
-    months = thresholds.data_months(args.release_dirs or (), params.releases, applied)
+    months = thresholds.data_months(named, applied)
     return log, {v: t.as_dict() for v, t in applied.items()}, months
 
 

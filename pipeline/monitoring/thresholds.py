@@ -85,18 +85,23 @@ def data_month(manifest: dict) -> str | None:
     return month if isinstance(month, str) and re.fullmatch(r"\d{4}-\d{2}", month) else None
 
 
-def data_months(release_dirs: Iterable[Path | str], param_dirs: Iterable[Path | str],
-                applied: Mapping[str, Threshold]) -> dict[str, str]:
+def data_months(named: Mapping[str, Threshold], applied: Mapping[str, Threshold]) -> dict[str, str]:
     """{version: newest month of its training data} for every release the monitor knows: the ones it
-    flagged rows with and every named release directory (verified), so the report can say how old
-    each model's data were in each window even when every row logged its own verdict."""
-    months = {v: t.data_through for v, t in applied.items() if t.data_through}
+    flagged rows with and every named release directory, so the report can say how old each model's
+    data were in each window even when every row logged its own verdict."""
+    releases = {**named, **applied}
+    return {v: releases[v].data_through for v in sorted(releases, key=version_key) if releases[v].data_through}
+
+
+def named_releases(release_dirs: Iterable[Path | str] = (),
+                   param_dirs: Iterable[Path | str] = ()) -> dict[str, Threshold]:
+    """Every named release directory (``--release-dir`` first, then params ``monitor.releases``), each
+    verified, needed or not: a broken one is a configuration error."""
+    found: dict[str, Threshold] = {}
     for source, dirs in ((FROM_FLAG, release_dirs), (FROM_PARAMS, param_dirs)):
         for directory in dirs:
-            release = verified_release(directory, source)
-            if release.data_through:
-                months.setdefault(release.version, release.data_through)
-    return dict(sorted(months.items(), key=lambda kv: version_key(kv[0])))
+            _add(found, verified_release(directory, source))
+    return found
 
 
 def _add(found: dict[str, Threshold], new: Threshold) -> None:
@@ -126,19 +131,13 @@ def from_cache(versions: Iterable[str], cache_dir: Path | str | None = None) -> 
     return out
 
 
-def resolve(needed: Mapping[str, int], release_dirs: Iterable[Path | str] = (),
-            param_dirs: Iterable[Path | str] = (), default: float | None = None,
-            cache_dir: Path | str | None = None) -> dict[str, Threshold]:
-    """A threshold for every version in ``needed`` ({version: rows without a verdict}).
-
-    Every named release directory is verified, needed or not: a broken one is
-    a configuration error. Raises :class:`ReleaseError` listing the versions
-    left without a threshold.
+def resolve(needed: Mapping[str, int], named: Mapping[str, Threshold] | None = None,
+            default: float | None = None, cache_dir: Path | str | None = None) -> dict[str, Threshold]:
+    """A threshold for every version in ``needed`` ({version: rows without a verdict}), from the
+    :func:`named_releases`, then the fetch cache, then ``default``. Raises :class:`ReleaseError`
+    listing the versions left without a threshold.
     """
-    found: dict[str, Threshold] = {}
-    for source, dirs in ((FROM_FLAG, release_dirs), (FROM_PARAMS, param_dirs)):
-        for directory in dirs:
-            _add(found, verified_release(directory, source))
+    found: dict[str, Threshold] = dict(named or {})
     for version in sorted(set(found) - set(needed), key=version_key):
         log.info("model %s (%s %s): no rows of it lack a verdict", version,
                  found[version].source, found[version].release_dir)
