@@ -37,6 +37,11 @@ class BatchReport:
     notes: list[str] = field(default_factory=list)
 
 
+def url_keys(urls) -> list[str]:
+    """The key rows are compared on, as ``prepare`` compares them: the canonical form of the normalised URL."""
+    return [canonical_url(normalise_url(u)) for u in urls]
+
+
 def batch_problems(batch: pd.DataFrame, max_length: int, today: dt.date) -> pd.DataFrame:
     """Rows that ``prepare`` would quarantine (bad URL, label, date), plus dates after ``today``."""
     rows = []
@@ -53,7 +58,7 @@ def batch_problems(batch: pd.DataFrame, max_length: int, today: dt.date) -> pd.D
 def repository_keys(existing: pd.DataFrame) -> pd.DataFrame:
     """Canonical key, label and origin of every usable row already in the repository."""
     usable = existing[existing["label"].isin(["0", "1"])]
-    return pd.DataFrame({"key": [canonical_url(normalise_url(u)) for u in usable["url"]],
+    return pd.DataFrame({"key": url_keys(usable["url"]),
                          "label": usable["label"].to_numpy(), "source": usable["source"].to_numpy(),
                          "file": usable["file"].to_numpy(), "line": usable["line"].to_numpy()})
 
@@ -62,7 +67,7 @@ def label_conflicts(batch: pd.DataFrame, known: pd.DataFrame) -> tuple[pd.DataFr
     """(rows whose canonical URL the repository or the batch itself holds with the other label,
     number of rows the repository already holds with the same label)."""
     usable = batch[batch["label"].isin(["0", "1"])]
-    keys = pd.DataFrame({"key": [canonical_url(normalise_url(u)) for u in usable["url"]],
+    keys = pd.DataFrame({"key": url_keys(usable["url"]),
                          "label": usable["label"].to_numpy(), "url": usable["url"].to_numpy(),
                          "line": usable["line"].to_numpy(), "source": "this batch", "file": ""})
     first = pd.concat([known, keys[known.columns]], ignore_index=True).drop_duplicates(["key", "label"])
@@ -79,7 +84,7 @@ def label_conflicts(batch: pd.DataFrame, known: pd.DataFrame) -> tuple[pd.DataFr
 def batch_repeats(batch: pd.DataFrame) -> pd.DataFrame:
     """Rows whose canonical URL an earlier row of the same batch already has (any label), with that row's line.
     A feed re-lists a site it confirmed again; prepare keeps the first copy, and the review should see how many."""
-    keys = pd.Series([canonical_url(normalise_url(u)) for u in batch["url"]], index=batch.index)
+    keys = pd.Series(url_keys(batch["url"]), index=batch.index)
     repeated = keys.duplicated(keep="first")
     first_line = batch.groupby(keys, sort=False)["line"].transform("first")
     return pd.DataFrame({"line": batch.loc[repeated, "line"].astype(int), "url": batch.loc[repeated, "url"],
