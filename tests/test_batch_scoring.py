@@ -135,15 +135,113 @@ def test_csv_and_parquet_bad_rows_are_error_rows(tmp_path, model):
                    encoding="utf-8")
     run(model, src, tmp_path / "a.csv")
     a = read_output(tmp_path / "a.csv")
-    assert [r["row"] for r in a] == [1, 2, 3, 4, 5]  # data rows: a quoted newline does not shift them
+    assert [r["row"] for r in a] == [1, 2, 3, 4, 5, 6]  # data rows: row n is line n + 1, one record per line
     assert (a[1]["verdict"], a[1]["error"], a[1]["score"]) == ("error", "empty 'url' field", None)
     assert (a[2]["verdict"], a[2]["error"]) == ("error", "row has 1 fields, no 'url' field")
-    assert a[3]["url"] == "http://multi\nline.example/" and a[3]["error"] is None and a[3]["score"] is not None
+    assert a[3]["verdict"] == "error" and a[3]["error"].startswith("unbalanced quote: field 2 opens a quote")
+    assert a[4]["verdict"] == "error" and a[4]["error"].startswith("stray quote: field 1")  # the line it ran into
+    assert a[5]["url"] == "http://e.example/" and a[5]["score"] is not None
     pq.write_table(pa.table({"url": ["http://a.example/", None, "http://c.example/"]}), tmp_path / "n.parquet")
     run(model, tmp_path / "n.parquet", tmp_path / "c.parquet")
     rows = read_output(tmp_path / "c.parquet")
     assert [(r["row"], r["verdict"], r["error"]) for r in rows][1] == (2, "error", "null 'url'")
     assert rows[0]["score"] is not None and rows[2]["score"] is not None
+
+
+# -- issue 19: strict parsing (findings 4, 5, 6) -----------------------------------------------------------
+def test_a_stray_quote_costs_its_row_not_the_thousand_after_it(capsys, tmp_path, model, urls):
+    """Finding 4: csv folded 1,000 URLs into one field after an unbalanced quote on row 2 ("scored 2 rows")."""
+    good = [u for u in urls if '"' not in u and "," not in u][:1001]
+    src = tmp_path / "in.csv"
+    src.write_text("url\n" + good[0] + "\n" + 'http://stray.example/"login\n' + "".join(u + "\n" for u in good[1:]),
+                   encoding="utf-8")
+    out = tmp_path / "out.csv"
+    code = cli.main(["score", "--allow-unverified", "--model", str(model.onnx_path), "--file", str(src),
+                     "--output", str(out), "--workers", "1"])
+    stdout, stderr = capsys.readouterr()
+    assert code == 1 and stdout.startswith("scored 1,002 rows (1 errors)"), stdout + stderr
+    rows = read_output(out)
+    assert [r["row"] for r in rows] == list(range(1, 1003))
+    assert rows[1]["verdict"] == "error" and rows[1]["error"].startswith("stray quote: field 1")
+    assert [r["url"] for r in rows if r["error"] is None] == good
+    assert all(r["score"] is not None for r in rows if r["error"] is None)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "text", "parquet"])
+def test_one_200_kb_cell_is_an_error_row_and_the_batch_goes_on(tmp_path, model, fmt):
+    """Finding 5: csv's field limit (131,072) stopped the whole batch with no output; a URL over
+    MAX_URL_CHARS is an error row in every format (the same cap as a CSV field)."""
+    name = {"csv": "in.csv", "text": "in.txt", "parquet": "in.parquet"}[fmt]
+    urls = ["http://a.example/", "http://big.example/" + "x" * 200_000, "http://c.example/"]
+    src = write_input(tmp_path / name, urls, fmt)
+    summary = run(model, src, tmp_path / "out.csv", url_column="url" if fmt == "text" else "link")
+    rows = read_output(tmp_path / "out.csv")
+    assert (summary.rows, summary.errors) == (3, 1) and [r["row"] for r in rows] == [1, 2, 3]
+    reason = rows[1]["error"]
+    assert rows[1]["verdict"] == "error" and "200,019 characters, over the cap of 65,536" in reason, reason
+    assert rows[0]["score"] is not None and rows[2]["url"] == "http://c.example/" and rows[2]["score"] is not None
+
+
+def test_a_parquet_row_group_over_the_cap_is_refused_from_its_metadata(tmp_path, model, monkeypatch):
+    """Finding 6: only the on-disk size bounded a Parquet file. The URL column's uncompressed size per row
+    group (metadata) is checked before any page is read; a file of small row groups streams at any total."""
+    src = tmp_path / "bomb.parquet"
+    pq.write_table(pa.table({"url": [f"http://a.example/{i}/" + "a" * 2000 for i in range(200)]}), src,
+                   row_group_size=100, compression="zstd")
+    meta = pq.ParquetFile(src).metadata
+    size = meta.row_group(0).column(0).total_uncompressed_size
+    assert src.stat().st_size < 50_000 < size  # small on disk, large once decompressed
+    monkeypatch.setattr(batch, "MAX_PARQUET_ROW_GROUP_BYTES", 50_000)
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", lambda *a, **k: pytest.fail("read before the check"))
+    with pytest.raises(LoaderError) as caught:
+        run(model, src, tmp_path / "out.csv")
+    assert str(caught.value).startswith(f"{src}: row group 1 of 2 holds {size:,} bytes of 'url' uncompressed "
+                                        "(from the file's metadata), over the cap of 50,000")
+    monkeypatch.undo()
+    largest = max(meta.row_group(g).column(0).total_uncompressed_size for g in range(2))
+    monkeypatch.setattr(batch, "MAX_PARQUET_ROW_GROUP_BYTES", largest)  # each group fits; the file is twice that
+    assert run(model, src, tmp_path / "out.csv").rows == 200
+
+
+def test_parquet_invalid_utf8_is_an_error_row_not_a_traceback(tmp_path, model):
+    """Parquet strings are not validated on write: to_pylist raised UnicodeDecodeError and lost the batch."""
+    offsets = pa.py_buffer(pa.array([0, 17, 22, 39], pa.int32()).buffers()[1])
+    data = pa.py_buffer(b"http://a.example/\xff\xfe/x/http://c.example/")
+    column = pa.Array.from_buffers(pa.string(), 3, [None, offsets, data])
+    pq.write_table(pa.table({"url": column}), tmp_path / "bad.parquet")
+    summary = run(model, tmp_path / "bad.parquet", tmp_path / "out.csv")
+    rows = read_output(tmp_path / "out.csv")
+    assert (summary.rows, summary.errors) == (3, 1)
+    assert rows[1]["url"] == "\\xff\\xfe/x/" and "not valid UTF-8" in rows[1]["error"]
+    assert rows[0]["score"] is not None and rows[2]["score"] is not None
+
+
+def test_a_corrupt_parquet_row_group_costs_its_rows_with_the_reason(tmp_path, model):
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"url": [f"http://h{i}.example/{'p' * 50}" for i in range(300)]}), src,
+                   row_group_size=100, compression="snappy", use_dictionary=False)
+    meta = pq.ParquetFile(src).metadata.row_group(1).column(0)
+    data = bytearray(src.read_bytes())
+    start = meta.data_page_offset + 40  # inside the second row group's compressed page
+    data[start:start + 200] = b"\xff" * 200
+    src.write_bytes(bytes(data))
+    summary = run(model, src, tmp_path / "out.csv")
+    rows = read_output(tmp_path / "out.csv")
+    assert summary.rows == 300 and [r["row"] for r in rows] == list(range(1, 301))
+    assert {r["error"] is None for r in rows[:100] + rows[200:]} == {True}
+    assert all(r["error"].startswith("row group 2 cannot be read: ") for r in rows[100:200]), rows[100]["error"]
+
+
+def test_a_truncated_gzip_stops_with_the_file_named_not_a_traceback(capsys, tmp_path, model, urls):
+    src = tmp_path / "in.csv.gz"
+    plain = write_input(tmp_path / "in.csv", urls, "csv").read_bytes()
+    src.write_bytes(gzip.compress(plain)[:-2000])
+    code = cli.main(["score", "--allow-unverified", "--model", str(model.onnx_path), "--file", str(src),
+                     "--url-column", "link", "--output", str(tmp_path / "out.csv"), "--workers", "1"])
+    _, stderr = capsys.readouterr()
+    assert code == 1 and f"\nerror: {src}: cannot read on after row " in stderr, stderr
+    assert "Traceback" not in stderr
+    assert not list(tmp_path.glob("out.csv*"))
 
 
 @pytest.mark.parametrize("fmt,name,out", [("text", "in.txt", "out.csv"), ("csv", "in.csv", "out.parquet"),
@@ -208,14 +306,13 @@ def test_csv_output_cells_cannot_run_as_formulas(tmp_path, model):
 
 
 # -- atomic output -------------------------------------------------------------------------------------
-def test_a_failure_midway_leaves_no_output_and_keeps_an_old_one(tmp_path, model, urls, monkeypatch):
-    monkeypatch.setattr(batch, "MAX_LINE_BYTES", 5000)
-    src = write_input(tmp_path / "in.csv", urls[:700], "csv")
-    with open(src, "a", encoding="utf-8") as fh:
-        fh.write("1,http://a.example/" + "x" * 6000 + "\n")  # after two chunks were written
+def test_a_failure_midway_leaves_no_output_and_keeps_an_old_one(tmp_path, model, urls):
+    plain = write_input(tmp_path / "in.csv", urls[:700], "csv").read_bytes()
+    src = tmp_path / "in.csv.gz"
+    src.write_bytes(gzip.compress(plain)[:-100])  # the stream breaks after two chunks were written
     out = tmp_path / "out.csv"
     out.write_text("previous results\n")
-    with pytest.raises(LoaderError, match=r"in\.csv: line 702 is longer than 5,000 characters"):
+    with pytest.raises(LoaderError, match=r"in\.csv\.gz: cannot read on after row 6\d\d: "):
         run(model, src, out, url_column="link", workers=2)
     assert out.read_text() == "previous results\n"
     assert not (tmp_path / "out.csv.partial").exists()

@@ -36,16 +36,20 @@ import signal
 import sys
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator
 
 from phishing_url_detector.errors import LoaderError
 from phishing_url_detector.releases import VerifiedModel
+from phishing_url_detector.strict_csv import DEFAULT_MAX_FIELD_CHARS, read_lines
 from phishing_url_detector.text import csv_cell
 
 CHUNK_ROWS = 16384  # a multiple of detector.BATCH, so onnxruntime sees full batches
-MAX_LINE_BYTES = 1 << 20  # a longer text line (or CSV line) is not a URL; it must not cost its size in RSS
+MAX_LINE_BYTES = 1 << 20  # a longer text line (or CSV line, in characters) must not cost its size in RSS
+MAX_URL_CHARS = DEFAULT_MAX_FIELD_CHARS  # a longer URL (or CSV field) is an error row, whatever the format
+MAX_PARQUET_ROW_GROUP_BYTES = 512 << 20  # the URL column of one row group, uncompressed: what a read may hold
 COLUMNS = ("row", "url", "score", "verdict", "model_version", "error")
 INPUT_FORMATS = ("text", "csv", "parquet")
 PARALLEL = ("processes", "threads", "intra-op")
@@ -115,10 +119,17 @@ def _shown(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _too_long(url: str) -> str | None:
+    """Why ``url`` is not scored for its length (the same cap as a CSV field), or None."""
+    if len(url) > MAX_URL_CHARS:
+        return f"URL is {len(url):,} characters, over the cap of {MAX_URL_CHARS:,}"
+    return None
+
+
 def text_records(stream: IO[bytes]) -> Iterator[Record]:
     """One URL per line, as the plain ``score --file`` reads them: UTF-8 (a BOM skipped, undecodable
     bytes kept as surrogates, so the URL becomes an error row, not a crash), ``\\r\\n`` or ``\\n``,
-    blank lines skipped (their numbers are not reused)."""
+    blank lines skipped (their numbers are not reused); a line over the caps is an error row."""
     for row in itertools.count(1):
         line = stream.readline(MAX_LINE_BYTES + 1)
         if not line:
@@ -133,54 +144,47 @@ def text_records(stream: IO[bytes]) -> Iterator[Record]:
         if row == 1:
             text = text.removeprefix("\ufeff")
         if text.strip():
-            yield row, text, None
-
-
-def _bounded_lines(stream: IO[str], source: str) -> Iterator[str]:
-    for number in itertools.count(1):
-        line = stream.readline(MAX_LINE_BYTES + 1)
-        if not line:
-            return
-        if len(line) > MAX_LINE_BYTES:
-            raise LoaderError(f"{source}: line {number:,} is longer than {MAX_LINE_BYTES:,} characters; "
-                              "not a CSV of URLs?")
-        yield line
+            error = _too_long(text)
+            yield (row, None, error) if error else (row, text, None)
 
 
 def csv_records(stream: IO[bytes], source: str, url_column: str = "url") -> Iterator[Record]:
-    """A CSV with a header: the ``url_column`` cell of each data row; an empty cell or a short row is
-    an error row. The header is checked now; a malformed CSV stops with an error naming the file and row."""
+    """A CSV with a header: the ``url_column`` cell of each data row (row n is line n + 1: a record is
+    one line, :mod:`strict_csv`). A broken line (an unbalanced or stray quote, an embedded newline, a
+    field over :data:`MAX_URL_CHARS`, a line over :data:`MAX_LINE_BYTES` characters), an empty cell or
+    a short row is an error row with its reason. The header is checked now; an unreadable one stops here."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    reader = csv.reader(_bounded_lines(text, source))
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        raise LoaderError(f"{source}: malformed CSV header: {exc}") from None
+    lines = read_lines(text, max_line_chars=MAX_LINE_BYTES, max_field_chars=MAX_URL_CHARS)
+    header = next(lines, None)
     if header is None:
         raise LoaderError(f"{source}: empty CSV, expected a header with a {url_column!r} column")
-    if url_column not in header:
+    if header.error is not None:
+        raise LoaderError(f"{source}: unreadable CSV header (line 1): {header.error}")
+    if url_column not in header.fields:
         raise LoaderError(f"{source}: no {url_column!r} column in the header (columns: "
-                          f"{', '.join(repr(_shown(h, 40)) for h in header[:20])}); pass --url-column")
-    return _csv_rows(reader, header.index(url_column), url_column, source)
+                          f"{', '.join(repr(_shown(h, 40)) for h in header.fields[:20])}); pass --url-column")
+    return _csv_rows(lines, header.fields.index(url_column), url_column)
 
 
-def _csv_rows(reader, index: int, url_column: str, source: str) -> Iterator[Record]:
-    row = 0
-    try:
-        for row, cells in enumerate(reader, 1):
-            if index >= len(cells):
-                yield row, None, f"row has {len(cells)} fields, no {url_column!r} field"
-            elif not cells[index].strip():
-                yield row, None, f"empty {url_column!r} field"
-            else:
-                yield row, cells[index], None
-    except csv.Error as exc:
-        raise LoaderError(f"{source}: malformed CSV at data row {row + 1:,}: {exc}") from None
+def _csv_rows(lines, index: int, url_column: str) -> Iterator[Record]:
+    for line in lines:
+        row = line.number - 1
+        if line.error is not None:
+            yield row, None, line.error
+        elif index >= len(line.fields):
+            yield row, None, f"row has {len(line.fields)} fields, no {url_column!r} field"
+        elif not line.fields[index].strip():
+            yield row, None, f"empty {url_column!r} field"
+        else:
+            yield row, line.fields[index], None
 
 
-def parquet_records(path: str, url_column: str = "url", batch_rows: int = CHUNK_ROWS) -> Iterator[Record]:
+def parquet_records(path: str, url_column: str = "url", batch_rows: int = CHUNK_ROWS,
+                    max_row_group_bytes: int | None = None) -> Iterator[Record]:
     """The ``url_column`` of a Parquet file, read one record batch at a time; a null is an error row.
-    The schema is checked now, before any work starts."""
+    The schema, and the uncompressed size of the column in every row group (from the file's metadata,
+    at most ``max_row_group_bytes``, default :data:`MAX_PARQUET_ROW_GROUP_BYTES`), are checked now,
+    before anything is decompressed."""
     pa = require_pyarrow("reading Parquet")
     if path == "-" or _base_name(path) != Path(path).name.lower():
         raise LoaderError(f"--file {path}: Parquet is read from a seekable, uncompressed file (it compresses "
@@ -193,18 +197,71 @@ def parquet_records(path: str, url_column: str = "url", batch_rows: int = CHUNK_
     if url_column not in schema.names:
         raise LoaderError(f"{path}: no {url_column!r} column (columns: {', '.join(schema.names[:20])}); "
                           "pass --url-column")
+    if schema.names.count(url_column) > 1:
+        raise LoaderError(f"{path}: {schema.names.count(url_column)} columns are named {url_column!r}")
     kind = schema.field(url_column).type
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         raise LoaderError(f"{path}: column {url_column!r} is {kind}, expected strings")
-    return _parquet_rows(reader.iter_batches(batch_size=batch_rows, columns=[url_column]), url_column)
+    check_parquet_size(reader.metadata, path, url_column,
+                       MAX_PARQUET_ROW_GROUP_BYTES if max_row_group_bytes is None else max_row_group_bytes)
+    return _parquet_rows(reader, url_column, batch_rows)
 
 
-def _parquet_rows(batches, url_column: str) -> Iterator[Record]:
+def check_parquet_size(metadata, path: str, url_column: str, cap: int) -> None:
+    """Refuse a row group whose ``url_column`` decompresses to more than ``cap`` bytes, by its
+    metadata: a read holds up to one row group's column (its dictionary, a page), so a few MB on disk
+    must not become GBs in memory. The whole file may be larger: it is streamed."""
+    leaves = [j for j in range(metadata.num_columns) if metadata.schema.column(j).path == url_column]
+    for group in range(metadata.num_row_groups):
+        size = sum(metadata.row_group(group).column(j).total_uncompressed_size for j in leaves)
+        if size > cap:
+            raise LoaderError(f"{path}: row group {group + 1:,} of {metadata.num_row_groups:,} holds {size:,} bytes "
+                              f"of {url_column!r} uncompressed (from the file's metadata), over the cap of {cap:,}; "
+                              "write it with smaller row groups (pyarrow.parquet.write_table(row_group_size=...))")
+
+
+def _parquet_rows(reader, url_column: str, batch_rows: int) -> Iterator[Record]:
+    """Row group by row group: one that cannot be decoded makes its unread rows error rows (the
+    metadata gives their count), and reading goes on with the next."""
+    pa = require_pyarrow("reading Parquet")
     row = 0
-    for batch in batches:
-        for url in batch.column(0).to_pylist():
+    for group in range(reader.metadata.num_row_groups):
+        expected, done = reader.metadata.row_group(group).num_rows, 0
+        why = f"row group {group + 1:,} ended before its {expected:,} rows"
+        try:
+            for batch in reader.iter_batches(batch_size=batch_rows, row_groups=[group], columns=[url_column]):
+                for url in _texts(batch.column(0), pa):
+                    row, done = row + 1, done + 1
+                    if url is None:
+                        yield row, None, f"null {url_column!r}"
+                    else:
+                        error = _too_long(url)
+                        yield (row, None, error) if error else (row, url, None)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            why = f"row group {group + 1:,} cannot be read: {exc}"
+        for _ in range(expected - done):
             row += 1
-            yield (row, None, f"null {url_column!r}") if url is None else (row, url, None)
+            yield row, None, why
+
+
+def _texts(column, pa) -> list[str | None]:
+    """A string column as Python text; invalid UTF-8 kept as surrogates (an error row, not a crash)."""
+    try:
+        return column.to_pylist()
+    except UnicodeDecodeError:
+        binary = pa.large_binary() if pa.types.is_large_string(column.type) else pa.binary()
+        return [None if b is None else b.decode("utf-8", "surrogateescape") for b in column.cast(binary).to_pylist()]
+
+
+def _read_guard(records: Iterator[Record], source: str) -> Iterator[Record]:
+    """A stream that breaks while being read (a truncated or corrupt gzip) stops the run with the file named."""
+    row = 0
+    try:
+        for record in records:
+            row = record[0]
+            yield record
+    except (OSError, EOFError, zlib.error) as exc:
+        raise LoaderError(f"{source}: cannot read on after row {row:,}: {exc}") from None
 
 
 def read_records(path: str, fmt: str, url_column: str, stack: contextlib.ExitStack) -> Iterator[Record]:
@@ -213,7 +270,11 @@ def read_records(path: str, fmt: str, url_column: str, stack: contextlib.ExitSta
         return parquet_records(path, url_column)
     stream = stack.enter_context(open_input(path))
     source = "stdin" if path == "-" else path
-    return csv_records(stream, source, url_column) if fmt == "csv" else text_records(stream)
+    try:
+        records = csv_records(stream, source, url_column) if fmt == "csv" else text_records(stream)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise LoaderError(f"{source}: cannot read it: {exc}") from None
+    return _read_guard(records, source)
 
 
 def chunked(records: Iterable[Record], size: int) -> Iterator[list[Record]]:

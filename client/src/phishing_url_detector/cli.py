@@ -228,15 +228,17 @@ def _add_provenance_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_batch_args(parser: argparse.ArgumentParser) -> None:
-    from phishing_url_detector.batch import DEFAULT_PARALLEL, INPUT_FORMATS, PARALLEL  # no numpy, no onnxruntime
+    # no numpy, no onnxruntime
+    from phishing_url_detector.batch import DEFAULT_PARALLEL, INPUT_FORMATS, MAX_URL_CHARS, PARALLEL
 
     group = parser.add_argument_group(
         "batch scoring (--file IN --output OUT)", textwrap.fill(
             "Stream --file of any size in constant memory, on every core, into OUT: CSV (.csv, .csv.gz) or "
             "Parquet (.parquet), columns row, url, score, verdict, model_version, error. 'row' is the input "
-            "line (text) or data row (CSV, Parquet); a URL that cannot be scored is a row with its error. "
-            "OUT appears only when complete (written as OUT.partial; Ctrl-C leaves none). Parquet needs "
-            "the [parquet] extra (pyarrow).", 78))
+            "line (text) or data row (CSV: row n is line n + 1, one record per line; Parquet). A row that "
+            f"cannot be scored (a broken CSV line: stray quote, embedded newline; a URL over {MAX_URL_CHARS:,} "
+            "characters; undecodable bytes) is a row with its error. OUT appears only when complete "
+            "(written as OUT.partial; Ctrl-C leaves none). Parquet needs the [parquet] extra (pyarrow).", 78))
     group.add_argument("--output", metavar="OUT", help="write the results to OUT instead of printing them")
     group.add_argument("--input-format", choices=INPUT_FORMATS,
                        help="format of --file (default: from its extension, .gz looked through: .csv, "
