@@ -1,13 +1,15 @@
 """The trusted comment job's gate (pipeline/review/comment.py): the body it posts links no local file.
 
 The PR's run writes report.md; a fork writes whatever it likes there. These tests feed the gate
-the real rendering and hostile bodies, and check what would be posted with an independent
-CommonMark parser (markdown-it), not with the gate's own regexes.
+the real rendering and hostile bodies, and check what would be posted with a CommonMark parser
+set up on its own here (markdown-it), not with the gate's own walk of the tokens.
+tests/test_comment_gate.py holds the bypasses of the old regex gate and the seeded corpus.
 """
 from __future__ import annotations
 
 import copy
 import functools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -91,21 +93,21 @@ HOSTILE = {
 @pytest.mark.parametrize("name", list(HOSTILE))
 def test_a_body_linking_anything_but_https_is_refused(name):
     markdown = f"### Review\n\n{HOSTILE[name]}\n"
-    with pytest.raises(comment.UnsafeComment, match="not https:// URLs"):
+    with pytest.raises(comment.UnsafeComment, match="only https:// targets and no raw HTML"):
         comment.comment_body(markdown, RUN)
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
 def test_the_gate_sees_every_target_a_commonmark_parser_sees(name):
-    """The gate's scan is a superset of the parser's: nothing the parser links escapes it."""
+    """Nothing the parser links escapes the gate."""
     markdown = f"### Review\n\n{HOSTILE[name]}\n"
     local = [t for t in parsed_targets(markdown) if not t.lower().startswith("https://")]
     if local:
-        assert comment.local_targets(markdown), local
+        assert comment.problems(markdown), local
 
 
 def test_https_links_pass_and_the_run_url_must_be_https():
-    assert comment.local_targets("[docs](https://dvc.org/doc) <https://cml.dev>") == []
+    assert comment.problems("[docs](https://dvc.org/doc) <https://cml.dev>") == []
     with pytest.raises(comment.UnsafeComment, match="run URL"):
         comment.comment_body("ok\n", "/proc/self/environ")
     with pytest.raises(comment.UnsafeComment, match="run URL"):
@@ -120,20 +122,43 @@ def test_a_long_body_is_cut_at_a_line_and_still_checked():
         comment.comment_body("ok\n" * 10 + "![x](/etc/passwd)\n", RUN)
 
 
-def test_the_command_runs_with_the_standard_library_alone(tmp_path):
-    """The comment job runs it with the runner's python3 and nothing installed (-S: no site-packages)."""
+def locked_parser_only(tmp_path) -> dict:
+    """An environment like the comment job's: no site-packages (-S), markdown-it + mdurl on PYTHONPATH."""
+    import markdown_it
+    import mdurl
+
+    target = tmp_path / "comment-gate"
+    target.mkdir()
+    for package in (markdown_it, mdurl):
+        (target / package.__name__).symlink_to(Path(package.__file__).parent)
+    return {**os.environ, "PYTHONPATH": str(target)}
+
+
+def test_the_command_runs_with_the_standard_library_and_the_locked_parser_alone(tmp_path):
+    """The comment job runs it with the runner's python3 and only the hash-locked parser (-S: no site-packages)."""
     report, out = tmp_path / "report.md", tmp_path / "comment" / "comment.md"
     report.write_bytes(b"### Review \xff\n\n![curves](curves.png)\n")
     run = [sys.executable, "-S", "-m", "pipeline.review.comment", "--report", str(report), "--run-url", RUN,
            "--out", str(out)]
-    ok = subprocess.run(run, cwd=REPO, capture_output=True, text=True)
+    env = locked_parser_only(tmp_path)
+    ok = subprocess.run(run, cwd=REPO, capture_output=True, text=True, env=env)
     assert ok.returncode == 0, ok.stderr
     assert "\ufffd" in out.read_text() and "`curves.png`" in out.read_text()
     report.write_text("![x](../../etc/passwd)\n")
     out.unlink()
-    refused = subprocess.run(run, cwd=REPO, capture_output=True, text=True)
+    refused = subprocess.run(run, cwd=REPO, capture_output=True, text=True, env=env)
     assert refused.returncode == comment.EXIT_REFUSED and "refusing to post" in refused.stderr
     assert "../../etc/passwd" in refused.stderr and not out.exists()
+
+
+def test_without_the_parser_the_command_refuses_without_a_traceback(tmp_path):
+    report, out = tmp_path / "report.md", tmp_path / "comment.md"
+    report.write_text("### Review\n\nfine\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, "-S", "-m", "pipeline.review.comment", "--report", str(report),
+                          "--run-url", RUN, "--out", str(out)], cwd=REPO, capture_output=True, text=True, env=env)
+    assert run.returncode == comment.EXIT_REFUSED and not out.exists()
+    assert "CommonMark parser is missing" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_a_symlinked_report_is_refused(tmp_path):
@@ -163,5 +188,5 @@ def test_random_markdown_never_hides_a_local_target_from_the_gate():
         local = [t for t in parsed_targets(markdown) if not t.lower().startswith("https://")]
         if local:
             linked += 1
-            assert comment.local_targets(markdown), (markdown, local)
+            assert comment.problems(markdown), (markdown, local)
     assert linked > 30  # the generator does produce links the parser accepts

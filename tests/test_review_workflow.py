@@ -114,10 +114,14 @@ def test_comment_workflow_posts_with_pinned_cml_and_never_runs_pr_code():
     assert len(checkouts) == 1
     assert set(checkouts[0]["with"]) == {"persist-credentials", "sparse-checkout"}
     assert checkouts[0]["with"]["persist-credentials"] is False
-    assert checkouts[0]["with"]["sparse-checkout"].split() == ["pipeline/review", ".github/cml"]
+    assert checkouts[0]["with"]["sparse-checkout"].split() == ["pipeline/review", ".github/cml", ".github/comment-gate"]
     runs = "\n".join(s.get("run", "") for _, s in steps(workflow))
-    assert "pip install" not in runs and "python -m pipeline" not in runs  # nothing of the PR is installed
-    assert set(re.findall(r"python3 -m ([\w.]+)", runs)) == {"pipeline.review.comment", "pipeline.review.cml_lock"}
+    # Nothing of the PR is installed: pip installs only the gate's parser, by hash (tests/test_comment_gate.py).
+    installs = [c for c in runs.replace("\\\n", " ").splitlines() if "pip install" in c]
+    assert len(installs) == 1 and "--require-hashes" in installs[0] and "python -m pipeline" not in runs
+    assert "-r .github/comment-gate/requirements.txt" in installs[0]
+    assert set(re.findall(r"python3 -m ([\w.]+)", runs)) == {"pipeline.review.comment", "pipeline.review.cml_lock",
+                                                             "pip"}
     download = next(s for _, s in steps(workflow) if s.get("uses", "").startswith("actions/download-artifact@"))
     assert download["with"]["path"] == "${{ runner.temp }}/review"  # the PR's data outside the checkout
     assert "tr -dc '0-9'" in text and ".head.sha" in text  # the artifact's PR number is checked
