@@ -51,6 +51,12 @@ def test_field_and_line_caps_are_error_rows_and_reading_goes_on():
     assert lines[1].error == "field 2 is 1,001 characters, over the cap of 1,000"
 
 
+def test_a_line_over_the_cap_ending_in_a_lone_cr_costs_only_itself():
+    lines = _lines("h\r" + "x" * 50 + "\rnext\r" + "y" * 10 + "\rlast\n", max_line_chars=10)
+    assert [(line.number, line.fields) for line in lines] == [(1, ["h"]), (2, None), (3, ["next"]),
+                                                               (4, ["y" * 10]), (5, ["last"])]
+
+
 def test_crlf_and_blank_lines():
     lines = _lines("url\r\n\r\nhttp://a.example/\r\n")
     assert [(line.number, line.fields) for line in lines] == [(1, ["url"]), (2, []), (3, ["http://a.example/"])]

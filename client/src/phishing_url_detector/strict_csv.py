@@ -100,8 +100,8 @@ def _bounded_line(stream: IO[str], max_line_chars: int) -> tuple[str, bool] | No
     line = stream.readline(max_line_chars + 1)
     if not line:
         return None
-    if len(line) > max_line_chars and not line.endswith("\n"):
-        while (rest := stream.readline(max_line_chars)) and not rest.endswith("\n"):
+    if len(line) > max_line_chars and not line.endswith(("\n", "\r")):  # a lone \r ends a line too
+        while (rest := stream.readline(max_line_chars)) and not rest.endswith(("\n", "\r")):
             pass
         return line[:_SHOWN], True
     return line.removesuffix("\n").removesuffix("\r"), False
