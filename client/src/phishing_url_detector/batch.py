@@ -119,7 +119,7 @@ def _shown(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _too_long(url: str) -> str | None:
+def too_long(url: str) -> str | None:
     """Why ``url`` is not scored for its length (the same cap as a CSV field), or None."""
     if len(url) > MAX_URL_CHARS:
         return f"URL is {len(url):,} characters, over the cap of {MAX_URL_CHARS:,}"
@@ -144,7 +144,7 @@ def text_records(stream: IO[bytes]) -> Iterator[Record]:
         if row == 1:
             text = text.removeprefix("\ufeff")
         if text.strip():
-            error = _too_long(text)
+            error = too_long(text)
             yield (row, None, error) if error else (row, text, None)
 
 
@@ -235,7 +235,7 @@ def _parquet_rows(reader, url_column: str, batch_rows: int) -> Iterator[Record]:
                     if url is None:
                         yield row, None, f"null {url_column!r}"
                     else:
-                        error = _too_long(url)
+                        error = too_long(url)
                         yield (row, None, error) if error else (row, url, None)
         except (OSError, ValueError, pa.ArrowException) as exc:
             why = f"row group {group + 1:,} cannot be read: {exc}"

@@ -124,7 +124,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     if not urls:
         raise LoaderError("no URLs to score: give them as arguments, with --file PATH, or '-' for stdin")
     model = resolve_model(args.model, repo=args.repo, cache_dir=args.cache_dir, **_fetch_kwargs(args))
-    results = Detector(model).score(urls)
+    results = _score_capped(Detector(model), urls)
     failed = [r for r in results if r.error is not None]
     if args.json:
         rows = [{"url": r.url, "error": r.error} if r.error is not None else
@@ -138,6 +138,17 @@ def cmd_score(args: argparse.Namespace) -> int:
         for r in failed:
             print(f"error: cannot score '{terminal(r.url)}': {terminal(r.error)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _score_capped(detector, urls: list[str]) -> list:
+    """:meth:`Detector.score`, but a URL over ``batch.MAX_URL_CHARS`` is an error, as in ``--output``
+    (the same URL gets the same outcome whichever way it comes in; a huge one would cost seconds)."""
+    from phishing_url_detector.batch import too_long
+    from phishing_url_detector.detector import UrlScore
+
+    refused = {i: why for i, url in enumerate(urls) if (why := too_long(url))}
+    scored = iter(detector.score([url for i, url in enumerate(urls) if i not in refused]))
+    return [UrlScore(url, error=refused[i]) if i in refused else next(scored) for i, url in enumerate(urls)]
 
 
 def _score_to_file(args: argparse.Namespace) -> int:
