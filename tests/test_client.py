@@ -29,7 +29,7 @@ from phishing_url_detector import cli
 from phishing_url_detector import contract as C
 from phishing_url_detector.detector import Detector, prepare_url
 from phishing_url_detector.errors import FetchError, LoaderError, UnscorableUrlError, VerificationError
-from phishing_url_detector.fetch import fetch
+from phishing_url_detector.fetch import REPOSITORY_RECORD, fetch
 from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, SUMS_FILE, bundle_asset_name,
                                             model_asset_name, parse_sha256sums, provenance_asset_names,
                                             release_asset_names, verify_local_model, verify_release_dir,
@@ -317,7 +317,9 @@ def test_fetch_then_score_end_to_end(capsys, tmp_path, github, release, monkeypa
     assert f"directory: {directory}" in out
     assert "version:   1.2.0" in out and f"threshold: {THRESHOLD:.4f}" in out and "downloaded" in out
     assert sorted(p.name for p in directory.iterdir()) == sorted(release_asset_names("1.2.0")
-                                                                 + provenance_asset_names("1.2.0"))
+                                                                 + provenance_asset_names("1.2.0")
+                                                                 + [REPOSITORY_RECORD])
+    assert (directory / REPOSITORY_RECORD).read_text() == f"{REPO}\n"  # which repository it came from
     assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []  # no staging left
 
     api = github.requests_to("127.0.0.1")
@@ -489,13 +491,16 @@ def test_help_texts(capsys):
 # -- local path mode ---------------------------------------------------------------------------------
 @pytest.fixture
 def dist(tmp_path, monkeypatch) -> Path:
-    """A ``dist/`` as the export stage writes it (no version, unversioned file name), with a provenance
-    bundle from REPO's release workflow (PHISHING_MODEL_REPO names REPO)."""
+    """A ``dist/`` as the export stage writes it (no version, unversioned file name), with SHA256SUMS over
+    the model and manifest and the provenance bundles of the model and SHA256SUMS from REPO's release
+    workflow (PHISHING_MODEL_REPO names REPO)."""
     directory = tmp_path / "dist"
     directory.mkdir()
     (directory / C.MODEL_FILE).write_bytes(MODEL_BYTES)
     write_manifest(directory, C.MODEL_FILE, version=None)
+    write_sha256sums(directory, [C.MODEL_FILE, MANIFEST_FILE])
     attest(directory, C.MODEL_FILE)
+    attest(directory, SUMS_FILE)
     monkeypatch.setenv("PHISHING_MODEL_REPO", REPO)
     return directory
 

@@ -156,11 +156,11 @@ def test_scores_are_the_client_detectors(inputs, tmp_path, small_onnx):
     params = tmp_path / "params.yaml"
     params.write_text("monitor:\n  alert:\n    min_rows: 300\n")
     assert run_cli("monitor", "--log", log_path, "--out", out, "--params", params,
-                   "--release-dir", release) in (0, 3)
+                   "--release-dir", release, "--allow-unverified") in (0, 3)  # a local, unsigned build
     result = strict_json(out / "monitor.json")
     assert result["input"]["rows_rejected"] == 0
     assert result["input"]["thresholds"] == {"2.1.0": {"threshold": 0.75, "source": "--release-dir",
-                                                       "release_dir": str(release)}}
+                                                       "release_dir": str(release), "verified": False}}
     flagged = sum(w["flagged_ratio"] * w["rows"] for w in result["windows"]) / len(log)
     assert flagged == pytest.approx((log["score"] >= 0.75).mean())
 

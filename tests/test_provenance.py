@@ -4,6 +4,7 @@ then the whole fetch / score / verify path refusing self-consistent releases nob
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import logging
@@ -15,7 +16,8 @@ from phishing_url_detector import provenance
 from phishing_url_detector.detector import Detector
 from phishing_url_detector.errors import LoaderError, VerificationError
 from phishing_url_detector.fetch import fetch
-from phishing_url_detector.releases import SUMS_FILE, bundle_asset_name, model_asset_name, provenance_asset_names
+from phishing_url_detector.releases import (SUMS_FILE, VerifiedModel, bundle_asset_name, format_sha256sums,
+                                            model_asset_name, provenance_asset_names, write_sha256sums)
 from sigstore_testca import TestSigstore
 from test_client import (MODEL_BYTES, REPO, SIGSTORE, _isolated_env, _server, attest, digest_dirs,  # noqa: F401
                          github, make_release, run, trusted_root)
@@ -227,3 +229,56 @@ def test_the_test_ca_is_deterministic():
     claims = {"x.onnx": "ab" * 32}
     assert TestSigstore().attest(claims, repo=REPO) == SIGSTORE.attest(claims, repo=REPO)
     assert TestSigstore().trusted_root() == SIGSTORE.trusted_root()
+
+
+# -- everything the product believes about a model is signed (issue 19, finding 2) ---------------------
+def forged_manifest_dir(tmp_path: Path, *, sums: list[str] | None = None) -> Path:
+    """The genuine ONNX file of a signed release with its genuine bundle, beside a hand-written manifest
+    (version 9.9.9, threshold 0.999); with ``sums``, a SHA256SUMS over those names, validly signed."""
+    genuine = make_release(tmp_path / "genuine", "1.0.0")
+    onnx = model_asset_name("1.0.0")
+    attack = tmp_path / "attack"
+    attack.mkdir()
+    for name in (onnx, bundle_asset_name(onnx)):
+        (attack / name).write_bytes((genuine / name).read_bytes())
+    manifest = json.loads((genuine / "manifest.json").read_text())
+    (attack / "manifest.json").write_text(json.dumps({**manifest, "version": "9.9.9", "threshold": 0.999}))
+    if sums is not None:
+        write_sha256sums(attack, sums)
+        attest(attack, SUMS_FILE)
+    return attack
+
+
+def test_a_hand_written_manifest_beside_a_genuine_model_is_refused(capsys, tmp_path):
+    attack = forged_manifest_dir(tmp_path)
+    onnx = attack / model_asset_name("1.0.0")
+    code, out, err = run(capsys, "verify", "--repo", REPO, "--json", str(onnx))
+    assert code == 2 and out == ""  # not "verified": true
+    assert f"{onnx.name}: no {SUMS_FILE} beside it" in err and "nobody signed" in err
+    urls, scored = tmp_path / "urls.txt", tmp_path / "scores.csv"
+    urls.write_text("http://a/login\nhttp://b/\n")
+    code, _, err = run(capsys, "score", "--repo", REPO, "--model", str(onnx), "--file", str(urls),
+                       "--output", str(scored))
+    assert code == 2 and not scored.exists() and f"no {SUMS_FILE} beside it" in err  # no row says 9.9.9
+    with pytest.raises(VerificationError, match=f"no {SUMS_FILE} beside it"):
+        Detector.from_path(onnx, repo=REPO)
+
+
+def test_a_signed_sha256sums_that_does_not_cover_the_manifest_is_refused(capsys, tmp_path):
+    attack = forged_manifest_dir(tmp_path, sums=[model_asset_name("1.0.0")])  # signed, lists the ONNX only
+    code, _, err = run(capsys, "verify", "--repo", REPO, str(attack / model_asset_name("1.0.0")))
+    assert code == 2 and "does not list manifest.json, so nothing signed vouches for its version" in err
+
+
+def test_signed_claims_bind_the_manifest_bytes_to_the_model():
+    sums = format_sha256sums({"m.onnx": "a" * 64, "manifest.json": hashlib.sha256(b'{"v": 1}').hexdigest()})
+    model = VerifiedModel(Path("m.onnx"), "a" * 64, {"v": 1}, source="m.onnx")
+    provenance.signed_claims(model, sums.encode(), b'{"v": 1}')
+    provenance.signed_claims(dataclasses.replace(model, manifest=None), sums.encode(), None)
+    with pytest.raises(VerificationError, match="does not list m.onnx with sha256 " + "b" * 64):
+        provenance.signed_claims(dataclasses.replace(model, sha256="b" * 64), sums.encode(), b'{"v": 1}')
+    with pytest.raises(VerificationError, match="does not match the signed SHA256SUMS entry"):
+        provenance.signed_claims(model, sums.encode(), b'{"v": 2}')
+    with pytest.raises(VerificationError, match="changed after it was verified"):
+        provenance.signed_claims(dataclasses.replace(model, manifest={"v": 2}), sums.encode(), b'{"v": 1}')
+

@@ -32,6 +32,7 @@ class MonitorParams:
     reference_end: str | None = None
     score_quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
     releases: tuple[str, ...] = ()  # release directories giving a version's threshold
+    repo: str | None = None  # OWNER/NAME whose release workflow must have signed those releases
     log_path: str = "data/monitoring/predictions"
     log_url: str | None = None
     log_max_bytes: int = 1 << 30  # per file, decompressed (monitor.logs.max_decompressed_bytes)
@@ -69,6 +70,7 @@ def from_mapping(section: dict | None) -> MonitorParams:
                          "verified; list release directories under monitor.releases instead")
     if "releases" in section:
         kwargs["releases"] = tuple(str(p) for p in section["releases"] or ())
+    kwargs["repo"] = _opt_str(section.get("repo"))
     if "windows" in reference:
         kwargs["reference_windows"] = int(reference["windows"])
     kwargs["reference_start"] = _opt_str(reference.get("start"))

@@ -8,11 +8,10 @@ credentials serves the pipeline and the monitoring.
 from __future__ import annotations
 
 import argparse
-import shlex
 import subprocess
 import sys
 
-from pipeline.common import terminal
+from phishing_url_detector.text import shell_command
 from pipeline.monitoring import config
 
 
@@ -39,7 +38,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     command = fetch_command(config.load(args.params), args.path, args.url)
-    print("fetch-logs:", terminal(shlex.join(command)))
+    print("fetch-logs:", shell_command(*command))  # each word escaped, then quoted: safe to paste
     if args.dry_run:
         return 0
     return subprocess.run(command, check=False).returncode

@@ -7,6 +7,11 @@ write the outputs. Exit code 0 means no alert, 3 means an alert fired (the
 scheduled workflow opens or updates its tracking issue on 3), 1 means it could
 not run.
 
+A release gives a threshold only once its provenance is checked against the
+release workflow of ``--repo`` ($PHISHING_MODEL_REPO, params monitor.repo);
+``--allow-unverified`` skips that with a warning on every run, and the report
+says the thresholds were unverified.
+
 The log is read by an engine that streams it (``--engine duckdb``, embedded, the default)
 or by Spark (``--engine spark --master URL``) for logs beyond one machine; both run the
 same SQL (``sql``) and give identical outputs.
@@ -14,6 +19,7 @@ same SQL (``sql``) and give identical outputs.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -21,6 +27,7 @@ from pipeline.common import terminal
 from pipeline.monitoring import analysis, config, logs, render, thresholds
 
 EXIT_OK, EXIT_ERROR, EXIT_ALERT = 0, 1, 3
+logger = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
@@ -43,6 +50,16 @@ def register(subparsers) -> None:
                         help="a verified model release directory giving its version's threshold "
                              "for rows without a verdict (repeatable; wins over params "
                              "monitor.releases, which wins over the client's fetch cache)")
+    parser.add_argument("--repo", metavar="OWNER/NAME",
+                        help="repository whose release workflow (on main) must have signed every release "
+                             "a threshold is read from, and whose fetch-cache entries are used (default: "
+                             "$PHISHING_MODEL_REPO, else params monitor.repo)")
+    parser.add_argument("--trusted-root", metavar="FILE",
+                        help="sigstore trusted_root.json for the provenance bundles (default: "
+                             "$PHISHING_MODEL_TRUSTED_ROOT, else the Sigstore public-good root)")
+    parser.add_argument("--allow-unverified", action="store_true",
+                        help="use release thresholds WITHOUT checking their provenance (local development "
+                             "builds only); warns on every run and the report says so")
     parser.add_argument("--threshold", type=float,
                         help="last resort: threshold for rows without a verdict whose version "
                              "no release covers")
@@ -73,13 +90,23 @@ def reference_range(args: argparse.Namespace, params: config.MonitorParams):
     return None
 
 
-def load_log(args: argparse.Namespace, params: config.MonitorParams, out: Path):
+def trust(args: argparse.Namespace, params: config.MonitorParams) -> thresholds.Trust:
+    """Whose releases give thresholds; ``--allow-unverified`` is warned about on every run."""
+    chosen = thresholds.trust_for(args.repo, params.repo, args.trusted_root, args.allow_unverified)
+    if chosen.allow_unverified:
+        logger.warning("monitor: warning: --allow-unverified: the provenance of release thresholds is NOT "
+                       "checked; whoever can write a release directory or the fetch cache can silence the "
+                       "alerts (local development builds only)")
+    return chosen
+
+
+def load_log(args: argparse.Namespace, params: config.MonitorParams, out: Path, trusted: thresholds.Trust):
     """The log's counts and capped rejects, and the thresholds applied to its rows without a verdict."""
     applied: dict = {}
-    named = thresholds.named_releases(args.release_dirs or (), params.releases)
+    named = thresholds.named_releases(args.release_dirs or (), params.releases, trusted)
 
     def resolve(needed: dict[str, int]) -> dict[str, float]:
-        applied.update(thresholds.resolve(needed, named, default=args.threshold))
+        applied.update(thresholds.resolve(needed, named, default=args.threshold, trust=trusted))
         return {v: t.threshold for v, t in applied.items()}
 
     engine = logs.open_engine(args.engine, args.master)
@@ -99,8 +126,10 @@ def run(args: argparse.Namespace) -> int:
         analysis.parse_window(params.window)
         reference = reference_range(args, params)
         out = Path(args.out or params.out)
-        log, applied, months = load_log(args, params, out)
-        result = {"input": {**render.input_summary(log), "thresholds": applied}, "model_data_through": months}
+        trusted = trust(args, params)
+        log, applied, months = load_log(args, params, out, trusted)
+        result = {"input": {**render.input_summary(log), "thresholds": applied, "provenance": trusted.as_dict()},
+                  "model_data_through": months}
         cells = analysis.cells_from_aggregates(log.aggregates, analysis.parse_window(params.window))
         result.update(analysis.analyse_cells(cells, params, reference_range=reference,
                                              reference_version=args.reference_version))

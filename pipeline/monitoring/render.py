@@ -86,14 +86,24 @@ COMPARISON_HEADER = ["kind", "window", "version", "against", "rows (current / re
                      "flagged ratio", "change", "ratio p (BH)", "PSI", "KS p (BH)", "result"]
 
 
-def _threshold_lines(thresholds: dict) -> list[str]:
-    """Which threshold flagged the rows that logged no verdict, and where it came from."""
+def _threshold_lines(thresholds: dict, provenance: dict | None = None) -> list[str]:
+    """Which threshold flagged the rows that logged no verdict, where it came from, and whether anyone
+    checked who built that release (``--allow-unverified`` is always named)."""
+    lines = []
+    if provenance and not provenance.get("checked", True):
+        unverified = [v for v, t in thresholds.items() if t.get("verified") is False]
+        which = (f": {', '.join(md_cell(v) for v in unverified)}" if unverified
+                 else " (none was applied in this run)")
+        lines += [(f"**Thresholds unverified**: `--allow-unverified` was given, so the provenance of the "
+                   f"releases giving thresholds was NOT checked{which}. Whoever can write a release "
+                   "directory or the fetch cache could have silenced these alerts."), ""]
     if not thresholds:
-        return []
+        return lines
     used = "; ".join(f"{md_cell(v)} at {t['threshold']:g} ({t['source']}"
-                     f"{' ' + md_cell(t['release_dir']) if t.get('release_dir') else ''})"
+                     f"{' ' + md_cell(t['release_dir']) if t.get('release_dir') else ''}"
+                     f"{', **unverified**' if t.get('verified') is False else ''})"
                      for v, t in thresholds.items())
-    return [f"Rows without a verdict were flagged at their release's threshold: {used}.", ""]
+    return lines + [f"Rows without a verdict were flagged at their release's threshold: {used}.", ""]
 
 
 def data_age_months(data_through: str | None, window_start: str) -> int | None:
@@ -128,7 +138,7 @@ def render_markdown(result: dict) -> str:
         f"{result['params']['min_ratio_change'] * 100:.1f} pp (ratio) or PSI ≥ "
         f"{result['params']['psi_alert']} (scores); at least {result['params']['min_rows']:,} rows "
         f"on each side.", ""]
-    lines += _threshold_lines(inp.get("thresholds") or {})
+    lines += _threshold_lines(inp.get("thresholds") or {}, inp.get("provenance"))
 
     lines += ["## Alerts", ""]
     if alerts:

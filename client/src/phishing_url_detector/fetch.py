@@ -3,7 +3,9 @@
 Verified releases are cached under ``<cache>/<sha256 of the onnx>/<version>/``
 and re-verified on every use, so a corrupted cache is noticed and healed rather
 than trusted. Everything is verified in a staging directory before it enters
-the cache.
+the cache. Each entry records the repository it was fetched from (the file
+``repository``, written at fetch time); an entry of another repository, or one
+that records none, is never used for this one.
 """
 from __future__ import annotations
 
@@ -14,17 +16,20 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from phishing_url_detector import contract as C
 from phishing_url_detector import github as gh
 from phishing_url_detector import provenance
 from phishing_url_detector.errors import FetchError, LoaderError, VerificationError
-from phishing_url_detector.releases import (REPO_ENV, REPOSITORY, SUMS_FILE, VerifiedModel, model_asset_name, parse_sha256sums, parse_tag,
+from phishing_url_detector.releases import (REPO_ENV, REPOSITORY, SUMS_FILE, TAG_PREFIX, VerifiedModel, model_asset_name, parse_sha256sums, parse_tag,
                                             provenance_asset_names, release_asset_names, verify_local_model,
                                             verify_release_dir, warn)
+from phishing_url_detector.text import shell_command, terminal
 
 CACHE_ENV = "PHISHING_MODEL_CACHE"
+REPOSITORY_RECORD = "repository"  # in each cache entry: OWNER/NAME it was fetched from
+_RECORD_MAX_BYTES = 256
 
 
 def default_cache_dir() -> Path:
@@ -45,11 +50,11 @@ def _refuse_unsafe(path: Path) -> None:
     info = os.lstat(path)
     if stat.S_ISLNK(info.st_mode):
         raise VerificationError(f"cache entry {path} is a symbolic link (to {os.readlink(path)}); the loader "
-                                f"never follows links in its cache: remove it (rm {path}) and fetch again")
+                                f"never follows links in its cache: remove it ({shell_command('rm', path)}) and fetch again")
     if stat.S_ISDIR(info.st_mode) and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise VerificationError(f"cache directory {path} is group- or world-writable (mode "
                                 f"{stat.S_IMODE(info.st_mode):04o}); others could swap a verified model: "
-                                f"run chmod go-w {path}")
+                                f"run {shell_command('chmod', 'go-w', path)}")
 
 
 def _prepare_cache(cache: Path) -> None:
@@ -75,6 +80,33 @@ def _check_entry(target: Path) -> None:
     if target.is_dir():
         for child in target.iterdir():
             _refuse_unsafe(child)
+
+
+def record_repository(entry: Path, repo: str) -> None:
+    """Write which repository ``entry`` (a staged or cached release) was fetched from."""
+    (entry / REPOSITORY_RECORD).write_text(f"{repo}\n", encoding="utf-8")
+
+
+def recorded_repository(entry: Path) -> str | None:
+    """The repository ``entry`` records (None when it records none), as written: compared, never trusted."""
+    path = entry / REPOSITORY_RECORD
+    if not path.is_file():
+        return None
+    with open(path, "rb") as fh:
+        return fh.read(_RECORD_MAX_BYTES).decode("utf-8", "replace").removesuffix("\n")
+
+
+def check_recorded_repository(entry: Path, repo: str) -> None:
+    """Refuse a cache entry that was not fetched from ``repo``: another repository's release (its
+    thresholds, its model) is never used for this one, nor an entry that records no repository."""
+    recorded = recorded_repository(entry)
+    if recorded is None:
+        raise VerificationError(f"cache entry {entry} records no repository (no {REPOSITORY_RECORD} file; cached "
+                                f"by an older client), so it cannot be tied to {repo}: fetch it again "
+                                f"({shell_command('phishing-url-detector', 'fetch', '--repo', repo, '--tag', TAG_PREFIX + entry.name)})")
+    if recorded != repo:
+        raise VerificationError(f"cache entry {entry} was fetched from {terminal(recorded)!r}, not {repo}; "
+                                "another repository's release is never used")
 
 
 def _release(client: gh.GitHubReleases, repo: str, tag: str) -> tuple[str, str, dict[str, dict]]:
@@ -118,13 +150,15 @@ def _verified_dir(directory: Path, version: str, check: Check) -> VerifiedModel:
     return check(verify_release_dir(directory, version))
 
 
-def _cached(target: Path, sums_bytes: bytes, version: str, label: str,
+def _cached(target: Path, sums_bytes: bytes, version: str, label: str, repo: str,
             warn: Callable[[str], None], check: Check) -> VerifiedModel | None:
-    """The cached copy, re-verified; None (and the copy removed) when it is absent or fails."""
+    """The cached copy, re-verified; None (and the copy removed) when it is absent or fails, or was
+    fetched from another repository (or records none)."""
     _check_entry(target)  # a link or a shared-writable directory is refused, not healed: see _refuse_unsafe
     if not target.is_dir():
         return None
     try:
+        check_recorded_repository(target, repo)
         if (target / SUMS_FILE).read_bytes() != sums_bytes:
             raise VerificationError(f"cached {SUMS_FILE} differs from the release's")
         return dataclasses.replace(_verified_dir(target, version, check), source=label, from_cache=True)
@@ -134,15 +168,17 @@ def _cached(target: Path, sums_bytes: bytes, version: str, label: str,
         return None
 
 
-def _promote(staging: Path, target: Path, version: str, label: str, check: Check) -> VerifiedModel:
-    """Verify the staged download and move it into the cache."""
+def _promote(staging: Path, target: Path, version: str, label: str, repo: str, check: Check) -> VerifiedModel:
+    """Verify the staged download, record its repository and move it into the cache."""
     verified = _verified_dir(staging, version, check)
+    record_repository(staging, repo)
     target.parent.mkdir(parents=True, exist_ok=True)
     _make_private(target.parent)
     try:
         staging.rename(target)
     except OSError:  # another process cached it first (or a link sits there): check it as _cached does
         _check_entry(target)
+        check_recorded_repository(target, repo)
         return dataclasses.replace(_verified_dir(target, version, check), source=label)
     return dataclasses.replace(verified, onnx_path=target / verified.onnx_path.name, source=label)
 
@@ -191,7 +227,7 @@ def fetch(repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = 
         try:
             sums_bytes, digest = _model_digest(client, assets, staging, version, label)
             target = cache / digest / version
-            cached = _cached(target, sums_bytes, version, label, warn, check)
+            cached = _cached(target, sums_bytes, version, label, repo, warn, check)
             if cached is not None:
                 return cached
             bundles = [n for n in provenance_asset_names(version) if n in assets]
@@ -200,7 +236,7 @@ def fetch(repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = 
                     client.download_asset(assets[name], staging / name)
         except gh.GitHubError as exc:
             raise FetchError(str(exc)) from None
-        return _promote(staging, target, version, label, check)
+        return _promote(staging, target, version, label, repo, check)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -236,20 +272,27 @@ def resolve_model(model: str, *, repo: str | None = None, cache_dir: str | os.Pa
     return verify_local(model, repo=repo, trusted_root=trusted_root, allow_unverified=allow_unverified)
 
 
-def cached_manifests(cache_dir: str | os.PathLike | None = None) -> list[Path]:
-    """The manifest.json of every release in the fetch cache (``<cache>/<sha256>/<version>/``).
+def cached_manifests(repo: str, cache_dir: str | os.PathLike | None = None, versions: Iterable[str] | None = None,
+                     warn: Callable[[str], None] = warn) -> list[Path]:
+    """The manifest.json of every release of ``repo`` in the fetch cache (``<cache>/<sha256>/<version>/``),
+    only of ``versions`` when given.
 
-    Entries are checked as :func:`fetch` checks them: one that is a link or that others can write
-    is left out with a warning (a threshold read from a swapped manifest could hide alerts), and a
-    cache root that others can write is refused."""
+    Entries are checked as :func:`fetch` checks them: one that is a link or that others can write, one
+    fetched from another repository and one that records no repository are left out with a warning (a
+    threshold read from a swapped or foreign manifest could hide alerts), and a cache root that others
+    can write is refused. What is returned still has to be verified (integrity and provenance)."""
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     if not cache.is_dir():
         return []
     _refuse_unsafe(cache.resolve())
+    wanted = None if versions is None else set(versions)
     found = []
     for manifest in sorted(p for p in cache.glob("*/*/manifest.json") if not p.parent.parent.name.startswith(".")):
+        if wanted is not None and manifest.parent.name not in wanted:
+            continue
         try:
             _check_entry(manifest.parent)
+            check_recorded_repository(manifest.parent, repo)
         except VerificationError as exc:
             warn(f"warning: skipping a cached release: {exc}")
             continue

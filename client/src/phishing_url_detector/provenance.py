@@ -14,6 +14,10 @@ bundle that ``actions/attest-build-provenance`` made for the ONNX file and for `
 * the DSSE envelope holds an in-toto statement one of whose ``subject[].digest.sha256`` equals the
   file's sha256.
 
+``SHA256SUMS`` is required, and it must list the ONNX file and ``manifest.json``: the manifest
+carries what the product believes about the model (version, threshold, contract digest), and it is
+signed only through the attested ``SHA256SUMS`` (:func:`signed_claims`).
+
 The repository always comes from the caller's configuration (``--repo`` /
 $PHISHING_MODEL_REPO), never from the release being checked. ``sigstore`` is imported on first
 use, so ``import phishing_url_detector`` stays light.
@@ -21,6 +25,7 @@ use, so ``import phishing_url_detector`` stays light.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -30,7 +35,8 @@ from typing import Callable
 
 from phishing_url_detector.digests import sha256_file
 from phishing_url_detector.errors import LoaderError, VerificationError
-from phishing_url_detector.releases import REPO_ENV, REPOSITORY, SUMS_FILE, VerifiedModel, bundle_asset_name, warn
+from phishing_url_detector.releases import (MANIFEST_FILE, REPO_ENV, REPOSITORY, SUMS_FILE, VerifiedModel,
+                                            bundle_asset_name, parse_sha256sums, warn)
 
 log = logging.getLogger(__name__)
 
@@ -162,10 +168,44 @@ def verify_file(path: str | os.PathLike, bundle_path: str | os.PathLike, policy:
     log.info("provenance: %s (sha256 %s) was built by %s", path.name, digest, policy.describe())
 
 
+def signed_claims(model: VerifiedModel, sums_bytes: bytes, manifest_bytes: bytes | None,
+                  where: str = SUMS_FILE) -> None:
+    """Refuse a model whose claims the signed ``SHA256SUMS`` (``sums_bytes``) does not cover: the ONNX
+    file at ``model.sha256`` and, when the model has a manifest (version, threshold, contract digest),
+    exactly ``manifest_bytes`` (the manifest.json beside it), which must parse to ``model.manifest``."""
+    sums = parse_sha256sums(sums_bytes, where)
+    name = model.onnx_path.name
+    if sums.get(name) != model.sha256:
+        raise VerificationError(f"{where} does not list {name} with sha256 {model.sha256}; the signed "
+                                f"{SUMS_FILE} does not vouch for this model")
+    if model.manifest is None:
+        return
+    listed = sums.get(MANIFEST_FILE)
+    if listed is None:
+        raise VerificationError(f"{where} does not list {MANIFEST_FILE}, so nothing signed vouches for its "
+                                "version, threshold or contract digest; refusing it")
+    actual = hashlib.sha256(manifest_bytes or b"").hexdigest()
+    if manifest_bytes is None or actual != listed:
+        raise VerificationError(f"{MANIFEST_FILE}: sha256 {actual} does not match the signed {where} entry "
+                                f"{listed}; its version, threshold and contract digest are not the release's")
+    try:
+        same = json.loads(manifest_bytes) == model.manifest
+    except ValueError:
+        same = False
+    if not same:
+        raise VerificationError(f"{MANIFEST_FILE} changed after it was verified; refusing it")
+
+
+def _read_optional(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
 def check_model(model: VerifiedModel, policy: Policy | None, *, allow_unverified: bool = False,
                 warn: Callable[[str], None] = warn) -> VerifiedModel:
-    """Verify the provenance of an integrity-checked model: its ONNX file and, when there is one, the
-    ``SHA256SUMS`` beside it, each against its ``<name>.sigstore.json``.
+    """Verify the provenance of an integrity-checked model: its ONNX file and the ``SHA256SUMS`` beside
+    it, each against its ``<name>.sigstore.json``, and that this signed ``SHA256SUMS`` covers the ONNX
+    file and the manifest (:func:`signed_claims`). Without ``SHA256SUMS`` the manifest's version,
+    threshold and contract digest would be anybody's word, so it is required.
 
     ``allow_unverified`` skips this (for local development builds) with a warning, every time.
     """
@@ -180,6 +220,13 @@ def check_model(model: VerifiedModel, policy: Policy | None, *, allow_unverified
                           "(or --allow-unverified for a local development build)")
     verify_file(model.onnx_path, model.directory / bundle_asset_name(model.onnx_path.name), policy, model.sha256)
     sums = model.directory / SUMS_FILE
-    if sums.is_file():
-        verify_file(sums, model.directory / bundle_asset_name(SUMS_FILE), policy)
+    if not sums.is_file():
+        raise VerificationError(f"{model.onnx_path.name}: no {SUMS_FILE} beside it in {model.directory}; the "
+                                f"{MANIFEST_FILE} (version, threshold, contract digest) is signed only through "
+                                f"the attested {SUMS_FILE}, so refusing a model whose claims nobody signed "
+                                "(--allow-unverified loads a local development build)")
+    sums_bytes = sums.read_bytes()  # hashed, verified and parsed from these same bytes
+    verify_file(sums, model.directory / bundle_asset_name(SUMS_FILE), policy, hashlib.sha256(sums_bytes).hexdigest())
+    manifest_bytes = _read_optional(model.directory / MANIFEST_FILE) if model.manifest is not None else None
+    signed_claims(model, sums_bytes, manifest_bytes, str(sums))
     return dataclasses.replace(model, verified=True)

@@ -11,9 +11,10 @@ these (markdown, plots, CSV reports), so each rule exists once.
 from __future__ import annotations
 
 import re
+import shlex
 import unicodedata
 
-__all__ = ["csv_cell", "csv_uncell", "terminal", "visible"]
+__all__ = ["csv_cell", "csv_uncell", "shell_command", "terminal", "visible"]
 
 # controls (C0, DEL, C1), format (bidi, zero-width, BOM), surrogates, private use, unassigned,
 # and the line / paragraph separators
@@ -52,6 +53,12 @@ def terminal(value, *, newlines: bool = False) -> str:
             shown = visible(ch)
             out.append(ch if shown is None else shown)
     return "".join(out)
+
+
+def shell_command(*words) -> str:
+    """A command a person may copy into a shell: each word made visible (:func:`terminal`), then
+    quoted (``shlex.quote``), so a hostile value (``1.0.0 && curl ... | sh #``) stays one inert argument."""
+    return " ".join(shlex.quote(terminal(word)) for word in words)
 
 
 # -- CSV a person opens ------------------------------------------------------------------------------
