@@ -78,3 +78,13 @@ def test_any_text_gives_one_record_per_line_and_no_other_exception(text):
     assert len(lines) == len(io.StringIO(text, newline="").readlines())  # \n, \r\n or a lone \r
     for line in lines:
         assert (line.fields is None) != (line.error is None)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list('ab,"\r\n')), max_size=40), st.integers(1, 6))
+def test_the_line_cap_never_splits_or_merges_lines(text, cap):
+    """A line exactly at the cap ending in \\r\\n: readline(cap + 1) cuts between \\r and \\n, and the \\n
+    alone must not become a blank line of its own (found by the client's hostile-input suite)."""
+    lines = _lines(text, max_line_chars=cap, max_field_chars=cap)
+    assert len(lines) == len(io.StringIO(text, newline="").readlines())
+    assert all(len(line.text) <= cap or line.error for line in lines)

@@ -95,6 +95,21 @@ def _split_quoted(line: str, delimiter: str) -> list[str]:
             return fields
 
 
+class _CrlfKept:
+    """``stream.readline(size)``, except that the ``\\n`` of a ``\\r\\n`` the size limit cut in two is
+    not taken for a blank line of its own (``\\r`` then ``\\n`` is one line end, never two)."""
+
+    def __init__(self, stream: IO[str]):
+        self._stream, self._cut_after_cr = stream, False
+
+    def readline(self, size: int) -> str:
+        line = self._stream.readline(size)
+        if self._cut_after_cr and line == "\n":
+            line = self._stream.readline(size)
+        self._cut_after_cr = len(line) == size and line.endswith("\r")
+        return line
+
+
 def _bounded_line(stream: IO[str], max_line_chars: int) -> tuple[str, bool] | None:
     """The next line without its end, and whether it was too long (then cut, the rest read past)."""
     line = stream.readline(max_line_chars + 1)
@@ -112,6 +127,7 @@ def read_lines(stream: IO[str], *, delimiter: str = ",", max_line_chars: int = D
     """Every line of a text stream (opened with ``newline=""``) as a :class:`Line`, in order.
 
     A blank line has ``fields == []``; what a blank line means is the caller's rule."""
+    stream = _CrlfKept(stream)
     for number in itertools.count(first_line):
         read = _bounded_line(stream, max_line_chars)
         if read is None:
