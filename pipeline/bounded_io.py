@@ -30,15 +30,19 @@ class LimitExceeded(PipelineError, ValueError):
 
 @dataclass(frozen=True)
 class Caps:
-    """Ceilings for one file: decompressed bytes and lines, each with the param that sets it."""
+    """Ceilings for one file: decompressed bytes and lines, each with the param that sets it, and
+    (for readers that parse fields: the monitor's staging) the characters one field may hold."""
 
     max_bytes: int
     max_rows: int
     bytes_param: str
     rows_param: str
+    max_field_chars: int = 1 << 16
+    field_param: str = "max_field_chars"
 
     def __post_init__(self):
-        for value, param in ((self.max_bytes, self.bytes_param), (self.max_rows, self.rows_param)):
+        for value, param in ((self.max_bytes, self.bytes_param), (self.max_rows, self.rows_param),
+                             (self.max_field_chars, self.field_param)):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise PipelineError(f"params {param}: expected a positive integer, got {value!r}")
 

@@ -162,3 +162,17 @@ def test_spark_local_and_duckdb_write_identical_outputs(tmp_path, params):
         "score outside [0,1]": 1, "unparseable JSON line": 1, "unparseable timestamp": 1, "verdict not 0/1": 1,
         "wrong number of CSV fields": 1}
     assert result["input"]["thresholds"]["9.9.9"]["source"] == "--threshold"
+
+
+@pytest.mark.slow
+def test_spark_reads_each_log_file_once_by_its_literal_name(tmp_path):
+    """Issue 19, finding 3: Hadoop expanded `a[1].parquet` to `a1.parquet` and `*.parquet` to the folder."""
+    from test_monitor_logs import glob_named_logs
+
+    engine = logs.open_engine("spark")
+    log = logs.load(glob_named_logs(tmp_path / "logs[x]"), engine=engine)
+    assert log.rows_valid == 10 and log.rows_rejected == 0
+    assert sorted(log.rows["url"].value_counts().items()) == [
+        ("http://*.example/", 5), ("http://a1.example/", 2), ("http://a[1].example/", 3)]
+    with pytest.raises(ValueError, match=r"contains the glob character\(s\) \* \[ \]"):
+        logs.load(f"file://{tmp_path}/logs[x]/*.parquet", engine=engine)

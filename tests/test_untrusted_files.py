@@ -207,3 +207,29 @@ def test_a_gzipped_batch_without_the_suffix_is_parsed_in_the_same_capped_pass(tm
     caps = Caps(1000, 10, "ingest.max_decompressed_bytes", "ingest.max_rows")
     frame = ingest_command.read_raw_capped(batch, caps, "feed")
     assert frame["url"].tolist() == ["http://a.example/", "http://b.example/"] and frame["line"].tolist() == [2, 3]
+
+
+def parquet_bomb(path: Path, rows: int = 20_000, width: int = 500) -> Path:
+    """A Parquet log of a few KB whose pages expand to ``rows * width`` bytes (no dictionary, zstd)."""
+    table = pa.table({"timestamp": ["2024-03-01T10:00:00Z"] * rows, "model_version": ["1.4.0"] * rows,
+                      "score": [0.5] * rows, "verdict": [1] * rows, "url": ["http://b.example/" + "a" * width] * rows})
+    pq.write_table(table, path, use_dictionary=False, compression="zstd", compression_level=19)
+    return path
+
+
+def test_a_parquet_bomb_is_refused_from_its_metadata_before_reading(tmp_path, capsys, monkeypatch):
+    """Issue 19, finding 6: only the on-disk size was checked; the footer says what the pages expand to."""
+    bomb = parquet_bomb(tmp_path / "bomb.parquet")
+    on_disk = bomb.stat().st_size
+    meta = pq.ParquetFile(bomb).metadata
+    expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    assert on_disk < 100_000 and expanded > 10_000_000  # 1 : 100 and more
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", None)  # nothing may read the data
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", None)
+    assert monitor_with_log_caps(tmp_path, bomb, "max_decompressed_bytes: 1000000") == 1
+    err = capsys.readouterr().err
+    assert (f"{bomb}: {expanded:,} bytes uncompressed (from its Parquet metadata) is over the cap of 1,000,000 "
+            "(params monitor.logs.max_decompressed_bytes; nothing read yet)") in err
+    assert not (tmp_path / "out" / "monitor.json").exists()
+    monkeypatch.undo()
+    assert logs.load(bomb, caps=Caps(expanded, 10 ** 6, "b", "r")).rows_valid == 20_000  # at the cap: read

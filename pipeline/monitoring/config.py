@@ -37,13 +37,14 @@ class MonitorParams:
     log_url: str | None = None
     log_max_bytes: int = 1 << 30  # per file, decompressed (monitor.logs.max_decompressed_bytes)
     log_max_rows: int = 10_000_000  # per file (monitor.logs.max_rows)
+    log_max_field_chars: int = 1 << 16  # one CSV/JSON/Parquet text value (monitor.logs.max_field_chars)
     out: str = "build/monitoring"
     simulate: dict = field(default_factory=dict)
 
     def log_caps(self) -> Caps:
         """The per-file caps every log file is read under (validated: positive integers)."""
         return Caps(self.log_max_bytes, self.log_max_rows, "monitor.logs.max_decompressed_bytes",
-                    "monitor.logs.max_rows")
+                    "monitor.logs.max_rows", self.log_max_field_chars, "monitor.logs.max_field_chars")
 
     def replace(self, **changes) -> "MonitorParams":
         """A copy with the given fields overridden (None means keep)."""
@@ -82,6 +83,8 @@ def from_mapping(section: dict | None) -> MonitorParams:
         kwargs["log_max_bytes"] = logs["max_decompressed_bytes"]
     if "max_rows" in logs:
         kwargs["log_max_rows"] = logs["max_rows"]
+    if "max_field_chars" in logs:
+        kwargs["log_max_field_chars"] = logs["max_field_chars"]
     params = MonitorParams(**kwargs)
     return dataclasses.replace(params, alpha=float(params.alpha), min_rows=int(params.min_rows),
                                min_ratio_change=float(params.min_ratio_change),

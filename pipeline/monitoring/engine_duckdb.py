@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.monitoring.staging import Input
+from pipeline.monitoring.staging import Input, literal_path
 
 _KINDS = {"VARCHAR": "string", "BOOLEAN": "bool", "DATE": "timestamp"}
 
@@ -43,8 +43,9 @@ class DuckDBEngine:
         self.con.execute("CREATE MACRO timestamp_micros(u) AS make_timestamp(u)")
 
     def register(self, index: int, item: Input, known: tuple[str, ...]) -> dict:
-        """View ``log_<index>`` over one input, with a 1-based ``log_row_``; the kinds of its known columns."""
-        rel = self.con.read_parquet(item.path, file_row_number=not item.staged)
+        """View ``log_<index>`` over one input, with a 1-based ``log_row_``; the kinds of its known columns.
+        The path is a name staging chose (DuckDB would expand glob characters in any other)."""
+        rel = self.con.read_parquet(literal_path(item.path), file_row_number=not item.staged)
         if not item.staged:
             rel = rel.project("* EXCLUDE (file_row_number), file_row_number + 1 AS log_row_")
         rel.create_view(f"log_{index}")

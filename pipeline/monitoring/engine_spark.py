@@ -11,7 +11,7 @@ import logging
 
 import pandas as pd
 
-from pipeline.monitoring.staging import Input
+from pipeline.monitoring.staging import Input, literal_path
 
 _NUMBER = ("ByteType", "ShortType", "IntegerType", "LongType", "FloatType", "DoubleType", "DecimalType")
 
@@ -45,10 +45,11 @@ class SparkEngine:
                       .getOrCreate())
 
     def register(self, index: int, item: Input, known: tuple[str, ...]) -> dict:
-        """View ``log_<index>`` over one input, with a 1-based ``log_row_`` (Parquet's row index)."""
+        """View ``log_<index>`` over one input, with a 1-based ``log_row_`` (Parquet's row index).
+        The path is a name staging chose, or a URI without glob characters (Hadoop expands them)."""
         from pyspark.sql import functions as F
 
-        df = self.spark.read.parquet(item.path)
+        df = self.spark.read.parquet(literal_path(item.path))
         if not item.staged:
             df = df.select("*", (F.col("_metadata.row_index") + 1).alias("log_row_"))
         df.createOrReplaceTempView(f"log_{index}")

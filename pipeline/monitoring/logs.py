@@ -6,6 +6,8 @@ into Parquet, the engine scans them once with the shared SQL of ``sql`` and retu
 per (window, model version, score bin, verdict, label), the reject counts per reason and the
 first ``reject_cap`` rejected rows. A row that cannot be used is never dropped quietly: it is
 counted with its reason, and the report says when ``rejects.csv`` holds only the first ones.
+A directory is listed here (``discover_files``), never by an engine: DuckDB and Spark would read
+a name with glob characters as a pattern, so each file reaches them under a name staging chose.
 """
 from __future__ import annotations
 
@@ -235,8 +237,8 @@ def load(path: Path | str, thresholds: Mapping[str, float] | None = None,
     engine = engine or open_engine("duckdb")
     try:
         with tempfile.TemporaryDirectory(prefix="monitor-staging-") as workdir:
-            if is_uri(str(path)):
-                staged = staging.Staged([staging.Input(str(path), str(path), False)])
+            if is_uri(str(path)):  # read in place by Spark's executors: a file or a directory, never a pattern
+                staged = staging.Staged([staging.Input(str(path), staging.literal_path(str(path)), False)])
             else:
                 staged = staging.stage(discover_files(path, exclude), caps, Path(workdir), reject_cap)
             log = scan(engine, staged, window or parse_window("7D"), resolve,

@@ -6,18 +6,30 @@ per-file caps, into a staged Parquet file of text columns plus ``log_row_``: the
 never parse CSV or JSON themselves, so quoting, bad lines and undecodable bytes are handled once,
 the same for DuckDB and Spark. A line that cannot be parsed becomes a *broken* reject here
 (with its reason and row); every other check is the shared SQL's.
+
+CSV is strict (``phishing_url_detector.strict_csv``): one physical line is one record, so a stray
+quote, a field with an embedded newline or a field over ``monitor.logs.max_field_chars`` costs its
+own line, never the rest of the file. ``row`` is the record's number, as ``score --file`` numbers
+it: CSV row n is line n + 1 (the header is line 1, a blank line keeps its number), JSON Lines row
+n is line n, Parquet row n its n-th row.
+
+Every input reaches an engine under a name chosen here (``input-000007.parquet`` in the staging
+directory: the staged copy, or a symlink to a Parquet file read in place). DuckDB and Spark expand
+``*``, ``?``, ``[...]`` and ``{a,b}`` in a path; a log file named ``a[1].parquet`` or
+``*.parquet`` must be read as itself, once.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from phishing_url_detector.strict_csv import RowError, read_lines, split_fields
 
 from pipeline.bounded_io import Caps, LimitExceeded, open_capped
 from pipeline.common import visible
@@ -29,6 +41,25 @@ KNOWN = (*REQUIRED, *OPTIONAL)
 BATCH = 100_000
 RAW_LIMIT = 2000
 _BAD_TEXT = re.compile("[\ud800-\udfff]")  # an undecodable byte (surrogate escape) or a lone surrogate
+GLOB_CHARS = frozenset("*?[]{}\\")  # what DuckDB's or Hadoop's glob expands (or escapes) in a path
+_BOM = "\ufeff"
+_JSON_SPACE = " \t\r\n"  # JSON's own whitespace: a line of only these is blank, not a record
+
+
+def literal_path(path: str) -> str:
+    """``path`` unchanged, or ValueError when an engine would read it as a pattern (why: DuckDB and
+    Spark expand glob characters, so ``a[1].parquet`` would read ``a1.parquet``)."""
+    found = sorted(set(str(path)) & GLOB_CHARS)
+    if found:
+        raise ValueError(f"{path}: contains the glob character(s) {' '.join(found)}, which DuckDB and Spark would "
+                         "expand as a pattern; a log is read as literal files only (a URI names one file or a "
+                         "directory; a local directory is listed by the monitor itself)")
+    return str(path)
+
+
+def input_name(workdir: Path, index: int) -> Path:
+    """The name input ``index`` reaches the engine under: chosen here, never a pattern."""
+    return Path(literal_path(str(workdir / f"input-{index:06d}.parquet")))
 
 
 @dataclass
@@ -92,7 +123,7 @@ def _undecodable(items: list[tuple[str, object]]) -> str | None:
 
 
 def _broken(index: int, row: int | None, reason: str, raw: str, record: dict | None = None) -> dict:
-    values = {k: escaped(str(v)) for k, v in (record or {}).items() if k in KNOWN and v is not None}
+    values = {k: escaped(str(v))[:RAW_LIMIT] for k, v in (record or {}).items() if k in KNOWN and v is not None}
     return {"src": index, "row": row, "reason": reason, **values, "raw": escaped(raw)[:RAW_LIMIT]}
 
 
@@ -128,94 +159,197 @@ def _text(value) -> str:
     return json.dumps(value) if isinstance(value, (bool, int, float, list, dict)) else str(value)
 
 
-def _csv_header(fh, sep: str) -> list[str]:
-    line = fh.readline()
-    text = line.decode("utf-8", "surrogateescape").rstrip("\r\n")
-    return [escaped(name) for name in next(csv.reader([text], delimiter=sep))] if text else []
+_LINE_ERRORS = (  # strict_csv's message -> a stable reason (the key the report counts by) and its detail
+    (re.compile(r"unbalanced quote: field (\d+)"), "unbalanced quote",
+     "field {0}: a quote not closed on its line, or a field with an embedded newline"),
+    (re.compile(r"stray quote: field (\d+)"), "stray quote", "field {0}: a quote inside or after a field"),
+    (re.compile(r"field (\d+) is ([\d,]+) characters, over the cap of ([\d,]+)"), "field over the length cap",
+     "field {0}: {1} characters, cap {2}, params monitor.logs.max_field_chars"),
+    (re.compile(r"line longer than ([\d,]+) characters"), "line over the length cap", "over {0} characters"),
+)
+
+
+def line_reason(error: str) -> str:
+    """A strict-CSV line error as ``kind (detail)``: the report groups rejects by ``kind``."""
+    for pattern, kind, detail in _LINE_ERRORS:
+        match = pattern.match(error)
+        if match:
+            return f"{kind} ({detail.format(*match.groups())})"
+    return error
+
+
+def _line_cap(caps: Caps, columns: int) -> int:
+    """The longest line worth parsing: ``columns`` fields at the field cap and their delimiters
+    (a longer line has a field over the cap or too many fields, a reject either way)."""
+    return (caps.max_field_chars + 1) * max(columns, 1)
+
+
+def _header(lines, caps: Caps) -> tuple[list[str] | None, str | None]:
+    """The header's names (a leading byte-order mark dropped), or why there are none."""
+    first = next(lines, None)
+    if first is None or first.fields == []:
+        return [], None
+    if first.error:
+        return None, f"unreadable CSV header ({line_reason(first.error)})"
+    return [escaped(name) for name in [first.fields[0].removeprefix(_BOM), *first.fields[1:]]], None
+
+
+class _CleanWatch(io.RawIOBase):
+    """The bytes after a CSV header, for the fast path: ends the stream at the first ``"`` or lone
+    ``\r`` (the caller then reads the file strictly) and counts physical lines."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.clean, self.newlines, self.last = inner, True, 0, b"\n"
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.inner.read(len(buffer))
+        if b'"' in data or data.count(b"\r") != data.count(b"\r\n"):
+            self.clean = False
+            return 0
+        buffer[:len(data)] = data
+        self.newlines += data.count(b"\n")
+        self.last = data[-1:] or self.last
+        return len(data)
+
+    @property
+    def lines(self) -> int:
+        return self.newlines + (self.last != b"\n")
 
 
 def _stage_csv_fast(path: Path, caps: Caps, out: Path, sep: str) -> bool:
-    """A clean CSV (every row well-formed UTF-8 with the header's field count) streamed by
-    pyarrow's parser, about ten times the speed of the row loop; False as soon as a row is not
-    clean, and the caller starts over with the loop, which says what is wrong with it."""
+    """A clean CSV streamed by pyarrow's parser, about eight times the speed of the strict loop, and
+    the same rows: taken only while the file has no quote at all (so no quoted field can span
+    lines) and no lone ``\r``, every line has the header's field count in UTF-8, no field is
+    over the cap and no line is blank (pyarrow would skip it: the row numbers would shift).
+    False as soon as one of these fails, and the caller reads the file strictly."""
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     with open_capped(path, caps, header_lines=1) as fh:
-        header = _csv_header(fh, sep)
-        if not header or len(set(header)) < len(header):
+        line = fh.readline(caps.max_field_chars + 1)
+        text = line.decode("utf-8", "surrogateescape").removesuffix("\n").removesuffix("\r")
+        if not line.endswith(b"\n") or b'"' in line or "\r" in text or _BAD_TEXT.search(text):
             return False
+        header = [escaped(name) for name in split_fields(text.removeprefix(_BOM), sep, caps.max_field_chars)]
+        if len(header) < 2 or len(set(header)) < len(header):
+            return False
+        watch = _CleanWatch(fh)
         reader = pacsv.open_csv(
-            fh, read_options=pacsv.ReadOptions(column_names=header, block_size=1 << 22),
-            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header},
-                                                 include_columns=[c for c in header if c in KNOWN]))
+            io.BufferedReader(watch, 1 << 16),
+            read_options=pacsv.ReadOptions(column_names=header, block_size=1 << 22),
+            parse_options=pacsv.ParseOptions(delimiter=sep, quote_char=False, newlines_in_values=False),
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header}))
         known = [c for c in header if c in KNOWN]
         schema = pa.schema([("log_row_", pa.int64()), *[(c, pa.string()) for c in known]])
         row = 0
         with pq.ParquetWriter(out, schema) as writer:
             try:
                 for batch in reader:
+                    if any((pc.max(pc.utf8_length(column)).as_py() or 0) > caps.max_field_chars
+                           for column in batch.columns):
+                        return False
                     rows = pa.array(range(row + 1, row + batch.num_rows + 1), pa.int64())
                     writer.write_table(pa.table([rows, *[batch.column(c) for c in known]], schema=schema))
                     row += batch.num_rows
             except pa.ArrowInvalid:
                 return False
-    return True
+    return watch.clean and row == watch.lines
 
 
 def stage_csv(path: Path, caps: Caps, index: int, out: Path, sep: str) -> tuple[Input, list[dict]]:
-    """A (compressed) CSV streamed row by row; a row with the wrong number of fields or an
-    undecodable byte is a broken reject. Rows are numbered from 1 after the header; blank
-    lines are skipped, as pandas skipped them."""
+    """A (compressed) CSV streamed line by line, strictly: a line that does not parse (stray or
+    unbalanced quote, a field over the cap), has the wrong number of fields or an undecodable
+    byte is a broken reject. Row n is line n + 1 (the header is line 1); blank lines are
+    skipped and keep their numbers."""
     try:
         if _stage_csv_fast(path, caps, out, sep):
             return Input(str(path), str(out), True), _Broken()
-    except pa.ArrowInvalid:
+    except (pa.ArrowInvalid, RowError):
         pass
     broken = _Broken()
     with open_capped(path, caps, header_lines=1) as fh:
-        header = _csv_header(fh, sep)
-        writer = _Writer(out, header)
         text = io.TextIOWrapper(fh, encoding="utf-8", errors="surrogateescape", newline="")
-        row = 0
-        for fields in csv.reader(text, delimiter=sep):
-            if not fields:
+        header, header_error = _header(read_lines(text, delimiter=sep, max_field_chars=caps.max_field_chars,
+                                                  max_line_chars=_line_cap(caps, 64)), caps)
+        writer = _Writer(out, header or [])
+        for line in read_lines(text, delimiter=sep, max_field_chars=caps.max_field_chars,
+                               max_line_chars=_line_cap(caps, len(header or [])), first_line=2):
+            if line.fields == []:
                 continue
-            row += 1
-            record = dict(zip(header, fields))
-            if len(fields) != len(header):
-                broken.append(_broken(index, row, "wrong number of CSV fields", sep.join(fields)))
+            reason = header_error or (line_reason(line.error) if line.error else None)
+            if reason is None and len(line.fields) != len(header):
+                reason = "wrong number of CSV fields"
+            if reason:
+                broken.append(_broken(index, line.number - 1, reason, line.text))
                 continue
+            record = dict(zip(header, line.fields))
             reason = _undecodable(list(record.items()))
             if reason:
-                broken.append(_broken(index, row, reason, sep.join(fields), record))
+                broken.append(_broken(index, line.number - 1, reason, line.text, record))
                 continue
-            writer.add(row, record)
+            writer.add(line.number - 1, record)
         writer.close()
     return Input(str(path), str(out), True), broken
 
 
+def _json_lines(fh, limit: int):
+    """(line number, text, too long) for each ``\\n``-ended line of a binary stream, a line over
+    ``limit`` bytes cut to its start and read past in bounded memory."""
+    number = 0
+    while raw := fh.readline(limit + 1):
+        number += 1
+        too_long = len(raw) > limit and not raw.endswith(b"\n")
+        if too_long:
+            while (rest := fh.readline(limit)) and not rest.endswith(b"\n"):
+                pass
+        yield number, raw[:RAW_LIMIT if too_long else None].decode("utf-8", "surrogateescape"), too_long
+
+
+def _json_record(line: str, cap: int) -> tuple[dict | None, str | None]:
+    """The object on one line, or why there is none (not JSON, not an object, a value over ``cap``)."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than Python recurses
+        return None, "unparseable JSON line"
+    if not isinstance(record, dict):
+        return None, "unparseable JSON line"
+    for key, value in record.items():
+        size = max(len(key), len(value) if isinstance(value, str) else
+                   len(_text(value)) if key in KNOWN and value is not None else 0)
+        if size > cap:
+            return None, (f"field over the length cap (field {escaped(key[:100])!r}: {size:,} characters, "
+                          f"cap {cap:,}, params monitor.logs.max_field_chars)")
+    return record, None
+
+
 def stage_json(path: Path, caps: Caps, index: int, out: Path) -> tuple[Input, list[dict]]:
-    """JSON Lines, one object per line (row = line number); an unparseable line or one with an
-    undecodable byte is a broken reject."""
+    """JSON Lines, one object per line (row = line number); a line that is not a JSON object,
+    longer than the line cap, with a value over the field cap or an undecodable byte is a broken
+    reject. A line of JSON whitespace only is blank; a byte-order mark may open the file."""
     broken = _Broken()
     writer = _Writer(out, list(KNOWN))
     seen: set[str] = set()
+    limit = _line_cap(caps, 4 * len(KNOWN))
     with open_capped(path, caps) as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            line = raw.decode("utf-8", "surrogateescape")
-            if not line.strip():
+        for lineno, line, too_long in _json_lines(fh, limit):
+            if lineno == 1:
+                line = line.removeprefix(_BOM)
+            if too_long:
+                broken.append(_broken(index, lineno, f"line over the length cap (over {limit:,} bytes)", line))
                 continue
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("not an object")
-            except ValueError:
-                broken.append(_broken(index, lineno, "unparseable JSON line", line.strip()))
+            if not line.strip(_JSON_SPACE):
+                continue
+            record, reason = _json_record(line, caps.max_field_chars)
+            if reason:
+                broken.append(_broken(index, lineno, reason, line.strip(_JSON_SPACE)))
                 continue
             reason = _undecodable(list(record.items()))
             if reason:
-                broken.append(_broken(index, lineno, reason, line.strip(), record))
+                broken.append(_broken(index, lineno, reason, line.strip(_JSON_SPACE), record))
                 continue
             seen.update(k for k in record if k in KNOWN)
             writer.add(lineno, record)
@@ -223,16 +357,35 @@ def stage_json(path: Path, caps: Caps, index: int, out: Path) -> tuple[Input, li
     return Input(str(path), str(out), True, tuple(k for k in KNOWN if k in seen)), broken
 
 
+def uncompressed_bytes(metadata: pq.FileMetaData) -> int:
+    """What a Parquet file's pages hold once decompressed, from its footer alone: the larger of the
+    row groups' total byte size and the sum of the column chunks' uncompressed sizes."""
+    groups = [metadata.row_group(i) for i in range(metadata.num_row_groups)]
+    chunks = sum(g.column(j).total_uncompressed_size for g in groups for j in range(g.num_columns))
+    return max(sum(g.total_byte_size for g in groups), chunks)
+
+
+def _over(path: Path, what: str, value: int, cap: int, param: str) -> LimitExceeded:
+    return LimitExceeded(f"{path}: {value:,} {what} is over the cap of {cap:,} (params {param}; nothing read yet); "
+                         f"raise {param} if the file is genuine")
+
+
 def _parquet_caps(path: Path, caps: Caps) -> pq.ParquetFile:
+    """The file opened once its footer says it fits the caps: bytes on disk, bytes decompressed
+    (a 7 MB file can expand to GBs), rows. Nothing but the footer is read before the check."""
     size = path.stat().st_size
     if size > caps.max_bytes:
-        raise LimitExceeded(f"{path}: {size:,} bytes is over the cap of {caps.max_bytes:,} (params "
-                            f"{caps.bytes_param}; nothing read yet); raise {caps.bytes_param} if the file is genuine")
-    parquet = pq.ParquetFile(path)
+        raise _over(path, "bytes", size, caps.max_bytes, caps.bytes_param)
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise ValueError(f"{path}: not a readable Parquet file ({str(exc).strip()[:200]})") from None
+    expanded = uncompressed_bytes(parquet.metadata)
+    if expanded > caps.max_bytes:
+        raise _over(path, "bytes uncompressed (from its Parquet metadata)", expanded, caps.max_bytes,
+                    caps.bytes_param)
     if parquet.metadata.num_rows > caps.max_rows:
-        raise LimitExceeded(f"{path}: {parquet.metadata.num_rows:,} rows is over the cap of {caps.max_rows:,} "
-                            f"(params {caps.rows_param}; nothing read yet); raise {caps.rows_param} if the file "
-                            "is genuine")
+        raise _over(path, "rows", parquet.metadata.num_rows, caps.max_rows, caps.rows_param)
     return parquet
 
 
@@ -241,29 +394,49 @@ def _text_columns(parquet: pq.ParquetFile) -> list[str]:
             and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
 
 
-def _valid_utf8(parquet: pq.ParquetFile, columns: list[str]) -> bool:
-    """Whether the known text columns hold UTF-8 only, checked a row group at a time on their
-    dictionaries (``parquet`` opened with ``read_dictionary``: the version column is a few values)."""
+def _clean_text(parquet: pq.ParquetFile, columns: list[str], max_chars: int) -> bool:
+    """Whether the known text columns hold UTF-8 only, no value over ``max_chars``, checked a row
+    group at a time on their dictionaries (``parquet`` opened with ``read_dictionary``: the version
+    column is a few values)."""
+    import pyarrow.compute as pc
+
     if not columns:
         return True
     for i in range(parquet.num_row_groups):
         table = parquet.read_row_group(i, columns=columns)
         for column in table.columns:
             for chunk in column.chunks:
+                values = chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk
                 try:
-                    (chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk).validate(full=True)
+                    values.validate(full=True)
                 except pa.ArrowInvalid:
+                    return False
+                if (pc.max(pc.utf8_length(values)).as_py() or 0) > max_chars:
                     return False
     return True
 
 
+def _parquet_reason(record: dict, max_chars: int) -> str | None:
+    """Why one Parquet row (text decoded with surrogate escapes) is a broken reject, else None."""
+    reason = _undecodable(list(record.items()))
+    if reason:
+        return reason
+    for key, value in record.items():
+        if isinstance(value, str) and len(value) > max_chars:
+            return (f"field over the length cap (field {key!r}: {len(value):,} characters, cap {max_chars:,}, "
+                    "params monitor.logs.max_field_chars)")
+    return None
+
+
 def stage_parquet(path: Path, caps: Caps, index: int, out: Path) -> tuple[Input, list[dict]]:
-    """A Parquet file in place when its text is UTF-8; otherwise staged a batch at a time with its
-    text columns read as bytes, each row with an undecodable value a broken reject."""
+    """A Parquet file in place (under a name chosen here) when its text is UTF-8 and within the
+    field cap; otherwise staged a batch at a time with its text columns read as bytes, each row
+    with an undecodable or over-cap value a broken reject."""
     parquet = _parquet_caps(path, caps)
     columns = _text_columns(parquet)
-    if _valid_utf8(pq.ParquetFile(path, read_dictionary=columns), columns):
-        return Input(str(path), str(path), False), _Broken()
+    if _clean_text(pq.ParquetFile(path, read_dictionary=columns), columns, caps.max_field_chars):
+        os.symlink(path.absolute(), out)
+        return Input(str(path), str(out), False), _Broken()
     broken = _Broken()
     known = [f.name for f in parquet.schema_arrow if f.name in KNOWN]
     writer = _Writer(out, known)
@@ -275,9 +448,10 @@ def stage_parquet(path: Path, caps: Caps, index: int, out: Path) -> tuple[Input,
             row += 1
             record = {k: v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else v
                       for k, v in record.items()}
-            reason = _undecodable(list(record.items()))
+            reason = _parquet_reason(record, caps.max_field_chars)
             if reason:
-                broken.append(_broken(index, row, reason, ",".join(escaped(str(v)) for v in record.values()), record))
+                raw = ",".join(escaped(str(v))[:RAW_LIMIT] for v in record.values())
+                broken.append(_broken(index, row, reason, raw, record))
             else:
                 writer.add(row, {k: _parquet_text(v) for k, v in record.items()})
     writer.close()
@@ -294,14 +468,14 @@ def _parquet_text(value):
 
 
 def stage(files: list[Path], caps: Caps, workdir: Path, keep: int = REJECT_CAP) -> Staged:
-    """Every file as an engine input, in the order given, plus the broken lines found on the way
-    (all counted, the first ``keep`` of each file kept)."""
+    """Every file as an engine input named ``input-<index>.parquet`` in ``workdir``, in the order
+    given, plus the broken lines found on the way (all counted, the first ``keep`` of each file kept)."""
     from pipeline.monitoring.logs import file_format
 
     staged = Staged(keep=keep)
     for index, path in enumerate(files):
         fmt = file_format(path)
-        out = workdir / f"staged-{index}.parquet"
+        out = input_name(workdir, index)
         if fmt == "parquet":
             item, broken = stage_parquet(path, caps, index, out)
         elif fmt == "json":
