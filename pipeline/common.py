@@ -139,7 +139,9 @@ def write_csv(frame, path: Path | str, **kwargs) -> None:
     out = frame.copy()
     for column in out.columns:
         if pd.api.types.is_object_dtype(out[column]) or pd.api.types.is_string_dtype(out[column]):
-            out[column] = out[column].map(csv_cell)
+            # objects, not pandas' inferred str: text read from bytes that are not UTF-8 holds surrogate
+            # escapes, which that type refuses (kwargs ``errors`` decides how they are written)
+            out[column] = pd.Series([csv_cell(v) for v in out[column]], index=out.index, dtype=object)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(path, index=False, **kwargs)

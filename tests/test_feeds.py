@@ -138,3 +138,27 @@ def test_ingest_feed_writes_the_publishers_month_as_a_registered_shard(tmp_path)
     quarantine = pd.read_csv(root / "data/prepared/quarantine.csv", dtype=str, keep_default_na=False)
     mine = quarantine[quarantine["file"] == "2023-10.csv.gz"]
     assert sorted(mine["reason"].str.split(":").str[0]) == ["bad date", "duplicate", "malformed row"]
+
+
+def test_a_stray_quote_in_a_publishers_file_costs_its_own_line_and_prepare_gives_the_same_reason(jpcert):
+    rows = "".join(f"2023/10/02 10:42:00,https://u{i}.example/,BRAND\n" for i in range(1000))
+    text = ('date,URL,description\n2023/10/01 09:00:00,"https://stray.example/,BRAND\n' + rows
+            + '2023/10/03 10:00:00,https://big.example/' + "x" * 70_000 + ",BRAND\n")
+    conversion = convert(text, jpcert, "feed.csv")
+    assert conversion.rows == 1002 and conversion.malformed == [2, 1003]
+    lines = conversion.csv_text.split("\n")
+    assert len(lines) == 1004 and lines[1] == '2023/10/01 09:00:00,"https://stray.example/,BRAND'  # as written
+    batch = parse_raw_csv(io.BytesIO(conversion.csv_text.encode()), FEED_SAMPLE, "jpcert", "date")
+    assert len(batch) == 1002
+    problems = {int(n): row_problem(u, lab, bad, 2048, day) for n, u, lab, bad, day in zip(
+        batch["line"], batch["url"], batch["label"], batch["malformed"], batch["first_seen"])}
+    assert {n for n, reason in problems.items() if reason} == {2, 1003}
+    assert problems[2].startswith("malformed row: unbalanced quote: field 2")
+    assert problems[1003] == "malformed row: field 2 is 70,020 characters, over the cap of 65,536"
+    assert batch.loc[batch["line"] == 3, "url"].item() == "https://u0.example/"
+
+
+def test_a_publishers_byte_order_mark_or_broken_header_is_named(jpcert):
+    assert convert("\ufeffdate,URL,description\n2023/10/01 09:00:00,https://a.example/,X\n", jpcert, "f").rows == 1
+    with pytest.raises(PipelineError, match=r"f\.csv: line 1 \(the header\) cannot be read: stray quote"):
+        convert('date,U"RL,description\n', jpcert, "f.csv")

@@ -12,8 +12,9 @@ import yaml
 
 from conftest import REPO, SAMPLES, sample_project, sh
 from pipeline.training.canonical import canonical_url
-from pipeline.training.ingest import (batch_problems, label_conflicts, merge_csv, register_in_dvc_yaml, register_in_params,
-                             repository_keys, rows_by_month, shard_month, shard_path)
+from pipeline.common import PipelineError
+from pipeline.training.ingest import (add_date_column, batch_problems, label_conflicts, merge_csv, register_in_dvc_yaml,
+                                      register_in_params, repository_keys, rows_by_month, shard_month, shard_path)
 
 
 def batch(rows, source="feed") -> pd.DataFrame:
@@ -82,8 +83,17 @@ def test_merging_into_an_existing_shard_keeps_its_rows_and_refuses_other_columns
     assert merge_csv(old, "url,label,date\nhttp://b.example/,1,2023-01-02\n") == \
         "url,label,date\nhttp://a.example/,1,2023-01-01\nhttp://b.example/,1,2023-01-02\n"
     assert merge_csv(None, "url,label\nx,1\n") == "url,label\nx,1\n"
-    with pytest.raises(ValueError, match="columns"):
+    with pytest.raises(PipelineError, match="columns"):  # one line for the user, not a traceback
         merge_csv(old, "url,label\nhttp://b.example/,1\n")
+
+
+def test_dating_an_undated_batch_keeps_every_line_where_it_was():
+    text = ('url,label\nhttp://a.example/,1\n\n"http://q.example/,1\nhttp://b.example/\u2028x,0\r\n'
+            'http://c.example/,1,extra\nhttp://d.example/,0')
+    dated = add_date_column(text, dt.date(2023, 3, 15))
+    assert dated == ('url,label,date\nhttp://a.example/,1,2023-03-15\n\n"http://q.example/,1\n'
+                     'http://b.example/\u2028x,0,2023-03-15\nhttp://c.example/,1,extra,2023-03-15\n'
+                     'http://d.example/,0,2023-03-15\n')
 
 
 PARAMS = """# the pipeline's params

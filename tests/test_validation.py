@@ -112,3 +112,46 @@ def test_spellings_of_one_url_are_duplicates_and_conflicts_name_both_sides(tmp_p
     expected = "conflicting labels: the same url is phishing at first:2 and legitimate at second:2"
     assert reasons[("first", 2)] == reasons[("second", 2)] == expected
     assert reasons[("second", 3)] == "duplicate: same url as first:3"
+
+
+# -- strict parsing: one physical line is one row (issue 19, findings 4 and 5) -----------------------
+def test_a_stray_quote_is_one_malformed_row_and_the_other_1001_urls_are_read(tmp_path):
+    rows = "".join(f"http://u{i}.example/,1\n" for i in range(1000))
+    raw = b'url,label\nhttp://a.example/,0\n"http://stray.example/,1\n' + rows.encode()
+    frame = read_raw_csv(write_gz(tmp_path / "r.csv.gz", raw), "s")
+    clean, quarantine = validate(frame, 100)
+    assert len(frame) == 1002 and len(clean) == 1001 and list(quarantine["line"]) == [3]
+    assert quarantine.loc[0, "reason"].startswith("malformed row: unbalanced quote: field 1 opens a quote")
+    assert quarantine.loc[0, "url"] == '"http://stray.example/,1'  # the line as written
+
+
+def test_a_field_with_an_embedded_newline_is_two_malformed_lines_never_one_merged_row(tmp_path):
+    raw = b'url,label\n"http://a.example/\nx",1\nhttp://b.example/,0\n'
+    clean, quarantine = validate(read_raw_csv(write_gz(tmp_path / "r.csv.gz", raw), "s"), 100)
+    assert list(clean["url"]) == ["http://b.example/"]
+    reasons = dict(zip(quarantine["line"], quarantine["reason"]))
+    assert reasons[2].startswith("malformed row: unbalanced quote") and reasons[3].startswith("malformed row: stray")
+    assert list(quarantine["url"]) == ['"http://a.example/', 'x",1']
+
+
+def test_a_field_over_the_cap_is_a_malformed_row_not_a_traceback(tmp_path):
+    raw = b"url,label\nhttp://big.example/" + b"a" * 200_000 + b",1\nhttp://ok.example/,0\n"
+    clean, quarantine = validate(read_raw_csv(write_gz(tmp_path / "r.csv.gz", raw), "s"), 100)
+    assert list(clean["url"]) == ["http://ok.example/"]
+    assert quarantine.loc[0, "reason"] == "malformed row: field 1 is 200,019 characters, over the cap of 65,536"
+
+
+def test_a_wrong_width_row_keeps_its_line_and_none_of_its_pieces_is_read_as_a_label(tmp_path):
+    raw = b"url,label,date\nhttp://a.example/,1\nhttp://b.example/,x,1,2022-01-01\n"
+    frame = read_raw_csv(write_gz(tmp_path / "r.csv.gz", raw), "s", "date")
+    assert list(frame["url"]) == ["http://a.example/,1", "http://b.example/,x,1,2022-01-01"]
+    assert list(frame["label"]) == ["", ""] and list(frame["first_seen"]) == ["", ""]
+    assert list(frame["malformed"]) == ["malformed row: expected 3 fields, got 2",
+                                        "malformed row: expected 3 fields, got 4"]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column_and_a_broken_header_is_refused(tmp_path):
+    frame = read_raw_csv(write_gz(tmp_path / "bom.csv.gz", b"\xef\xbb\xbfurl,label\nhttp://a.example/,1\n"), "s")
+    assert list(frame["url"]) == ["http://a.example/"]
+    with pytest.raises(RawDataError, match=r"h\.csv\.gz: line 1 \(the header\) cannot be read: unbalanced quote"):
+        read_raw_csv(write_gz(tmp_path / "h.csv.gz", b'"url,label\nhttp://a.example/,1\n'), "s")

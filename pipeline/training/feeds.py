@@ -8,8 +8,10 @@ carries and the source it joins. ``ingest --feed NAME`` converts with it, so a
 batch is taken in exactly as the publisher shipped it, with no hand editing,
 and a date in the publisher's own format is never quarantined for that.
 
-Nothing is lost in the conversion: a row with the wrong number of fields keeps
-its fields (``prepare`` quarantines it as malformed), a date that does not
+Nothing is lost in the conversion: one publisher line is one row (a stray quote
+cannot fold the lines after it into one field), a row with the wrong number of
+fields keeps its fields and a line that cannot be split is kept as written
+(``prepare`` quarantines both as malformed), a date that does not
 match the format is kept as written (``prepare`` quarantines it as a bad date),
 and a blank date stays blank (an undated row, like the undated rows of other
 sources).
@@ -22,6 +24,7 @@ import io
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from phishing_url_detector.strict_csv import Line, read_lines
 from pipeline.common import PipelineError
 
 REQUIRED = ("url", "date")  # repository columns every feed must fill (the label is fixed by the definition)
@@ -91,36 +94,50 @@ class Conversion:
 
 
 def convert(text: str, feed: FeedDefinition, file_name: str) -> Conversion:
-    """The publisher's CSV text -> CSV text with the repository's columns (``columns`` order, then label)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None:
-        raise PipelineError(f"{file_name}: file is empty, expected the {feed.name} header "
-                            f"{list(feed.columns.values())}")
-    missing = [c for c in feed.columns.values() if c not in header]
-    if missing:
-        raise PipelineError(f"{file_name}: header {header} lacks {missing}, which params.yaml ingest.feeds."
-                            f"{feed.name}.columns maps; is this a {feed.name} file?")
+    """The publisher's CSV text -> CSV text with the repository's columns (``columns`` order, then label).
+
+    One physical line is one row, as everywhere data enters (:mod:`phishing_url_detector.strict_csv`):
+    output line N is publisher line N. A line that cannot be split (a stray quote, an embedded newline,
+    an over-long field) is written as the publisher wrote it, so ``prepare`` quarantines it with the
+    same reason and the line's text; a row of the wrong width is kept at a wrong width."""
+    lines = read_lines(io.StringIO(text, newline=""))
+    header = _header(next(lines, None), feed, file_name)
     index = {ours: header.index(theirs) for ours, theirs in feed.columns.items()}
+    as_written = io.StringIO(text, newline="").readlines()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*feed.columns, "label"])
     result = Conversion("", 0, [], [], [])
-    for fields in reader:
-        line = reader.line_num
+    for line in lines:
         result.rows += 1
-        if len(fields) != len(header):
-            # kept as a row of the wrong width, so prepare quarantines it as malformed, with its line
-            result.malformed.append(line)
-            width = len(feed.columns) + 1
-            writer.writerow(fields + [""] if len(fields) == width else fields)
+        if line.fields is None or len(line.fields) != len(header):
+            result.malformed.append(line.number)
+            if line.fields is None:
+                out.write(as_written[line.number - 1].rstrip("\r\n") + "\n")
+            else:  # kept as a row of the wrong width, so prepare quarantines it as malformed, with its line
+                width = len(feed.columns) + 1
+                writer.writerow(line.fields + [""] if len(line.fields) == width else line.fields)
             continue
-        row = {ours: fields[i] for ours, i in index.items()}
+        row = {ours: line.fields[i] for ours, i in index.items()}
         row["date"] = iso_date(row["date"], feed)
         if not row["date"]:
-            result.undated.append(line)
-        elif row["date"] == fields[index["date"]]:
-            result.unparsed_dates.append(line)
+            result.undated.append(line.number)
+        elif row["date"] == line.fields[index["date"]]:
+            result.unparsed_dates.append(line.number)
         writer.writerow([*row.values(), feed.label])
     result.csv_text = out.getvalue()
     return result
+
+
+def _header(line: Line | None, feed: FeedDefinition, file_name: str) -> list[str]:
+    expected = list(feed.columns.values())
+    if line is None:
+        raise PipelineError(f"{file_name}: file is empty, expected the {feed.name} header {expected}")
+    if line.fields is None:
+        raise PipelineError(f"{file_name}: line 1 (the header) cannot be read: {line.error}")
+    header = [line.fields[0].removeprefix("\ufeff"), *line.fields[1:]] if line.fields else []
+    missing = [c for c in expected if c not in header]
+    if missing:
+        raise PipelineError(f"{file_name}: header {header} lacks {missing}, which params.yaml ingest.feeds."
+                            f"{feed.name}.columns maps; is this a {feed.name} file?")
+    return header

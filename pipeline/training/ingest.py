@@ -3,10 +3,12 @@
 A data pull request adds rows; the review must see what it adds. So a batch is
 checked before it is written: its schema, dates, labels and URLs, and every
 label conflict with the rows already in the repository, compared on the
-canonical URL (``HTTP://SHOP.EXAMPLE/`` and ``http://shop.example`` are the
-same URL). Nothing is dropped here: rows with problems are written like the
-others, and ``prepare`` quarantines them with the same reasons the batch
-report shows, so the review comment lists them URL by URL.
+canonical URL (``HTTP://SHOP.EXAMPLE:80/`` and ``shop.example`` are the same
+URL). One physical line is one row: a stray quote or an embedded newline is a
+malformed row on its own line, never rows folded into one. Nothing is dropped
+here: rows with problems are written like the others, and ``prepare``
+quarantines them with the same reasons the batch report shows, so the review
+comment lists them URL by URL.
 """
 from __future__ import annotations
 
@@ -17,9 +19,16 @@ from dataclasses import dataclass, field
 import pandas as pd
 from ruamel.yaml import YAML
 
+from pipeline.common import PipelineError
 from pipeline.training.canonical import canonical_url
 from phishing_url_detector.contract import normalise_url
+from phishing_url_detector.strict_csv import read_lines
 from pipeline.training.validation import parse_first_seen, row_problem
+
+
+class ShardError(PipelineError, ValueError):
+    """The batch cannot join the shard or the registration (other columns, another date column)."""
+
 
 LABEL_NAMES = {"0": "legitimate", "1": "phishing"}
 
@@ -42,6 +51,12 @@ def url_keys(urls) -> list[str]:
     return [canonical_url(normalise_url(u)) for u in urls]
 
 
+def _text(values, index=None) -> pd.Series:
+    """Strings kept as Python objects: a URL read from bytes that are not UTF-8 holds surrogate escapes,
+    which pandas' inferred string type cannot store."""
+    return pd.Series(list(values), index=index, dtype=object)
+
+
 def batch_problems(batch: pd.DataFrame, max_length: int, today: dt.date) -> pd.DataFrame:
     """Rows that ``prepare`` would quarantine (bad URL, label, date), plus dates after ``today``."""
     rows = []
@@ -52,13 +67,14 @@ def batch_problems(batch: pd.DataFrame, max_length: int, today: dt.date) -> pd.D
             reason = f"bad date: {parse_first_seen(day)} is after today ({today})"
         if reason:
             rows.append({"line": int(line), "url": url, "label": label, "reason": reason})
-    return pd.DataFrame(rows, columns=["line", "url", "label", "reason"])
+    problems = pd.DataFrame(rows, columns=["line", "url", "label", "reason"], dtype=object)  # text as read
+    return problems.astype({"line": "int64"})
 
 
 def repository_keys(existing: pd.DataFrame) -> pd.DataFrame:
     """Canonical key, label and origin of every usable row already in the repository."""
     usable = existing[existing["label"].isin(["0", "1"])]
-    return pd.DataFrame({"key": url_keys(usable["url"]),
+    return pd.DataFrame({"key": _text(url_keys(usable["url"])),
                          "label": usable["label"].to_numpy(), "source": usable["source"].to_numpy(),
                          "file": usable["file"].to_numpy(), "line": usable["line"].to_numpy()})
 
@@ -67,8 +83,8 @@ def label_conflicts(batch: pd.DataFrame, known: pd.DataFrame) -> tuple[pd.DataFr
     """(rows whose canonical URL the repository or the batch itself holds with the other label,
     number of rows the repository already holds with the same label)."""
     usable = batch[batch["label"].isin(["0", "1"])]
-    keys = pd.DataFrame({"key": url_keys(usable["url"]),
-                         "label": usable["label"].to_numpy(), "url": usable["url"].to_numpy(),
+    keys = pd.DataFrame({"key": _text(url_keys(usable["url"])),
+                         "label": usable["label"].to_numpy(), "url": _text(usable["url"]),
                          "line": usable["line"].to_numpy(), "source": "this batch", "file": ""})
     first = pd.concat([known, keys[known.columns]], ignore_index=True).drop_duplicates(["key", "label"])
     other = first.assign(other_label=first["label"].map({"0": "1", "1": "0"}))
@@ -84,11 +100,15 @@ def label_conflicts(batch: pd.DataFrame, known: pd.DataFrame) -> tuple[pd.DataFr
 def batch_repeats(batch: pd.DataFrame) -> pd.DataFrame:
     """Rows whose canonical URL an earlier row of the same batch already has (any label), with that row's line.
     A feed re-lists a site it confirmed again; prepare keeps the first copy, and the review should see how many."""
-    keys = pd.Series(url_keys(batch["url"]), index=batch.index)
-    repeated = keys.duplicated(keep="first")
-    first_line = batch.groupby(keys, sort=False)["line"].transform("first")
-    return pd.DataFrame({"line": batch.loc[repeated, "line"].astype(int), "url": batch.loc[repeated, "url"],
-                         "first_line": first_line[repeated].astype(int)}).reset_index(drop=True)
+    first: dict[str, int] = {}
+    rows = []
+    for line, url, key in zip(batch["line"], batch["url"], url_keys(batch["url"])):
+        if key in first:
+            rows.append((int(line), url, first[key]))
+        else:
+            first[key] = int(line)
+    repeats = pd.DataFrame(rows, columns=["line", "url", "first_line"], dtype=object)
+    return repeats.astype({"line": "int64", "first_line": "int64"})
 
 
 def rows_by_month(batch: pd.DataFrame) -> dict[str, dict[str, int]]:
@@ -114,6 +134,19 @@ def shard_path(source: str, month: str) -> str:
     return f"data/raw/{source}/{month}.csv.gz"
 
 
+def add_date_column(text: str, day: dt.date) -> str:
+    """``text`` with a ``date`` column of ``day``, line by line as the strict reader splits it: a row
+    gets the date appended (a row of the wrong width stays wrong), a blank line or a line that cannot
+    be split is kept as written, so prepare quarantines the same lines for the same reasons."""
+    physical = io.StringIO(text, newline="").readlines()
+    out = []
+    for line, raw in zip(read_lines(io.StringIO(text, newline="")), physical):
+        body = raw.rstrip("\r\n")
+        suffix = "date" if line.number == 1 else day.isoformat()
+        out.append(f"{body},{suffix}\n" if line.fields else f"{body}\n")
+    return "".join(out)
+
+
 def merge_csv(existing: bytes | None, new_text: str) -> str:
     """The shard's CSV text: the rows already in it, then the batch's rows (same header required)."""
     if not existing:
@@ -121,7 +154,7 @@ def merge_csv(existing: bytes | None, new_text: str) -> str:
     old = existing.decode("utf-8", errors="surrogateescape")
     old_header, new_header = old.split("\n", 1)[0].rstrip("\r"), new_text.split("\n", 1)[0].rstrip("\r")
     if old_header != new_header:
-        raise ValueError(f"the existing shard has columns {old_header!r}, the batch {new_header!r}")
+        raise ShardError(f"the existing shard has columns {old_header!r}, the batch {new_header!r}")
     body = new_text.split("\n", 1)[1] if "\n" in new_text else ""
     return old + ("" if old.endswith("\n") else "\n") + body
 
@@ -153,7 +186,7 @@ def register_in_params(params_text: str, source: str, shard: str, date_column: s
             entry["date_column"] = date_column
         sources.append(entry)
     elif (entry.get("date_column") or None) != (date_column or None):
-        raise ValueError(f"source {source!r} has date_column {entry.get('date_column')!r} in params.yaml, "
+        raise ShardError(f"source {source!r} has date_column {entry.get('date_column')!r} in params.yaml, "
                          f"the batch was given {date_column!r}")
     if shard not in entry["files"]:
         entry["files"].append(shard)

@@ -34,9 +34,9 @@ from pipeline import paths
 from pipeline.bounded_io import Caps, open_capped, read_capped
 from pipeline.common import PipelineError, load_params, terminal, write_csv
 from pipeline.training.feeds import Conversion, convert, feed_definition
-from pipeline.training.ingest import (BatchReport, batch_problems, batch_repeats, label_conflicts, merge_csv,
-                                      register_in_dvc_yaml, register_in_params, repository_keys, rows_by_month,
-                                      shard_month, shard_path)
+from pipeline.training.ingest import (BatchReport, add_date_column, batch_problems, batch_repeats, label_conflicts,
+                                      merge_csv, register_in_dvc_yaml, register_in_params, repository_keys,
+                                      rows_by_month, shard_month, shard_path)
 from pipeline.training.sources import out_of_source, training_sources
 from pipeline.training.validation import RawDataError, parse_raw_csv
 
@@ -86,9 +86,7 @@ def check_batch(batch: pd.DataFrame, existing: pd.DataFrame, max_length: int, to
 def write_shard(text: str, shard: Path, add_date: dt.date | None, caps: Caps) -> None:
     """The batch's rows (repository format), merged into the shard (``add_date``: append a ``date`` column)."""
     if add_date:
-        lines = text.splitlines()
-        text = "\n".join([lines[0] + ",date"] + [f"{line},{add_date.isoformat()}" for line in lines[1:] if line])
-        text += "\n"
+        text = add_date_column(text, add_date)
     existing = read_capped(shard, caps, header_lines=1) if shard.exists() else None
     shard.parent.mkdir(parents=True, exist_ok=True)
     merged = merge_csv(existing, text).encode("utf-8", errors="surrogateescape")
@@ -96,8 +94,11 @@ def write_shard(text: str, shard: Path, add_date: dt.date | None, caps: Caps) ->
 
 
 def _read_text(file: Path, caps: Caps) -> str:
+    """The batch as text; bytes that are not UTF-8 survive as surrogate escapes (those rows are
+    quarantined, the shard keeps their bytes); a byte order mark is dropped (the shard starts with
+    its header)."""
     data = read_capped(file, caps, header_lines=1, sniff_gzip=True)
-    return data.decode("utf-8", errors="surrogateescape")
+    return data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
 
 
 def print_conversion(conversion: Conversion, feed: str) -> None:
@@ -105,14 +106,16 @@ def print_conversion(conversion: Conversion, feed: str) -> None:
     print(f"ingest: feed {feed!r}: {conversion.rows:,} publisher rows converted with params.yaml ingest.feeds.{feed}")
     for what, lines in (("blank date (kept undated)", conversion.undated),
                         ("date not in the feed's format (prepare quarantines it)", conversion.unparsed_dates),
-                        ("wrong number of fields (prepare quarantines it)", conversion.malformed)):
+                        ("malformed: a stray quote, an over-long field or the wrong number of fields "
+                         "(prepare quarantines it)", conversion.malformed)):
         if lines:
             shown = ", ".join(str(n) for n in lines[:SHOWN]) + (" ..." if len(lines) > SHOWN else "")
             print(f"  {what}: {len(lines):,} rows, publisher lines {shown}")
 
 
 def print_report(report: BatchReport, source: str, file: Path, out_dir: Path) -> None:
-    print(f"ingest: {terminal(file)}: {report.rows:,} rows for source {source!r}")
+    print(f"ingest: {terminal(file)}: {report.rows:,} rows for source {source!r} (one a line after the header), "
+          f"{report.rows - len(report.problems):,} usable, {len(report.problems):,} with problems")
     for month, counts in report.months.items():
         print(terminal(f"  {month}  " + "  ".join(f"{name} {n:,}" for name, n in sorted(counts.items()))))
     print(f"  repeats of an earlier row of this batch: {len(report.repeats_in_batch):,} rows "

@@ -1,11 +1,12 @@
 """Reading raw URL files and deciding, row by row, what may enter training.
 
 Nothing is silently dropped: every row that does not become a training row is
-returned in the quarantine frame with its source, line number and reason.
+returned in the quarantine frame with its source, line number and reason. A
+file is read one physical line per row (``strict_csv``), so a stray quote or an
+over-long field costs its own line, never the rows after it.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import gzip
 import io
@@ -18,6 +19,7 @@ import pandas as pd
 
 from pipeline.training.canonical import canonical_url
 from phishing_url_detector.contract import normalise_url
+from phishing_url_detector.strict_csv import DEFAULT_MAX_FIELD_CHARS, Line, read_lines
 from pipeline.common import PipelineError
 
 RAW_COLUMNS = ("url", "label")
@@ -26,6 +28,7 @@ EARLIEST_DATE = dt.date(1990, 1, 1)  # before the web; an earlier date is a brok
 LATEST_DATE = dt.date(2100, 1, 1)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+BOM = "\ufeff"
 
 
 class RawDataError(PipelineError, ValueError):
@@ -46,37 +49,62 @@ def read_raw_csv(path: Path | str, source: str, date_column: str | None = None) 
         return parse_raw_csv(raw, path, source, date_column)
 
 
-def parse_raw_csv(raw: BinaryIO, path: Path, source: str, date_column: str | None = None) -> pd.DataFrame:
+def parse_raw_csv(raw: BinaryIO, path: Path, source: str, date_column: str | None = None,
+                  max_field_chars: int = DEFAULT_MAX_FIELD_CHARS) -> pd.DataFrame:
     """:func:`read_raw_csv` of an open binary stream of the file's (decompressed) bytes: for callers
-    that open it themselves, e.g. through a capped reader. ``path`` names the file in rows and errors."""
+    that open it themselves, e.g. through a capped reader. ``path`` names the file in rows and errors.
+
+    One physical line is one row (:mod:`phishing_url_detector.strict_csv`): a stray quote, a field
+    with an embedded newline or a field over ``max_field_chars`` is a malformed row on its own line,
+    never a merged row or a lost file. A malformed row's ``url`` holds the line as written."""
     text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
-    reader = csv.reader(text)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise RawDataError(f"{path}: file is empty, expected a header with columns {RAW_COLUMNS}")
+    lines = read_lines(text, max_field_chars=max_field_chars)
+    header = _header(next(lines, None), path)
     required = RAW_COLUMNS + ((date_column,) if date_column else ())
     missing = [c for c in required if c not in header]
     if missing:
         raise RawDataError(f"{path}: header {header} lacks column(s) {missing}; expected {required}")
-    records, lines, malformed = [], [], []
-    for fields in reader:
-        lines.append(reader.line_num)
-        problem = ""
-        if len(fields) != len(header):
-            problem = f"malformed row: expected {len(header)} fields, got {len(fields)}"
-            fields = (fields + [""] * len(header))[: len(header)]
-        records.append(fields)
-        malformed.append(problem)
+    records, numbers, malformed = [], [], []
+    for line in lines:
+        records.append(line.fields if line.fields is not None and len(line.fields) == len(header)
+                       else _as_written(line, header))
+        numbers.append(line.number)
+        malformed.append(malformed_reason(line, len(header)))
     dates = [fields[header.index(date_column)] for fields in records] if date_column else [""] * len(records)
     header = [f"{c}_column" if c in ("source", "file", "line", "malformed", "first_seen") else c for c in header]
     frame = pd.DataFrame(records, columns=header, dtype=object)
-    frame.insert(0, "line", np.asarray(lines, dtype=np.int64))
+    frame.insert(0, "line", np.asarray(numbers, dtype=np.int64))
     frame.insert(0, "file", path.name)
     frame.insert(0, "source", source)
     frame["first_seen"] = pd.Series(dates, dtype=object)
     frame["malformed"] = malformed
     return frame
+
+
+def _header(line: Line | None, path: Path) -> list[str]:
+    """The header's column names (a UTF-8 byte order mark before the first one is not part of it)."""
+    if line is None:
+        raise RawDataError(f"{path}: file is empty, expected a header with columns {RAW_COLUMNS}")
+    if line.fields is None:
+        raise RawDataError(f"{path}: line 1 (the header) cannot be read: {line.error}")
+    return [line.fields[0].removeprefix(BOM), *line.fields[1:]] if line.fields else []
+
+
+def malformed_reason(line: Line, width: int) -> str:
+    """'' for a row of ``width`` fields, else why it is malformed (the same words for every reader)."""
+    if line.fields is None:
+        return f"malformed row: {line.error}"
+    if len(line.fields) != width:
+        return f"malformed row: expected {width} fields, got {len(line.fields)}"
+    return ""
+
+
+def _as_written(line: Line, header: list[str]) -> list[str]:
+    """A malformed row's fields: the line as written in ``url``, nothing in the others (so none of
+    its pieces is ever read as a label or a date)."""
+    fields = [""] * len(header)
+    fields[header.index("url")] = line.text
+    return fields
 
 
 def parse_first_seen(value: str) -> str:
@@ -153,7 +181,8 @@ def validate(frame: pd.DataFrame, max_length: int) -> tuple[pd.DataFrame, pd.Dat
     dupes = dupes.assign(reason=dup_reason)
 
     quarantine = pd.concat([rejected, conflicts, dupes], ignore_index=True)
-    quarantine = quarantine.assign(label=quarantine["label"].astype(str))[QUARANTINE_COLUMNS]
+    labels = pd.Series([str(v) for v in quarantine["label"]], index=quarantine.index, dtype=object)  # text as read
+    quarantine = quarantine.assign(label=labels)[QUARANTINE_COLUMNS]
     clean = first.drop(columns=["malformed", "reason", "key"]).reset_index(drop=True)
     return clean, quarantine.reset_index(drop=True)
 
