@@ -15,7 +15,7 @@ import pytest
 from phishing_url_detector import provenance
 from phishing_url_detector.detector import Detector
 from phishing_url_detector.errors import LoaderError, VerificationError
-from phishing_url_detector.fetch import fetch
+from phishing_url_detector.fetch import REPOSITORY_RECORD, fetch
 from phishing_url_detector.releases import (SUMS_FILE, VerifiedModel, bundle_asset_name, format_sha256sums,
                                             model_asset_name, provenance_asset_names, write_sha256sums)
 from sigstore_testca import TestSigstore
@@ -192,6 +192,30 @@ def test_cached_release_without_bundles_is_fetched_again(tmp_path, github):
     again = fetch(REPO, tag, cache, warn=warnings.append)
     assert not again.from_cache and again.verified
     assert "failed verification" in warnings[0] and "no provenance bundle" in warnings[0]
+
+
+@pytest.mark.parametrize("record, reason", [
+    ("mallory/models\n", "was fetched from 'mallory/models', not acme/models"),
+    (None, "records no repository"),
+], ids=["another-repository", "no-record"])
+def test_a_cache_entry_not_recorded_for_this_repository_is_fetched_again(tmp_path, github, record, reason):
+    """Issue 19, finding 1: the cache records where an entry came from, and fetch checks it."""
+    tag = github.add(REPO, make_release(tmp_path / "releases", "1.4.0"))
+    cache = tmp_path / "c"
+    entry = fetch(REPO, tag, cache).directory
+    assert (entry / REPOSITORY_RECORD).read_text() == f"{REPO}\n"
+    if record is None:
+        (entry / REPOSITORY_RECORD).unlink()
+    else:
+        (entry / REPOSITORY_RECORD).write_text(record)
+    for allow_unverified in (True, False):  # the record is checked even when provenance is not
+        warnings: list[str] = []
+        again = fetch(REPO, tag, cache, warn=warnings.append, allow_unverified=allow_unverified)
+        assert not again.from_cache and any(reason in w and "downloading again" in w for w in warnings)
+        assert (entry / REPOSITORY_RECORD).read_text() == f"{REPO}\n"
+        (entry / REPOSITORY_RECORD).write_text(record or "")
+        if record is None:
+            (entry / REPOSITORY_RECORD).unlink()
 
 
 def test_local_release_dir_verify_command(capsys, tmp_path, trusted_root):

@@ -302,8 +302,9 @@ def register(subparsers, prog: str = PROG) -> None:
 
     p = _parser(subparsers, "score", "score URLs with a verified model (local file or release)",
                 "Score URLs as phishing or legitimate. The model is verified before it is loaded: a release is "
-                "fetched and verified; a local file is verified against SHA256SUMS / manifest.json and its "
-                "<file>.sigstore.json provenance bundle beside it (--repo or $PHISHING_MODEL_REPO names the "
+                "fetched and verified; a local file is verified against SHA256SUMS / manifest.json and the "
+                "provenance bundles of the file and of SHA256SUMS (which must list manifest.json) beside it "
+                "(--repo or $PHISHING_MODEL_REPO names the "
                 "repository that must have built it; --allow-unverified for a local development build). "
                 "Prints verdict, P(phishing) with 4 decimals and the URL, one line per URL, in input order.",
                 f"  {prog} score --allow-unverified --model dist/phishing-url-detector.onnx http://example.com/\n"

@@ -107,7 +107,8 @@ class Detector:
     def from_path(cls, path: str | os.PathLike, *, repo: str | None = None,
                   trusted_root: str | os.PathLike | None = None, allow_unverified: bool = False) -> "Detector":
         """Load a local ONNX file after verifying it against the SHA256SUMS / manifest.json beside it and
-        its provenance bundle against ``repo`` (default $PHISHING_MODEL_REPO); ``allow_unverified``
+        the provenance bundles of it and of SHA256SUMS (required: it signs the manifest) against ``repo``
+        (default $PHISHING_MODEL_REPO); ``allow_unverified``
         loads a local development build with a warning."""
         return cls(verify_local(path, repo=repo, trusted_root=trusted_root, allow_unverified=allow_unverified))
 

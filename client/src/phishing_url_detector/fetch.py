@@ -50,7 +50,8 @@ def _refuse_unsafe(path: Path) -> None:
     info = os.lstat(path)
     if stat.S_ISLNK(info.st_mode):
         raise VerificationError(f"cache entry {path} is a symbolic link (to {os.readlink(path)}); the loader "
-                                f"never follows links in its cache: remove it ({shell_command('rm', path)}) and fetch again")
+                                "never follows links in its cache: remove it "
+                                f"({shell_command('rm', path)}) and fetch again")
     if stat.S_ISDIR(info.st_mode) and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise VerificationError(f"cache directory {path} is group- or world-writable (mode "
                                 f"{stat.S_IMODE(info.st_mode):04o}); others could swap a verified model: "
@@ -101,9 +102,9 @@ def check_recorded_repository(entry: Path, repo: str) -> None:
     thresholds, its model) is never used for this one, nor an entry that records no repository."""
     recorded = recorded_repository(entry)
     if recorded is None:
+        again = shell_command("phishing-url-detector", "fetch", "--repo", repo, "--tag", TAG_PREFIX + entry.name)
         raise VerificationError(f"cache entry {entry} records no repository (no {REPOSITORY_RECORD} file; cached "
-                                f"by an older client), so it cannot be tied to {repo}: fetch it again "
-                                f"({shell_command('phishing-url-detector', 'fetch', '--repo', repo, '--tag', TAG_PREFIX + entry.name)})")
+                                f"by an older client), so it cannot be tied to {repo}: fetch it again ({again})")
     if recorded != repo:
         raise VerificationError(f"cache entry {entry} was fetched from {terminal(recorded)!r}, not {repo}; "
                                 "another repository's release is never used")
