@@ -233,3 +233,42 @@ def test_a_parquet_bomb_is_refused_from_its_metadata_before_reading(tmp_path, ca
     assert not (tmp_path / "out" / "monitor.json").exists()
     monkeypatch.undo()
     assert logs.load(bomb, caps=Caps(expanded, 10 ** 6, "b", "r")).rows_valid == 20_000  # at the cap: read
+
+
+def test_a_dictionary_encoded_parquet_bomb_is_refused_by_its_decoded_text_size(tmp_path, capsys):
+    """A dictionary-encoded column's footer counts its one distinct value and the indices, not the
+    200,000 copies of 500 characters it decodes to: the decoded size is summed from the indices."""
+    rows, url = 200_000, "http://b.example/" + "a" * 483
+    column = pa.DictionaryArray.from_arrays(pa.array([0] * rows, pa.int32()), [url])
+    table = pa.table({"timestamp": pa.DictionaryArray.from_arrays(pa.array([0] * rows, pa.int32()),
+                                                                  ["2024-03-01T10:00:00Z"]),
+                      "model_version": pa.DictionaryArray.from_arrays(pa.array([0] * rows, pa.int32()), ["1.4.0"]),
+                      "score": pa.array([0.5] * rows), "verdict": pa.array([1] * rows), "url": column})
+    bomb = tmp_path / "dict-bomb.parquet"
+    pq.write_table(table, bomb, compression="zstd")
+    meta = pq.ParquetFile(bomb).metadata
+    assert sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)) < 5_000_000  # footer: small
+    assert monitor_with_log_caps(tmp_path, bomb, "max_decompressed_bytes: 20000000") == 1
+    err = capsys.readouterr().err
+    assert (f"{bomb}: 105,000,000 bytes of text once decoded (its dictionary-encoded columns expanded) is over the "
+            "cap of 20,000,000 (params monitor.logs.max_decompressed_bytes; only its text columns read") in err
+
+
+def test_a_parquet_file_staged_for_its_bad_bytes_stops_at_the_byte_cap_while_decoding(tmp_path):
+    from pipeline.monitoring import staging
+
+    rows = 50_000
+    urls = [b"http://\xff/"] + [b"http://ok.example/"] * (rows - 1)  # one invalid byte: the file is staged
+    offsets = [0]
+    for url in urls:
+        offsets.append(offsets[-1] + len(url))
+    url = pa.Array.from_buffers(pa.string(), rows, [None, pa.array(offsets, pa.int32()).buffers()[1],
+                                                    pa.py_buffer(b"".join(urls))])
+    stamp = pa.DictionaryArray.from_arrays(pa.array([0] * rows, pa.int32()), ["2024-03-01T10:00:00Z" + " " * 480])
+    path = tmp_path / "log.parquet"
+    pq.write_table(pa.table({"timestamp": stamp, "model_version": ["1.4.0"] * rows, "score": [0.5] * rows,
+                             "url": url}), path)
+    caps = Caps(5_000_000, 10 ** 6, "monitor.logs.max_decompressed_bytes", "monitor.logs.max_rows")
+    with pytest.raises(LimitExceeded, match=r"log\.parquet: [\d,]+ bytes or more once decoded is over the cap of "
+                                            r"5,000,000 \(params monitor\.logs\.max_decompressed_bytes; stopped at row "):
+        staging.stage_parquet(path, caps, 0, tmp_path / "staged.parquet")

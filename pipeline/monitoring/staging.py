@@ -365,8 +365,8 @@ def uncompressed_bytes(metadata: pq.FileMetaData) -> int:
     return max(sum(g.total_byte_size for g in groups), chunks)
 
 
-def _over(path: Path, what: str, value: int, cap: int, param: str) -> LimitExceeded:
-    return LimitExceeded(f"{path}: {value:,} {what} is over the cap of {cap:,} (params {param}; nothing read yet); "
+def _over(path: Path, what: str, value: int, cap: int, param: str, read: str = "nothing read yet") -> LimitExceeded:
+    return LimitExceeded(f"{path}: {value:,} {what} is over the cap of {cap:,} (params {param}; {read}); "
                          f"raise {param} if the file is genuine")
 
 
@@ -390,19 +390,33 @@ def _parquet_caps(path: Path, caps: Caps) -> pq.ParquetFile:
 
 
 def _text_columns(parquet: pq.ParquetFile) -> list[str]:
-    return [f.name for f in parquet.schema_arrow if f.name in KNOWN
-            and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+    """The known columns stored as text (the Arrow schema a writer saved may call them dictionaries)."""
+    def text(kind) -> bool:
+        kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+        return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+    return [f.name for f in parquet.schema_arrow if f.name in KNOWN and text(f.type)]
 
 
-def _clean_text(parquet: pq.ParquetFile, columns: list[str], max_chars: int) -> bool:
-    """Whether the known text columns hold UTF-8 only, no value over ``max_chars``, checked a row
-    group at a time on their dictionaries (``parquet`` opened with ``read_dictionary``: the version
-    column is a few values)."""
+def _decoded_bytes(chunk: pa.Array) -> int:
+    """The bytes a text chunk holds once decoded: a dictionary-encoded column is stored as its few
+    distinct values and an index per row, so its footer size says little about what it expands to."""
     import pyarrow.compute as pc
 
-    if not columns:
-        return True
-    for i in range(parquet.num_row_groups):
+    if pa.types.is_dictionary(chunk.type):
+        lengths = pc.binary_length(chunk.dictionary)
+        return int(pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0)
+    return int(pc.sum(pc.binary_length(chunk)).as_py() or 0)
+
+
+def _clean_text(path: Path, parquet: pq.ParquetFile, columns: list[str], caps: Caps) -> bool:
+    """Whether the known text columns hold UTF-8 only, no value over the field cap, checked a row
+    group at a time on their dictionaries (``parquet`` opened with ``read_dictionary``: the version
+    column is a few values). Their decoded size counts against the byte cap: LimitExceeded over it."""
+    import pyarrow.compute as pc
+
+    decoded = 0
+    for i in range(parquet.num_row_groups if columns else 0):
         table = parquet.read_row_group(i, columns=columns)
         for column in table.columns:
             for chunk in column.chunks:
@@ -411,8 +425,12 @@ def _clean_text(parquet: pq.ParquetFile, columns: list[str], max_chars: int) -> 
                     values.validate(full=True)
                 except pa.ArrowInvalid:
                     return False
-                if (pc.max(pc.utf8_length(values)).as_py() or 0) > max_chars:
+                if (pc.max(pc.utf8_length(values)).as_py() or 0) > caps.max_field_chars:
                     return False
+                decoded += _decoded_bytes(chunk)
+        if decoded > caps.max_bytes:
+            raise _over(path, "bytes of text once decoded (its dictionary-encoded columns expanded)", decoded,
+                        caps.max_bytes, caps.bytes_param, "only its text columns read, as dictionaries")
     return True
 
 
@@ -434,16 +452,20 @@ def stage_parquet(path: Path, caps: Caps, index: int, out: Path) -> tuple[Input,
     with an undecodable or over-cap value a broken reject."""
     parquet = _parquet_caps(path, caps)
     columns = _text_columns(parquet)
-    if _clean_text(pq.ParquetFile(path, read_dictionary=columns), columns, caps.max_field_chars):
+    if _clean_text(path, pq.ParquetFile(path, read_dictionary=columns), columns, caps):
         os.symlink(path.absolute(), out)
         return Input(str(path), str(out), False), _Broken()
     broken = _Broken()
     known = [f.name for f in parquet.schema_arrow if f.name in KNOWN]
     writer = _Writer(out, known)
     binary = pa.schema([pa.field(c, pa.binary()) if c in columns else parquet.schema_arrow.field(c) for c in known])
-    row = 0
-    for batch in parquet.iter_batches(columns=known):
+    row = decoded = 0
+    for batch in parquet.iter_batches(columns=known, batch_size=8192):
         batch = pa.Table.from_batches([batch]).cast(binary)
+        decoded += batch.nbytes
+        if decoded > caps.max_bytes:
+            raise _over(path, "bytes or more once decoded", decoded, caps.max_bytes, caps.bytes_param,
+                        f"stopped at row {row:,}")
         for record in batch.to_pylist():
             row += 1
             record = {k: v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else v
