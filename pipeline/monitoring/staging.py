@@ -184,7 +184,7 @@ def _line_cap(caps: Caps, columns: int) -> int:
     return (caps.max_field_chars + 1) * max(columns, 1)
 
 
-def _header(lines, caps: Caps) -> tuple[list[str] | None, str | None]:
+def _header(lines) -> tuple[list[str] | None, str | None]:
     """The header's names (a leading byte-order mark dropped), or why there are none."""
     first = next(lines, None)
     if first is None or first.fields == []:
@@ -196,7 +196,7 @@ def _header(lines, caps: Caps) -> tuple[list[str] | None, str | None]:
 
 class _CleanWatch(io.RawIOBase):
     """The bytes after a CSV header, for the fast path: ends the stream at the first ``"`` or lone
-    ``\r`` (the caller then reads the file strictly) and counts physical lines."""
+    ``\\r`` (the caller then reads the file strictly) and counts physical lines."""
 
     def __init__(self, inner):
         super().__init__()
@@ -223,7 +223,7 @@ class _CleanWatch(io.RawIOBase):
 def _stage_csv_fast(path: Path, caps: Caps, out: Path, sep: str) -> bool:
     """A clean CSV streamed by pyarrow's parser, about eight times the speed of the strict loop, and
     the same rows: taken only while the file has no quote at all (so no quoted field can span
-    lines) and no lone ``\r``, every line has the header's field count in UTF-8, no field is
+    lines) and no lone ``\\r``, every line has the header's field count in UTF-8, no field is
     over the cap and no line is blank (pyarrow would skip it: the row numbers would shift).
     False as soon as one of these fails, and the caller reads the file strictly."""
     import pyarrow.compute as pc
@@ -274,7 +274,7 @@ def stage_csv(path: Path, caps: Caps, index: int, out: Path, sep: str) -> tuple[
     with open_capped(path, caps, header_lines=1) as fh:
         text = io.TextIOWrapper(fh, encoding="utf-8", errors="surrogateescape", newline="")
         header, header_error = _header(read_lines(text, delimiter=sep, max_field_chars=caps.max_field_chars,
-                                                  max_line_chars=_line_cap(caps, 64)), caps)
+                                                  max_line_chars=_line_cap(caps, 64)))
         writer = _Writer(out, header or [])
         for line in read_lines(text, delimiter=sep, max_field_chars=caps.max_field_chars,
                                max_line_chars=_line_cap(caps, len(header or [])), first_line=2):
