@@ -148,7 +148,10 @@ def test_md_cell_prose_mode_escapes():
 def hostile_monitor_log(tmp_path: Path, version: str) -> Path:
     rows = pd.concat([ms.synthetic_log(1, windows=6, rows_per_window=300),
                       ms.synthetic_log(2, windows=6, rows_per_window=300, version=version)], ignore_index=True)
-    return ms.to_csv_log(rows, tmp_path / "log.csv")
+    # JSON Lines: a version with a line break reaches the report (a CSV line holding one is a reject now)
+    path = tmp_path / "log.jsonl"
+    rows.assign(timestamp=rows["timestamp"].map(lambda t: t.isoformat())).to_json(path, orient="records", lines=True)
+    return path
 
 
 @pytest.mark.parametrize("version", [
