@@ -63,7 +63,7 @@ $(UV): requirements/tools.lock
 # Versions come from constraints.txt (edit it, then `make lock`); tests/test_locks.py fails when a lock
 # and constraints.txt disagree. npm keeps the resolutions of an existing package-lock.json.
 lock: $(UV)  ## rewrite requirements/*.lock (sha256 of every PyPI file) and the npm package-lock.json files
-	for name in tools build run dev; do $(UV_COMPILE) requirements/$$name.in -o requirements/$$name.lock || exit 1; done
+	for name in tools build client run dev; do $(UV_COMPILE) requirements/$$name.in -o requirements/$$name.lock || exit 1; done
 	for dir in requirements/npm/*/; do (cd "$$dir" && npm install --package-lock-only --ignore-scripts --silent \
 	  --no-audit --no-fund --omit-lockfile-registry-resolved=false) || exit 1; done
 

@@ -80,7 +80,7 @@ def copy_code(root: Path, extra: tuple[str, ...] = ()) -> None:
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].values()
     outs = {next(iter(o)) if isinstance(o, dict) else o
             for s in stages for section in ("outs", "metrics", "plots") for o in s.get(section) or []}
-    files = {"dvc.yaml", "pyproject.toml", "constraints.txt", *extra}
+    files = {"dvc.yaml", "pyproject.toml", "constraints.txt", "requirements/client.lock", *extra}  # the lock: `release`
     files |= {d for s in stages for d in s.get("deps", []) if not d.startswith(("data/", "pipeline/"))
               and d not in outs}
     for rel in files:

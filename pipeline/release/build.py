@@ -23,8 +23,8 @@ job then attests the ONNX file and SHA256SUMS and attaches their Sigstore bundle
 build has none, so the client loads it only with ``--allow-unverified``. The wheel is an extra
 asset that SHA256SUMS also covers, so a release without it still verifies.
 Before the wheel is attached it is installed alone into a fresh virtual
-environment (its own dependencies only: numpy and onnxruntime, pinned by
-``constraints.txt`` when there is one) and its ``phishing-url-detector score``
+environment (its own dependencies only, from ``requirements/client.lock`` with
+``--require-hashes``; the wheel itself after them with ``--no-deps``) and its ``phishing-url-detector score``
 must verify and score two URLs with this release's ONNX file; otherwise no
 release is written.
 
@@ -84,7 +84,7 @@ DVC_LOCK = P.DVC_LOCK
 # build/ or *.egg-info leftovers of an in-tree build), which must also equal HEAD.
 CLIENT = Path("client")
 CLIENT_SOURCES = (CLIENT / "pyproject.toml", CLIENT / "README.md", CLIENT / "src")
-CONSTRAINTS = Path("constraints.txt")
+CLIENT_LOCK = Path("requirements/client.lock")  # the wheel check's dependencies, every file by sha256
 # What a release is built from: each must match dvc.lock; the git-tracked ones must also match HEAD.
 INPUTS = (DIST_ONNX, DIST_MANIFEST, METRICS, CARD)
 GIT_TRACKED = (DIST_MANIFEST, METRICS, CARD, DVC_LOCK, *CLIENT_SOURCES)
@@ -339,13 +339,15 @@ def copy_client_sources(root: Path, dest: Path) -> Path:
 
 
 def build_client_wheel(root: Path, dest: Path, epoch: int) -> Path:
-    """``pip wheel`` of a clean copy of ./client (its pinned build backend, SOURCE_DATE_EPOCH = ``epoch``):
-    the same commit gives the same bytes."""
+    """``pip wheel`` of a clean copy of ./client (SOURCE_DATE_EPOCH = ``epoch``): the same commit gives the
+    same bytes. No build isolation: the backend is the hash-locked setuptools of this environment
+    (requirements/build.lock), checked against the client's [build-system] pin, never a fresh download."""
     with tempfile.TemporaryDirectory(prefix="client-src-") as tmp:
         source = copy_client_sources(root, Path(tmp) / "client")
         out = Path(tmp) / "wheel"
         log.info("release: building the client wheel from %s/", CLIENT)
-        _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", out, source],
+        _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index", "--no-build-isolation",
+              "--check-build-dependencies", "--quiet", "-w", out, source],
              f"building the client wheel (pip wheel {CLIENT})", cwd=tmp, umask=0o022,
              env=_pip_env(SOURCE_DATE_EPOCH=str(epoch)))
         wheels = sorted(out.glob("*.whl"))
@@ -359,13 +361,18 @@ def _venv_script(venv: Path, name: str) -> Path:
     return venv / ("Scripts" if os.name == "nt" else "bin") / name
 
 
-def install_alone(wheel: Path, venv: Path, constraints: Path | None) -> tuple[str, ...]:
+def install_alone(wheel: Path, venv: Path, lock: Path) -> tuple[str, ...]:
     """A new venv (no pip, no system site-packages) holding ``wheel`` and its dependencies only;
-    returns its ``pip list --format=freeze``. The pip cache is reused."""
+    returns its ``pip list --format=freeze``. The dependencies come from ``lock``, every file checked
+    against its sha256; the wheel is the file just built, installed without resolving anything."""
     _run([sys.executable, "-m", "venv", "--without-pip", venv], "creating a fresh venv for the wheel check")
     pip = [sys.executable, "-m", "pip", "--python", _venv_script(venv, "python")]
-    pins = ["-c", constraints] if constraints else []
-    _run([*pip, "install", "--quiet", *pins, wheel], f"pip install {wheel.name} into a fresh venv", env=_pip_env())
+    _run([*pip, "install", "--quiet", "--require-hashes", "--only-binary", ":all:", "-r", lock],
+         f"pip install --require-hashes -r {lock.name} into a fresh venv", env=_pip_env())
+    _run([*pip, "install", "--quiet", "--no-deps", "--no-index", wheel], f"pip install {wheel.name} into a fresh venv",
+         env=_pip_env())
+    _run([*pip, "check"], f"pip check after installing {wheel.name} (is {lock.name} missing one of its dependencies?)",
+         env=_pip_env())
     frozen = _run([*pip, "list", "--format=freeze"], "pip list of the wheel check's venv", env=_pip_env())
     return tuple(sorted(frozen.split(), key=str.lower))
 
@@ -387,12 +394,12 @@ def score_with(venv: Path, onnx: Path) -> None:
         raise ReleaseError(f"phishing-url-detector score (from the wheel) did not score {list(CHECK_URLS)}:\n{out}")
 
 
-def check_client_wheel(wheel: Path, onnx: Path, constraints: Path | None = None) -> CheckedWheel:
+def check_client_wheel(wheel: Path, onnx: Path, lock: Path) -> CheckedWheel:
     """Prove ``wheel`` works before it is attached: alone in a fresh venv, it verifies and scores ``onnx``."""
     log.info("release: checking %s in a fresh venv with %s", wheel.name, onnx.name)
     with tempfile.TemporaryDirectory(prefix="client-wheel-check-") as tmp:
         venv = Path(tmp) / "venv"
-        installed = install_alone(wheel, venv, constraints)
+        installed = install_alone(wheel, venv, lock)
         score_with(venv, onnx)
     return CheckedWheel(wheel, installed)
 
@@ -509,8 +516,11 @@ def assemble(root: Path, staging: Path, inputs: Inputs, decision: ReleaseDecisio
         verify_release_dir(staging, decision.version)
     except LoaderError as exc:  # a bug here, never the user's doing
         raise ReleaseError(f"the built release does not verify: {exc}") from None
-    constraints = root / CONSTRAINTS if (root / CONSTRAINTS).is_file() else None
-    return check_client_wheel(wheel, staging / model_asset_name(decision.version), constraints)
+    lock = root / CLIENT_LOCK
+    if not lock.is_file():
+        raise ReleaseError(f"{CLIENT_LOCK} is missing: the wheel check installs the client's dependencies from it "
+                           "by hash (`make lock` writes it)")
+    return check_client_wheel(wheel, staging / model_asset_name(decision.version), lock)
 
 
 def write_release_dir(root: Path, out: Path, inputs: Inputs, decision: ReleaseDecision,
