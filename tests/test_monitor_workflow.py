@@ -39,6 +39,8 @@ def test_network_steps_are_skipped_under_act_and_the_logic_is_in_run_steps():
             assert "!env.ACT" in step.get("if", "").replace(" ", ""), (job, step.get("name"))
     monitor = next(s for j, s in steps(load_workflow(WORKFLOW)) if s.get("id") == "monitor")
     assert "python -m pipeline monitor" in monitor["run"] and "if" not in monitor
+    # thresholds only from releases this repository signed; under act github.repository is a path
+    assert monitor["env"]["PHISHING_MODEL_REPO"] == "${{ !env.ACT && github.repository || '' }}"
 
 
 def test_release_tags_are_fetched_into_the_client_cache_outside_act():

@@ -45,7 +45,8 @@ def run_act(project: Path, event_name: str, workflow: Path, event: dict, tmp: Pa
 def make_loop_project(root: Path, store: Path) -> Path:
     """main with its outputs stored in the team store; a PR branch that changed a training param, whose
     author committed dvc.lock from a laptop run but pushed nothing."""
-    project = sample_project(root, extra=(str(REVIEW), str(RELEASE)), repro=False)
+    npm_lock = ("requirements/npm/onnxruntime-node/package.json", "requirements/npm/onnxruntime-node/package-lock.json")
+    project = sample_project(root, extra=(str(REVIEW), str(RELEASE), *npm_lock), repro=False)  # npm: the release job
     shutil.rmtree(project / "client", ignore_errors=True)
     copy_client_sources(REPO, project / "client")
     sh("dvc", "remote", "add", "-d", "team", str(store), cwd=project)
