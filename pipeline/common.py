@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from phishing_url_detector.digests import md5_file, sha256_file  # re-exported: one helper per digest
+from phishing_url_detector.exit_codes import ExitCode  # re-exported: the one list of exit codes
 from phishing_url_detector.text import csv_cell, csv_uncell, terminal, visible  # re-exported: one rule each
 
 from pipeline import paths
@@ -21,13 +22,10 @@ from pipeline import paths
 MISSING = "—"
 
 # -- errors and exit codes ----------------------------------------------------------------------
-EXIT_OK, EXIT_ERROR, EXIT_VERIFICATION = 0, 1, 2
-
-
 class PipelineError(Exception):
     """A failure with a message that says what to fix; the CLI prints it as one line."""
 
-    exit_code = EXIT_ERROR
+    exit_code = ExitCode.ERROR
 
 
 def exit_code(exc: BaseException) -> int | None:
@@ -37,7 +35,7 @@ def exit_code(exc: BaseException) -> int | None:
     if isinstance(exc, Exception) and isinstance(getattr(exc, "exit_code", None), int):
         return exc.exit_code
     if isinstance(exc, OSError):
-        return EXIT_ERROR
+        return ExitCode.ERROR
     return None
 
 
@@ -170,6 +168,6 @@ def plot_text(value, limit: int = 80) -> str:
     return text.replace("$", r"\$")
 
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_VERIFICATION", "MISSING", "PipelineError", "csv_cell", "csv_uncell", "exit_code",
+__all__ = ["ExitCode", "MISSING", "PipelineError", "csv_cell", "csv_uncell", "exit_code",
            "json_bytes", "load_params", "md5_file", "md_cell", "md_table", "plot_text", "read_csv", "read_json", "sha256_file",
            "terminal", "visible", "write_csv", "write_json"]

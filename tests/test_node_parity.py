@@ -25,7 +25,7 @@ import test_onnx_parity
 from phishing_url_detector import contract
 from phishing_url_detector import detector as client_detector
 from pipeline import cli
-from pipeline.common import EXIT_VERIFICATION
+from pipeline.common import ExitCode
 from pipeline.release import node_parity as NP
 from pipeline.release.node_parity import NodeParityError, Scores, compare
 
@@ -61,7 +61,7 @@ def test_a_label_flip_at_the_threshold_is_refused_and_named_inertly():
     with pytest.raises(NodeParityError) as err:
         compare(["http://ok/", url], python, node, 0.5)
     message = str(err.value)
-    assert err.value.exit_code == EXIT_VERIFICATION
+    assert err.value.exit_code == ExitCode.VERIFICATION
     assert "1 of 2 labels differ at the threshold" in message and "\\x1b[2K" in message and "\x1b" not in message
     assert "0.50999999" in message and "0.49000001" in message and "onnxruntime-node 9" in message
 
@@ -94,7 +94,7 @@ def test_a_nul_the_client_would_score_is_refused(monkeypatch):
     monkeypatch.setattr(NP, "prepare_url", lambda url: (contract.normalise_url(url), None))
     with pytest.raises(NodeParityError, match="has a NUL character") as err:
         NP.client_inputs(["http://ok/", "http://evil/\x1b[2K\x00x"])
-    assert err.value.exit_code == EXIT_VERIFICATION
+    assert err.value.exit_code == ExitCode.VERIFICATION
     assert "http://evil/\\x1b[2K\\x00x" in str(err.value) and "\x00" not in str(err.value)
 
 
@@ -244,7 +244,7 @@ def test_command_exits_2_on_a_label_difference(onnx_file, parquet, node_dir, mon
     monkeypatch.setattr(NP, "node_scores", lambda path, *a, **k: real(edited(path, sqrt_probabilities), *a, **k))
     code = cli.main(["node-parity", "--onnx", str(onnx_file), "--threshold", "0.5", "--urls", str(parquet),
                      "--max-urls", "300"])
-    assert code == EXIT_VERIFICATION and "labels differ at the threshold" in capsys.readouterr().err
+    assert code == ExitCode.VERIFICATION and "labels differ at the threshold" in capsys.readouterr().err
 
 
 def test_command_exits_2_when_the_client_would_score_a_nul(onnx_file, node_dir, monkeypatch, capsys,
@@ -252,7 +252,7 @@ def test_command_exits_2_when_the_client_would_score_a_nul(onnx_file, node_dir, 
     monkeypatch.setattr(NP, "prepare_url", lambda url: (contract.normalise_url(url), None))
     code = cli.main(["node-parity", "--onnx", str(onnx_file), "--threshold", "0.5", "--max-urls", "0"])
     err = capsys.readouterr().err
-    assert code == EXIT_VERIFICATION and "has a NUL character" in err and "\\x00" in err and "\x00" not in err
+    assert code == ExitCode.VERIFICATION and "has a NUL character" in err and "\\x00" in err and "\x00" not in err
 
 
 def test_command_says_what_to_run_without_onnxruntime_node(onnx_file, tmp_path, capsys, root_logging):

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.common import EXIT_ERROR, EXIT_OK, EXIT_VERIFICATION
+from pipeline.common import ExitCode
 from pipeline.reproduce import compare, render
 from pipeline.reproduce.compare import DIFFERS, IDENTICAL, UNVERIFIED, WITHIN, Side
 
@@ -54,7 +54,7 @@ def report(committed: Side, reproduced: Side, par=None, tolerance=1e-4) -> dict:
 # -- verdicts ----------------------------------------------------------------------------------------
 def test_identical_bytes_are_reproduced_exactly_without_scoring():
     out = report(side(), side())
-    assert out["identical"] and out["verdict"] == {"status": IDENTICAL, "exit_code": EXIT_OK, "reasons": []}
+    assert out["identical"] and out["verdict"] == {"status": IDENTICAL, "exit_code": ExitCode.OK, "reasons": []}
     assert out["metric_deltas"] == [] and out["threshold"]["delta"] == 0
     assert all(r["identical"] for r in out["outputs"])
     text = "\n".join(render.terminal_summary(out))
@@ -70,7 +70,7 @@ def test_an_equal_md5_with_another_onnx_sha256_is_not_identical():
 def test_other_bytes_with_equal_labels_and_small_dp_are_within_tolerance():
     out = report(side(), side(model="m2", onnx="o2", sha="s2", threshold=0.80001), parity(max_diff=5e-5))
     assert not out["identical"]
-    assert out["verdict"]["status"] == WITHIN and out["verdict"]["exit_code"] == EXIT_OK
+    assert out["verdict"]["status"] == WITHIN and out["verdict"]["exit_code"] == ExitCode.OK
     text = "\n".join(render.terminal_summary(out))
     assert "reproduced within tolerance" in text and "label agreement 100.0000%" in text
     assert "DIFFERS" in text and "threshold: committed 0.800000, re-trained 0.800010" in text
@@ -78,7 +78,7 @@ def test_other_bytes_with_equal_labels_and_small_dp_are_within_tolerance():
 
 def test_a_label_flip_fails_even_when_dp_is_tiny():
     out = report(side(), side(onnx="o2", sha="s2"), parity(disagreements=1, max_diff=1e-6))
-    assert out["verdict"]["status"] == DIFFERS and out["verdict"]["exit_code"] == EXIT_VERIFICATION
+    assert out["verdict"]["status"] == DIFFERS and out["verdict"]["exit_code"] == ExitCode.VERIFICATION
     assert out["verdict"]["reasons"] == ["1 of 1,000 test URLs get another label"]
     text = "\n".join(render.terminal_summary(out))
     assert "NOT reproduced" in text and "\x1b" not in text and "\\x1b[2Kfake" in text  # the URL shown inert
@@ -92,7 +92,7 @@ def test_dp_over_the_export_tolerance_fails():
 
 def test_other_bytes_without_the_committed_file_cannot_be_verified():
     out = report(side(), side(onnx="o2", sha="s2"), None)
-    assert out["verdict"]["status"] == UNVERIFIED and out["verdict"]["exit_code"] == EXIT_ERROR
+    assert out["verdict"]["status"] == UNVERIFIED and out["verdict"]["exit_code"] == ExitCode.ERROR
     assert "could not verify" in render.conclusion(out)
 
 
@@ -281,7 +281,7 @@ def test_reproduce_reports_a_committed_model_that_differs(project):
     finally:
         sh("git", "reset", "-q", "--hard", "HEAD~1", cwd=project)
     print(result.stdout)
-    assert result.returncode == EXIT_VERIFICATION, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == ExitCode.VERIFICATION, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert out["released"][MODEL]["identical"] and not out["released"][ONNX]["identical"]
     assert out["released"][ONNX]["committed_sha256"] == hashlib.sha256(onnx).hexdigest()
     parity = out["parity"]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 from phishing_url_detector.text import shell_command
+from pipeline.common import ExitCode
 from pipeline.monitoring import config
 
 
@@ -40,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
     command = fetch_command(config.load(args.params), args.path, args.url)
     print("fetch-logs:", shell_command(*command))  # each word escaped, then quoted: safe to paste
     if args.dry_run:
-        return 0
+        return ExitCode.OK
     return subprocess.run(command, check=False).returncode

@@ -23,10 +23,9 @@ import logging
 import sys
 from pathlib import Path
 
-from pipeline.common import terminal
+from pipeline.common import ExitCode, terminal
 from pipeline.monitoring import analysis, config, logs, render, thresholds
 
-EXIT_OK, EXIT_ERROR, EXIT_ALERT = 0, 1, 3
 logger = logging.getLogger(__name__)
 
 
@@ -135,12 +134,12 @@ def run(args: argparse.Namespace) -> int:
                                              reference_version=args.reference_version))
     except (OSError, ValueError, ImportError) as exc:
         print(f"monitor: error: {terminal(exc, newlines=True)}", file=sys.stderr)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     render.write_all(out, log, result, cells)
     inp = result["input"]
     print(f"monitor: {inp['rows_valid']} valid rows, {inp['rows_rejected']} rejected, "
           f"{len(result['comparisons'])} comparisons, {result['alerts']} alert(s); outputs in {terminal(out)}")
     if not inp["rows_valid"]:
         print("monitor: error: no valid rows in the log", file=sys.stderr)
-        return EXIT_ERROR
-    return EXIT_ALERT if result["alert"] else EXIT_OK
+        return ExitCode.ERROR
+    return ExitCode.ALERT if result["alert"] else ExitCode.OK

@@ -20,7 +20,7 @@ import sys
 from phishing_url_detector.detector import Detector
 from phishing_url_detector.errors import LoaderError
 from pipeline import paths
-from pipeline.common import terminal
+from pipeline.common import ExitCode, terminal
 from pipeline.monitoring import config, simulate
 
 DEFAULTS = {
@@ -107,10 +107,10 @@ def run(args: argparse.Namespace) -> int:
         path = simulate.write_log(log, args.out)
     except (OSError, ValueError, LoaderError) as exc:
         print(f"simulate-traffic: error: {terminal(exc, newlines=True)}", file=sys.stderr)
-        return 1
+        return ExitCode.ERROR
     print(f"simulate-traffic: wrote {len(log)} rows ({log['timestamp'].min():%Y-%m-%d} to "
           f"{log['timestamp'].max():%Y-%m-%d}; {_summary(log, thresholds)}) to {path}")
-    return 0
+    return ExitCode.OK
 
 
 def _summary(log, thresholds: dict) -> str:

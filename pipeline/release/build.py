@@ -66,7 +66,7 @@ from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FI
                                             model_asset_name, parse_sha256sums, provenance_asset_names,
                                             release_asset_names, sha256_file, verify_release_dir, write_sha256sums)
 from pipeline import paths as P
-from pipeline.common import PipelineError, json_bytes, terminal
+from pipeline.common import ExitCode, PipelineError, json_bytes, terminal
 from pipeline.release import model_card, origin
 from pipeline.release.origin import Origin
 from pipeline.release.versioning import BUMP_INITIAL, ReleaseDecision, ReleaseFacts, latest_version, next_release, \
@@ -608,18 +608,18 @@ def _cmd_release(args: argparse.Namespace) -> int:
         latest = latest_version(git_tags(Path(".")) if args.tags is None else args.tags)
         if latest:
             print(latest.tag)
-        return 0
+        return ExitCode.OK
     try:
         result = build(Path("."), Path(args.out), Path(args.previous_dir) if args.previous_dir else None,
                        args.tags, args.allow_dirty, args.commit_outputs)
     except ReleaseError as exc:
         print(f"release: error: {terminal(exc, newlines=True)}", file=sys.stderr)
-        return 1
+        return ExitCode.ERROR
     if args.github_output:
         _write_github_output(args.github_output, result)
     if not result.release:
         print(f"release: no release: {terminal(result.reason)}")
-        return 0
+        return ExitCode.OK
     print(f"release: {result.tag} ({result.bump}: {terminal(result.reason)})")
     print(f"release: outputs {result.origin.path}; release commit {result.origin.release_commit}"
           + (f"; bot commit bundled in {result.origin.bundle}" if result.origin.bundle else ""))
@@ -628,7 +628,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
         print(f"  {f['sha256']}  {f['size_bytes']:>10}  {terminal(f['name'])}")
     print(f"release: {result.wheel} installed alone into a fresh venv, verified and scored with the release")
     print(f"release: notes in {result.notes}")
-    return 0
+    return ExitCode.OK
 
 
 def register(subparsers) -> None:

@@ -31,7 +31,7 @@ import numpy as np
 from phishing_url_detector import contract
 from phishing_url_detector.detector import NUL, prepare_url
 from pipeline import paths
-from pipeline.common import EXIT_VERIFICATION, PipelineError, read_json, sha256_file, terminal, write_json
+from pipeline.common import ExitCode, PipelineError, read_json, sha256_file, terminal, write_json
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class NodeParityError(PipelineError):
     URL they read differently): a Node.js product would see other verdicts than the ones the pipeline
     measured."""
 
-    exit_code = EXIT_VERIFICATION
+    exit_code = ExitCode.VERIFICATION
 
 
 @dataclass(frozen=True)
@@ -264,7 +264,7 @@ def _cmd(args) -> int:
     if args.out:
         write_json(args.out, report)
     print(summary(report))
-    return 0
+    return ExitCode.OK
 
 
 def register(subparsers) -> None:

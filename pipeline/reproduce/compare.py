@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from pipeline import paths
-from pipeline.common import EXIT_ERROR, EXIT_OK, EXIT_VERIFICATION
+from pipeline.common import ExitCode
 from pipeline.store.outputs import lock_outputs
 
 # What was reviewed and released: these bytes equal means reproduced exactly.
@@ -124,13 +124,13 @@ def parity_reasons(parity: dict, tolerance: float) -> list[str]:
 def verdict(identical: bool, parity: dict | None, tolerance: float) -> dict:
     """Identical bytes, or every label equal and max |ΔP| within tolerance: exit 0; else non-zero."""
     if identical:
-        return {"status": IDENTICAL, "exit_code": EXIT_OK, "reasons": []}
+        return {"status": IDENTICAL, "exit_code": ExitCode.OK, "reasons": []}
     if parity is None:
-        return {"status": UNVERIFIED, "exit_code": EXIT_ERROR,
+        return {"status": UNVERIFIED, "exit_code": ExitCode.ERROR,
                 "reasons": ["the committed ONNX file is in neither the work tree, the DVC cache nor the DVC remote, "
                             "so the two models could not be scored"]}
     reasons = parity_reasons(parity, tolerance)
-    return {"status": DIFFERS if reasons else WITHIN, "exit_code": EXIT_VERIFICATION if reasons else EXIT_OK,
+    return {"status": DIFFERS if reasons else WITHIN, "exit_code": ExitCode.VERIFICATION if reasons else ExitCode.OK,
             "reasons": reasons}
 
 

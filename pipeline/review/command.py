@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from pipeline.common import read_json, terminal, write_json
+from pipeline.common import ExitCode, read_json, terminal, write_json
 from pipeline import paths
 from pipeline.paths import FUTURE, QUARANTINE
 from pipeline.review import diffs, gather, render, stats
@@ -35,7 +35,6 @@ from pipeline.training.splitting import future_split_start
 
 log = logging.getLogger(__name__)
 
-EXIT_WORSE, EXIT_PULL = 3, 4
 PULL_FACTS = "pull.json"  # what `pull-data` restored, beside the report: the PR side's stage table reads it
 DEFAULTS = {
     "out": "build/review",
@@ -418,7 +417,7 @@ def run_report(args) -> int:
         root = repo_root()
     except ReviewError as exc:
         print(f"report: not in a git repository: {terminal(exc, newlines=True)}", file=sys.stderr)
-        return 1
+        return ExitCode.ERROR
     out = resolve_out(args, root)
     try:
         review = build_review(args, root, out)
@@ -426,12 +425,12 @@ def run_report(args) -> int:
         _fail_report(out, exc.diagnosis.markdown())
         print(f"report: {terminal(exc.diagnosis.title)}\n{terminal(exc.output, newlines=True)}", file=sys.stderr)
         _annotate("error", exc.diagnosis.title)
-        return EXIT_PULL
+        return ExitCode.PULL
     except ReviewError as exc:
         _fail_report(out, f"### ⚠️ The model review could not be completed\n\n{_fenced(str(exc))}\n")
         print(f"report: {terminal(exc, newlines=True)}", file=sys.stderr)
         _annotate("error", "model review failed", str(exc)[:500])
-        return 1
+        return ExitCode.ERROR
     write_outputs(review, out)
     verdict = review["verdict"]
     print(terminal(render.verdict_section(review)[0]))
@@ -439,8 +438,8 @@ def run_report(args) -> int:
           f"{len(review['plots'])} plots")
     if verdict["fails_check"]:
         _annotate("error", "model got worse", "see the review comment; accept with the label or param it names")
-        return EXIT_WORSE
-    return 0
+        return ExitCode.WORSE
+    return ExitCode.OK
 
 
 def run_pull(args) -> int:
@@ -453,7 +452,7 @@ def run_pull(args) -> int:
         print(f"\npull-data: {terminal(exc.diagnosis.title)}\n\n{terminal(exc.diagnosis.advice, newlines=True)}",
               file=sys.stderr)
         _annotate("error", exc.diagnosis.title, exc.diagnosis.advice[:800])
-        return EXIT_PULL
+        return ExitCode.PULL
     write_json(resolve_out(args, root) / PULL_FACTS, facts)
     pulled = ", ".join(terminal(p) for p in facts["pulled"]) or "nothing (all data was in the DVC cache)"
     print(f"pull-data: {len(facts['pointers'])} .dvc pointers; pulled from the remote: {pulled}")
@@ -462,7 +461,7 @@ def run_pull(args) -> int:
     if facts["outputs_not_stored"]:
         print("pull-data: not in the DVC remote, so `dvc repro` computes them: "
               + ", ".join(terminal(p) for p in facts["outputs_not_stored"]))
-    return 0
+    return ExitCode.OK
 
 
 def register(subparsers) -> None:

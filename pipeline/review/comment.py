@@ -50,6 +50,8 @@ PLOTS = ("confusion_base.png", "confusion_pr.png", "curves.png")
 ALLOWED_TAGS = ("details", "summary", "sub")
 # GitHub refuses comment bodies over 65,536 characters; leave room for the footer and CML's watermark.
 MAX_CHARS = 60_000
+# phishing_url_detector.exit_codes.ExitCode.REFUSED, restated: the trusted workflow runs this module with the
+# standard library and the gate's parser only, no client installed (tests/test_exit_codes.py keeps it equal).
 EXIT_REFUSED = 2
 
 _PLOT_IMAGE = re.compile(r"!\[[^\]\n]*\]\((" + "|".join(re.escape(p) for p in PLOTS) + r")\)")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 def add_stage_command(subparsers, name: str, help_text: str, description: str, run) -> None:
     """Expose a stage as ``python -m pipeline NAME``: read params.yaml, run it, exit 0."""
-    from pipeline.common import load_params
+    from pipeline.common import ExitCode, load_params
 
     def handler(args) -> int:
         from pipeline import determinism
 
         determinism.verify()  # the bytes must not depend on this machine's CPU or environment
         run(load_params())
-        return 0
+        return ExitCode.OK
 
     subparsers.add_parser(name, help=help_text, description=description).set_defaults(func=handler)

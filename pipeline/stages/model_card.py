@@ -16,7 +16,7 @@ import difflib
 import sys
 from pathlib import Path
 
-from pipeline.common import terminal
+from pipeline.common import ExitCode, terminal
 from pipeline.release.model_card import CARD, render_card
 
 
@@ -27,16 +27,16 @@ def run(root: Path = Path("."), check: bool = False) -> int:
         current = target.read_text(encoding="utf-8") if target.is_file() else ""
         if current == card:
             print(f"model-card: {target} is up to date")
-            return 0
+            return ExitCode.OK
         diff = difflib.unified_diff(current.splitlines(True), card.splitlines(True),
                                     f"{CARD} (committed)", f"{CARD} (rendered from the outputs)")
         sys.stdout.writelines(terminal(line, newlines=True) for line in diff)
         print(f"model-card: {target} is stale; run `dvc repro model-card` and commit it", file=sys.stderr)
-        return 1
+        return ExitCode.ERROR
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(card, encoding="utf-8")
     print(f"model-card: wrote {target} ({len(card.splitlines())} lines)")
-    return 0
+    return ExitCode.OK
 
 
 def register(subparsers) -> None:

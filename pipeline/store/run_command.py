@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline import paths
-from pipeline.common import PipelineError, terminal, write_json
+from pipeline.common import ExitCode, PipelineError, terminal, write_json
 from pipeline.store import outputs
 from pipeline.review.remote import diagnose
 from pipeline.store.dvc import DvcError, changed_paths, remote_info, repro
@@ -104,7 +104,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     facts = run_job(Path("."), push=not args.no_push, run_cache=args.run_cache)
     write_json(paths.RUN_FACTS, asdict(facts))
     print("\n".join(summary(facts)))
-    return 0
+    return ExitCode.OK
 
 
 def _cmd_store(args: argparse.Namespace) -> int:
@@ -114,10 +114,10 @@ def _cmd_store(args: argparse.Namespace) -> int:
     if inside is not None:
         print(f"store: the DVC remote `{terminal(remote)}` is {terminal(inside.as_posix())}/ inside the repository: "
               f"its objects travel in git (the author's `make run` pushed them there), nothing to store from here")
-        return 0
+        return ExitCode.OK
     outputs.push_outputs(root, run_cache=True)
     print(f"store: pushed the outputs dvc.lock names, and the run-cache, to `{terminal(remote)}` ({terminal(url)})")
-    return 0
+    return ExitCode.OK
 
 
 def register(subparsers) -> None:

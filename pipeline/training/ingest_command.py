@@ -32,7 +32,7 @@ import pandas as pd
 
 from pipeline import paths
 from pipeline.bounded_io import Caps, open_capped, read_capped
-from pipeline.common import PipelineError, load_params, terminal, write_csv
+from pipeline.common import ExitCode, PipelineError, load_params, terminal, write_csv
 from pipeline.training.feeds import Conversion, convert, feed_definition
 from pipeline.training.ingest import (BatchReport, add_date_column, batch_problems, batch_repeats, label_conflicts,
                                       merge_csv, register_in_dvc_yaml, register_in_params, repository_keys,
@@ -183,7 +183,7 @@ def run(args) -> int:
                             "ingest.feeds) or --source NAME (a file in the repository's url,label[,date] format)")
     if not file.is_file():
         print(f"error: {terminal(file)}: no such file", file=sys.stderr)
-        return 2
+        return ExitCode.REFUSED
     params = load_params(root / paths.PARAMS)
     caps = ingest_caps(params)
     text, feed_source = batch_text(file, params, caps, args.feed)
@@ -197,7 +197,7 @@ def run(args) -> int:
         batch = parse_raw_csv(io.BytesIO(text.encode("utf-8", errors="surrogateescape")), file, source, date_column)
     except RawDataError as exc:
         print(f"error: {terminal(exc, newlines=True)}", file=sys.stderr)
-        return 2
+        return ExitCode.REFUSED
     if add_date:
         batch["first_seen"] = observed_on.isoformat()
     report = check_batch(batch, read_repository(params, root), params["data"]["max_url_length"], today, observed_on)
@@ -213,7 +213,7 @@ def run(args) -> int:
           "  dvc repro                    # optional: preview; CI reproduces the pipeline anyway\n"
           f"  git add params.yaml dvc.yaml {shard}.dvc {Path(shard).parent}/.gitignore\n"
           f"  git commit -m 'data: {source} {report.shard_month}'")
-    return 0
+    return ExitCode.OK
 
 
 def _dvc_add(root: Path, shard: str) -> None:

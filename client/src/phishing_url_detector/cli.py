@@ -18,6 +18,7 @@ from pathlib import Path
 from phishing_url_detector import contract as C
 from phishing_url_detector import provenance
 from phishing_url_detector.errors import LoaderError, VerificationError
+from phishing_url_detector.exit_codes import ExitCode
 from phishing_url_detector.fetch import CACHE_ENV, REPO_ENV, fetch, resolve_model
 from phishing_url_detector.releases import VerifiedModel, verify_local_model, verify_release_dir
 from phishing_url_detector.text import terminal
@@ -80,7 +81,7 @@ def exit_on_error(command):
             return exc.exit_code
         except OSError as exc:  # e.g. an unwritable cache directory
             print(f"error: {terminal(exc, newlines=True)}", file=sys.stderr)
-            return 1
+            return ExitCode.ERROR
     return wrapper
 
 
@@ -105,7 +106,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         print(json.dumps(_model_summary(model), indent=2))
     else:
         _print_model(model, f"verified {model.source} ({'from cache' if model.from_cache else 'downloaded'})")
-    return 0
+    return ExitCode.OK
 
 
 @exit_on_error
@@ -119,7 +120,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                   ("--parallel", args.parallel, "processes")) if value != default]
     if batch_only:
         print(f"error: {', '.join(batch_only)} only apply with --output", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     urls = _gather_urls(args)
     if not urls:
         raise LoaderError("no URLs to score: give them as arguments, with --file PATH, or '-' for stdin")
@@ -137,7 +138,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                 print(f"{r.verdict:<10}  {r.p_phishing:.4f}  {terminal(r.url)}")
         for r in failed:
             print(f"error: cannot score '{terminal(r.url)}': {terminal(r.error)}", file=sys.stderr)
-    return 1 if failed else 0
+    return ExitCode.ERROR if failed else ExitCode.OK
 
 
 def _score_capped(detector, urls: list[str]) -> list:
@@ -167,7 +168,7 @@ def _score_to_file(args: argparse.Namespace) -> int:
                                    progress=_progress)
     except KeyboardInterrupt:
         print("interrupted: workers stopped, no output written", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except batch.Stopped as exc:
         print(f"{exc}: workers stopped, no output written", file=sys.stderr)
         return exc.exit_code
@@ -177,7 +178,7 @@ def _score_to_file(args: argparse.Namespace) -> int:
         rate = summary.rows / summary.seconds if summary.seconds else 0.0
         print(f"scored {summary.rows:,} rows ({summary.errors:,} errors) in {summary.seconds:.1f} s "
               f"({rate:,.0f} rows/s, {summary.workers} {summary.parallel}) -> {terminal(summary.output)}")
-    return 1 if summary.errors else 0
+    return ExitCode.ERROR if summary.errors else ExitCode.OK
 
 
 def _progress(summary) -> None:
@@ -212,7 +213,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(json.dumps(_model_summary(model), indent=2))
     else:
         _print_model(model, f"verified {model.source}")
-    return 0
+    return ExitCode.OK
 
 
 def _add_source_args(parser: argparse.ArgumentParser) -> None:
@@ -265,7 +266,7 @@ def _add_batch_args(parser: argparse.ArgumentParser) -> None:
                             "benchmarks/RESULTS.md")
 
 
-ENV_HELP = """\
+ENV_HELP = f"""\
 environment:
   GITHUB_TOKEN         sent as a Bearer token to the GitHub API only (never to the
                        storage host downloads redirect to); raises the rate limit and
@@ -275,7 +276,7 @@ environment:
   PHISHING_MODEL_CACHE default for --cache-dir
   PHISHING_MODEL_TRUSTED_ROOT default for --trusted-root
 
-exit codes: 0 ok; 1 network or other error; 2 verification failed (or usage error)
+exit codes: {ExitCode.OK:d} ok; {ExitCode.ERROR:d} network or other error; {ExitCode.VERIFICATION:d} verification failed (or usage error)
 """
 
 
@@ -324,7 +325,7 @@ def register(subparsers, prog: str = PROG) -> None:
                 "Check a downloaded release directory (every file against SHA256SUMS, the manifest against "
                 "the ONNX file and this package's contract) or an ONNX file against the SHA256SUMS / "
                 "manifest.json beside it, then the provenance bundles of the ONNX file and SHA256SUMS against "
-                "--repo's release workflow on main. Exit 2 when anything does not match.",
+                f"--repo's release workflow on main. Exit {ExitCode.VERIFICATION:d} when anything does not match.",
                 f"  {prog} verify --repo acme/phishing-models ~/Downloads/model-v1.2.0/\n")
     p.add_argument("path", help="release directory, or an .onnx file with its sidecar files")
     p.add_argument("--repo", metavar="OWNER/NAME",

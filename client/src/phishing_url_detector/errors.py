@@ -1,10 +1,11 @@
 """Why a model cannot be used; ``exit_code`` is what the command line returns."""
+from phishing_url_detector.exit_codes import ExitCode
 
 
 class LoaderError(Exception):
     """Anything that stops the loader."""
 
-    exit_code = 1
+    exit_code = ExitCode.ERROR
 
 
 class FetchError(LoaderError):
@@ -14,7 +15,7 @@ class FetchError(LoaderError):
 class VerificationError(LoaderError):
     """The files were obtained but cannot be vouched for; never load them."""
 
-    exit_code = 2
+    exit_code = ExitCode.VERIFICATION
 
 
 class UnscorableUrlError(LoaderError, ValueError):
