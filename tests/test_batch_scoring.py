@@ -327,6 +327,7 @@ def test_a_worker_refuses_a_model_changed_after_verification(tmp_path, model):
     assert not list(tmp_path.glob("out.csv*"))
 
 
+@pytest.mark.slow  # the CLI in a subprocess, with its worker processes
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_stops_workers_and_leaves_no_output(tmp_path, model, sig, code):
     """A FIFO that never ends: the run is mid-stream, with worker processes up, when the signal comes."""

@@ -44,6 +44,7 @@ def smoke_results(sample_frame, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # benchmarks/bench.py in a subprocess
 def test_serving_numbers_are_complete_and_sane(smoke_results):
     doc = json.loads((smoke_results / "results.json").read_text())
     serving = doc["sections"]["serving"]

@@ -83,6 +83,7 @@ def test_only_the_dvc_stages_are_pinned():
 PROBE = "import json; from pipeline import determinism as d; print(json.dumps(d.verify()))"
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 def test_verify_passes_under_the_pins_and_fails_in_the_callers_environment():
     pinned = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, capture_output=True, text=True,
                             env=D.pinned_env(caller_env(CALLERS["OPENBLAS_CORETYPE=Haswell"])))

@@ -84,6 +84,7 @@ FA_SEEDS = 120
 FA_WINDOWS = 16
 
 
+@pytest.mark.slow  # a statistical simulation: 120 runs of the monitor
 def test_stable_stream_false_alarm_rate_is_near_alpha(record_property):
     """With no change anywhere, the chance a run raises any alert is about alpha.
 
@@ -131,6 +132,7 @@ def _per_window_power(params: MonitorParams, tests_in_run: int) -> float:
     return float(sps.norm.cdf((SHIFT - cut) / se1))
 
 
+@pytest.mark.slow  # a statistical simulation: 24 runs, the monitor at each new week
 def test_ratio_shift_is_detected_within_the_expected_windows(record_property):
     """+3 pp on a 10% flagged ratio, 2,000 rows a week: run the monitor as each week lands.
 

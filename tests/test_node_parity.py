@@ -158,6 +158,7 @@ def threshold_0_9(graph) -> None:
     node.attribute[0].t.CopyFrom(helper.make_tensor("t", onnx.TensorProto.FLOAT, [], [0.9]))
 
 
+@pytest.mark.slow
 def test_the_installed_onnxruntime_node_is_the_locked_one(node_dir):
     tool = REPO / "requirements" / "npm" / "onnxruntime-node" / "package.json"
     pin = json.loads(tool.read_text())["dependencies"]["onnxruntime-node"]
@@ -165,6 +166,7 @@ def test_the_installed_onnxruntime_node_is_the_locked_one(node_dir):
     assert installed == pin, f"{node_dir} holds onnxruntime-node {installed}, {tool.relative_to(REPO)} pins {pin}: rerun make"
 
 
+@pytest.mark.slow
 def test_node_scores_the_graph_as_python_does(onnx_file, sample_frame, node_dir):
     """1,500 sample URLs and every hostile string: the same labels, the same float32 P (measured: 0)."""
     urls = sample_frame["url"].tolist()[:1500]
@@ -177,6 +179,7 @@ def test_node_scores_the_graph_as_python_does(onnx_file, sample_frame, node_dir)
     assert report["node"] == "onnxruntime-node 1.31.1" and "nul_cut" not in report
 
 
+@pytest.mark.slow
 def test_onnxruntime_node_cuts_a_string_at_its_first_nul(onnx_file, node_dir):
     """Why the client refuses a URL with a NUL (detector.prepare_url), pinned: when this fails,
     onnxruntime-node keeps NULs, and the client could score them again."""
@@ -187,6 +190,7 @@ def test_onnxruntime_node_cuts_a_string_at_its_first_nul(onnx_file, node_dir):
     assert python.p[0] != python.p[1] and python.p[2] != python.p[3]
 
 
+@pytest.mark.slow
 def test_the_nul_cut_is_not_tolerated_by_the_comparison(onnx_file, node_dir):
     """Fed to both runtimes anyway, a NUL URL whose cut changes its label is refused like any other:
     the comparison has no NUL allowance left (the client refusing it is what keeps the check green)."""
@@ -200,6 +204,7 @@ def test_the_nul_cut_is_not_tolerated_by_the_comparison(onnx_file, node_dir):
 
 @pytest.mark.parametrize("edit, refusal", [(sqrt_probabilities, "at the threshold"),
                                            (threshold_0_9, "in the graph's label output")])
+@pytest.mark.slow
 def test_a_different_model_in_node_is_refused(onnx_file, sample_frame, node_dir, edit, refusal):
     urls = sample_frame["url"].tolist()[:400]
     python = NP.python_scores(onnx_file, urls)
@@ -225,6 +230,7 @@ def root_logging():
     root.handlers[:], root.level = handlers, level
 
 
+@pytest.mark.slow
 def test_command_prints_one_line_and_writes_the_report(onnx_file, parquet, node_dir, tmp_path):
     result = subprocess.run([sys.executable, "-m", "pipeline", "node-parity", "--onnx", str(onnx_file),
                              "--threshold", "0.5", "--urls", str(parquet), "--max-urls", "300",
@@ -239,6 +245,7 @@ def test_command_prints_one_line_and_writes_the_report(onnx_file, parquet, node_
     assert f"{report['compared']:,} compared" in result.stdout and f"{len(NUL_HOSTILE)} with a NUL" in result.stdout
 
 
+@pytest.mark.slow
 def test_command_exits_2_on_a_label_difference(onnx_file, parquet, node_dir, monkeypatch, capsys, root_logging):
     real = NP.node_scores
     monkeypatch.setattr(NP, "node_scores", lambda path, *a, **k: real(edited(path, sqrt_probabilities), *a, **k))
@@ -247,6 +254,7 @@ def test_command_exits_2_on_a_label_difference(onnx_file, parquet, node_dir, mon
     assert code == ExitCode.VERIFICATION and "labels differ at the threshold" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_command_exits_2_when_the_client_would_score_a_nul(onnx_file, node_dir, monkeypatch, capsys,
                                                           root_logging):
     monkeypatch.setattr(NP, "prepare_url", lambda url: (contract.normalise_url(url), None))

@@ -28,7 +28,8 @@ def test_contract_signature_and_fixed_graph_name(small_onnx):
 
 
 def test_parity_on_real_urls_at_several_batch_sizes(small_model, small_onnx, sample_frame):
-    report = parity_report(small_model, small_onnx, sample_frame["url"], 0.5, [1, 2, 7, 1000])
+    # every third URL of the sample (~1,650, all five sources): batch size 1 is one session run a URL
+    report = parity_report(small_model, small_onnx, sample_frame["url"][::3], 0.5, [1, 2, 7, 1000])
     assert parity_failures(report, 1e-4) == []
     assert report["label_agreement"] == 1.0
     assert report["max_abs_proba_diff"] <= 1e-4
@@ -53,7 +54,7 @@ def test_whitespace_runs_are_scored_literally_on_both_sides(small_model, small_o
     assert "  " in tfidf.path_.build_analyzer()("a  b") and "  " in tfidf.host_.build_analyzer()("^a  b$")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(st.lists(url_text, min_size=1, max_size=6), st.sampled_from([1, 2, 64]))
 def test_random_text_agrees(small_model, small_onnx, urls, batch):
     labels, proba = onnx_predict(session(small_onnx), urls, batch)

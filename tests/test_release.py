@@ -102,6 +102,8 @@ def _client_digest(root: Path) -> str:
     return h.hexdigest()
 
 
+# The tests that build a release (the client wheel, then its check in a fresh venv: ~20 s the first time in
+# a process) are marked slow; the refusals before the wheel step stay in the fast tier.
 @pytest.fixture
 def rebuild_wheel():
     """Request it to build the client wheel for real in every build of the test."""
@@ -154,6 +156,7 @@ def tree(directory: Path) -> dict[str, bytes]:
 
 
 # -- reproducible bytes ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_two_builds_of_one_commit_are_byte_identical(project, tmp_path, rebuild_wheel):
     first = R.build(project, tmp_path / "a")
     time.sleep(1.1)  # a wall-clock timestamp anywhere would now differ
@@ -166,6 +169,7 @@ def test_two_builds_of_one_commit_are_byte_identical(project, tmp_path, rebuild_
     assert a[f"release/{WHEEL}"] == b[f"release/{WHEEL}"]
 
 
+@pytest.mark.slow
 def test_the_wheel_is_the_committed_client_stamped_with_the_commit_time(project, tmp_path):
     result = R.build(project, tmp_path / "out")
     assert result.wheel == WHEEL
@@ -185,6 +189,7 @@ def test_the_wheel_is_the_committed_client_stamped_with_the_commit_time(project,
     assert "Provides-Extra: parquet" in metadata  # pyarrow, for batch scoring to/from Parquet only
 
 
+@pytest.mark.slow
 def test_the_wheel_is_proven_on_the_release_before_it_is_attached(project, tmp_path, monkeypatch):
     seen = []
     check = R.check_client_wheel
@@ -205,6 +210,7 @@ def test_the_wheel_is_proven_on_the_release_before_it_is_attached(project, tmp_p
     assert result.files[-2]["name"] == WHEEL
 
 
+@pytest.mark.slow
 def test_a_release_without_the_wheel_still_verifies(project, tmp_path):
     """The wheel is an extra asset: the model release contract (five assets) does not need it."""
     result = R.build(project, tmp_path / "out")
@@ -230,6 +236,7 @@ def test_a_client_that_cannot_score_is_refused(project, tmp_path):
     assert not (tmp_path / "out" / "release").exists() and not (tmp_path / "out" / ".release.tmp").exists()
 
 
+@pytest.mark.slow
 def test_release_directory_contents(project, tmp_path, small_onnx):
     result = R.build(project, tmp_path / "out")
     rel = tmp_path / "out" / "release"
@@ -276,6 +283,7 @@ def test_release_directory_contents(project, tmp_path, small_onnx):
     assert result.directory == tmp_path / "out" / "release"
 
 
+@pytest.mark.slow
 def test_default_out_never_touches_the_dvc_outputs(project, monkeypatch, capsys):
     before = tree(project / "dist")
     monkeypatch.chdir(project)
@@ -294,6 +302,7 @@ def released(project: Path, out: Path) -> tuple[Path, list[str]]:
     return out / "release", [result.tag]
 
 
+@pytest.mark.slow
 def test_no_release_when_nothing_changed(project, tmp_path):
     previous, tags = released(project, tmp_path / "v1")
     # A new commit that changes nothing shipped (a code comment, a dvc.lock-only change).
@@ -305,6 +314,7 @@ def test_no_release_when_nothing_changed(project, tmp_path):
     assert json.loads((tmp_path / "v2" / "release.json").read_text())["release"] is False
 
 
+@pytest.mark.slow
 def test_patch_when_only_the_card_text_changes(project, tmp_path):
     previous, tags = released(project, tmp_path / "v1")
     template = project / mc.TEMPLATE
@@ -317,6 +327,7 @@ def test_patch_when_only_the_card_text_changes(project, tmp_path):
     assert "### Metrics against model-v1.0.0" in notes and "| ROC AUC | " in notes
 
 
+@pytest.mark.slow
 def test_minor_when_the_model_bytes_change(project, tmp_path, small_model):
     from pipeline.training.onnx_export import to_onnx
 
@@ -333,6 +344,7 @@ def test_minor_when_the_model_bytes_change(project, tmp_path, small_model):
     assert "| recall (true-positive rate) |" in notes and "+0.0100" in notes
 
 
+@pytest.mark.slow
 def test_major_when_the_contract_changes(project, tmp_path):
     """The previous release (model-v0.4.2) was built under another contract: MAJOR bump to 1.0.0."""
     previous, _ = released(project, tmp_path / "old")
@@ -351,6 +363,7 @@ def test_major_when_the_contract_changes(project, tmp_path):
     assert (result.version, result.bump) == ("1.0.0", "major")
 
 
+@pytest.mark.slow
 def test_a_tampered_previous_release_is_refused(project, tmp_path):
     previous, tags = released(project, tmp_path / "v1")
     (previous / "metrics.json").write_text("{}")
@@ -424,6 +437,7 @@ def test_cli_reports_errors_and_writes_github_outputs(project, tmp_path, monkeyp
 
 
 # -- the product side: the loader on a built release ---------------------------------------------
+@pytest.mark.slow
 def test_loader_scores_the_release_and_refuses_a_tampered_copy(project, tmp_path, capsys):
     result = R.build(project, tmp_path / "out")
     onnx = result.directory / "phishing-url-detector-1.0.0.onnx"
@@ -441,6 +455,7 @@ def test_loader_scores_the_release_and_refuses_a_tampered_copy(project, tmp_path
     assert "does not match the SHA256SUMS entry" in err
 
 
+@pytest.mark.slow
 def test_the_cards_loading_example_runs_in_the_release_directory(project, tmp_path, monkeypatch):
     """As published: the publish job's provenance bundles beside the assets (here from the test CA,
     whose trusted root the client is given), and the repository the reader names in the code."""
@@ -468,6 +483,7 @@ def test_the_cards_loading_example_runs_in_the_release_directory(project, tmp_pa
     assert without["labels"].shape == (2,) and without["proba"].shape == (2, 2)
 
 
+@pytest.mark.slow
 def test_the_wheel_check_installs_only_hash_locked_files(project, tmp_path):
     """The fresh venv of the wheel check gets the client's dependencies from requirements/client.lock by
     sha256: one changed hash and pip refuses, so the release is refused before anything is attached."""

