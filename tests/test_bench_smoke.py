@@ -23,6 +23,7 @@ def _positive(x) -> bool:
     return isinstance(x, (int, float)) and x > 0 and x == x
 
 
+# Its tests are slow: the fixture trains a model and runs four benchmark sections (~20 s).
 @pytest.fixture(scope="module")
 def smoke_results(sample_frame, tmp_path_factory):
     """Every serving section on a smoke-sized model fitted on 1,500 URLs of the sample, tested on the rest."""
@@ -44,7 +45,7 @@ def smoke_results(sample_frame, tmp_path_factory):
     return out
 
 
-@pytest.mark.slow  # benchmarks/bench.py in a subprocess
+@pytest.mark.slow
 def test_serving_numbers_are_complete_and_sane(smoke_results):
     doc = json.loads((smoke_results / "results.json").read_text())
     serving = doc["sections"]["serving"]
@@ -77,6 +78,7 @@ def test_serving_numbers_are_complete_and_sane(smoke_results):
     assert serving["graph"]["duplicate_nodes"] == 0
 
 
+@pytest.mark.slow
 def test_levers_report_speed_and_accuracy(smoke_results):
     levers = json.loads((smoke_results / "results.json").read_text())["sections"]["levers"]
     assert set(levers["ort_optimisation_level"]) == {"disable_all", "basic", "extended", "all"}
@@ -93,6 +95,7 @@ def test_levers_report_speed_and_accuracy(smoke_results):
         assert _positive(v["b1_p50_ms"]) and _positive(v["b1024_urls_per_s"]) and _positive(v["onnx_mb"])
 
 
+@pytest.mark.slow
 def test_candidates_are_timed_alike_and_scored(smoke_results):
     cands = json.loads((smoke_results / "results.json").read_text())["sections"]["candidates"]["candidates"]
     assert [c["candidate"] for c in cands][:2] == ["shipped graph, shipped model", "rewritten graph, shipped model"]
@@ -101,6 +104,7 @@ def test_candidates_are_timed_alike_and_scored(smoke_results):
         assert _positive(c["b1_cpu_p50_ms"]) and _positive(c["b1024_urls_per_cpu_s"]) and 0.5 < c["roc_auc"] <= 1
 
 
+@pytest.mark.slow
 def test_profile_attributes_time_to_members(smoke_results):
     profile = json.loads((smoke_results / "results.json").read_text())["sections"]["profile"]
     for prof in profile["onnx"].values():
@@ -111,6 +115,7 @@ def test_profile_attributes_time_to_members(smoke_results):
     assert profile["train_stage"]["by_cumulative"] and _positive(profile["train_stage"]["wall_s"])
 
 
+@pytest.mark.slow
 def test_results_markdown_has_every_section(smoke_results):
     text = (smoke_results / "RESULTS.md").read_text()
     for heading in ("## 1. Serving", "Reconciliation: the two harnesses", "## 2. Speed levers", "Shortlist, interleaved",

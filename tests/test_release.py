@@ -386,6 +386,7 @@ def test_refuses_an_output_that_dvc_lock_does_not_record(project, tmp_path):
         R.build(project, tmp_path / "out", allow_dirty=True)
 
 
+@pytest.mark.slow  # allowed, it builds the release
 def test_refuses_uncommitted_inputs_unless_allowed(project, tmp_path):
     template = project / mc.TEMPLATE
     template.write_text(template.read_text() + "\nA late edit.\n")
@@ -417,6 +418,7 @@ def test_refuses_a_stale_card(project, tmp_path):
         R.build(project, tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_cli_reports_errors_and_writes_github_outputs(project, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(project)
     gh_out = tmp_path / "github_output"
