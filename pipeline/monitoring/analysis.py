@@ -26,12 +26,14 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
+from phishing_url_detector.versions import version_key  # the one version order (the thresholds use it too)
 
 from pipeline.monitoring import stats
 from pipeline.monitoring.config import MonitorParams
+from pipeline.monitoring.sql import ORIGIN_US
 
 INSUFFICIENT = "insufficient data"
-_ORIGIN = pd.Timestamp("1970-01-05", tz="UTC")  # a Monday: 7D windows are ISO weeks
+_ORIGIN = pd.Timestamp(ORIGIN_US, unit="us", tz="UTC")  # the engines' window origin, a Monday
 
 
 @dataclass(frozen=True)
@@ -101,11 +103,6 @@ def parse_reference(text: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None
     if lo is not None and hi is not None and hi <= lo:
         raise ValueError(f"reference range is empty: {text!r}")
     return lo, hi
-
-
-def version_key(version: str) -> tuple:
-    """Sort key that puts 1.10.0 after 1.9.0."""
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-+]", version))
 
 
 class _Counts:

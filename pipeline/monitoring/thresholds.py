@@ -29,7 +29,6 @@ listing every such version, rather than rejecting its rows one by one.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,8 +37,9 @@ from typing import Iterable, Mapping
 from phishing_url_detector import provenance
 from phishing_url_detector.errors import LoaderError
 from phishing_url_detector.fetch import cached_manifests, default_cache_dir
-from phishing_url_detector.releases import MANIFEST_FILE, REPO_ENV, load_manifest, parse_tag, verify_release_dir
+from phishing_url_detector.releases import MANIFEST_FILE, REPO_ENV, configured_repo, load_manifest, verify_release_dir
 from phishing_url_detector.text import shell_command, terminal
+from phishing_url_detector.versions import tag_of, version_key
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class Trust:
 def trust_for(repo: str | None = None, params_repo: str | None = None, trusted_root: str | None = None,
               allow_unverified: bool = False) -> Trust:
     """The repository from ``--repo``, else $PHISHING_MODEL_REPO, else params ``monitor.repo``."""
-    repo = repo or os.environ.get(REPO_ENV) or params_repo
+    repo = configured_repo(repo, params_repo)
     try:
         return Trust(provenance.policy_for(repo, trusted_root), allow_unverified)
     except LoaderError as exc:
@@ -92,12 +92,6 @@ class Threshold:
 
     def as_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "version" and (k != "data_through" or v)}
-
-
-def version_key(version: str) -> tuple:
-    """Numeric order for release versions (1.10.0 after 1.9.0); anything else after, as text."""
-    parsed = parse_tag(f"model-v{version}")
-    return (0, parsed, "") if parsed else (1, None, version)
 
 
 def verified_release(directory: Path | str, source: str, trust: Trust = Trust()) -> Threshold:
@@ -235,4 +229,4 @@ def unknown_versions_message(missing: Mapping[str, int], cache_dir: Path | str |
 def fetch_hint(version: str, repo: str | None = None) -> str:
     """The client command that caches ``version``'s release, quoted for a shell."""
     return shell_command("phishing-url-detector", "fetch", *(("--repo", repo) if repo else ()), "--tag",
-                         f"model-v{version}")
+                         tag_of(version))

@@ -65,6 +65,8 @@ from phishing_url_detector.errors import LoaderError, VerificationError
 from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, SUMS_FILE, bundle_asset_name,
                                             model_asset_name, parse_sha256sums, provenance_asset_names,
                                             release_asset_names, sha256_file, verify_release_dir, write_sha256sums)
+from phishing_url_detector.versions import TAG_GLOB, TAG_PREFIX
+
 from pipeline import paths as P
 from pipeline.common import ExitCode, PipelineError, json_bytes, terminal
 from pipeline.release import model_card, origin
@@ -134,7 +136,7 @@ def commit_facts(root: Path) -> Commit:
 
 
 def git_tags(root: Path) -> list[str]:
-    return _git(root, "tag", "--list", "model-v*").split()
+    return _git(root, "tag", "--list", TAG_GLOB).split()
 
 
 def dirty_paths(root: Path, paths) -> list[str]:
@@ -193,7 +195,7 @@ def verify_previous(directory: Path, version: str) -> dict:
 
 def load_previous(directory: Path, tag: str) -> PreviousRelease:
     """A downloaded release, verified before anything is compared with it."""
-    version = tag.removeprefix("model-v")
+    version = tag.removeprefix(TAG_PREFIX)
     try:
         manifest = verify_previous(directory, version)
     except (LoaderError, ValueError, OSError) as exc:

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Iterable
 
-from phishing_url_detector.releases import Version, parse_tag  # the tag format is the client's
+from phishing_url_detector.versions import Version, parse_tag  # the tag format is the client's
 
 BUMP_INITIAL = "initial"
 BUMP_MAJOR = "major"

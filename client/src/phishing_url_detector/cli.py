@@ -9,7 +9,6 @@ import argparse
 import dataclasses
 import functools
 import json
-import os
 import re
 import sys
 import textwrap
@@ -20,7 +19,7 @@ from phishing_url_detector import provenance
 from phishing_url_detector.errors import LoaderError, VerificationError
 from phishing_url_detector.exit_codes import ExitCode
 from phishing_url_detector.fetch import CACHE_ENV, REPO_ENV, fetch, resolve_model
-from phishing_url_detector.releases import VerifiedModel, verify_local_model, verify_release_dir
+from phishing_url_detector.releases import VerifiedModel, configured_repo, verify_local_model, verify_release_dir
 from phishing_url_detector.text import terminal
 
 PROG = "phishing-url-detector"
@@ -98,7 +97,7 @@ def _print_model(model: VerifiedModel, heading: str) -> None:
 
 @exit_on_error
 def cmd_fetch(args: argparse.Namespace) -> int:
-    repo = args.repo or os.environ.get(REPO_ENV)
+    repo = configured_repo(args.repo)
     if not repo:
         raise LoaderError(f"pass --repo OWNER/NAME or set {REPO_ENV}")
     model = fetch(repo, args.tag, args.cache_dir, **_fetch_kwargs(args))
@@ -207,7 +206,7 @@ def verify_path(path: Path, policy: provenance.Policy | None = None, allow_unver
 
 @exit_on_error
 def cmd_verify(args: argparse.Namespace) -> int:
-    policy = provenance.policy_for(args.repo or os.environ.get(REPO_ENV), args.trusted_root)
+    policy = provenance.policy_for(configured_repo(args.repo), args.trusted_root)
     model = verify_path(Path(args.path), policy, args.allow_unverified)
     if args.json:
         print(json.dumps(_model_summary(model), indent=2))
@@ -272,7 +271,7 @@ environment:
                        storage host downloads redirect to); raises the rate limit and
                        gives access to private repositories
   GITHUB_API_URL       API base URL, e.g. for GitHub Enterprise
-  PHISHING_MODEL_REPO  default for --repo
+  {REPO_ENV}  default for --repo
   PHISHING_MODEL_CACHE default for --cache-dir
   PHISHING_MODEL_TRUSTED_ROOT default for --trusted-root
 
@@ -305,7 +304,7 @@ def register(subparsers, prog: str = PROG) -> None:
                 "Score URLs as phishing or legitimate. The model is verified before it is loaded: a release is "
                 "fetched and verified; a local file is verified against SHA256SUMS / manifest.json and the "
                 "provenance bundles of the file and of SHA256SUMS (which must list manifest.json) beside it "
-                "(--repo or $PHISHING_MODEL_REPO names the "
+                f"(--repo or ${REPO_ENV} names the "
                 "repository that must have built it; --allow-unverified for a local development build). "
                 "Prints verdict, P(phishing) with 4 decimals and the URL, one line per URL, in input order.",
                 f"  {prog} score --allow-unverified --model dist/phishing-url-detector.onnx http://example.com/\n"

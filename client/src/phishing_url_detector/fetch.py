@@ -22,10 +22,11 @@ from phishing_url_detector import contract as C
 from phishing_url_detector import github as gh
 from phishing_url_detector import provenance
 from phishing_url_detector.errors import FetchError, LoaderError, VerificationError
-from phishing_url_detector.releases import (REPO_ENV, REPOSITORY, SUMS_FILE, TAG_PREFIX, VerifiedModel, model_asset_name, parse_sha256sums, parse_tag,
-                                            provenance_asset_names, release_asset_names, verify_local_model,
+from phishing_url_detector.releases import (REPO_ENV, REPOSITORY, SUMS_FILE, VerifiedModel, configured_repo, model_asset_name,
+                                            parse_sha256sums, provenance_asset_names, release_asset_names, verify_local_model,
                                             verify_release_dir, warn)
 from phishing_url_detector.text import shell_command, terminal
+from phishing_url_detector.versions import TAG_PREFIX, parse_tag
 
 CACHE_ENV = "PHISHING_MODEL_CACHE"
 REPOSITORY_RECORD = "repository"  # in each cache entry: OWNER/NAME it was fetched from
@@ -254,7 +255,7 @@ def verify_local(path: str | os.PathLike, *, repo: str | None = None,
     """A local ONNX file: integrity against its sidecars, then provenance against ``repo``
     (default $PHISHING_MODEL_REPO); ``allow_unverified`` is for local development builds."""
     model = verify_local_model(path, warn=warn, allow_unverified=allow_unverified)
-    policy = provenance.policy_for(repo or os.environ.get(REPO_ENV), trusted_root)
+    policy = provenance.policy_for(configured_repo(repo), trusted_root)
     return provenance.check_model(model, policy, allow_unverified=allow_unverified, warn=warn)
 
 
@@ -265,7 +266,7 @@ def resolve_model(model: str, *, repo: str | None = None, cache_dir: str | os.Pa
     $PHISHING_MODEL_REPO); anything else is a local path verified against its sidecars
     and its provenance bundle."""
     if is_release_ref(model):
-        repo = repo or os.environ.get(REPO_ENV)
+        repo = configured_repo(repo)
         if not repo:
             raise LoaderError(f"--model {model} names a release: pass --repo OWNER/NAME or set {REPO_ENV}")
         return fetch(repo, model, cache_dir, trusted_root=trusted_root, allow_unverified=allow_unverified,

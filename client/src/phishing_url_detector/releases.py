@@ -1,7 +1,7 @@
 """What a model release is, and how one is verified before anything loads it.
 
-A release is the tag ``model-vMAJOR.MINOR.PATCH`` and five assets: the ONNX
-file, ``manifest.json``, ``MODEL_CARD.md``, ``metrics.json`` and
+A release is the tag ``model-vMAJOR.MINOR.PATCH`` (:mod:`phishing_url_detector.versions`)
+and five assets: the ONNX file, ``manifest.json``, ``MODEL_CARD.md``, ``metrics.json`` and
 ``SHA256SUMS`` (which covers the other four). Nothing is handed to
 onnxruntime until every file has been checked: each against ``SHA256SUMS``,
 the ONNX bytes against the manifest's sha256 and size, the manifest's contract
@@ -26,46 +26,26 @@ from phishing_url_detector import contract as C
 from phishing_url_detector.digests import sha256_file
 from phishing_url_detector.errors import LoaderError, VerificationError
 from phishing_url_detector.text import terminal
+from phishing_url_detector.versions import tag_of
 
 SUMS_FILE = "SHA256SUMS"
 BUNDLE_SUFFIX = ".sigstore.json"
 MANIFEST_FILE = "manifest.json"
 CARD_FILE = "MODEL_CARD.md"
 METRICS_FILE = "metrics.json"
-TAG_PREFIX = "model-v"
 REPO_ENV = "PHISHING_MODEL_REPO"  # the repository releases must come from, when not passed
 REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")  # OWNER/NAME as GitHub spells it
-# Strict SemVer core (no leading zeros, no pre-release/build suffix): anything
-# else is some other project's tag and is ignored rather than mis-ordered.
-_TAG_RE = re.compile(r"model-v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
 _SUMS_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *]([^\n]+)")
+
+
+def configured_repo(flag: str | None = None, fallback: str | None = None) -> str | None:
+    """The repository releases must come from: ``flag`` (``--repo``), else $PHISHING_MODEL_REPO, else ``fallback``
+    (the monitor's params ``monitor.repo``). The one place that reads the variable."""
+    return flag or os.environ.get(REPO_ENV) or fallback
 
 
 def warn(message: str) -> None:
     print(terminal(message, newlines=True), file=sys.stderr)
-
-
-# -- tags -----------------------------------------------------------------------
-@dataclass(frozen=True, order=True)
-class Version:
-    """A release version; ordering is numeric per field, so 1.10.0 > 1.9.0."""
-
-    major: int
-    minor: int
-    patch: int
-
-    def __str__(self) -> str:
-        return f"{self.major}.{self.minor}.{self.patch}"
-
-    @property
-    def tag(self) -> str:
-        return f"{TAG_PREFIX}{self}"
-
-
-def parse_tag(tag: str) -> Version | None:
-    """``model-v1.2.3`` -> Version(1, 2, 3); any other tag -> None (not ours)."""
-    match = _TAG_RE.fullmatch(tag.strip()) if isinstance(tag, str) else None
-    return Version(*(int(part) for part in match.groups())) if match else None
 
 
 # -- layout and digests -----------------------------------------------------------
@@ -209,7 +189,7 @@ def _check_contract(manifest: dict, where: str) -> str:
     if major != C.CONTRACT_MAJOR:
         raise VerificationError(
             f"{where}: model contract major is {major} but this loader was built for contract "
-            f"major {C.CONTRACT_MAJOR}; use a model-v{C.CONTRACT_MAJOR}.x.y release or a loader "
+            f"major {C.CONTRACT_MAJOR}; use a {tag_of(f'{C.CONTRACT_MAJOR}.x.y')} release or a loader "
             f"built for major {major}")
     contract, claimed = manifest.get("contract"), manifest.get("contract_digest")
     if not isinstance(contract, dict) or not isinstance(claimed, str):
