@@ -126,7 +126,8 @@ def open_engine(name: str = "duckdb", master: str = "local[2]"):
             from pipeline.monitoring.engine_spark import SparkEngine
             return SparkEngine(master)
         except ImportError as exc:
-            raise ValueError(f"--engine spark needs pyspark: pip install -c constraints.txt -e '.[spark]' ({exc})") from None
+            raise ValueError(f"--engine spark needs pyspark: `make install` adds it (hash-locked, requirements/dev.lock) "
+                             f"({exc})") from None
         except Exception as exc:  # pyspark raises its own error types when the JVM cannot start
             raise ValueError(f"Spark did not start on master {master!r} (it needs Java 17: `make java`): "
                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
