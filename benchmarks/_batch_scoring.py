@@ -31,8 +31,7 @@ def url_file(path: Path, n: int, urls: list[str]) -> Path:
     block = ("\n".join(urls) + "\n").encode("utf-8", "surrogateescape")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as fh:
-        for _ in range(n // len(urls)):
-            fh.write(block)
+        fh.writelines(block for _ in range(n // len(urls)))
         rest = n % len(urls)
         if rest:
             fh.write(("\n".join(urls[:rest]) + "\n").encode("utf-8", "surrogateescape"))

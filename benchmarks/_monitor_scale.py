@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _process_tree import TreePoller
 
 REPO = Path(__file__).resolve().parents[1]

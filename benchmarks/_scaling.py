@@ -5,8 +5,8 @@ the repository itself: ``dvc repro --force`` rewrites every output it touches.
 """
 from __future__ import annotations
 
-import gzip
 import csv
+import gzip
 import io
 import os
 import random
@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _process_tree import TreePoller
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,7 +87,7 @@ def dvc(work: Path, *args, check=True) -> subprocess.CompletedProcess:
 _WORDS_RE = re.compile(r"[A-Za-z]{3,12}")
 _DIGITS_RE = re.compile(r"[0-9]+")
 _STRUCTURAL = {"http", "https", "www", "com", "org", "net", "html", "htm", "php", "asp", "aspx"}
-_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?([^/?#]*)(.*)$", re.S)
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?([^/?#]*)(.*)$", re.DOTALL)
 
 
 class Perturber:

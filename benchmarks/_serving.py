@@ -119,7 +119,11 @@ def convert(est, classifier=None) -> onnx.ModelProto:
     from skl2onnx.common.data_types import StringTensorType
 
     from pipeline.training.features import merge_duplicate_nodes
-    from pipeline.training.onnx_export import TARGET_OPSET, TfidfLogisticMember, _register_converters
+    from pipeline.training.onnx_export import (
+        TARGET_OPSET,
+        TfidfLogisticMember,
+        _register_converters,
+    )
 
     _register_converters()
     options = {id(classifier): {"zipmap": False}} if classifier is not None else {}
@@ -337,7 +341,7 @@ def run_serving(inp: Inputs, cfg: dict, log=print) -> dict:
 
     urls = inp.urls
     x = urls.astype(object)
-    out = {"urls": int(len(urls)), "config": {k: cfg[k] for k in ("latency_calls", "latency_calls_sklearn", "batch",
+    out = {"urls": len(urls), "config": {k: cfg[k] for k in ("latency_calls", "latency_calls_sklearn", "batch",
                                                                  "throughput_repeats", "threads")}}
     # load time (in-process, warm file cache) and peak memory (fresh processes)
     with contextlib.ExitStack() as stack:
@@ -514,7 +518,7 @@ def profile_train(inp: Inputs, log=print, top: int = 14) -> dict:
     for (file, line, func), (cc, nc, tt, ct, callers) in stats.stats.items():
         rows.append({"function": f"{Path(file).name}:{line}({func})", "calls": nc, "own_s": round(tt, 2),
                      "cumulative_s": round(ct, 2)})
-    return {"rows": int(len(inp.train)), "wall_s": round(wall, 2),
+    return {"rows": len(inp.train), "wall_s": round(wall, 2),
             "member_fit_s_on_20k_rows": parts,
             "by_cumulative": sorted(rows, key=lambda r: -r["cumulative_s"])[:top],
             "by_own_time": sorted(rows, key=lambda r: -r["own_s"])[:top],

@@ -131,7 +131,7 @@ def machine_facts() -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
                                 capture_output=True, text=True).stdout.strip())
-    return {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "host": platform.node(),
+    return {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "host": platform.node(),
             "cpu": cpu, "logical_cpus": os.cpu_count(), "memory_gb": mem_gb, "os": platform.platform(),
             "python": platform.python_version(), "libraries": libs,
             "git": f"{commit}{' (dirty)' if dirty else ''}", "load_average": [round(x, 2) for x in os.getloadavg()]}
@@ -202,7 +202,7 @@ def main(argv=None) -> int:
     cfg = dict(SMOKE if args.smoke else FULL)
     if args.factors:
         cfg["scaling_factors"] = tuple(float(f) if "." in f else int(f) for f in args.factors.split(","))
-    log = lambda msg: print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)  # noqa: E731
+    log = lambda msg: print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
     inputs = None
     if {"serving", "levers", "candidates", "profile"} & set(sections):
@@ -263,7 +263,6 @@ def run_monitor_section(args, cfg: dict, log) -> dict:
 def run_batch_section(args, cfg: dict, log) -> dict:
     """Batch scoring of generated URL files (build/bench-batch/, or --workdir) with the exported model."""
     import pandas as pd
-
     from _batch_scoring import run_batch
 
     urls = pd.read_parquet(args.prepared / "test.parquet", columns=["url"])["url"].tolist()
@@ -335,7 +334,6 @@ def load_inputs(args, cfg):
     import joblib
     import pandas as pd
     import yaml
-
     from _serving import Inputs
 
     test = pd.read_parquet(args.prepared / "test.parquet", columns=["url", "label"])

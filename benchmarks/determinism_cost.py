@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import determinism as D  # noqa: E402
+from pipeline import determinism as D
 
 FIT = """
 import json, resource, sys, time

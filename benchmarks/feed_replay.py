@@ -36,10 +36,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "client" / "src"))
 
-from pipeline.common import load_params, md_table, write_json  # noqa: E402
-from phishing_url_detector.contract import normalise_url  # noqa: E402
-from pipeline.training.feeds import convert, feed_definition  # noqa: E402
-from pipeline.training.validation import parse_raw_csv, row_problem  # noqa: E402
+from phishing_url_detector.contract import normalise_url
+from pipeline.common import load_params, md_table, write_json
+from pipeline.training.feeds import convert, feed_definition
+from pipeline.training.validation import parse_raw_csv, row_problem
 
 log = logging.getLogger("feed_replay")
 RESULTS, TABLE, PLOT = "results-feed-replay.json", "RESULTS-feed-replay.md", "feed_replay.png"
@@ -47,8 +47,8 @@ INGEST_LINE = {
     "publisher_rows": re.compile(r"feed '[^']+': ([\d,]+) publisher rows"),
     "repeats_in_batch": re.compile(r"repeats of an earlier row of this batch: ([\d,]+) rows"),
     "already_in_repository": re.compile(r"already in the repository with the same label: ([\d,]+) rows"),
-    "problems": re.compile(r"rows with problems .*: ([\d,]+)$", re.M),
-    "label_conflicts": re.compile(r"label conflicts with the repository .*: ([\d,]+)$", re.M),
+    "problems": re.compile(r"rows with problems .*: ([\d,]+)$", re.MULTILINE),
+    "label_conflicts": re.compile(r"label conflicts with the repository .*: ([\d,]+)$", re.MULTILINE),
     "undated": re.compile(r"blank date \(kept undated\): ([\d,]+) rows"),
 }
 

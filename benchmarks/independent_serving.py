@@ -42,7 +42,7 @@ def read_urls(path: str) -> list[str]:
         if path.endswith(".json"):
             urls = json.load(fh)
         else:
-            urls = [line[:-1] if line.endswith("\n") else line for line in fh]
+            urls = [line.removesuffix("\n") for line in fh]
     if not urls:
         raise SystemExit(f"{path}: no URLs")
     return urls
@@ -111,7 +111,7 @@ def measure(path: str, urls: list[str], variant: str | None, calls: int, batch: 
     if variant == "proba-only":
         outputs = [n for n in outputs if n == "probabilities"]
     name = sess.get_inputs()[0].name
-    run = lambda feed: sess.run(outputs, {name: feed})  # noqa: E731
+    run = lambda feed: sess.run(outputs, {name: feed})
     unicode, same, by_length = variant == "unicode-dtype", variant == "same-batch", variant == "sorted"
     feeds1, feeds_b = batches(urls, 1, calls, False, unicode, False), batches(urls, batch, repeats, same, unicode, by_length)
     with competing_load(variant == "busy"):

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-STAGE_LINE = re.compile(r"^(Running stage|Stage) '([^']+)'(.*)$", re.M)
+STAGE_LINE = re.compile(r"^(Running stage|Stage) '([^']+)'(.*)$", re.MULTILINE)
 
 
 def sh(args, cwd: Path, env: dict, log: Path | None = None) -> tuple[float, str]:

@@ -51,8 +51,8 @@ def scaled_workdir(root: Path, factor: int, train_override: dict | None = None, 
 
     Reused when its stamp (factor, raw source, params) matches: making 10x data takes minutes.
     """
-    from _scaling import merged, write_scaled
     import yaml
+    from _scaling import merged, write_scaled
 
     from pipeline.common import load_params
     from pipeline.training.sources import raw_files
@@ -144,8 +144,8 @@ def child(work: Path, code: Path | None) -> None:
     _install_phase_hooks(marks)
     import pyarrow.parquet as pq
 
-    from pipeline.common import load_params
     import pipeline
+    from pipeline.common import load_params
     from pipeline.stages import train
     from pipeline.training.model import vocabulary_size
 
@@ -311,7 +311,7 @@ def main(argv=None) -> int:
         return 0
     import bench
 
-    log = lambda msg: print(f"[train-memory {time.strftime('%H:%M:%S')}] {msg}", flush=True)  # noqa: E731
+    log = lambda msg: print(f"[train-memory {time.strftime('%H:%M:%S')}] {msg}", flush=True)
     started = time.perf_counter()
     result = run_train_memory(tuple(int(f) for f in args.factors.split(",")), args.workdir,
                               None if args.full_fits else SHORT_FITS, baseline=args.baseline,

@@ -13,10 +13,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from phishing_url_detector.digests import md5_file, sha256_file  # re-exported: one helper per digest
-from phishing_url_detector.exit_codes import ExitCode  # re-exported: the one list of exit codes
-from phishing_url_detector.text import csv_cell, csv_uncell, terminal, visible  # re-exported: one rule each
-
+from phishing_url_detector.digests import (  # re-exported: one helper per digest
+    md5_file,
+    sha256_file,
+)
+from phishing_url_detector.exit_codes import (
+    ExitCode,  # re-exported: the one list of exit codes
+)
+from phishing_url_detector.text import (  # re-exported: one rule each
+    csv_cell,
+    csv_uncell,
+    terminal,
+    visible,
+)
 from pipeline import paths
 
 MISSING = "—"
@@ -168,6 +177,24 @@ def plot_text(value, limit: int = 80) -> str:
     return text.replace("$", r"\$")
 
 
-__all__ = ["ExitCode", "MISSING", "PipelineError", "csv_cell", "csv_uncell", "exit_code",
-           "json_bytes", "load_params", "md5_file", "md_cell", "md_table", "plot_text", "read_csv", "read_json", "sha256_file",
-           "terminal", "visible", "write_csv", "write_json"]
+__all__ = [
+    "MISSING",
+    "ExitCode",
+    "PipelineError",
+    "csv_cell",
+    "csv_uncell",
+    "exit_code",
+    "json_bytes",
+    "load_params",
+    "md5_file",
+    "md_cell",
+    "md_table",
+    "plot_text",
+    "read_csv",
+    "read_json",
+    "sha256_file",
+    "terminal",
+    "visible",
+    "write_csv",
+    "write_json",
+]

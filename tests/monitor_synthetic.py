@@ -14,10 +14,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from onnx import TensorProto, helper
-from phishing_url_detector import contract as C
-from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, model_asset_name,
-                                            release_asset_names, write_sha256sums)
 
+from phishing_url_detector import contract as C
+from phishing_url_detector.releases import (
+    CARD_FILE,
+    MANIFEST_FILE,
+    METRICS_FILE,
+    model_asset_name,
+    release_asset_names,
+    write_sha256sums,
+)
 from pipeline.monitoring import commands
 
 START = pd.Timestamp("2024-01-01", tz="UTC")  # a Monday: 7D windows are whole ISO weeks

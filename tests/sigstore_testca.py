@@ -23,7 +23,7 @@ import base64
 import hashlib
 import json
 import struct
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import rfc8785
@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-SIGNED_AT = datetime(2026, 1, 15, 12, 0, 0, tzinfo=timezone.utc)
+SIGNED_AT = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 _SCT_OID = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
 _FULCIO = "1.3.6.1.4.1.57264.1."
 _LOG_ORIGIN = "rekor.test"
@@ -94,8 +94,8 @@ class TestSigstore:
         ski = x509.SubjectKeyIdentifier.from_public_key(self.ca_key.public_key())
         self.ca_cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
                         .public_key(self.ca_key.public_key()).serial_number(1000 + seed)
-                        .not_valid_before(datetime(2020, 1, 1, tzinfo=timezone.utc))
-                        .not_valid_after(datetime(2040, 1, 1, tzinfo=timezone.utc))
+                        .not_valid_before(datetime(2020, 1, 1, tzinfo=UTC))
+                        .not_valid_after(datetime(2040, 1, 1, tzinfo=UTC))
                         .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
                         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
                                        critical=True)

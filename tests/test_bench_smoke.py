@@ -14,9 +14,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-import bench  # noqa: E402
-from conftest import bench_smoke_section  # noqa: E402
-from _serving import Inputs, run_candidates, run_levers, run_profile, run_serving  # noqa: E402
+import bench
+from _serving import Inputs, run_candidates, run_levers, run_profile, run_serving
+from conftest import bench_smoke_section
 
 
 def _positive(x) -> bool:
@@ -27,9 +27,9 @@ def _positive(x) -> bool:
 @pytest.fixture(scope="module")
 def smoke_results(sample_frame, tmp_path_factory):
     """Every serving section on a smoke-sized model fitted on 1,500 URLs of the sample, tested on the rest."""
+    from pipeline.common import load_params
     from pipeline.training.model import build_model, fit
     from pipeline.training.onnx_export import to_onnx
-    from pipeline.common import load_params
 
     frame = sample_frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
     train, test = frame.iloc[:1500], frame.iloc[1500:]

@@ -4,7 +4,8 @@ from __future__ import annotations
 import ada_url
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.training.canonical import canonical_url, href_key, legacy_key, with_scheme
 from pipeline.training.ingest import label_conflicts, repository_keys

@@ -24,17 +24,32 @@ from urllib.parse import urlsplit
 import onnx
 import pytest
 from onnx import TensorProto, helper
+from sigstore_testca import TestSigstore
 
 from phishing_url_detector import cli
 from phishing_url_detector import contract as C
 from phishing_url_detector.detector import Detector, prepare_url
-from phishing_url_detector.errors import FetchError, LoaderError, UnscorableUrlError, VerificationError
+from phishing_url_detector.errors import (
+    FetchError,
+    LoaderError,
+    UnscorableUrlError,
+    VerificationError,
+)
 from phishing_url_detector.fetch import REPOSITORY_RECORD, fetch
-from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, SUMS_FILE, bundle_asset_name,
-                                            model_asset_name, parse_sha256sums, provenance_asset_names,
-                                            release_asset_names, verify_local_model, verify_release_dir,
-                                            write_sha256sums)
-from sigstore_testca import TestSigstore
+from phishing_url_detector.releases import (
+    CARD_FILE,
+    MANIFEST_FILE,
+    METRICS_FILE,
+    SUMS_FILE,
+    bundle_asset_name,
+    model_asset_name,
+    parse_sha256sums,
+    provenance_asset_names,
+    release_asset_names,
+    verify_local_model,
+    verify_release_dir,
+    write_sha256sums,
+)
 
 REPO = "acme/models"
 TOKEN = "ghp_test_token_123"

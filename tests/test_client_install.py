@@ -22,11 +22,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO
-from phishing_url_detector import contract as C
-from phishing_url_detector.releases import MANIFEST_FILE, SUMS_FILE, bundle_asset_name, write_sha256sums
 from sigstore_testca import TestSigstore
+
+from phishing_url_detector import contract as C
+from phishing_url_detector.releases import (
+    MANIFEST_FILE,
+    SUMS_FILE,
+    bundle_asset_name,
+    write_sha256sums,
+)
 
 MODEL_REPO = "acme/models"
 
@@ -141,7 +146,7 @@ def test_import_and_score_load_nothing_of_the_training_stack(client_venv, model_
     assert site.is_relative_to(venv.resolve()), f"imported from {site}, not the venv"
     assert not site.is_relative_to(REPO)
 
-    top = lambda modules: {m.split(".")[0] for m in modules}  # noqa: E731
+    top = lambda modules: {m.split(".")[0] for m in modules}
     assert not top(probe["modules"]) & TRAINING_STACK, sorted(top(probe["modules"]) & TRAINING_STACK)
     # The bare import is the contract only: numpy and onnxruntime wait until something scores.
     assert not top(probe["after_import"]) & {"numpy", "onnxruntime", "sigstore", *TRAINING_STACK}, \

@@ -20,6 +20,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import test_client
+from test_client import (
+    MODEL_BYTES,
+    REPO,
+    FakeGitHub,
+    _handler,
+    build_model,
+    digest_dirs,
+    make_release,
+    write_manifest,
+)
 
 from phishing_url_detector import contract as C
 from phishing_url_detector import detector as detector_module
@@ -27,10 +38,14 @@ from phishing_url_detector import github as gh
 from phishing_url_detector.detector import Detector
 from phishing_url_detector.errors import FetchError, VerificationError
 from phishing_url_detector.fetch import fetch
-from phishing_url_detector.releases import (SUMS_FILE, format_sha256sums, model_asset_name, parse_sha256sums,
-                                            verify_local_model, verify_release_dir)
-import test_client
-from test_client import MODEL_BYTES, REPO, FakeGitHub, _handler, build_model, digest_dirs, make_release, write_manifest
+from phishing_url_detector.releases import (
+    SUMS_FILE,
+    format_sha256sums,
+    model_asset_name,
+    parse_sha256sums,
+    verify_local_model,
+    verify_release_dir,
+)
 
 # Every fixture of test_client (its autouse environment isolation included), whatever it grows to need.
 globals().update({name: value for name, value in vars(test_client).items()
@@ -181,7 +196,6 @@ def test_a_link_placed_while_downloading_is_refused_not_followed(tmp_path, hosti
     def link_appears(target, *args):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.symlink_to(elsewhere, target_is_directory=True)
-        return None
 
     monkeypatch.setattr(fetch_module, "_cached", link_appears)
     with pytest.raises(VerificationError, match="is a symbolic link"):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
+from workflow_tools import load_workflow, steps
 
 from pipeline.review import comment
-from workflow_tools import load_workflow, steps
 
 REPO = Path(__file__).resolve().parents[1]
 LOCK = REPO / ".github" / "comment-gate" / "requirements.txt"
@@ -104,7 +104,7 @@ MARKDOWN_TAGS = {  # what markdown-it's commonmark + table + strikethrough rende
 } | {tag: set() for tag in comment.ALLOWED_TAGS}
 # GFM's extended autolinks, from the spec (www., http/https/ftp://, e-mail, mailto:/xmpp:), as the oracle.
 GFM_AUTOLINK = re.compile(r"(?<![A-Za-z0-9])www\.[A-Za-z0-9_-]|(?<![A-Za-z])(?:https?|ftp)://[A-Za-z0-9_-]"
-                          r"|[A-Za-z0-9._+-]+@[A-Za-z0-9_-]+\.[A-Za-z0-9_-]|(?:mailto|xmpp):[A-Za-z0-9._+-]+@", re.I)
+                          r"|[A-Za-z0-9._+-]+@[A-Za-z0-9_-]+\.[A-Za-z0-9_-]|(?:mailto|xmpp):[A-Za-z0-9._+-]+@", re.IGNORECASE)
 
 
 class Rendered(HTMLParser):
@@ -201,7 +201,7 @@ def lock_entries() -> dict[str, tuple[str, list[str]]]:
 
 
 def constraint_pins() -> dict[str, str]:
-    pins = re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (REPO / "constraints.txt").read_text(), re.M)
+    pins = re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (REPO / "constraints.txt").read_text(), re.MULTILINE)
     return {name.lower().replace("_", "-"): version for name, version in pins}
 
 

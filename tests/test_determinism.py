@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, sample_project, sh
+
 from pipeline import determinism as D
 
 # The calling environments the issue names: OpenBLAS kernel unset / Haswell, numpy's AVX-512 off;

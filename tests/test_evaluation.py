@@ -3,7 +3,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.training.evaluation import by_month, member_gain, newest_months, per_source, rates_entry
+from pipeline.training.evaluation import (
+    by_month,
+    member_gain,
+    newest_months,
+    per_source,
+    rates_entry,
+)
 
 PARAMS = {"fpr_points": [0.01], "bootstrap_resamples": 200, "seed": 1}
 
@@ -35,7 +41,7 @@ def test_member_gain_uses_the_metric_the_classes_allow(rng):
     weak, strong = rng.random(n), 0.3 + 0.7 * rng.random(n)
     ensemble = (weak + 3 * strong) / 4 + 0.1
     gain = member_gain(y_phish, ensemble, {"weak": weak, "strong": strong}, 0.5, {"weak": 0.5, "strong": 0.5},
-                       **{"fpr_points": [0.01], "n": 200, "seed": 1})
+                       fpr_points=[0.01], n=200, seed=1)
     assert gain["metric"] == "recall" and gain["best_member"] == "strong"
     assert gain["delta"]["value"] == pytest.approx((ensemble >= 0.5).mean() - (strong >= 0.5).mean())
     legit = member_gain(np.zeros(n, dtype=int), ensemble, {"weak": weak, "strong": strong}, 0.5,

@@ -26,12 +26,12 @@ RESTATED = [
      [ExitCode.OK, ExitCode.ALERT]),
 ]
 # Any exit-code comparison in those files; each must be one that RESTATED checks.
-ANY_CODE = re.compile(r"""rc -eq \d+|"\$rc" != \d+|exit-code == '\d+'|^\s*\d+\) echo""", re.M)
+ANY_CODE = re.compile(r"""rc -eq \d+|"\$rc" != \d+|exit-code == '\d+'|^\s*\d+\) echo""", re.MULTILINE)
 
 
 @pytest.mark.parametrize("path, pattern, meanings", RESTATED, ids=lambda v: str(v)[:40])
 def test_workflow_and_makefile_literals_match_the_enum(path, pattern, meanings):
-    matches = list(re.finditer(pattern, (REPO / path).read_text(encoding="utf-8"), re.M))
+    matches = list(re.finditer(pattern, (REPO / path).read_text(encoding="utf-8"), re.MULTILINE))
     assert matches, f"{path}: no line matches {pattern!r}; update RESTATED with the new wording"
     for match in matches:
         assert [int(code) for code in match.groups()] == [int(m) for m in meanings], \
@@ -42,7 +42,7 @@ def test_every_restated_exit_code_is_checked():
     for path in sorted({path for path, _, _ in RESTATED}):
         text = (REPO / path).read_text(encoding="utf-8")
         checked = [(m.start(), m.end()) for p, pattern, _ in RESTATED if p == path
-                   for m in re.finditer(pattern, text, re.M)]
+                   for m in re.finditer(pattern, text, re.MULTILINE)]
         unchecked = [m.group(0) for m in ANY_CODE.finditer(text)
                      if not any(lo <= m.start() < hi for lo, hi in checked)]
         assert not unchecked, f"{path}: exit codes {unchecked} are not checked against ExitCode"
@@ -63,7 +63,7 @@ def test_errors_carry_codes_from_the_enum_and_standalone_modules_restate_them():
 
 def test_no_module_defines_its_own_exit_codes():
     """Codes are named in exit_codes.py only (comment.py's restatement is checked above)."""
-    definition = re.compile(r"^\s*(EXIT_[A-Z_]+(\s*,\s*EXIT_[A-Z_]+)*)\s*=", re.M)
+    definition = re.compile(r"^\s*(EXIT_[A-Z_]+(\s*,\s*EXIT_[A-Z_]+)*)\s*=", re.MULTILINE)
     found = {str(p.relative_to(REPO)): m.group(1)
              for root in ("pipeline", "client/src", "benchmarks") for p in sorted((REPO / root).rglob("*.py"))
              for m in definition.finditer(p.read_text(encoding="utf-8"))}

@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.training.features import FEATURE_NAMES, HIST_CHARS, lexical_features, url_parts
+from pipeline.training.features import (
+    FEATURE_NAMES,
+    HIST_CHARS,
+    lexical_features,
+    url_parts,
+)
 
 HOSTILE = ["", " ", "a  b", "\t\t", "http://x.example/\x00nul", "😀" * 50, "http://bücher.example/",
            "http://xn--bcher-kva.example/", "http://" + "a" * 100_000, "\n\n", "%%%%", "&amp;" * 10,
@@ -25,8 +30,7 @@ def reference_parts(url: str) -> tuple[str, str]:
     """The plain-Python meaning of the URL-parts graph: scheme and a leading www. removed, then
     host = up to the first / ? #, path = the rest."""
     rest = url.split("://", 1)[1] if re.fullmatch(r"(?s)[A-Za-z][A-Za-z0-9+.\-]*://.*", url) else url
-    if rest.startswith("www."):
-        rest = rest[4:]
+    rest = rest.removeprefix("www.")
     host = re.match(r"[^/?#]*", rest).group()
     return host, rest[len(host):]
 
@@ -116,7 +120,13 @@ def test_character_mode_tokenizer_equals_the_any_character_regex(texts):
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from pipeline.training.features import MS_DOMAIN, ONNX_OPSET, PAD, _StandaloneBuilder, char_tokens
+    from pipeline.training.features import (
+        MS_DOMAIN,
+        ONNX_OPSET,
+        PAD,
+        _StandaloneBuilder,
+        char_tokens,
+    )
 
     b = _StandaloneBuilder()
     char_mode = char_tokens(b, "x")

@@ -5,8 +5,8 @@ import json
 import sys
 
 import pytest
-
 from conftest import REPO, SAMPLES, sample_project, sh
+
 from pipeline.review.stats import BETTER, NO_CHANGE, WORSE
 
 OUTCOMES = {BETTER, NO_CHANGE, WORSE}

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO, SAMPLES, sample_project, sh
+
 from pipeline.common import PipelineError, load_params
 from pipeline.training.feeds import convert, feed_definition, iso_date
 from pipeline.training.ingest import batch_repeats

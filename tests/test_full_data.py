@@ -8,7 +8,6 @@ import json
 
 import pandas as pd
 import pytest
-
 from conftest import REPO
 
 pytestmark = pytest.mark.full_data

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from conftest import REPO, sample_project, sh
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from pipeline.common import load_params
 from pipeline.training.dataset import reason_kind
 from pipeline.training.feeds import convert, feed_definition

@@ -10,15 +10,22 @@ import sys
 import unicodedata
 from pathlib import Path
 
+import monitor_synthetic as ms
 import numpy as np
 import pandas as pd
 import pytest
-
-import monitor_synthetic as ms
 from monitor_synthetic import run_cli
+
 from phishing_url_detector.text import terminal
 from pipeline import common
-from pipeline.common import csv_cell, csv_uncell, md_cell, plot_text, read_csv, write_csv
+from pipeline.common import (
+    csv_cell,
+    csv_uncell,
+    md_cell,
+    plot_text,
+    read_csv,
+    write_csv,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,7 +137,7 @@ def test_md_cell_is_inert_in_a_table_cell(name, code):
     assert hidden(out.replace("\u200b", "")) == []           # only our own zero-width spaces
     assert not re.search(r"(?<!\\)(?:\\\\)*\|", out)          # every pipe escaped for the table
     html = markdown_html(f"| a | b |\n|---|---|\n| {out} | next |\n")
-    cells = re.findall(r"<td>(.*?)</td>", html, re.S)
+    cells = re.findall(r"<td>(.*?)</td>", html, re.DOTALL)
     assert len(cells) == 2 and cells[1] == "next"
     assert not re.search(r"<(?!/?code>)", cells[0])            # no tag but our own <code>
     if not code:
@@ -174,9 +181,9 @@ def test_monitor_report_and_issue_body_with_a_hostile_model_version(tmp_path, ve
     assert [line for line in report.splitlines() if line.startswith("#")] == [
         line for line in report.splitlines() if line.startswith(("# Prediction monitoring", "## "))]
     assert re.findall(r"<h\d>", html) == ["<h1>"] + ["<h2>"] * (len(re.findall(r"<h\d>", html)) - 1)
-    for table in re.findall(r"<table>(.*?)</table>", html, re.S):  # every row has the header's cells
+    for table in re.findall(r"<table>(.*?)</table>", html, re.DOTALL):  # every row has the header's cells
         header = len(re.findall(r"<th[ >]", table))
-        assert {len(re.findall(r"<td[ >]", row)) for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]} == {header}
+        assert {len(re.findall(r"<td[ >]", row)) for row in re.findall(r"<tr>(.*?)</tr>", table, re.DOTALL)[1:]} == {header}
     assert "9.9.9" not in version or "9.9.9\\x0a\\x0a# Owned" in report
 
 

@@ -9,12 +9,22 @@ import sys
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO, SAMPLES, sample_project, sh
-from pipeline.training.canonical import canonical_url
+
 from pipeline.common import PipelineError
-from pipeline.training.ingest import (add_date_column, batch_problems, label_conflicts, merge_csv, register_in_dvc_yaml,
-                                      register_in_params, repository_keys, rows_by_month, shard_month, shard_path)
+from pipeline.training.canonical import canonical_url
+from pipeline.training.ingest import (
+    add_date_column,
+    batch_problems,
+    label_conflicts,
+    merge_csv,
+    register_in_dvc_yaml,
+    register_in_params,
+    repository_keys,
+    rows_by_month,
+    shard_month,
+    shard_path,
+)
 
 
 def batch(rows, source="feed") -> pd.DataFrame:

@@ -4,8 +4,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-from pipeline.training.metrics import (choose_threshold, headline_metrics, metrics_with_intervals,
-                              paired_bootstrap_delta, paired_rate_delta, source_safe_threshold, threshold_metrics)
+from pipeline.training.metrics import (
+    choose_threshold,
+    headline_metrics,
+    metrics_with_intervals,
+    paired_bootstrap_delta,
+    paired_rate_delta,
+    source_safe_threshold,
+    threshold_metrics,
+)
 
 
 def scored(rng, n=4000, signal=1.5, ties=None):

@@ -6,8 +6,8 @@ import re
 
 import pytest
 import yaml
-
 from conftest import REPO
+
 from phishing_url_detector import contract
 from pipeline.release import model_card as mc
 from pipeline.stages import model_card as stage

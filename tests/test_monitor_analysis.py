@@ -9,12 +9,12 @@ from __future__ import annotations
 import copy
 import math
 
+import monitor_synthetic as ms
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
 
-import monitor_synthetic as ms
 from pipeline.monitoring import analysis
 from pipeline.monitoring.config import MonitorParams
 

@@ -6,7 +6,6 @@ the monitor as a subprocess four times and a Spark JVM twice.
 from __future__ import annotations
 
 import pytest
-
 from conftest import bench_smoke_section
 
 

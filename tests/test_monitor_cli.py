@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import monitor_synthetic as ms
 import pandas as pd
 import pytest
-
-import monitor_synthetic as ms
 from monitor_synthetic import run_cli, strict_json
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

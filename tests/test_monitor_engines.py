@@ -8,14 +8,14 @@ from __future__ import annotations
 import gzip
 import json
 
+import monitor_synthetic as ms
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-import monitor_synthetic as ms
 from monitor_synthetic import run_cli, strict_json
+
 from pipeline.monitoring import analysis, logs, stats
 
 
@@ -90,10 +90,8 @@ def test_rejects_are_all_counted_and_the_file_is_capped(tmp_path, params):
     rows = ms.synthetic_log(6, windows=4, rows_per_window=600)
     log = ms.to_csv_log(rows, tmp_path / "log.csv")
     with open(log, "a") as fh:
-        for i in range(30):
-            fh.write(f"2024-01-03T00:00:{i:02d}Z,1.0.0,{1.5 + i},0,\n")  # score outside [0,1]
-        for i in range(20):
-            fh.write(f"2024-01-03T00:00:{i:02d}Z,1.0.0,0.5,0,,extra\n")  # wrong number of fields
+        fh.writelines(f"2024-01-03T00:00:{i:02d}Z,1.0.0,{1.5 + i},0,\n" for i in range(30))  # score outside [0,1]
+        fh.writelines(f"2024-01-03T00:00:{i:02d}Z,1.0.0,0.5,0,,extra\n" for i in range(20))  # wrong number of fields
     out = tmp_path / "out"
     assert run_cli("monitor", "--log", log, "--out", out, "--params", params, "--max-rejects", "25") == 0
     result = strict_json(out / "monitor.json")["input"]

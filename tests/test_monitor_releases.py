@@ -13,17 +13,22 @@ import logging
 import shutil
 from pathlib import Path
 
+import monitor_synthetic as ms
 import pandas as pd
 import pytest
-
-import monitor_synthetic as ms
 from monitor_synthetic import run_cli, strict_json
+from test_client import REPO, SIGSTORE, attest, trusted_root  # noqa: F401  (trusted_root: a fixture)
+
 from phishing_url_detector import provenance
 from phishing_url_detector.fetch import REPOSITORY_RECORD, record_repository
-from phishing_url_detector.releases import (MANIFEST_FILE, SUMS_FILE, model_asset_name, release_asset_names,
-                                            write_sha256sums)
+from phishing_url_detector.releases import (
+    MANIFEST_FILE,
+    SUMS_FILE,
+    model_asset_name,
+    release_asset_names,
+    write_sha256sums,
+)
 from pipeline.monitoring import config, render, thresholds
-from test_client import REPO, SIGSTORE, attest, trusted_root  # noqa: F401  (trusted_root: a fixture)
 
 VERSION = "1.0.0"
 MALLORY = "mallory/models"

@@ -7,15 +7,15 @@ and tiny synthetic inputs.
 """
 from __future__ import annotations
 
+import monitor_synthetic as ms
 import numpy as np
 import pandas as pd
 import pytest
+from monitor_synthetic import run_cli, strict_json
 
-import monitor_synthetic as ms
 from phishing_url_detector.detector import Detector
 from phishing_url_detector.releases import model_asset_name
 from pipeline.monitoring import simulate
-from monitor_synthetic import run_cli, strict_json
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,8 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
-
 import monitor_synthetic as ms
+import pytest
 from workflow_tools import act_command, act_env, load_workflow, steps
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,10 +18,10 @@ import numpy as np
 import onnx
 import pandas as pd
 import pytest
-from onnx import helper
-
 import test_hostile_output
 import test_onnx_parity
+from onnx import helper
+
 from phishing_url_detector import contract
 from phishing_url_detector import detector as client_detector
 from pipeline import cli

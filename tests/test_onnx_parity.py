@@ -6,7 +6,14 @@ from hypothesis import strategies as st
 
 from phishing_url_detector import contract
 from pipeline.training.model import as_input
-from pipeline.training.onnx_export import io_signature, onnx_predict, parity_failures, parity_report, session, to_onnx
+from pipeline.training.onnx_export import (
+    io_signature,
+    onnx_predict,
+    parity_failures,
+    parity_report,
+    session,
+    to_onnx,
+)
 
 HOSTILE = ["", " ", "a  b", "a\t\t\tb", "http://x.example/a   b", "http://x.example/\x00nul\x00",
            "😀🎣" * 40, "http://bücher.example/", "http://xn--bcher-kva.example/",

@@ -6,7 +6,6 @@ import json
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import sample_project, sh
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]

@@ -11,16 +11,34 @@ import logging
 from pathlib import Path
 
 import pytest
+from sigstore_testca import TestSigstore
+from test_client import (  # noqa: F401
+    MODEL_BYTES,
+    REPO,
+    SIGSTORE,
+    _isolated_env,
+    _server,
+    attest,
+    digest_dirs,
+    github,
+    make_release,
+    run,
+    trusted_root,
+)
 
 from phishing_url_detector import provenance
 from phishing_url_detector.detector import Detector
 from phishing_url_detector.errors import LoaderError, VerificationError
 from phishing_url_detector.fetch import REPOSITORY_RECORD, fetch
-from phishing_url_detector.releases import (SUMS_FILE, VerifiedModel, bundle_asset_name, format_sha256sums,
-                                            model_asset_name, provenance_asset_names, write_sha256sums)
-from sigstore_testca import TestSigstore
-from test_client import (MODEL_BYTES, REPO, SIGSTORE, _isolated_env, _server, attest, digest_dirs,  # noqa: F401
-                         github, make_release, run, trusted_root)
+from phishing_url_detector.releases import (
+    SUMS_FILE,
+    VerifiedModel,
+    bundle_asset_name,
+    format_sha256sums,
+    model_asset_name,
+    provenance_asset_names,
+    write_sha256sums,
+)
 
 GARBAGE = b"not a model at all, but the manifest and SHA256SUMS agree with it\n"
 

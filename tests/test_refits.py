@@ -3,10 +3,10 @@ import pandas as pd
 import pytest
 
 from pipeline.common import PipelineError
-from pipeline.training.refits import cap_rows, decay_summary, unseen
-from pipeline.training.splitting import month_start
-from pipeline.training.sources import raw_files, training_sources
 from pipeline.stages.backtest import check_cutoffs
+from pipeline.training.refits import cap_rows, decay_summary, unseen
+from pipeline.training.sources import raw_files, training_sources
+from pipeline.training.splitting import month_start
 
 
 def test_month_arithmetic():

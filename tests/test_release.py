@@ -26,14 +26,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
 from sigstore_testca import TestSigstore
-from pipeline import cli
-from pipeline.release import model_card as mc
-from pipeline.release import build as R
+
 from phishing_url_detector import __version__ as CLIENT_VERSION
 from phishing_url_detector.releases import release_asset_names, verify_release_dir
+from pipeline import cli
+from pipeline.release import build as R
+from pipeline.release import model_card as mc
 
 OUTPUTS = ["metrics.json", "reports/data_report.json", "reports/operating_point.json", "reports/final_fit.json", "reports/parity.json",
            "reports/backtest.json", "params.yaml", "model_card/template.md", "dist/manifest.json"]

@@ -16,10 +16,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from conftest import REPO, commit, sample_project, sh, small_params, venv_env, write_params
-from pipeline.release.build import copy_client_sources
+from conftest import (
+    REPO,
+    commit,
+    sample_project,
+    sh,
+    small_params,
+    venv_env,
+    write_params,
+)
 from workflow_tools import act_command
+
+from pipeline.release.build import copy_client_sources
 
 REVIEW = Path(".github/workflows/review.yml")
 RELEASE = Path(".github/workflows/release.yml")

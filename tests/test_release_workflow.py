@@ -9,11 +9,22 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, commit, sample_project, sh
-from phishing_url_detector.releases import SUMS_FILE, model_asset_name, provenance_asset_names
+from workflow_tools import (
+    act_command,
+    act_env,
+    load_workflow,
+    shared_path_filters,
+    skipped_under_act,
+    steps,
+)
+
+from phishing_url_detector.releases import (
+    SUMS_FILE,
+    model_asset_name,
+    provenance_asset_names,
+)
 from pipeline.release.build import copy_client_sources
-from workflow_tools import act_command, act_env, load_workflow, shared_path_filters, skipped_under_act, steps
 
 WORKFLOW = REPO / ".github" / "workflows" / "release.yml"
 PATH_FILTERS = [*shared_path_filters(), ".github/workflows/release.yml"]

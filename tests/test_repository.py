@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
+
 from pipeline.cli import build_parser, main
 from pipeline.training.provenance import MODEL_CODE
 

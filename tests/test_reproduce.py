@@ -14,12 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import commit, sample_project, sh
 
 from pipeline.common import ExitCode
 from pipeline.reproduce import compare, render
 from pipeline.reproduce.compare import DIFFERS, IDENTICAL, UNVERIFIED, WITHIN, Side
-
-from conftest import commit, sample_project, sh
 
 MODEL, FINAL_MODEL, ONNX = "models/model.joblib", "models/final.joblib", "dist/phishing-url-detector.onnx"
 METRICS = {"ensemble": {"f1": {"value": 0.91, "ci95_low": 0.90}, "rows": 1000, "threshold": 0.8,

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_review_render import review  # noqa: F401  (the fixture)
 
 from pipeline.review import comment, render
-from test_review_render import review  # noqa: F401  (the fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = "https://github.com/o/r/actions/runs/42"

@@ -19,12 +19,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import (
+    REPO,
+    SAMPLES,
+    commit,
+    sample_project,
+    sh,
+    small_params,
+    venv_env,
+    write_params,
+)
+from workflow_tools import act_command
 
-from conftest import REPO, SAMPLES, commit, sample_project, sh, small_params, venv_env, write_params
 from pipeline.review.render import cell
 from pipeline.review.stats import format_p
 from pipeline.training.sources import raw_files
-from workflow_tools import act_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("review-e2e")]
 

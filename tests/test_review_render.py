@@ -194,7 +194,7 @@ def test_md_cell_makes_hostile_text_one_inert_visible_code_span(name):
     assert not re.search(r"[\x00-\x1f\x7f\u200b\u2028\u202e\ufeff]", out)  # nothing invisible, no new row
     assert not re.search(r"(?<!\\)(?:\\\\)*\|", out)                       # every pipe escaped for the table
     rendered = md_table(out, "next")
-    cells = re.findall(r"<td>(.*?)</td>", rendered, re.S)
+    cells = re.findall(r"<td>(.*?)</td>", rendered, re.DOTALL)
     assert len(cells) == 2 and cells[1] == "next"                          # one row, cell boundaries kept
     assert re.fullmatch(r"<code>[^<]*</code>", cells[0])                   # only text inside one code element
     shown = html.unescape(cells[0][len("<code>"):-len("</code>")])
@@ -397,7 +397,7 @@ def test_pr_comment_with_hostile_params_stays_in_its_cells(review):
     review["base"]["ref"] = "main`</sub><script>x</script>"
     text = render.render(review)
     html = markdown_it.MarkdownIt("commonmark").enable("table").render(text)
-    outside_code = re.sub(r"<code>.*?</code>", "", html, flags=re.S)
+    outside_code = re.sub(r"<code>.*?</code>", "", html, flags=re.DOTALL)
     assert "<script" not in html and "<img src=\"x\"" not in html and "<b>" not in html and "<i>" not in html
     assert not re.search(r"<[a-z]+[^>]*onerror", html)                     # the img is text, not a tag
     assert "<a " not in html and "@team" not in outside_code                # no link, no mention
@@ -405,7 +405,7 @@ def test_pr_comment_with_hostile_params_stays_in_its_cells(review):
     assert "The regression is accepted by params.yaml `review.accept_regression`: “x\\\\x0a\\\\x0a" in text
     table = text.split("**Params**")[1].split("\n\n")[1].splitlines()
     assert len(table) == 4
-    cells = re.findall(r"<tr>(.*?)</tr>", html.split("<strong>Params</strong>")[1], re.S)[1:3]
+    cells = re.findall(r"<tr>(.*?)</tr>", html.split("<strong>Params</strong>")[1], re.DOTALL)[1:3]
     assert [len(re.findall(r"<td>", row)) for row in cells] == [3, 3]
 
 

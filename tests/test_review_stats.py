@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.training.metrics import paired_bootstrap_delta
 from pipeline.review import stats
-from pipeline.training.evaluation import rates_by
 from pipeline.review.command import DEFAULTS, review_params
+from pipeline.training.evaluation import rates_by
+from pipeline.training.metrics import paired_bootstrap_delta
 
 PARAMS = {"alpha": 0.05, "min_effect": {"accuracy": 0.002, "roc_auc": 0.002, "tpr_at_fpr": 0.01}}
 
@@ -149,7 +149,6 @@ def test_review_thresholds_come_from_the_base_and_acceptance_from_the_pr():
 
 def test_repository_params_define_the_review_section():
     import yaml
-
     from conftest import REPO
     review = yaml.safe_load((REPO / "params.yaml").read_text())["review"]
     assert 0 < review["alpha"] < 0.5

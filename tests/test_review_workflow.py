@@ -137,7 +137,7 @@ def test_comment_is_posted_from_the_gated_body_without_uploading_local_files():
     assert '--out "$RUNNER_TEMP/comment/comment.md"' in gate["run"]
     assert gate["env"]["RUN_URL"] == "${{ github.event.workflow_run.html_url }}"
     call = post["run"].replace("\\\n", " ")
-    assert re.search(r"cml comment update .*--watermark-title=.* --no-publish comment\.md$", call, re.M)
+    assert re.search(r"cml comment update .*--watermark-title=.* --no-publish comment\.md$", call, re.MULTILINE)
     assert not re.search(r"(?<!no-)publish\b(?!-)", call.replace("--no-publish", ""))  # CML defaults to --publish
     assert 'cd "$RUNNER_TEMP/comment"' in post["run"]  # the gated body alone, away from the artifact
 

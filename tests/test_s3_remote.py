@@ -21,9 +21,8 @@ import dvc_s3  # noqa: F401  DVC's S3 plugin: without it `dvc push` to s3:// fai
 import pytest
 import requests
 import yaml
-from moto.server import ThreadedMotoServer  # moto[server]
-
 from conftest import commit, sample_project, sh, venv_env
+from moto.server import ThreadedMotoServer  # moto[server]
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("s3")]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import shlex
 
-import pytest
-
 import monitor_synthetic as ms
+import pytest
 from monitor_synthetic import run_cli
+
 from phishing_url_detector.errors import VerificationError
 from phishing_url_detector.fetch import _refuse_unsafe, cached_manifests
 from phishing_url_detector.text import shell_command

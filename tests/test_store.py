@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, commit, sample_project, sh, small_params, write_params
+
 from pipeline.release import origin as O
 from pipeline.release.build import copy_client_sources
 from pipeline.store import outputs

@@ -5,7 +5,8 @@ import csv
 import io
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from phishing_url_detector.strict_csv import RowError, read_lines, split_fields
 

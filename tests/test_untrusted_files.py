@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
 from monitor_synthetic import run_cli
+
 from pipeline import paths
 from pipeline.bounded_io import Caps, LimitExceeded, check_capped, read_capped
 from pipeline.common import PipelineError

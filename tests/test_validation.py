@@ -3,7 +3,12 @@ import gzip
 import pandas as pd
 import pytest
 
-from pipeline.training.validation import RawDataError, read_raw_csv, row_problem, validate
+from pipeline.training.validation import (
+    RawDataError,
+    read_raw_csv,
+    row_problem,
+    validate,
+)
 
 
 def write_gz(path, data: bytes):

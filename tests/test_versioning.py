@@ -5,9 +5,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.release.versioning import (BUMP_INITIAL, BUMP_MAJOR, BUMP_MINOR, BUMP_PATCH, ReleaseFacts,
-                                 Version, latest_version, next_release, parse_tag,
-                                 release_text_digest)
+from pipeline.release.versioning import (
+    BUMP_INITIAL,
+    BUMP_MAJOR,
+    BUMP_MINOR,
+    BUMP_PATCH,
+    ReleaseFacts,
+    Version,
+    latest_version,
+    next_release,
+    parse_tag,
+    release_text_digest,
+)
 
 OLD = ReleaseFacts(contract_digest="c" * 64, model_sha256="m" * 64, text_digest="t" * 64)
 

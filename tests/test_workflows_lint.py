@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from workflow_tools import load_workflow, shared_path_filters
 
 REPO = Path(__file__).resolve().parents[1]

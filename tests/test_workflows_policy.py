@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from workflow_tools import load_workflow, steps
 
 REPO = Path(__file__).resolve().parents[1]

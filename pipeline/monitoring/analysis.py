@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
-from phishing_url_detector.versions import version_key  # the one version order (the thresholds use it too)
 
+from phishing_url_detector.versions import (
+    version_key,  # the one version order (the thresholds use it too)
+)
 from pipeline.monitoring import stats
 from pipeline.monitoring.config import MonitorParams
 from pipeline.monitoring.sql import ORIGIN_US
@@ -141,7 +143,7 @@ class Sample(_Counts):
     flagged: int
 
     @classmethod
-    def pool(cls, cells: list[Cell], description: str) -> "Sample":
+    def pool(cls, cells: list[Cell], description: str) -> Sample:
         return cls(description, cells[0].version if cells else "",
                    min((c.start for c in cells), default=None),
                    max((c.end for c in cells), default=None),

@@ -46,7 +46,7 @@ class MonitorParams:
         return Caps(self.log_max_bytes, self.log_max_rows, "monitor.logs.max_decompressed_bytes",
                     "monitor.logs.max_rows", self.log_max_field_chars, "monitor.logs.max_field_chars")
 
-    def replace(self, **changes) -> "MonitorParams":
+    def replace(self, **changes) -> MonitorParams:
         """A copy with the given fields overridden (None means keep)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 

@@ -12,9 +12,9 @@ a name with glob characters as a pattern, so each file reaches them under a name
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -112,7 +112,9 @@ def discover_files(path: Path | str, exclude: Iterable[Path | str] = ()) -> list
 
 
 def _default_caps() -> Caps:
-    from pipeline.monitoring.config import MonitorParams  # config is the one home of the defaults
+    from pipeline.monitoring.config import (
+        MonitorParams,  # config is the one home of the defaults
+    )
     return MonitorParams().log_caps()
 
 

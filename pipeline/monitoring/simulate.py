@@ -10,9 +10,10 @@ Everything random comes from one seeded generator, so a seed gives one log.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -164,7 +165,7 @@ def simulate_traffic(phish: pd.DataFrame, legit: np.ndarray, scorers: Mapping[st
     return score_traffic(plan_traffic(phish, legit, cfg), scorers, thresholds, cfg)
 
 
-def detector_scorer(detector: "Detector") -> Scorer:
+def detector_scorer(detector: Detector) -> Scorer:
     """P(phishing) from the client's :class:`Detector`: the product's own URL
     normalisation, batching and output checks, so a simulated score is the
     score the product would have logged."""

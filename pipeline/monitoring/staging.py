@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from phishing_url_detector.strict_csv import RowError, read_lines, split_fields
 
+from phishing_url_detector.strict_csv import RowError, read_lines, split_fields
 from pipeline.bounded_io import Caps, LimitExceeded, open_capped
 from pipeline.common import visible
 from pipeline.monitoring.sql import OPTIONAL, REQUIRED

@@ -235,7 +235,7 @@ def ks_test_hist(sample: np.ndarray, reference: np.ndarray) -> TestResult:
     seen = (sample + reference) > 0
     diffs = (np.cumsum(sample) / n1 - np.cumsum(reference) / n2)[seen]
     low, high = np.clip(-diffs.min(), 0, 1), diffs.max()
-    d = float(low if low > high else high)
+    d = float(max(high, low))
     m, n = sorted([float(n1), float(n2)], reverse=True)
     p = float(np.clip(sps.kstwo.sf(d, np.round(m * n / (m + n))), 0, 1))
     return TestResult("two-sample Kolmogorov-Smirnov test", d, p, {"ks_d": d})

@@ -30,14 +30,20 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from phishing_url_detector import provenance
 from phishing_url_detector.errors import LoaderError
 from phishing_url_detector.fetch import cached_manifests, default_cache_dir
-from phishing_url_detector.releases import MANIFEST_FILE, REPO_ENV, configured_repo, load_manifest, verify_release_dir
+from phishing_url_detector.releases import (
+    MANIFEST_FILE,
+    REPO_ENV,
+    configured_repo,
+    load_manifest,
+    verify_release_dir,
+)
 from phishing_url_detector.text import shell_command, terminal
 from phishing_url_detector.versions import tag_of, version_key
 

@@ -55,24 +55,40 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
 from phishing_url_detector import contract as C
 from phishing_url_detector.errors import LoaderError, VerificationError
-from phishing_url_detector.releases import (CARD_FILE, MANIFEST_FILE, METRICS_FILE, SUMS_FILE, bundle_asset_name,
-                                            model_asset_name, parse_sha256sums, provenance_asset_names,
-                                            release_asset_names, sha256_file, verify_release_dir, write_sha256sums)
+from phishing_url_detector.releases import (
+    CARD_FILE,
+    MANIFEST_FILE,
+    METRICS_FILE,
+    SUMS_FILE,
+    bundle_asset_name,
+    model_asset_name,
+    parse_sha256sums,
+    provenance_asset_names,
+    release_asset_names,
+    sha256_file,
+    verify_release_dir,
+    write_sha256sums,
+)
 from phishing_url_detector.versions import TAG_GLOB, TAG_PREFIX
-
 from pipeline import paths as P
 from pipeline.common import ExitCode, PipelineError, json_bytes, terminal
 from pipeline.release import model_card, origin
 from pipeline.release.origin import Origin
-from pipeline.release.versioning import BUMP_INITIAL, ReleaseDecision, ReleaseFacts, latest_version, next_release, \
-    release_text_digest
+from pipeline.release.versioning import (
+    BUMP_INITIAL,
+    ReleaseDecision,
+    ReleaseFacts,
+    latest_version,
+    next_release,
+    release_text_digest,
+)
 from pipeline.store.outputs import lock_outputs, output_problems
 
 log = logging.getLogger(__name__)
@@ -132,7 +148,7 @@ def commit_facts(root: Path) -> Commit:
     """HEAD's sha and committer time."""
     sha = _git(root, "rev-parse", "--verify", "HEAD^{commit}").strip()
     seconds = int(_git(root, "show", "-s", "--format=%ct", sha).strip())
-    return Commit(sha, seconds, datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return Commit(sha, seconds, datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def git_tags(root: Path) -> list[str]:
@@ -253,7 +269,7 @@ def metric_diff(current: dict, previous: dict | None, previous_tag: str | None, 
 
 
 def release_notes(card: str, decision: ReleaseDecision, current_metrics: dict,
-                  previous: PreviousRelease | None, onnx_name: str, wheel: "CheckedWheel", origin: Origin) -> str:
+                  previous: PreviousRelease | None, onnx_name: str, wheel: CheckedWheel, origin: Origin) -> str:
     parts = [model_card.section(card, "Summary"), "",
              f"**Why {decision.tag}:** {decision.reason}"
              + ("." if decision.bump == BUMP_INITIAL else f" ({decision.bump} version bump)."), "",
@@ -274,7 +290,7 @@ def release_notes(card: str, decision: ReleaseDecision, current_metrics: dict,
     return "\n".join(parts) + "\n"
 
 
-def client_notes(tag: str, onnx_name: str, wheel: "CheckedWheel") -> list[str]:
+def client_notes(tag: str, onnx_name: str, wheel: CheckedWheel) -> list[str]:
     """The notes' "Use it" section: the attached client wheel, how to install it, what it was tested with."""
     deps = ", ".join(f"`{d}`" for d in wheel.installed if not d.lower().startswith("phishing-url-detector=="))
     return ["### Use it", "",

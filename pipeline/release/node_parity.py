@@ -31,7 +31,14 @@ import numpy as np
 from phishing_url_detector import contract
 from phishing_url_detector.detector import NUL, prepare_url
 from pipeline import paths
-from pipeline.common import ExitCode, PipelineError, read_json, sha256_file, terminal, write_json
+from pipeline.common import (
+    ExitCode,
+    PipelineError,
+    read_json,
+    sha256_file,
+    terminal,
+    write_json,
+)
 
 log = logging.getLogger(__name__)
 

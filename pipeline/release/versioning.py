@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
-from phishing_url_detector.versions import Version, parse_tag  # the tag format is the client's
+from phishing_url_detector.versions import (  # the tag format is the client's
+    Version,
+    parse_tag,
+)
 
 BUMP_INITIAL = "initial"
 BUMP_MAJOR = "major"

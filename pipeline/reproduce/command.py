@@ -20,7 +20,14 @@ import sys
 from pathlib import Path
 
 from pipeline import paths
-from pipeline.common import PipelineError, json_bytes, load_params, read_json, sha256_file, terminal
+from pipeline.common import (
+    PipelineError,
+    json_bytes,
+    load_params,
+    read_json,
+    sha256_file,
+    terminal,
+)
 from pipeline.reproduce import compare, render, scratch
 from pipeline.store.dvc import git
 from pipeline.store.outputs import lock_outputs, read_lock

@@ -10,10 +10,10 @@ Exit codes: 0 better / no significant change / accepted regression,
 """
 from __future__ import annotations
 
-import logging
 import argparse
 import copy
 import functools
+import logging
 import os
 import re
 import sys
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from pipeline.common import ExitCode, read_json, terminal, write_json
 from pipeline import paths
+from pipeline.common import ExitCode, read_json, terminal, write_json
 from pipeline.paths import FUTURE, QUARANTINE
 from pipeline.review import diffs, gather, render, stats
 from pipeline.review.comment import PLOTS
@@ -242,7 +242,11 @@ def compare(root: Path, out: Path, args, base: BaseSide, pr: PRSide) -> dict:
     import joblib
 
     from pipeline.training.evaluation import rates_by, slice_metrics
-    from pipeline.training.metrics import confusion, headline_metrics, paired_bootstrap_delta
+    from pipeline.training.metrics import (
+        confusion,
+        headline_metrics,
+        paired_bootstrap_delta,
+    )
     from pipeline.training.model import phishing_proba
 
     rparams, rsource = review_params(base.params, pr.params)
@@ -275,7 +279,7 @@ def compare(root: Path, out: Path, args, base: BaseSide, pr: PRSide) -> dict:
                  "slices": base_slices},
         "pr": {"ref": pr.head_name, "sha": gather.git(root, "rev-parse", "HEAD"), "threshold": t_pr,
                "metrics": {k: metrics["ensemble"][k] for k in recomputed}, "confusion": metrics["ensemble"]["confusion"]},
-        "test_rows": int(len(test)), "fpr_points": fpr_points,
+        "test_rows": len(test), "fpr_points": fpr_points,
         "interval_level": level, "bootstrap_resamples": n_boot, "deltas": deltas,
         **decision, "review_params": rparams, "review_params_source": rsource, **changes,
         "future": future_facts(model, base, pr, t_base, t_pr),
@@ -356,7 +360,7 @@ def future_facts(model, base: BaseSide, pr: PRSide, t_base: float, t_pr: float) 
     frame = pr.future
     facts = {"pr_has_split": frame is not None, "base_has_split": base.has_future_split,
              "from": None if frame is None else future_split_start(frame), "newest_months": newest,
-             "rows": 0 if frame is None else int(len(frame))}
+             "rows": 0 if frame is None else len(frame)}
     if not facts["rows"]:
         return facts
     log.info("report: scoring %s future URLs with the PR model ...", f"{len(frame):,}")
@@ -374,7 +378,7 @@ def short_ref(ref: str) -> str:
 def _pipeline_facts(root: Path, review: dict, pr_run) -> None:
     dvc_yaml = yaml.safe_load((root / paths.DVC_YAML).read_text())
     facts = review["pipeline"]
-    facts["stages"] = list((dvc_yaml.get("stages") or {}))
+    facts["stages"] = list(dvc_yaml.get("stages") or {})
     committed = gather.git_show(root, "HEAD", paths.DVC_LOCK)
     reproduced = gather.read_text(root / paths.DVC_LOCK)
     facts["lock_checked"] = True

@@ -61,12 +61,12 @@ _BARE_TAG = re.compile(r"</?(?:" + "|".join(ALLOWED_TAGS) + r")>")
 # any scheme before "://" is taken whole (so only a plain "https://" passes); an e-mail needs x@y.z, as
 # in GFM ("TPR@FPR 0.01" is not one).
 _BARE_LINK = re.compile(r"www\.|[A-Za-z0-9+.\-]*://|(?:mailto|xmpp):|[A-Za-z0-9._+\-]@[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]",
-                        re.I)
+                        re.IGNORECASE)
 _BARE_HTTPS = re.compile(r"(?<![A-Za-z0-9+.\-])https://[A-Za-z0-9._~/%?#=&+\-]*")  # and no further
 _INLINE_MARKS = {"em_open", "em_close", "strong_open", "strong_close", "s_open", "s_close"}  # join text
 # The second layer: markdown link syntax found by regex, wider than the grammar (code spans too).
 _INLINE = re.compile(r"\]\s*\(\s*(<[^>\n]*>|[^\s)]*)")                    # [text](target), ![alt](target)
-_DEFINITION = re.compile(r"^[ \t>*+\-\d.)]*\[(?:\\.|[^\]\\])+\]:\s*(<[^>\n]*>|\S+)", re.M)  # [ref]: target
+_DEFINITION = re.compile(r"^[ \t>*+\-\d.)]*\[(?:\\.|[^\]\\])+\]:\s*(<[^>\n]*>|\S+)", re.MULTILINE)  # [ref]: target
 _AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.\-]{1,31}:[^\s<>]*)>")   # <scheme:target>
 _RUN_URL = re.compile(r"https://[A-Za-z0-9.-]+/[A-Za-z0-9._~/%-]*")  # goes into the footer's link as it is
 

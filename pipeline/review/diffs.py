@@ -185,7 +185,7 @@ def write_url_lists(lists: dict, out: Path) -> dict:
     summary = {}
     for name, frame in lists.items():
         write_csv(frame, out / f"{name}.csv", encoding="utf-8")
-        summary[name] = {"rows": int(len(frame)), "csv": f"{name}.csv",
+        summary[name] = {"rows": len(frame), "csv": f"{name}.csv",
                          "shown": frame.head(LISTED).to_dict("records")}
     return summary
 

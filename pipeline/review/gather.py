@@ -178,7 +178,7 @@ class BaseTree:
         self._tmp: str | None = None
         self.pulled: dict = {}
 
-    def __enter__(self) -> "BaseTree":
+    def __enter__(self) -> BaseTree:
         self._tmp = tempfile.mkdtemp(prefix="review-base-")
         self.path = Path(self._tmp) / "base"
         git(self.root, "worktree", "add", "--detach", "--force", str(self.path), self.sha)

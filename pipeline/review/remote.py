@@ -32,7 +32,7 @@ _AUTH = re.compile(
     r"Unable to locate credentials|NoCredentialsError|InvalidAccessKeyId|SignatureDoesNotMatch|ExpiredToken|"
     r"AccessDenied|Access Denied|Forbidden|\b403\b|\b401\b|Unauthori[sz]ed|DefaultCredentialsError|"
     r"Anonymous caller|AuthenticationFailed|ClientAuthenticationError|Permission denied \(publickey|"
-    r"Authentication failed|could not find default credentials|credentials", re.I)
+    r"Authentication failed|could not find default credentials|credentials", re.IGNORECASE)
 _PLUGIN_MISSING = re.compile(r"requires '(dvc-[\w-]+)' to be installed")
 _NO_REMOTE = re.compile(r"No remote provided and no default remote set")
 _MISSING_FILES = re.compile(r"do not exist neither locally nor on remote|failed to pull data from the cloud")

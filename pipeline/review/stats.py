@@ -57,7 +57,7 @@ def verdict_scope(y, seen_by_base, min_rows: int) -> dict:
     """
     y, seen = np.asarray(y), np.asarray(seen_by_base, dtype=bool)
     unseen = ~seen
-    out = {"rows": int(len(y)), "seen_by_base": int(seen.sum()), "restricted": False, "mask": None}
+    out = {"rows": len(y), "seen_by_base": int(seen.sum()), "restricted": False, "mask": None}
     if not seen.any():
         return out
     ys = y[unseen]

@@ -15,10 +15,10 @@ from tqdm import tqdm
 
 from pipeline import paths
 from pipeline.common import PipelineError, write_csv, write_json
+from pipeline.stages import add_stage_command
 from pipeline.training.plots import backtest_png
 from pipeline.training.refits import backtest_fold, decay_summary
 from pipeline.training.splitting import ALL_SPLITS, future_split_start, month_start
-from pipeline.stages import add_stage_command
 
 TABLE_COLUMNS = ["cutoff", "age_months", "month", "train_rows", "threshold", "rows", "phishing", "legitimate",
                  "recall", "fpr"]

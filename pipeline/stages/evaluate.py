@@ -10,13 +10,18 @@ import numpy as np
 import pandas as pd
 
 from pipeline import paths
+from pipeline.common import read_json, terminal, write_csv, write_json
+from pipeline.stages import add_stage_command
 from pipeline.training.evaluation import evaluate, rates_by
 from pipeline.training.metrics import metrics_with_intervals
 from pipeline.training.model import phishing_proba, scores
-from pipeline.common import read_json, terminal, write_csv, write_json
-from pipeline.training.plots import confusion_png, curves_png, future_by_month_png, recall_by_year_png
+from pipeline.training.plots import (
+    confusion_png,
+    curves_png,
+    future_by_month_png,
+    recall_by_year_png,
+)
 from pipeline.training.slices import strip_scheme_and_www
-from pipeline.stages import add_stage_command
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,12 @@ from phishing_url_detector import contract
 from pipeline import paths
 from pipeline.common import PipelineError, read_json, sha256_file, write_json
 from pipeline.stages import add_stage_command
-from pipeline.training.onnx_export import io_signature, parity_failures, parity_report, to_onnx
+from pipeline.training.onnx_export import (
+    io_signature,
+    parity_failures,
+    parity_report,
+    to_onnx,
+)
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,9 @@ from pathlib import Path
 
 from pipeline import paths
 from pipeline.common import terminal, write_json
-from pipeline.training.refits import leave_one_source_out_fold
 from pipeline.stages import add_stage_command
 from pipeline.stages.backtest import load_splits, run_folds
-
+from pipeline.training.refits import leave_one_source_out_fold
 
 
 def run(params: dict, out: Path = paths.LEAVE_ONE_SOURCE_OUT) -> dict:

@@ -18,8 +18,14 @@ from pipeline.stages import add_stage_command
 from pipeline.training.features import FEATURE_NAMES
 from pipeline.training.final import released_model
 from pipeline.training.onnx_export import TARGET_OPSET, io_signature
-from pipeline.training.provenance import (MODEL_CODE, data_digest, data_pointers, files_digest, library_versions,
-                                          params_digest)
+from pipeline.training.provenance import (
+    MODEL_CODE,
+    data_digest,
+    data_pointers,
+    files_digest,
+    library_versions,
+    params_digest,
+)
 
 log = logging.getLogger(__name__)
 

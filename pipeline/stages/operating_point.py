@@ -12,11 +12,10 @@ import joblib
 import pandas as pd
 
 from pipeline import paths
-from pipeline.training.metrics import source_safe_threshold, threshold_metrics
-from pipeline.training.model import scores
 from pipeline.common import terminal, write_json
 from pipeline.stages import add_stage_command
-
+from pipeline.training.metrics import source_safe_threshold, threshold_metrics
+from pipeline.training.model import scores
 
 
 def operating_points(y, ensemble_p, members: dict, sources, target_fpr: float, min_legitimate: int) -> dict:
@@ -59,8 +58,8 @@ def run(params: dict, validation_path: Path = paths.VALIDATION, model_path: Path
                                 settings.get("min_legitimate_per_source", 0))
 
     result = points(model_path)
-    result["validation_rows"] = int(len(validation))
-    result["released"] = {**points(final_path), "validation_rows": int(len(validation))}
+    result["validation_rows"] = len(validation)
+    result["released"] = {**points(final_path), "validation_rows": len(validation)}
     write_json(out, result)
     print(f"operating-point: released model (final fit): threshold "
           f"{result['released']['ensemble']['threshold']:.6f} -> validation FPR "

@@ -6,11 +6,11 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import paths
-from pipeline.training.dataset import prepare_dataset, prepare_out_of_source, subsample
 from pipeline.common import terminal, write_csv, write_json
+from pipeline.stages import add_stage_command
+from pipeline.training.dataset import prepare_dataset, prepare_out_of_source, subsample
 from pipeline.training.sources import Source, out_of_source, training_sources
 from pipeline.training.splitting import ALL_SPLITS
-from pipeline.stages import add_stage_command
 from pipeline.training.validation import read_raw_csv
 
 SPLIT_COLUMNS = ["url", "label", "source", "line", "first_seen", "host", "registered_domain"]
@@ -31,7 +31,7 @@ def run(params: dict, out_dir: Path = paths.PREPARED, report_path: Path = paths.
     stream = out_of_source(params)
     oos, oos_quarantine = prepare_out_of_source(read_source(stream, fraction, seed + 99), data["max_url_length"],
                                                 set(clean.loc[clean["split"] == "train", "url"]))
-    report["out_of_source"] = {"name": stream.name, "rows": int(len(oos)), "quarantined": int(len(oos_quarantine)),
+    report["out_of_source"] = {"name": stream.name, "rows": len(oos), "quarantined": len(oos_quarantine),
                                "seen_in_training": int(oos["seen_in_training"].sum()),
                                "years": {str(y): int(n) for y, n in oos.groupby("year").size().items()}}
 

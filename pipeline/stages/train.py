@@ -9,8 +9,8 @@ import joblib
 import pandas as pd
 
 from pipeline import paths
-from pipeline.training.model import build_model, fit, vocabulary_size
 from pipeline.stages import add_stage_command
+from pipeline.training.model import build_model, fit, vocabulary_size
 
 log = logging.getLogger(__name__)
 COLUMNS = ["url", "label"]  # all the fit uses: the other split columns would only take memory

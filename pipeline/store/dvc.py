@@ -54,9 +54,9 @@ def changed_paths(cwd, *pathspec: str, untracked: bool = True) -> list[str]:
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _REPRO_PATTERNS = (
-    (re.compile(r"^Running stage '([^']+)':", re.M), "re-ran"),
-    (re.compile(r"^Stage '([^']+)' is cached - skipping run, checking out outputs", re.M), "restored from run-cache"),
-    (re.compile(r"^Stage '([^']+)' didn't change, skipping", re.M), "up to date"),
+    (re.compile(r"^Running stage '([^']+)':", re.MULTILINE), "re-ran"),
+    (re.compile(r"^Stage '([^']+)' is cached - skipping run, checking out outputs", re.MULTILINE), "restored from run-cache"),
+    (re.compile(r"^Stage '([^']+)' didn't change, skipping", re.MULTILINE), "up to date"),
 )
 STATUS_ORDER = ("re-ran", "restored from run-cache", "up to date")
 # Beside dvc repro's own: a stage it skipped because `dvc pull` had restored its outputs from the remote.

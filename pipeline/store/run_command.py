@@ -23,8 +23,8 @@ from pathlib import Path
 
 from pipeline import paths
 from pipeline.common import ExitCode, PipelineError, terminal, write_json
-from pipeline.store import outputs
 from pipeline.review.remote import diagnose
+from pipeline.store import outputs
 from pipeline.store.dvc import DvcError, changed_paths, remote_info, repro
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,12 @@ import numpy as np
 import pandas as pd
 
 from pipeline.training.hosts import host_of, registered_domain
-from pipeline.training.splitting import ALL_SPLITS, FUTURE, future_start, time_aware_split
+from pipeline.training.splitting import (
+    ALL_SPLITS,
+    FUTURE,
+    future_start,
+    time_aware_split,
+)
 from pipeline.training.validation import validate
 
 CLASS_NAMES = {0: "legitimate", 1: "phishing"}
@@ -49,7 +54,7 @@ def source_report(raw: pd.DataFrame, clean: pd.DataFrame, quarantine: pd.DataFra
     for source in pd.unique(raw["source"]):
         raw_s, clean_s = raw[raw["source"] == source], clean[clean["source"] == source]
         quarantine_s = quarantine[quarantine["source"] == source]
-        entry = {"raw_rows": int(len(raw_s)), "clean_rows": int(len(clean_s)), "classes": {}}
+        entry = {"raw_rows": len(raw_s), "clean_rows": len(clean_s), "classes": {}}
         for label, name in CLASS_NAMES.items():
             raw_c = raw_s[raw_s["label"] == str(label)]
             if not len(raw_c):
@@ -57,7 +62,7 @@ def source_report(raw: pd.DataFrame, clean: pd.DataFrame, quarantine: pd.DataFra
             clean_c = clean_s[clean_s["label"] == label]
             dated = clean_c.loc[clean_c["first_seen"] != "", "first_seen"]
             entry["classes"][name] = {
-                "raw_rows": int(len(raw_c)), "clean_rows": int(len(clean_c)), "dated_rows": int(len(dated)),
+                "raw_rows": len(raw_c), "clean_rows": len(clean_c), "dated_rows": len(dated),
                 "first_seen_min": dated.min() if len(dated) else None,
                 "first_seen_max": dated.max() if len(dated) else None,
                 **format_shares(raw_c["url"]),
@@ -77,7 +82,7 @@ def split_report(clean: pd.DataFrame) -> dict:
         part = clean[clean["split"] == name]
         dated = part.loc[part["first_seen"] != "", "first_seen"]
         out[name] = {
-            "rows": int(len(part)),
+            "rows": len(part),
             "phishing": int((part["label"] == 1).sum()),
             "legitimate": int((part["label"] == 0).sum()),
             "phishing_share": round(float(part["label"].mean()), 4) if len(part) else None,
@@ -109,9 +114,9 @@ def prepare_dataset(raw: pd.DataFrame, max_length: int, split_params: dict
         clean[group_key].isin(set(clean.loc[clean["split"] == FUTURE, group_key]))
     report = {
         "sources": source_report(raw, clean, quarantine),
-        "quarantined": int(len(quarantine)),
+        "quarantined": len(quarantine),
         "quarantine_reasons": _reason_counts(quarantine["reason"]),
-        "clean_rows": int(len(clean)),
+        "clean_rows": len(clean),
         "splits": split_report(clean),
         "group_by": group_key,
         "private_suffixes": private,

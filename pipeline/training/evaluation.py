@@ -5,8 +5,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from pipeline.training.metrics import (headline_metrics, metrics_with_intervals, paired_bootstrap_delta, paired_rate_delta,
-                              threshold_metrics)
+from pipeline.training.metrics import (
+    headline_metrics,
+    metrics_with_intervals,
+    paired_bootstrap_delta,
+    paired_rate_delta,
+    threshold_metrics,
+)
 from pipeline.training.slices import slice_labels
 
 
@@ -26,7 +31,7 @@ def rates_entry(y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
     """Rows, class counts, and whichever of recall / FPR / precision / ROC AUC the classes allow."""
     y, p = np.asarray(y), np.asarray(p)
     rates = threshold_metrics(y, p, threshold)
-    entry = {"rows": int(len(y)), "phishing": int((y == 1).sum()), "legitimate": int((y == 0).sum()),
+    entry = {"rows": len(y), "phishing": int((y == 1).sum()), "legitimate": int((y == 0).sum()),
              "phishing_share": float(y.mean()) if len(y) else 0.0}
     if entry["phishing"]:
         entry["recall"] = rates["recall"]
@@ -51,7 +56,7 @@ def recall_by_year(years: np.ndarray, p: np.ndarray, threshold: float, min_rows:
     counts = frame.groupby("year")["hit"].agg(["size", "mean"])
     out, pooled = {}, frame[frame["year"].isin(counts.index[counts["size"] < min_rows])]
     if len(pooled):
-        out[f"<={int(pooled['year'].max())} (pooled)"] = {"rows": int(len(pooled)), "recall": float(pooled["hit"].mean())}
+        out[f"<={int(pooled['year'].max())} (pooled)"] = {"rows": len(pooled), "recall": float(pooled["hit"].mean())}
     for year, row in counts[counts["size"] >= min_rows].iterrows():
         out[str(int(year))] = {"rows": int(row["size"]), "recall": float(row["mean"])}
     return out
@@ -78,7 +83,7 @@ def future_metrics(frame: pd.DataFrame, p: np.ndarray, member_ps: dict, threshol
     """The future split: overall (ensemble and members), per month, and the newest months' recall."""
     y = frame["label"].to_numpy()
     table = by_month(frame["first_seen"].to_numpy(), y, p, threshold)
-    return {"rows": int(len(frame)), **rates_entry(y, p, threshold),
+    return {"rows": len(frame), **rates_entry(y, p, threshold),
             "first_seen_min": str(frame["first_seen"].min()) if len(frame) else None,
             "first_seen_max": str(frame["first_seen"].max()) if len(frame) else None,
             "members": {name: rates_entry(y, mp, member_thresholds[name]) for name, mp in member_ps.items()},
@@ -163,7 +168,7 @@ def evaluate(test: pd.DataFrame, ensemble_p, member_ps: dict, operating: dict, p
                                        member_thresholds, params.get("newest_months", 3))
     if oos is not None:
         p_oos = np.asarray(oos["p"])
-        doc["out_of_source"] = {"rows": int(len(p_oos)),
+        doc["out_of_source"] = {"rows": len(p_oos),
                                 "recall": float((p_oos >= threshold).mean()) if len(p_oos) else 0.0,
                                 "recall_by_year": recall_by_year(oos["year"], p_oos, threshold)}
     return doc

@@ -35,7 +35,7 @@ def data_freshness(rows: pd.DataFrame) -> dict:
 
 def describe_rows(rows: pd.DataFrame) -> dict:
     """reports/final_fit.json: what the released model trained on."""
-    return {"splits": list(TRAINED_ON), "rows": int(len(rows)), "phishing": int((rows["label"] == 1).sum()),
+    return {"splits": list(TRAINED_ON), "rows": len(rows), "phishing": int((rows["label"] == 1).sum()),
             "legitimate": int((rows["label"] == 0).sum()), **data_freshness(rows)}
 
 

@@ -14,7 +14,7 @@ training altogether.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 
 import tldextract
 
@@ -31,7 +31,7 @@ def host_of(url: str) -> str:
     return match.group(1).lower().rstrip(".") if match else ""
 
 
-@lru_cache(maxsize=None)
+@cache
 def registered_domain(host: str, private: bool = False) -> str:
     """eTLD+1 of a host (``a.b.example.co.uk`` -> ``example.co.uk``); the host itself for IPs."""
     if not host:

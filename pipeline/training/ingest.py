@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 from ruamel.yaml import YAML
 
-from pipeline.common import PipelineError
-from pipeline.training.canonical import canonical_url
 from phishing_url_detector.contract import normalise_url
 from phishing_url_detector.strict_csv import read_lines
+from pipeline.common import PipelineError
+from pipeline.training.canonical import canonical_url
 from pipeline.training.validation import parse_first_seen, row_problem
 
 

@@ -34,9 +34,20 @@ from pipeline import paths
 from pipeline.bounded_io import Caps, open_capped, read_capped
 from pipeline.common import ExitCode, PipelineError, load_params, terminal, write_csv
 from pipeline.training.feeds import Conversion, convert, feed_definition
-from pipeline.training.ingest import (BatchReport, add_date_column, batch_problems, batch_repeats, label_conflicts,
-                                      merge_csv, register_in_dvc_yaml, register_in_params, repository_keys,
-                                      rows_by_month, shard_month, shard_path)
+from pipeline.training.ingest import (
+    BatchReport,
+    add_date_column,
+    batch_problems,
+    batch_repeats,
+    label_conflicts,
+    merge_csv,
+    register_in_dvc_yaml,
+    register_in_params,
+    repository_keys,
+    rows_by_month,
+    shard_month,
+    shard_path,
+)
 from pipeline.training.sources import out_of_source, training_sources
 from pipeline.training.validation import RawDataError, parse_raw_csv
 

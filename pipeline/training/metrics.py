@@ -148,7 +148,7 @@ def metrics_with_intervals(y, p, threshold: float, fpr_points, n_resamples: int,
         out[key] = {"value": value, "ci95_low": low, "ci95_high": high}
     out["threshold"] = float(threshold)
     out["confusion"] = confusion(y, np.asarray(p) >= threshold)
-    out["rows"] = int(len(ranked.y))
+    out["rows"] = len(ranked.y)
     return out
 
 

@@ -12,8 +12,13 @@ from onnx import TensorProto, helper
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from phishing_url_detector import contract
-from pipeline.training.features import (ONNX_OPSET, Skl2OnnxBuilder, emit_shared, merge_duplicate_nodes,
-                                        register_converter)
+from pipeline.training.features import (
+    ONNX_OPSET,
+    Skl2OnnxBuilder,
+    emit_shared,
+    merge_duplicate_nodes,
+    register_converter,
+)
 from pipeline.training.model import HostPathTfidf, as_input
 
 TARGET_OPSET = {"": ONNX_OPSET, "ai.onnx.ml": 3}
@@ -162,7 +167,7 @@ def to_onnx(model, threshold: float) -> onnx.ModelProto:
     onx.doc_string = "Phishing-URL detector; see manifest.json for the contract and provenance."
     _drop_unused_initializers(onx.graph)
     # skl2onnx collects opset domains in a set: order them so bytes do not depend on PYTHONHASHSEED.
-    opsets = sorted(((o.domain, o.version) for o in onx.opset_import))
+    opsets = sorted((o.domain, o.version) for o in onx.opset_import)
     del onx.opset_import[:]
     onx.opset_import.extend(helper.make_opsetid(d, v) for d, v in opsets)
     onnx.checker.check_model(onx)
@@ -262,14 +267,14 @@ def parity_report(model, onnx_bytes: bytes, urls, threshold: float, batch_sizes,
         labels, proba = onnx_predict(sess, x, batch)
         diff = np.abs(proba.astype(np.float64) - expected_p)
         disagree = np.flatnonzero(labels != expected_label)
-        runs[str(batch)] = {"rows": int(len(x)), "label_agreement": float(1 - len(disagree) / max(len(x), 1)),
-                            "label_disagreements": int(len(disagree)),
+        runs[str(batch)] = {"rows": len(x), "label_agreement": float(1 - len(disagree) / max(len(x), 1)),
+                            "label_disagreements": len(disagree),
                             "max_abs_proba_diff": float(diff.max()) if len(diff) else 0.0,
                             "example_disagreements": [str(x[i]) for i in disagree[:5]]}
     return {"batch_sizes": {k: v for k, v in runs.items()},
             "label_agreement": min(r["label_agreement"] for r in runs.values()),
             "max_abs_proba_diff": max(r["max_abs_proba_diff"] for r in runs.values()),
-            "rows": int(len(x))}
+            "rows": len(x)}
 
 
 def parity_failures(report: dict, tolerance: float) -> list[str]:

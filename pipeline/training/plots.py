@@ -6,11 +6,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import precision_recall_curve, roc_curve
 
-from pipeline.common import plot_text  # noqa: E402  (every external text in a plot goes through it)
+from pipeline.common import plot_text
 
 _META = {"Software": None, "Creator": None, "Producer": None, "CreationDate": None}
 

@@ -65,7 +65,7 @@ def leave_one_source_out_fold(source: str, splits: dict[str, pd.DataFrame], para
     held = pd.concat([frame[frame["source"] == source] for frame in splits.values()], ignore_index=True)
     test = unseen(held, trained_on)
     sampled = cap_rows(test, settings.get("max_test_rows"), seed)
-    return {"source": source, "train_rows": int(len(trained_on)), "source_rows": int(len(held)),
+    return {"source": source, "train_rows": len(trained_on), "source_rows": len(held),
             "excluded_seen_domain_rows": int(len(held) - len(test)), "threshold": threshold,
             **score_fold(model, threshold, sampled)}
 
@@ -89,7 +89,7 @@ def backtest_fold(cutoff: str, splits: dict[str, pd.DataFrame], params: dict, se
     for age in range(1, horizon + 1):
         month_rows = later[later["first_seen"].str[:7] == month_start(cutoff, age)[:7]]
         rows.append({"cutoff": cutoff, "age_months": age, "month": month_start(cutoff, age)[:7],
-                     "train_rows": int(len(trained_on)), "threshold": threshold,
+                     "train_rows": len(trained_on), "threshold": threshold,
                      **score_fold(model, threshold, month_rows)})
     return rows
 

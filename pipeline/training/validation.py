@@ -11,16 +11,16 @@ import datetime as dt
 import gzip
 import io
 import re
-from typing import BinaryIO
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 
-from pipeline.training.canonical import canonical_url
 from phishing_url_detector.contract import normalise_url
 from phishing_url_detector.strict_csv import DEFAULT_MAX_FIELD_CHARS, Line, read_lines
 from pipeline.common import PipelineError
+from pipeline.training.canonical import canonical_url
 
 RAW_COLUMNS = ("url", "label")
 QUARANTINE_COLUMNS = ["source", "file", "line", "url", "label", "first_seen", "reason"]
@@ -120,7 +120,7 @@ def parse_first_seen(value: str) -> str:
     except ValueError:
         raise ValueError(f"bad date: expected an ISO 8601 date like 2022-07-01, got {value[:40]!r}") from None
     if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(dt.timezone.utc)
+        stamp = stamp.astimezone(dt.UTC)
     if not EARLIEST_DATE <= stamp.date() < LATEST_DATE:
         raise ValueError(f"bad date: {stamp.date()} is outside {EARLIEST_DATE}..{LATEST_DATE}")
     return stamp.date().isoformat()

@@ -37,9 +37,10 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator
+from typing import IO
 
 from phishing_url_detector.errors import LoaderError
 from phishing_url_detector.releases import VerifiedModel
@@ -61,7 +62,7 @@ _PARQUET_ROW_GROUP = 65536
 # -- formats ------------------------------------------------------------------------------------------
 def _base_name(path: str | os.PathLike) -> str:
     name = Path(path).name.lower()
-    return name[:-3] if name.endswith(".gz") else name
+    return name.removesuffix(".gz")
 
 
 def input_format(path: str | os.PathLike, override: str | None = None) -> str:
@@ -88,7 +89,7 @@ def require_pyarrow(why: str):
     """pyarrow, or a LoaderError saying how to get it: the client does not depend on it."""
     try:
         import pyarrow
-        import pyarrow.parquet  # noqa: F401
+        import pyarrow.parquet
     except ImportError:
         raise LoaderError(f"{why} needs pyarrow: pip install 'phishing-url-detector[parquet]'") from None
     return pyarrow

@@ -19,7 +19,12 @@ from phishing_url_detector import provenance
 from phishing_url_detector.errors import LoaderError, VerificationError
 from phishing_url_detector.exit_codes import ExitCode
 from phishing_url_detector.fetch import CACHE_ENV, REPO_ENV, fetch, resolve_model
-from phishing_url_detector.releases import VerifiedModel, configured_repo, verify_local_model, verify_release_dir
+from phishing_url_detector.releases import (
+    VerifiedModel,
+    configured_repo,
+    verify_local_model,
+    verify_release_dir,
+)
 from phishing_url_detector.text import terminal
 
 PROG = "phishing-url-detector"
@@ -110,7 +115,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 @exit_on_error
 def cmd_score(args: argparse.Namespace) -> int:
-    from phishing_url_detector.detector import Detector  # numpy and onnxruntime only when scoring
+    from phishing_url_detector.detector import (
+        Detector,  # numpy and onnxruntime only when scoring
+    )
 
     if args.output:
         return _score_to_file(args)
@@ -240,7 +247,12 @@ def _add_provenance_args(parser: argparse.ArgumentParser) -> None:
 
 def _add_batch_args(parser: argparse.ArgumentParser) -> None:
     # no numpy, no onnxruntime
-    from phishing_url_detector.batch import DEFAULT_PARALLEL, INPUT_FORMATS, MAX_URL_CHARS, PARALLEL
+    from phishing_url_detector.batch import (
+        DEFAULT_PARALLEL,
+        INPUT_FORMATS,
+        MAX_URL_CHARS,
+        PARALLEL,
+    )
 
     group = parser.add_argument_group(
         "batch scoring (--file IN --output OUT)", textwrap.fill(

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
 from phishing_url_detector import contract as C
-from phishing_url_detector.errors import LoaderError, UnscorableUrlError, VerificationError
+from phishing_url_detector.errors import (
+    LoaderError,
+    UnscorableUrlError,
+    VerificationError,
+)
 from phishing_url_detector.fetch import fetch, verify_local
 from phishing_url_detector.releases import VerifiedModel
 from phishing_url_detector.text import terminal
@@ -98,14 +102,14 @@ class Detector:
 
     @classmethod
     def from_release(cls, repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = None,
-                     **fetch_kwargs) -> "Detector":
+                     **fetch_kwargs) -> Detector:
         """Fetch (or reuse from the cache) and verify release ``tag`` of ``repo`` (its provenance included:
         ``trusted_root=``, ``allow_unverified=`` go to :func:`fetch`), then load it."""
         return cls(fetch(repo, tag, cache_dir, **fetch_kwargs))
 
     @classmethod
     def from_path(cls, path: str | os.PathLike, *, repo: str | None = None,
-                  trusted_root: str | os.PathLike | None = None, allow_unverified: bool = False) -> "Detector":
+                  trusted_root: str | os.PathLike | None = None, allow_unverified: bool = False) -> Detector:
         """Load a local ONNX file after verifying it against the SHA256SUMS / manifest.json beside it and
         the provenance bundles of it and of SHA256SUMS (required: it signs the manifest) against ``repo``
         (default $PHISHING_MODEL_REPO); ``allow_unverified``

@@ -15,16 +15,27 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from phishing_url_detector import contract as C
 from phishing_url_detector import github as gh
 from phishing_url_detector import provenance
 from phishing_url_detector.errors import FetchError, LoaderError, VerificationError
-from phishing_url_detector.releases import (REPO_ENV, REPOSITORY, SUMS_FILE, VerifiedModel, configured_repo, model_asset_name,
-                                            parse_sha256sums, provenance_asset_names, release_asset_names, verify_local_model,
-                                            verify_release_dir, warn)
+from phishing_url_detector.releases import (
+    REPO_ENV,
+    REPOSITORY,
+    SUMS_FILE,
+    VerifiedModel,
+    configured_repo,
+    model_asset_name,
+    parse_sha256sums,
+    provenance_asset_names,
+    release_asset_names,
+    verify_local_model,
+    verify_release_dir,
+    warn,
+)
 from phishing_url_detector.text import shell_command, terminal
 from phishing_url_detector.versions import TAG_PREFIX, parse_tag
 

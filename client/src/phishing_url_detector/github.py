@@ -11,14 +11,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
@@ -73,7 +72,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """Surface 3xx to us: urllib would forward every header (our token included)
     to whatever host the Location names."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D401
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None
 
 
@@ -88,7 +87,7 @@ def _rate_limit_message(headers, url: str, have_token: bool) -> str:
     retry_after = headers.get("Retry-After")
     when = "at an unknown time"
     if reset and reset.strip().isdigit():
-        at = datetime.fromtimestamp(int(reset), tz=timezone.utc)
+        at = datetime.fromtimestamp(int(reset), tz=UTC)
         minutes = max(0, round((at.timestamp() - time.time()) / 60))
         when = f"at {at:%Y-%m-%d %H:%M:%S} UTC (in about {minutes} min)"
     elif retry_after and retry_after.strip().isdigit():
@@ -229,7 +228,7 @@ class GitHubReleases:
             sock.settimeout(min(self.timeout, left))
         try:
             return resp.read1(CHUNK) if hasattr(resp, "read1") else resp.read(CHUNK)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             self._remaining(what)  # the deadline, not the socket timeout, is the news if it has passed
             raise
 
@@ -294,8 +293,7 @@ class GitHubReleases:
                 raise self._status_error(exc, what) from None
             except _Retryable as exc:
                 last = exc.args[0]
-            except (urllib.error.URLError, http.client.HTTPException, ConnectionError,
-                    socket.timeout, TimeoutError) as exc:
+            except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as exc:
                 reason = getattr(exc, "reason", None) or exc
                 last = GitHubError(f"{what}: network error: {reason}")
         attempts = self.retries + 1

@@ -29,14 +29,22 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from phishing_url_detector.digests import sha256_file
 from phishing_url_detector.errors import LoaderError, VerificationError
-from phishing_url_detector.releases import (MANIFEST_FILE, REPO_ENV, REPOSITORY, SUMS_FILE, VerifiedModel,
-                                            bundle_asset_name, parse_sha256sums, warn)
+from phishing_url_detector.releases import (
+    MANIFEST_FILE,
+    REPO_ENV,
+    REPOSITORY,
+    SUMS_FILE,
+    VerifiedModel,
+    bundle_asset_name,
+    parse_sha256sums,
+    warn,
+)
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ import math
 import os
 import re
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from phishing_url_detector import contract as C
 from phishing_url_detector.digests import sha256_file

@@ -19,8 +19,9 @@ person opens the file at. Lines end at ``\\n``, ``\\r\\n`` or a lone ``\\r`` (un
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Iterator
+from typing import IO
 
 __all__ = ["DEFAULT_MAX_FIELD_CHARS", "DEFAULT_MAX_LINE_CHARS", "Line", "RowError", "read_lines", "split_fields"]
 
