@@ -50,3 +50,10 @@ INGEST_REPORTS = BUILD / "ingest"
 REPRODUCE = BUILD / "reproduce"  # python -m pipeline reproduce: reproduce.json, summary.md, repro.log
 RUN_DIR = BUILD / "run"              # `python -m pipeline run`: repro.log and
 RUN_FACTS = RUN_DIR / "run.json"     # what it restored, re-ran, verified (the release names its origin from it)
+REVIEW = BUILD / "review"            # python -m pipeline report: report.md, comment.md, review.json
+MONITORING = BUILD / "monitoring"    # python -m pipeline monitor: report.md, monitor.json, rejects.csv
+SIMULATED_TRAFFIC = BUILD / "simulated-traffic" / "predictions.csv.gz"  # python -m pipeline simulate-traffic
+# benchmarks/: scratch data they generate and reuse (never committed)
+BENCH_MONITOR = BUILD / "monitor-bench"
+BENCH_BATCH = BUILD / "bench-batch"
+BENCH_TRAIN_MEMORY = BUILD / "train-memory"
