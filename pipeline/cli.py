@@ -11,6 +11,7 @@ import importlib
 import logging
 import sys
 
+from pipeline import stage_graph
 from pipeline.common import exit_code, terminal
 
 # command -> the module whose ``register(subparsers)`` adds it (with its siblings), by role.
@@ -49,16 +50,15 @@ COMMANDS = {
 DESCRIPTION = """\
 Phishing-URL detector: a DVC pipeline from raw URLs to a parity-gated ONNX model.
 
-Pipeline stages (normally run through `dvc repro`, which calls them in order):
-  prepare -> train -> operating-point -> export -> manifest -> model-card
-  operating-point -> evaluate -> manifest
-  prepare -> leave-one-source-out -> evaluate;  prepare -> backtest
+Pipeline stages, as dvc.yaml declares them, each after the stages whose outputs it reads
+(`dvc repro` runs them in that order; `dvc dag` draws the graph):
 """
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser with ``command``'s module registered, or every module (for ``--help``)."""
-    parser = argparse.ArgumentParser(prog="python -m pipeline", description=DESCRIPTION,
+    parser = argparse.ArgumentParser(prog="python -m pipeline",
+                                     description=DESCRIPTION + stage_graph.describe(stage_graph.read_graph()),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("-v", "--verbose", action="store_true", help="show debug diagnostics")
@@ -96,7 +96,7 @@ class TerminalFormatter(logging.Formatter):
             record = logging.makeLogRecord(record.__dict__)  # a copy: other handlers see the original
             if isinstance(record.args, dict):
                 record.args = {k: self._shown(v) for k, v in record.args.items()}
-            else:
+            elif record.args is not None:
                 record.args = tuple(self._shown(v) for v in record.args)
         return super().format(record)
 

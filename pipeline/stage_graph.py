@@ -9,7 +9,6 @@ import yaml
 
 from pipeline import paths
 
-
 OUTPUT_KEYS = ("outs", "metrics", "plots")  # the three lists of dvc.yaml that declare a stage's outputs
 
 
