@@ -115,7 +115,7 @@ def open_capped(path: Path | str, caps: Caps, *, header_lines: int = 0,
     """
     path = Path(path)
     if path.suffix.lower() == ".zst":  # pragma: no cover - needs the optional zstandard package
-        import zstandard
+        import zstandard  # lazy: an optional package, needed for .zst files only
         inner = zstandard.open(path, "rb")
     else:
         inner = _raw_opener(path, sniff_gzip)(path, "rb")
@@ -136,4 +136,5 @@ def check_capped(path: Path | str, caps: Caps, *, header_lines: int = 0,
         while fh.read(1 << 20):
             pass
         counter = fh.raw
+        assert isinstance(counter, CountingReader)
         return counter.bytes_read, counter.rows_read

@@ -41,8 +41,9 @@ def exit_code(exc: BaseException) -> int | None:
     """The exit code for an error a user can act on; None for a bug (let its traceback show).
 
     Our errors (PipelineError here, LoaderError in the client) carry their ``exit_code``."""
-    if isinstance(exc, Exception) and isinstance(getattr(exc, "exit_code", None), int):
-        return exc.exit_code
+    code = getattr(exc, "exit_code", None)
+    if isinstance(exc, Exception) and isinstance(code, int):
+        return code
     if isinstance(exc, OSError):
         return ExitCode.ERROR
     return None

@@ -80,6 +80,7 @@ def reexec_pinned(argv: list[str]) -> None:
 
 def loaded_state() -> dict:
     """What the loaded numeric libraries actually use: BLAS kernels and threads, numpy's SIMD."""
+    # lazy: loading these libraries is what is being checked, so only when asked
     import scipy.linalg  # noqa: F401  (loads scipy's own OpenBLAS, so it is checked too)
     import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime the gradient-boosted trees use)
     from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__

@@ -68,6 +68,7 @@ def href_key(href: str) -> str:
     an empty query and an empty fragment dropped. (One parse call and a split of its result: about
     twice as fast as asking the parser for each component.)"""
     parts = _HREF.fullmatch(href)
+    assert parts is not None, href  # every serialised WHATWG URL matches _HREF
     path, query, fragment = parts.group("path"), parts.group("query") or "", parts.group("fragment") or ""
     tail = f"{'' if query == '?' else query}{'' if fragment == '#' else fragment}"
     if parts.group("host") is None:  # an opaque path (mailto:, javascript:) is kept as it is
@@ -82,6 +83,7 @@ def legacy_key(text: str) -> str:
     if text.find("#") == len(text) - 1:  # an empty fragment (the first '#' is the last character)
         text = text[:-1]
     match = _PARTS.match(text)
+    assert match is not None, text  # _PARTS matches any text (every part is optional)
     scheme, host, rest = match.group("scheme"), match.group("host"), match.group("rest")
     cut = next((i for i, ch in enumerate(rest) if ch in "?#"), len(rest))
     prefix = f"{scheme.lower()}://" if scheme else ""

@@ -54,14 +54,15 @@ def source_report(raw: pd.DataFrame, clean: pd.DataFrame, quarantine: pd.DataFra
     for source in pd.unique(raw["source"]):
         raw_s, clean_s = raw[raw["source"] == source], clean[clean["source"] == source]
         quarantine_s = quarantine[quarantine["source"] == source]
-        entry = {"raw_rows": len(raw_s), "clean_rows": len(clean_s), "classes": {}}
+        classes: dict[str, dict] = {}
+        entry = {"raw_rows": len(raw_s), "clean_rows": len(clean_s), "classes": classes}
         for label, name in CLASS_NAMES.items():
             raw_c = raw_s[raw_s["label"] == str(label)]
             if not len(raw_c):
                 continue
             clean_c = clean_s[clean_s["label"] == label]
             dated = clean_c.loc[clean_c["first_seen"] != "", "first_seen"]
-            entry["classes"][name] = {
+            classes[name] = {
                 "raw_rows": len(raw_c), "clean_rows": len(clean_c), "dated_rows": len(dated),
                 "first_seen_min": dated.min() if len(dated) else None,
                 "first_seen_max": dated.max() if len(dated) else None,

@@ -120,12 +120,12 @@ HOST_FLAGS: dict[str, str] = {
     "tld_com_net_org": _TLD_OF % "com|net|org",
     "tld_country_code": r"(?s)(?i)(?:[^/?#]*\.)?[a-z][a-z]\.?(?::[0-9]*)?",
     "tld_jp": _TLD_OF % "jp",
-    "second_level_suffix": r"(?s)(?i)(?:[^/?#]*\.)?(?:%s)\.[a-z][a-z]\.?(?::[0-9]*)?" % _alternatives(SECOND_LEVEL),
-    "hosting": r"(?s)(?i)(?:[^/?#]*\.)?(?:%s)\.?(?::[0-9]*)?" % _alternatives(HOSTING),
-    "shortener": r"(?s)(?i)(?:%s)\.?(?::[0-9]*)?" % _alternatives(SHORTENERS),
+    "second_level_suffix": r"(?s)(?i)(?:[^/?#]*\.)?(?:" + _alternatives(SECOND_LEVEL) + r")\.[a-z][a-z]\.?(?::[0-9]*)?",
+    "hosting": r"(?s)(?i)(?:[^/?#]*\.)?(?:" + _alternatives(HOSTING) + r")\.?(?::[0-9]*)?",
+    "shortener": r"(?s)(?i)(?:" + _alternatives(SHORTENERS) + r")\.?(?::[0-9]*)?",
     # The brand is the registered name itself (paypal.com, amazon.co.jp), not a decoy label.
-    "brand_is_domain": r"(?s)(?i)(?:[^/?#]*\.)?(?:%s)\.(?:(?:%s)\.)?[a-z]{2,}\.?(?::[0-9]*)?"
-                       % (_alternatives(BRANDS), _alternatives(SECOND_LEVEL)),
+    "brand_is_domain": (r"(?s)(?i)(?:[^/?#]*\.)?(?:" + _alternatives(BRANDS) + r")\.(?:(?:"
+                        + _alternatives(SECOND_LEVEL) + r")\.)?[a-z]{2,}\.?(?::[0-9]*)?"),
     "digit_in_last_label": r"(?s)(?:[^/?#]*\.)?[^./?#]*[0-9][^./?#]*\.[a-zA-Z]+\.?(?::[0-9]*)?",
 }
 PATH_FLAGS: dict[str, str] = {

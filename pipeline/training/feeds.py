@@ -64,7 +64,7 @@ def feed_definition(params: dict, name: str) -> FeedDefinition:
     if feed.label not in (0, 1):
         raise PipelineError(f"{where}.label: expected 0 (legitimate) or 1 (phishing), got {feed.label}")
     try:
-        feed.zone
+        _ = feed.zone  # resolving the zone is the check
     except (ZoneInfoNotFoundError, ValueError):
         raise PipelineError(f"{where}.timezone: {feed.timezone!r} is not an IANA time zone") from None
     return feed

@@ -8,6 +8,8 @@ estimates equal scikit-learn's ``roc_auc_score`` / ``average_precision_score``
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -142,7 +144,7 @@ def metrics_with_intervals(y, p, threshold: float, fpr_points, n_resamples: int,
             continue  # a tiny sample can draw one class only; that resample defines no AUC
         for key, value in ranked.metrics(w, threshold, fpr_points).items():
             samples[key].append(value)
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in point.items():
         low, high = _interval(samples[key], level) if samples[key] else (value, value)
         out[key] = {"value": value, "ci95_low": low, "ci95_high": high}

@@ -112,7 +112,8 @@ def stack_rows(blocks) -> sp.csr_matrix:
     so at most one block exists besides the result. Collecting the blocks first costs twice the
     result: the freed blocks stay in the heap while the result is filled.
     """
-    data = indices = None
+    data: np.ndarray | None = None
+    indices = np.empty(0, dtype=np.int32)
     ends, n_rows, nnz = [np.zeros(1, dtype=np.int64)], 0, 0
     for block in blocks:
         if data is None:

@@ -6,6 +6,8 @@ fixed here, each next to the reason it exists (see README, design notes).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
@@ -32,7 +34,9 @@ def emit_char_tfidf(b, chars: str, vectorizer) -> str:
     for gram, column in vectorizer.vocabulary_.items():
         by_length.setdefault(len(gram), []).append((gram, int(column)))
     longest = max(by_length)
-    pool, indexes, starts = [], [], []
+    pool: list[str] = []
+    indexes: list[int] = []
+    starts: list[int] = []
     for n in range(1, longest + 1):
         starts.append(len(pool))
         for gram, column in sorted(by_length.get(n, [])):
@@ -200,7 +204,7 @@ def _apply_threshold(onx: onnx.ModelProto, threshold: float) -> None:
     graph.output.remove(old_label)
     graph.node.extend([
         helper.make_node("Constant", [], ["decision_threshold"], name="decision_threshold",
-                         value=helper.make_tensor("t", TensorProto.FLOAT, [], [np.float32(threshold)])),
+                         value=helper.make_tensor("t", TensorProto.FLOAT, [], [np.float32(threshold)])),  # type: ignore[list-item]  # the float32 itself: its exact bytes
         helper.make_node("Constant", [], ["phishing_column"], name="phishing_column",
                          value=helper.make_tensor("c", TensorProto.INT64, [1], [1])),
         helper.make_node("Gather", [proba, "phishing_column"], ["p_phishing_2d"], name="take_phishing", axis=1),
@@ -260,7 +264,7 @@ def parity_report(model, onnx_bytes: bytes, urls, threshold: float, batch_sizes,
     expected_p = model.predict_proba(x).astype(np.float64)
     expected_label = (expected_p[:, 1].astype(np.float32) >= np.float32(threshold)).astype(np.int64)
     sess = session(onnx_bytes)
-    runs = {}
+    runs: dict[str, dict[str, Any]] = {}
     for batch in batch_sizes:
         if progress:
             progress(batch)

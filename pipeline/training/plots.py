@@ -105,8 +105,8 @@ def backtest_png(rows: list[dict], decay: dict, path: Path) -> None:
         if row.get("recall") is not None:
             by_cutoff.setdefault(row["cutoff"], []).append((row["age_months"], row["recall"]))
     for cutoff, points in sorted(by_cutoff.items()):
-        ages, recalls = zip(*sorted(points))
-        ax.plot(ages, recalls, "o-", alpha=0.5, label=f"trained to {plot_text(cutoff)}")
+        cutoff_ages, recalls = zip(*sorted(points))
+        ax.plot(cutoff_ages, recalls, "o-", alpha=0.5, label=f"trained to {plot_text(cutoff)}")
     ages = sorted(int(a) for a in decay)
     ax.plot(ages, [decay[str(a)]["recall"] if decay[str(a)]["recall"] is not None else np.nan for a in ages],
             "k-", linewidth=2.5, label="all cut-offs (weighted by phishing URLs)")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,7 @@ def slice_labels(urls: pd.Series, length_bins) -> dict[str, pd.Series]:
                       np.where(urls.str.startswith("http://"), "http", "no scheme"))
     www = np.where(urls.str.contains(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?www\.", regex=True), "www.", "no www.")
     edges = list(length_bins) + [np.inf]
-    names = [f"{int(a)}-{int(b) - 1}" if np.isfinite(b) else f">={int(a)}" for a, b in zip(edges[:-1], edges[1:])]
+    names = [f"{int(a)}-{int(b) - 1}" if np.isfinite(b) else f">={int(a)}" for a, b in pairwise(edges)]
     lengths = pd.cut(urls.str.len(), bins=edges, right=False, labels=names).astype(str)
     return {"scheme": pd.Series(scheme, index=urls.index), "www": pd.Series(www, index=urls.index),
             "tld": urls.map(tld_group), "length": lengths}

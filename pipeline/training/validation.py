@@ -12,7 +12,7 @@ import gzip
 import io
 import re
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -49,7 +49,7 @@ def read_raw_csv(path: Path | str, source: str, date_column: str | None = None) 
         return parse_raw_csv(raw, path, source, date_column)
 
 
-def parse_raw_csv(raw: BinaryIO, path: Path, source: str, date_column: str | None = None,
+def parse_raw_csv(raw: IO[bytes] | gzip.GzipFile, path: Path, source: str, date_column: str | None = None,
                   max_field_chars: int = DEFAULT_MAX_FIELD_CHARS) -> pd.DataFrame:
     """:func:`read_raw_csv` of an open binary stream of the file's (decompressed) bytes: for callers
     that open it themselves, e.g. through a capped reader. ``path`` names the file in rows and errors.
@@ -116,7 +116,7 @@ def parse_first_seen(value: str) -> str:
     if not value:
         return ""
     try:
-        stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))  # noqa: FURB162 - also reads a date-only "2022-07-01Z"
     except ValueError:
         raise ValueError(f"bad date: expected an ISO 8601 date like 2022-07-01, got {value[:40]!r}") from None
     if stamp.tzinfo is not None:
