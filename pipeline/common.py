@@ -51,7 +51,7 @@ def exit_code(exc: BaseException) -> int | None:
 
 # -- params and JSON -------------------------------------------------------------------------------
 def load_params(path: Path | str = paths.PARAMS) -> dict:
-    import yaml  # here, not at import: `python -m pipeline score` reads no params
+    import yaml  # lazy: `python -m pipeline score` and --help read no params
 
     with open(path, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
@@ -142,7 +142,7 @@ def md_table(header: list[str], align: list[str], rows: list[list[str]]) -> str:
 def write_csv(frame, path: Path | str, **kwargs) -> None:
     """Every CSV a person may open is written here: its text cells through :func:`csv_cell`;
     numeric columns stay numbers."""
-    import pandas as pd
+    import pandas as pd  # lazy: pandas takes ~0.3 s to import; the client's commands load this module without it
 
     out = frame.copy()
     for column in out.columns:
@@ -158,7 +158,7 @@ def write_csv(frame, path: Path | str, **kwargs) -> None:
 def read_csv(path: Path | str, **kwargs):
     """A CSV written by :func:`write_csv`, read back exactly: every column as text (a URL "NA"
     stays "NA"), the protecting ``'`` removed."""
-    import pandas as pd
+    import pandas as pd  # lazy: as in write_csv
 
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, **kwargs)
     for column in frame.columns:

@@ -8,6 +8,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+from sklearn.metrics import precision_recall_curve, roc_curve
 
 from pipeline import paths
 from pipeline.common import read_json, terminal, write_csv, write_json
@@ -86,8 +87,6 @@ def _plots(doc: dict, y, p, members: dict, operating: dict, plots_dir: Path) -> 
 
 def _curve_tables(y, p, plots_dir: Path) -> None:
     """ROC/PR points for `dvc plots` (thinned to keep the files small and diffable)."""
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
     fpr, tpr, _ = roc_curve(y, p)
     keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 400)).astype(int))
     pd.DataFrame({"fpr": fpr[keep].round(6), "tpr": tpr[keep].round(6)}).to_csv(plots_dir / "roc.csv", index=False)

@@ -405,7 +405,7 @@ _SESSIONS: dict = {}
 
 def _session(name: str, build):
     if name not in _SESSIONS:
-        import onnxruntime as ort
+        import onnxruntime as ort  # lazy: training never needs it; only the ONNX feature checks do
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
@@ -457,6 +457,7 @@ class LexicalFeatures(TransformerMixin, BaseEstimator):
 
 
 def _shape_calculator(operator):
+    # lazy: skl2onnx takes ~1.4 s; only export needs it
     from skl2onnx.common.data_types import FloatTensorType
 
     n = operator.inputs[0].get_first_dimension()
@@ -471,6 +472,7 @@ def _converter(scope, operator, container):
 
 
 def register_converter() -> None:
+    # lazy: as in _shape_calculator
     from skl2onnx import update_registered_converter
 
     update_registered_converter(LexicalFeatures, "PipelineLexicalFeatures",

@@ -6,12 +6,14 @@ fixed here, each next to the reason it exists (see README, design notes).
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import Bunch
 
 from phishing_url_detector import contract
 from pipeline.training.features import (
@@ -62,6 +64,7 @@ def _safe_norm(b, weighted: str) -> str:
 
 
 def _host_path_tfidf_shape(operator) -> None:
+    # lazy: skl2onnx takes ~1.4 s; the manifest reads this module's constants without it
     from skl2onnx.common.data_types import FloatTensorType
 
     n = operator.inputs[0].get_first_dimension()
@@ -93,6 +96,7 @@ class TfidfLogisticMember(ClassifierMixin, BaseEstimator):
 
 
 def _tfidf_lr_shape(operator) -> None:
+    # lazy: skl2onnx, as above
     from skl2onnx.common.data_types import FloatTensorType, Int64TensorType
 
     n = operator.inputs[0].get_first_dimension()
@@ -142,6 +146,7 @@ def _int_attributes(add_node):
 
 
 def _register_converters() -> None:
+    # lazy: skl2onnx, as above
     from skl2onnx import update_registered_converter
     from skl2onnx.common._container import ModelComponentContainer
 
@@ -156,6 +161,7 @@ def _register_converters() -> None:
 
 def to_onnx(model, threshold: float) -> onnx.ModelProto:
     """The product model: sklearn ensemble + in-graph decision at ``threshold``."""
+    # lazy: skl2onnx, as above
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import StringTensorType
 
@@ -181,10 +187,6 @@ def to_onnx(model, threshold: float) -> onnx.ModelProto:
 def _for_export(model):
     """A shallow copy of the fitted ensemble whose TF-IDF member converts as one unit; the model
     itself is not touched."""
-    import copy
-
-    from sklearn.utils import Bunch
-
     members = [TfidfLogisticMember(est) if name == "char_tfidf_lr" else est
                for name, est in zip(model.named_estimators_, model.estimators_)]
     out = copy.copy(model)
@@ -234,7 +236,7 @@ def _drop_unused_initializers(graph) -> None:
 
 
 def session(onnx_bytes: bytes, threads: int = 1):
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: only the parity checks and the review run the graph
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

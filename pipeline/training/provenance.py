@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.training.sources import raw_files
+
 # The modules that decide what the exported model computes. dvc.yaml lists them
 # as dependencies of the model stages (a test keeps the two in step).
 MODEL_CODE = ("client/src/phishing_url_detector/contract.py", "pipeline/training/features.py", "pipeline/training/model.py",
@@ -35,8 +37,6 @@ def params_digest(params: dict) -> str:
 
 def data_pointers(params: dict, root: Path = Path(".")) -> dict:
     """{raw file: md5 recorded in its .dvc pointer} for every raw input."""
-    from pipeline.training.sources import raw_files
-
     paths = raw_files(params)
     out = {}
     for path in paths:
