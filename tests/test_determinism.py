@@ -118,7 +118,7 @@ def test_the_environment_changes_the_bytes_of_an_unpinned_fit(prepared, tmp_path
     """The control: without the pins, these calling environments train different bytes (so the next
     test, where they must not, can fail)."""
     digests = set()
-    for name, extra in CALLERS.items():
+    for extra in CALLERS.values():
         out = tmp_path / f"{len(digests)}.joblib"
         subprocess.run([sys.executable, "-c", UNPINNED_FIT, str(out)], cwd=prepared, env=caller_env(extra),
                        check=True, capture_output=True)
