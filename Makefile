@@ -1,5 +1,5 @@
 # The two commands of the README. Everything runs inside .venv, installed from hash-locked
-# requirements (README: Installing): requirements/*.lock, written by `make lock` from
+# requirements (docs/getting-started.md: Installing): requirements/*.lock, written by `make lock` from
 # requirements/*.in with the versions of constraints.txt; the npm tools from package-lock.json.
 SHELL := /bin/bash
 PYTHON ?= python3.11

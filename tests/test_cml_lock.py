@@ -2,7 +2,7 @@
 
 The locks here are made up in the test (hashes of made-up bytes): they exercise the checks, they
 are not a lock for CML. The committed package.json is checked for real, and so is the committed
-lock once a maintainer adds it (README: how to make it).
+lock once a maintainer adds it (docs/review.md: CML's install).
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_the_committed_package_json_pins_cml_exactly_and_a_committed_lock_passes
     package_json = json.loads((CML_DIR / "package.json").read_text())
     assert cml_lock.pinned_version(package_json) == "0.20.4"
     lock = CML_DIR / "package-lock.json"
-    if lock.exists():  # committed by a maintainer with registry access (README)
+    if lock.exists():  # committed by a maintainer with registry access (docs/review.md)
         assert cml_lock.check_lock(package_json, json.loads(lock.read_text())) > 1
 
 

@@ -3,7 +3,7 @@
 pyspark is imported here only, so the DuckDB path never needs Java. Local mode
 (``--master local[2]``) is what the tests run; a cluster is a ``--master`` URL
 (``spark://host:7077``, ``yarn``, ``k8s://https://...``) and logs may then be
-``s3a://``, ``gs://`` or ``abfss://`` Parquet paths (README, monitoring section).
+``s3a://``, ``gs://`` or ``abfss://`` Parquet paths (docs/monitoring.md: On a cluster).
 """
 from __future__ import annotations
 

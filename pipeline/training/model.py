@@ -8,7 +8,7 @@ views are ONNX sub-graphs, see :mod:`pipeline.training.features`):
 * ``lexical_trees``: host and path features + gradient-boosted trees.
 
 Every choice here is constrained by what converts to ONNX with exact parity
-(see README, design notes).
+(see docs/design.md).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The graph takes one string column ``url`` and returns ``label`` (the operating
 threshold applied inside the graph) and ``probabilities``. Conversion quirks are
-fixed here, each next to the reason it exists (see README, design notes).
+fixed here, each next to the reason it exists (see docs/design.md).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The exit codes of every command, the client's and the training repository's: written once here
-(the bottom layer), so the workflows, the Makefile and the README can be checked against them
-(tests/test_exit_codes.py).
+(the bottom layer), so the workflows and the Makefile can be checked against them
+(tests/test_exit_codes.py) and docs/cli.md's table is generated from them (docs/gen.py).
 
 One value can mean different things to different commands; each meaning has its own name, an
 alias of the first name with that value (``ExitCode.REFUSED is ExitCode.VERIFICATION``):
