@@ -146,3 +146,20 @@ def test_the_test_tiers_durations_live_only_in_the_readme():
         text = page.read_text(encoding="utf-8")
         assert not [c for c in counts if re.search(rf"\b{c} tests\b|\| {c} \|", text)], page.name
     assert '--8<-- "README.md:test-tiers"' in (REPO / "docs" / "testing.md").read_text(encoding="utf-8")
+
+
+def test_every_module_the_docs_name_exists():
+    """Modules move (issue 20 moved many): a page that names `pipeline/x.py` or `python -m pipeline.x` follows."""
+    missing = []
+    for path in [README, *PAGES]:
+        text = path.read_text(encoding="utf-8")
+        named = set(re.findall(r"`((?:pipeline|client|benchmarks|tests|docs)/[\w/]+\.py)`", text))
+        named |= {m.replace(".", "/") + ".py" for m in re.findall(r"python3? -m (pipeline\.[\w.]+)", text)}
+        missing += [f"{shown(path)}: {name}" for name in sorted(named) if not (REPO / name).is_file()]
+    assert not missing, missing
+
+
+def test_the_readme_layout_names_every_pipeline_package():
+    layout = README.read_text(encoding="utf-8").split("## Layout", 1)[1].split("## ", 1)[0]
+    packages = sorted(p.parent.name for p in (REPO / "pipeline").glob("*/__init__.py"))
+    assert packages and not [p for p in packages if f"  {p}/ " not in layout], packages
