@@ -17,8 +17,8 @@ from pipeline.common import exit_code, terminal
 # command -> the module whose ``register(subparsers)`` adds it (with its siblings), by role.
 COMMANDS = {
     # the main job (`make run`): restore stored outputs, reproduce the rest, verify, store
-    "run": "pipeline.store.run_command",
-    "store": "pipeline.store.run_command",
+    "run": "pipeline.commands.run",
+    "store": "pipeline.commands.store",
     # training: the DVC stages, in pipeline order, and data PRs
     "prepare": "pipeline.stages.prepare",
     "train": "pipeline.stages.train",
@@ -30,13 +30,13 @@ COMMANDS = {
     "export": "pipeline.stages.export",
     "manifest": "pipeline.stages.manifest",
     "model-card": "pipeline.stages.model_card",
-    "ingest": "pipeline.training.ingest_command",
-    "reproduce": "pipeline.reproduce.command",  # re-train a commit from scratch, compare with its outputs
+    "ingest": "pipeline.commands.ingest",
+    "reproduce": "pipeline.commands.reproduce",  # re-train a commit from scratch, compare with its outputs
     # release and review
     "release": "pipeline.release.build",
     "node-parity": "pipeline.release.node_parity",
-    "report": "pipeline.review.command",
-    "pull-data": "pipeline.review.command",
+    "report": "pipeline.commands.report",
+    "pull-data": "pipeline.commands.pull_data",
     # product side: the client's own commands
     "fetch": "phishing_url_detector.cli",
     "score": "phishing_url_detector.cli",

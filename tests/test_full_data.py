@@ -78,10 +78,10 @@ def test_the_shipped_raw_data_passes_the_ingest_caps_with_headroom(outputs):
     from pipeline import paths
     from pipeline.bounded_io import check_capped
     from pipeline.common import load_params
-    from pipeline.training import ingest_command
+    from pipeline.training.ingest import ingest_caps
 
     params = load_params(outputs / paths.PARAMS)
-    caps = ingest_command.ingest_caps(params)
+    caps = ingest_caps(params)
     files = [outputs / f for s in params["data"]["sources"] for f in s["files"]]
     files += [outputs / f for f in params["data"]["out_of_source"]["files"]]
     pointers = [f for f in files if not f.exists() or f.stat().st_size <= 200]

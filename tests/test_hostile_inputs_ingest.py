@@ -28,8 +28,7 @@ from hypothesis import strategies as st
 from pipeline.common import load_params
 from pipeline.training.dataset import reason_kind
 from pipeline.training.feeds import convert, feed_definition
-from pipeline.training.ingest import add_date_column
-from pipeline.training.ingest_command import check_batch
+from pipeline.training.ingest import add_date_column, check_batch
 from pipeline.training.validation import parse_raw_csv, validate
 
 TODAY = dt.date(2099, 12, 31)  # "after today" is ingest's own check; every other reason is prepare's

@@ -114,7 +114,7 @@ def test_pipeline_log_arguments_are_escaped(capsys):
 
 
 def test_ingest_listing_of_conflicts_is_escaped(capsys, tmp_path):
-    from pipeline.training import ingest_command
+    from pipeline.commands import ingest as ingest_command
 
     frame = pd.DataFrame({"line": [3], "url": [HOSTILE["cr"] + "\x1b[2K"], "reason": ["conflict\r"]})
     ingest_command._listing(frame, "label conflicts", lambda r: f"line {r.line}: {r.reason}: {r.url}",

@@ -156,7 +156,7 @@ def test_metric_delta_table_in_the_terminal_and_in_markdown():
 
 # -- scoring: the committed ONNX file against the re-trained one -------------------------------------
 def test_score_both_compares_the_two_onnx_files_at_each_threshold(tmp_path, small_model, small_onnx, sample_frame):
-    from pipeline.reproduce.command import score_both
+    from pipeline.reproduce.retrain import score_both
     from pipeline.training.onnx_export import to_onnx
 
     test = tmp_path / "test.parquet"

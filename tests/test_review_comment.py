@@ -168,7 +168,7 @@ def test_a_symlinked_report_is_refused(tmp_path):
 
 
 def test_the_review_writes_exactly_the_allow_listed_plots():
-    source = (REPO / "pipeline" / "review" / "command.py").read_text()
+    source = (REPO / "pipeline" / "review" / "compare.py").read_text()
     assert "plots = list(PLOTS)" in source and "from pipeline.review.comment import PLOTS" in source
 
 

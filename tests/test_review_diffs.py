@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import yaml
 
-from pipeline.review import diffs, remote
+from pipeline.review import diffs
+from pipeline.store import remote
+from pipeline.store.dvc import parse_repro_log
 
 # -- params -----------------------------------------------------------------------------------
 
@@ -125,9 +127,9 @@ Running stage 'export':
 
 
 def test_parse_repro_log():
-    assert diffs.parse_repro_log(REPRO_LOG) == {"prepare": "up to date", "train": "restored from run-cache",
+    assert parse_repro_log(REPRO_LOG) == {"prepare": "up to date", "train": "restored from run-cache",
                                                 "evaluate": "re-ran", "export": "re-ran"}
-    assert diffs.parse_repro_log("Data and pipelines are up to date.\n") == {}
+    assert parse_repro_log("Data and pipelines are up to date.\n") == {}
 
 
 # -- slices -----------------------------------------------------------------------------------

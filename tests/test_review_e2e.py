@@ -31,7 +31,7 @@ from conftest import (
 )
 from workflow_tools import act_command
 
-from pipeline.review.render import cell
+from pipeline.review.cells import cell
 from pipeline.review.stats import format_p
 from pipeline.training.sources import raw_files
 
@@ -394,7 +394,7 @@ def test_data_pointer_change_rescored_base_on_the_new_split(review_of):
 
 
 def test_an_ingested_month_shows_its_rows_and_every_label_conflict_url_by_url(review_of):
-    result, out, files = review_of("pr-ingest")
+    _, out, files = review_of("pr-ingest")
     md = (out / "report.md").read_text()
     review = check_numbers(out, files, data_changed=True)
     assert [p["path"] for p in review["pointers_diff"]] == ["data/raw/jpcert/2022-11.csv.gz.dvc"]

@@ -410,7 +410,7 @@ def test_pr_comment_with_hostile_params_stays_in_its_cells(review):
 
 
 def test_the_comment_says_whether_the_base_was_restored_or_trained_again():
-    from pipeline.review.render import base_sentence
+    from pipeline.review.pipeline_sections import base_sentence
 
     run = {"seconds": 41.0, "stages": {"prepare": "re-ran", "train": "restored from the remote"}}
     restored = base_sentence({"outputs_restored": ["models/model.joblib"], "outputs_not_stored": []}, run)

@@ -1,11 +1,16 @@
 """McNemar's test, the verdict and its acceptance (pure, fast)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from conftest import REPO
 
+from pipeline import paths
 from pipeline.review import stats
-from pipeline.review.command import DEFAULTS, review_params
+from pipeline.review.gather import ReviewError
+from pipeline.review.settings import out_dir, review_params, tree_params
 from pipeline.training.evaluation import rates_by
 from pipeline.training.metrics import paired_bootstrap_delta
 
@@ -133,24 +138,48 @@ def test_acceptance_by_label_or_param():
     assert verdict.outcome == stats.WORSE and not verdict.fails_check
 
 
+def shipped_review() -> dict:
+    return tree_params(REPO)["review"]
+
+
 def test_review_thresholds_come_from_the_base_and_acceptance_from_the_pr():
     base = {"review": {"alpha": 0.01, "min_effect": {"roc_auc": 0.005}, "accept_regression": "base says"}}
-    pr = {"review": {"alpha": 0.5, "accept_regression": "trades recall for size"}}
+    pr = {"review": {**shipped_review(), "alpha": 0.5, "accept_regression": "trades recall for size"}}
     merged, source = review_params(base, pr)
     assert merged["alpha"] == 0.01 and merged["min_effect"]["roc_auc"] == 0.005
-    assert merged["min_effect"]["accuracy"] == DEFAULTS["min_effect"]["accuracy"]
+    # a key an (older) base lacks comes from the PR's params.yaml: the code holds no copy of a value
+    assert merged["min_effect"]["accuracy"] == shipped_review()["min_effect"]["accuracy"]
     assert merged["accept_regression"] == "trades recall for size"
     assert "base" in source
     merged, source = review_params({}, pr)
     assert merged["alpha"] == 0.5 and "PR" in source
-    merged, source = review_params(None, None)
-    assert merged["alpha"] == DEFAULTS["alpha"] and merged["accept_regression"] is None
+
+
+def test_review_settings_missing_from_both_sides_are_an_error_not_a_silent_default():
+    with pytest.raises(ReviewError, match="has a `review:` section"):
+        review_params(None, None)
+    with pytest.raises(ReviewError, match=r"lacks bootstrap_resamples, seed"):
+        review_params({"review": {"alpha": 0.01, "min_effect": {}}}, {"review": {"alpha": 0.5}})
+
+
+def test_a_value_changed_in_params_yaml_reaches_the_verdict_and_the_output_folder(tmp_path):
+    """The same evidence (McNemar p = 0.1) is noise at the shipped alpha and a regression at alpha 0.2."""
+    text = (REPO / paths.PARAMS).read_text()
+    shipped = shipped_review()
+    assert f"\n  alpha: {shipped['alpha']} " in text and shipped["alpha"] < 0.1  # review: is the one 2-space alpha
+    (tmp_path / paths.PARAMS).write_text(text.replace(f"\n  alpha: {shipped['alpha']} ", "\n  alpha: 0.2 ")
+                                         .replace(f"\n  out: {shipped['out']} ", "\n  out: build/elsewhere "))
+    evidence = (mc(0.1, -0.03), NULL, [0.01])
+    for params, outcome in ((tree_params(REPO), stats.NO_CHANGE), (tree_params(tmp_path), stats.WORSE)):
+        settings, _ = review_params(params, params)
+        assert stats.decide(*evidence, settings).outcome == outcome
+    assert out_dir(tmp_path, tree_params(tmp_path), None) == tmp_path / "build" / "elsewhere"
+    assert out_dir(REPO, tree_params(REPO), None) == REPO / paths.REVIEW
+    assert out_dir(REPO, tree_params(REPO), "given") == Path("given")
 
 
 def test_repository_params_define_the_review_section():
-    import yaml
-    from conftest import REPO
-    review = yaml.safe_load((REPO / "params.yaml").read_text())["review"]
+    review = shipped_review()
     assert 0 < review["alpha"] < 0.5
     assert set(review["min_effect"]) == {"accuracy", "roc_auc", "tpr_at_fpr"}
     assert review["accept_label"]

@@ -16,9 +16,9 @@ from monitor_synthetic import run_cli
 
 from pipeline import paths
 from pipeline.bounded_io import Caps, LimitExceeded, check_capped, read_capped
+from pipeline.commands import ingest as ingest_command
 from pipeline.common import PipelineError
 from pipeline.monitoring import config, logs
-from pipeline.training import ingest_command
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = b"timestamp,model_version,score,verdict,url\n"
@@ -182,9 +182,11 @@ def test_the_monitor_caps_come_from_params_yaml():
 def test_ingest_refuses_a_gzip_bomb_batch_before_writing_anything(tmp_path):
     root = tmp_path / "project"
     root.mkdir()
+    caps = yaml.safe_load((REPO / paths.PARAMS).read_text())["ingest"]  # the shipped caps: 64 MiB
     (root / "params.yaml").write_text(yaml.safe_dump({
         "data": {"sources": [], "max_url_length": 2048,
-                 "out_of_source": {"name": "phishtank", "files": ["data/raw/none.csv.gz"]}}}))
+                 "out_of_source": {"name": "phishtank", "files": ["data/raw/none.csv.gz"]}},
+        "ingest": {"max_decompressed_bytes": caps["max_decompressed_bytes"], "max_rows": caps["max_rows"]}}))
     bomb = gzip_bomb(tmp_path / "feed.csv.gz")
     args = argparse.Namespace(root=str(root), source="feed", feed=None, file=str(bomb), date_column=None, observed_on=None)
     with pytest.raises(LimitExceeded, match=r"feed\.csv\.gz: more than 67,108,864 bytes after decompression "

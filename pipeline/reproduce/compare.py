@@ -34,7 +34,8 @@ def output_rows(committed_lock: dict, reproduced_lock: dict) -> list[dict]:
     for path in sorted(old.keys() | new.keys()):
         a, b = old.get(path), new.get(path)
         md5_a, md5_b = a.md5 if a else None, b.md5 if b else None
-        rows.append({"path": path, "stage": (b or a).stage, "committed_md5": md5_a, "reproduced_md5": md5_b,
+        either = b or a
+        rows.append({"path": path, "stage": either.stage if either else None, "committed_md5": md5_a, "reproduced_md5": md5_b,
                      "identical": md5_a is not None and md5_a == md5_b})
     return rows
 
@@ -127,8 +128,8 @@ def verdict(identical: bool, parity: dict | None, tolerance: float) -> dict:
         return {"status": IDENTICAL, "exit_code": ExitCode.OK, "reasons": []}
     if parity is None:
         return {"status": UNVERIFIED, "exit_code": ExitCode.ERROR,
-                "reasons": ["the committed ONNX file is in neither the work tree, the DVC cache nor the DVC remote, "
-                            "so the two models could not be scored"]}
+                "reasons": [("the committed ONNX file is in neither the work tree, the DVC cache nor the DVC remote, "
+                            "so the two models could not be scored")]}
     reasons = parity_reasons(parity, tolerance)
     return {"status": DIFFERS if reasons else WITHIN, "exit_code": ExitCode.VERIFICATION if reasons else ExitCode.OK,
             "reasons": reasons}

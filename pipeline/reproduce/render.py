@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pipeline.common import MISSING, md_cell, md_table, terminal
+from pipeline.formatting import general, is_missing, num
 from pipeline.reproduce.compare import DIFFERS, IDENTICAL, WITHIN
 
 TERMINAL_METRICS = 15  # metric deltas shown in the terminal; summary.md and reproduce.json list all
 
 
-def _num(value, fmt: str = ".6g") -> str:
-    return MISSING if value is None else format(value, fmt)
+def _change(value: float | None, fmt: str) -> str:
+    """A committed-to-re-trained difference, its sign shown (``+.2e`` in the terminal, ``+.3g`` in markdown)."""
+    return MISSING if value is None or is_missing(value) else format(value, fmt)
 
 
 def _short(digest: str | None) -> str:
@@ -53,16 +55,16 @@ def _other_outputs_line(report: dict) -> str:
 def _parity_lines(parity: dict | None) -> list[str]:
     if parity is None:
         return []
-    lines = [f"  test split: {parity['rows']:,} URLs scored by both ONNX files (onnxruntime; committed file from "
-             f"{terminal(parity['committed_onnx_from'])})",
-             f"    label agreement {parity['label_agreement']:.4%} ({parity['label_disagreements']:,} differ), "
-             f"max |ΔP| {parity['max_abs_proba_diff']:.2e} (tolerance {parity['tolerance']:g})"]
+    lines = [(f"  test split: {parity['rows']:,} URLs scored by both ONNX files (onnxruntime; committed file from "
+             f"{terminal(parity['committed_onnx_from'])})"),
+             (f"    label agreement {parity['label_agreement']:.4%} ({parity['label_disagreements']:,} differ), "
+             f"max |ΔP| {parity['max_abs_proba_diff']:.2e} (tolerance {parity['tolerance']:g})")]
     return lines + [f"    e.g. {terminal(url)}" for url in parity["example_disagreements"][:3]]
 
 
 def _threshold_line(threshold: dict) -> str:
-    return (f"  threshold: committed {_num(threshold['committed'], '.6f')}, re-trained "
-            f"{_num(threshold['reproduced'], '.6f')} (Δ {_num(threshold['delta'], '+.2e')})")
+    return (f"  threshold: committed {num(threshold['committed'], 6)}, re-trained "
+            f"{num(threshold['reproduced'], 6)} (Δ {_change(threshold['delta'], '+.2e')})")
 
 
 def metric_table_lines(rows: list[dict], limit: int = TERMINAL_METRICS) -> list[str]:
@@ -73,8 +75,8 @@ def metric_table_lines(rows: list[dict], limit: int = TERMINAL_METRICS) -> list[
     differ = "number differs" if len(rows) == 1 else "numbers differ"
     lines = [f"  metrics.json: {len(rows)} {differ} (largest |Δ| first)",
              f"    {'metric':<{width}}  {'committed':>12}  {'re-trained':>12}  {'Δ':>10}"]
-    lines += [f"    {terminal(r['metric']):<{width}}  {_num(r['committed']):>12}  {_num(r['reproduced']):>12}  "
-              f"{_num(r['delta'], '+.2e'):>10}" for r in rows[:limit]]
+    lines += [f"    {terminal(r['metric']):<{width}}  {general(r['committed']):>12}  {general(r['reproduced']):>12}  "
+              f"{_change(r['delta'], '+.2e'):>10}" for r in rows[:limit]]
     if len(rows) > limit:
         lines.append(f"    … and {len(rows) - limit} more (summary.md, reproduce.json)")
     return lines
@@ -104,8 +106,8 @@ def _md_released(report: dict) -> str:
 
 def _md_parity(report: dict) -> list[str]:
     parity, threshold = report["parity"], report["threshold"]
-    rows = [["released threshold (operating_point.json)", _num(threshold["committed"]), _num(threshold["reproduced"]),
-             _num(threshold["delta"], "+.3g")]]
+    rows = [["released threshold (operating_point.json)", general(threshold["committed"]), general(threshold["reproduced"]),
+             _change(threshold["delta"], "+.3g")]]
     if parity:
         rows += [["label agreement (test split)", "", f"{parity['label_agreement']:.4%}",
                   f"{parity['label_disagreements']:,} of {parity['rows']:,} differ"],
@@ -118,7 +120,7 @@ def _md_parity(report: dict) -> list[str]:
 def _md_metrics(rows: list[dict]) -> list[str]:
     if not rows:
         return ["### Metrics", "", "Every number in metrics.json is the same.", ""]
-    table = [[md_cell(r["metric"]), _num(r["committed"]), _num(r["reproduced"]), _num(r["delta"], "+.3g")]
+    table = [[md_cell(r["metric"]), general(r["committed"]), general(r["reproduced"]), _change(r["delta"], "+.3g")]
              for r in rows]
     return ["### Metric deltas", "", md_table(["metric", "committed", "re-trained", "Δ"],
                                               ["---", "--:", "--:", "--:"], table), ""]
@@ -136,9 +138,9 @@ def markdown_summary(report: dict) -> str:
     repro = report["repro"]
     lines = [f"## Reproducing {md_cell(report['rev'])} ({md_cell(report['commit'][:12])})", "",
              f"**{conclusion(report)}**", "",  # our words and numbers only
-             f"Re-trained on {md_cell(report['machine'])} in {repro['seconds']:.0f} s with "
+             (f"Re-trained on {md_cell(report['machine'])} in {repro['seconds']:.0f} s with "
              f"`dvc repro --force --no-run-cache` (every stage re-ran: "
-             f"{', '.join(md_cell(s) for s in repro['stages'])}).", "", _md_released(report), ""]
+             f"{', '.join(md_cell(s) for s in repro['stages'])})."), "", _md_released(report), ""]
     if not report["identical"]:
         lines += _md_parity(report) + _md_metrics(report["metric_deltas"])
     return "\n".join(lines + _md_outputs(report))

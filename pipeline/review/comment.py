@@ -44,7 +44,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# The review's plot files (pipeline/review/command.py writes exactly these into the artifact).
+# The review's plot files (pipeline/review/compare.py writes exactly these into the artifact).
 PLOTS = ("confusion_base.png", "confusion_pr.png", "curves.png")
 # The raw HTML the review writes (render.py folds long tables into <details>, the footer is <sub>).
 ALLOWED_TAGS = ("details", "summary", "sub")
@@ -82,6 +82,7 @@ def _parser():
     markdown-it drops links it deems unsafe (``file:``, ``javascript:``) and content nested deeper
     than ``maxNesting``; GitHub and CML render both, so neither may hide a target from the gate.
     """
+    # lazy: the gate's one package outside the standard library; without it main() refuses (exit 2), no traceback
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"maxNesting": 1_000_000}).enable(["table", "strikethrough"])

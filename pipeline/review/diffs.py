@@ -4,10 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from pipeline.common import md_cell, read_csv, write_csv
-from pipeline.store.dvc import STATUS_ORDER, parse_repro_log  # noqa: F401  (re-exported)
+from pipeline.training.dataset import reason_kind
 
 _MISSING = object()
 
@@ -81,7 +82,7 @@ def class_rows(report: dict | None) -> dict[tuple[str, str | None], dict[str, in
     out: dict[tuple[str, str | None], dict[str, int]] = {}
     sources = report.get("sources") or {}
     if sources:
-        per_source = {("raw", str(name)): {c: facts["raw_rows"] for c, facts in (entry.get("classes") or {}).items()
+        per_source: dict[tuple[str, str | None], dict[str, int]] = {("raw", str(name)): {c: facts["raw_rows"] for c, facts in (entry.get("classes") or {}).items()
                                           if c in CLASSES}
                       for name, entry in sources.items()}
         out[(POOLED, None)] = {c: sum(rows.get(c, 0) for rows in per_source.values()) for c in CLASSES}
@@ -148,8 +149,6 @@ def read_quarantine(path: Path):
 
 def quarantine_counts(frame) -> dict[tuple[str, str], int]:
     """{(source, reason kind): rows}; the kind is the reason without its row-specific detail."""
-    from pipeline.training.dataset import reason_kind
-
     if frame is None or not len(frame):
         return {}
     kinds = frame.assign(kind=frame["reason"].map(reason_kind)).groupby(["source", "kind"]).size()
@@ -175,8 +174,6 @@ def new_quarantine(old, new) -> dict:
 
 
 def _empty_quarantine():
-    import pandas as pd
-
     return pd.DataFrame({c: pd.Series(dtype=str) for c in QUARANTINE_COLUMNS})
 
 

@@ -8,6 +8,7 @@ DVC remote, and ``dvc repro`` recomputes only what no store has: ``prepare``
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -15,14 +16,20 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Self, TextIO
+
+import numpy as np
+import yaml
 
 from pipeline import paths
 from pipeline.determinism import pinned_env
-from pipeline.review.remote import Diagnosis, diagnose
 from pipeline.store import dvc, outputs
-from pipeline.store.dvc import RESTORED, ReproRun, remote_info, repro, repro_from_log  # noqa: F401  (command.py uses repro*)
+from pipeline.store.dvc import RESTORED, ReproRun, remote_info, repro
+from pipeline.store.remote import Diagnosis, diagnose
 
 log = logging.getLogger(__name__)
+
+PULL_FACTS = "pull.json"  # what `pull-data` restored, beside the report: the PR side's stage table reads it
 
 # Scores a model with the code of the tree it runs in (the base model with the base code:
 # unpickling it with the PR's code could silently compute different features).
@@ -55,6 +62,11 @@ def run(args, cwd, check: bool = True, env: dict | None = None) -> subprocess.Co
 
 def git(cwd, *args) -> str:
     return run(["git", *args], cwd).stdout.strip()
+
+
+def repo_root() -> Path:
+    """The top of the git repository the command runs in."""
+    return Path(git(Path.cwd(), "rev-parse", "--show-toplevel"))
 
 
 def git_show(cwd, rev: str, path: str) -> str | None:
@@ -90,8 +102,6 @@ def cache_dir(cwd: Path) -> Path:
 
 def missing_pointer_data(cwd: Path, pointers) -> list[str]:
     """The pointers whose data is not in the workspace (after a checkout from the cache)."""
-    import yaml
-
     missing = []
     for pointer in pointers:
         doc = yaml.safe_load((cwd / pointer).read_text()) or {}
@@ -142,8 +152,6 @@ def mark_restored(run_: ReproRun, lock_doc: dict, restored) -> ReproRun:
 
 def status_stages(cwd: Path) -> list[str]:
     """Stages `dvc status` reports as changed (outputs out of date with code, params or data)."""
-    import json
-
     result = run(["dvc", "status", "--json"], cwd, check=False)
     try:
         doc = json.loads(result.stdout or "{}")
@@ -161,8 +169,6 @@ def require(tree: Path, files, what: str, hint: str) -> None:
 
 def score(tree: Path, model: Path, urls_parquet: Path, out_npy: Path):
     """P(phishing) of ``model`` on the URLs, computed by the code checked out in ``tree``."""
-    import numpy as np
-
     # under the stages' pinned environment, so the comparison does not depend on the runner's CPU either
     run([sys.executable, "-c", SCORE_SCRIPT, model, urls_parquet, out_npy], tree, env=pinned_env(dvc.tool_env()))
     return np.load(out_npy)
@@ -174,37 +180,45 @@ class BaseTree:
     def __init__(self, root: Path, rev: str, keep: bool = False):
         self.root, self.rev, self.keep = root, rev, keep
         self.sha = rev_sha(root, rev)
-        self.path: Path | None = None
+        self.path: Path | None = None  # the worktree, while the context is open
         self._tmp: str | None = None
         self.pulled: dict = {}
 
-    def __enter__(self) -> BaseTree:
+    @property
+    def worktree(self) -> Path:
+        """The worktree's path (only inside ``with tree:``)."""
+        if self.path is None:
+            raise ReviewError("the base worktree is used outside `with BaseTree(...)`")
+        return self.path
+
+    def __enter__(self) -> Self:
         self._tmp = tempfile.mkdtemp(prefix="review-base-")
-        self.path = Path(self._tmp) / "base"
-        git(self.root, "worktree", "add", "--detach", "--force", str(self.path), self.sha)
+        self.path = path = Path(self._tmp) / "base"
+        git(self.root, "worktree", "add", "--detach", "--force", str(path), self.sha)
         local = self.root / ".dvc" / "config.local"
-        if local.is_file() and (self.path / ".dvc").is_dir():
-            shutil.copy(local, self.path / ".dvc" / "config.local")
-        if (self.path / ".dvc").is_dir():
-            run(["dvc", "config", "--local", "cache.dir", cache_dir(self.root)], self.path)
+        if local.is_file() and (path / ".dvc").is_dir():
+            shutil.copy(local, path / ".dvc" / "config.local")
+        if (path / ".dvc").is_dir():
+            run(["dvc", "config", "--local", "cache.dir", cache_dir(self.root)], path)
         return self
 
-    def __exit__(self, *exc) -> None:
-        if self.keep:
+    def __exit__(self, *exc: object) -> None:
+        if self.keep or self._tmp is None:
             return
         run(["git", "worktree", "remove", "--force", str(self.path)], self.root, check=False)
         run(["git", "worktree", "prune"], self.root, check=False)
         shutil.rmtree(self._tmp, ignore_errors=True)
 
-    def build(self, log_path: Path, base_name: str, echo=None) -> ReproRun:
+    def build(self, log_path: Path, base_name: str, echo: TextIO | None = None) -> ReproRun:
         """Restore the base's stored outputs (cache, then remote), reproduce only what is missing: the
         base model is the one its dvc.lock names, trained again only when no store has it."""
-        if not (self.path / paths.DVC_YAML).is_file():
+        tree = self.worktree
+        if not (tree / paths.DVC_YAML).is_file():
             raise ReviewError(f"the base revision {self.rev} has no dvc.yaml: nothing to compare against")
-        self.pulled = pull(self.path, base_name)
-        run_ = repro(self.path, log_path, echo)
+        self.pulled = pull(tree, base_name)
+        run_ = repro(tree, log_path, echo)
         if run_.returncode != 0:
             raise ReviewError(f"`dvc repro` of the base revision {self.rev} failed (log: {log_path})")
-        require(self.path, (paths.MODEL, paths.OPERATING_POINT), f"the base revision {self.rev}",
+        require(tree, (paths.MODEL, paths.OPERATING_POINT), f"the base revision {self.rev}",
                 "its pipeline does not produce what the review compares")
-        return mark_restored(run_, outputs.read_lock(self.path), self.pulled["outputs_restored"])
+        return mark_restored(run_, outputs.read_lock(tree), self.pulled["outputs_restored"])

@@ -14,12 +14,16 @@ makes tiny changes significant, and tiny changes are not worth a red check.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any, TypedDict, cast
 
 import numpy as np
 from statsmodels.stats.contingency_tables import mcnemar as _mcnemar_test
 
 from pipeline.common import md_cell
+from pipeline.formatting import general
+from pipeline.training.evaluation import by_month, newest_months, rates_entry
 from pipeline.training.metrics import fpr_key
 
 BETTER, NO_CHANGE, WORSE = "better", "no significant change", "worse"
@@ -57,7 +61,7 @@ def verdict_scope(y, seen_by_base, min_rows: int) -> dict:
     """
     y, seen = np.asarray(y), np.asarray(seen_by_base, dtype=bool)
     unseen = ~seen
-    out = {"rows": len(y), "seen_by_base": int(seen.sum()), "restricted": False, "mask": None}
+    out: dict[str, Any] = {"rows": len(y), "seen_by_base": int(seen.sum()), "restricted": False, "mask": None}
     if not seen.any():
         return out
     ys = y[unseen]
@@ -79,8 +83,6 @@ def mcnemar_by_class(y, predicted_base, predicted_pr) -> dict:
 def future_rates(first_seen, y, p, threshold: float, newest: int) -> dict:
     """One model on the future split: overall, per first-seen month, and recall on the ``newest``
     months that hold phishing rows (the same functions the evaluate stage uses)."""
-    from pipeline.training.evaluation import by_month, newest_months, rates_entry
-
     table = by_month(np.asarray(first_seen, dtype=object), y, p, threshold)
     return {"overall": rates_entry(y, p, threshold), "by_month": table, "newest": newest_months(table, newest)}
 
@@ -97,6 +99,28 @@ class Finding:
     p_value: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
+
+
+class FindingPayload(TypedDict):
+    """A :class:`Finding` in review.json."""
+    name: str
+    label: str
+    value: float
+    direction: str
+    significant: bool
+    min_effect: float
+    p_value: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+class VerdictPayload(TypedDict):
+    """A :class:`Verdict` in review.json (``verdict``): what the comment's first line and the check read."""
+    outcome: str
+    alpha: float
+    accepted_by: str | None
+    fails_check: bool
+    findings: list[FindingPayload]
 
 
 @dataclass
@@ -117,9 +141,9 @@ class Verdict:
     def fails_check(self) -> bool:
         return self.outcome == WORSE and not self.accepted_by
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> VerdictPayload:
         return {"outcome": self.outcome, "alpha": self.alpha, "accepted_by": self.accepted_by,
-                "fails_check": self.fails_check, "findings": [asdict(f) for f in self.findings]}
+                "fails_check": self.fails_check, "findings": [cast(FindingPayload, asdict(f)) for f in self.findings]}
 
 
 def _direction(significant: bool, value: float, min_effect: float) -> str:
@@ -151,7 +175,7 @@ def metric_label(key: str) -> str:
             "f1": "F1", "fpr": "FPR", "threshold": "threshold"}.get(key, key)
 
 
-def decide(mcnemar_result: dict, deltas: dict, fpr_points, review_params: dict) -> Verdict:
+def decide(mcnemar_result: dict, deltas: dict, fpr_points: list[float], review_params: Mapping[str, Any]) -> Verdict:
     """The verdict: WORSE if any test shows a significant, material loss; BETTER if at least one
     shows a significant, material gain and none a loss; otherwise NO_CHANGE."""
     alpha = float(review_params["alpha"])
@@ -178,4 +202,4 @@ def acceptance(labels, accept_label: str | None, accept_param) -> str | None:
 
 def format_p(p: float) -> str:
     """p-values for people: 3 significant digits, scientific below 1e-3."""
-    return f"{p:.3g}" if p >= 0.001 else f"{p:.2e}"
+    return general(p, 3) if p >= 0.001 else f"{p:.2e}"

@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from pipeline.common import PipelineError
 
@@ -88,15 +89,23 @@ class ReproRun:
         return [s for s, status in self.stages.items() if status == "re-ran"]
 
 
-def repro(cwd: Path, log_path: Path, echo=None, args: tuple[str, ...] = ()) -> ReproRun:
+class Echo(Protocol):
+    """Where `dvc repro`'s progress goes: sys.stdout, or a filter of it."""
+
+    def write(self, text: str, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
+def repro(cwd: Path, log_path: Path, echo: Echo | None = None, args: tuple[str, ...] = ()) -> ReproRun:
     """`dvc repro`, its output teed to ``log_path`` (and to ``echo``, e.g. stdout, as progress)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    lines = []
+    lines: list[str] = []
     with open(log_path, "w", encoding="utf-8") as log, subprocess.Popen(
             ["dvc", "repro", *args], cwd=cwd, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, errors="replace") as proc:
-        for line in proc.stdout:
+        for line in proc.stdout or ():
             lines.append(line)
             log.write(line)
             if echo:
@@ -114,6 +123,7 @@ def repro_from_log(log_path: Path, seconds: float | None) -> ReproRun:
 
 def remote_info(cwd: Path, name: str | None = None) -> tuple[str | None, str | None]:
     """(name, url) of the remote ``name`` (default: the default remote); (None, None) if there is none."""
+    # lazy: dvc's Python API is slow to import; only this function needs it (the rest runs the dvc CLI)
     from dvc.repo import Repo
 
     if not (Path(cwd) / ".dvc").is_dir():  # git only (a release built from committed outputs)

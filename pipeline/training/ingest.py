@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -21,8 +22,10 @@ from ruamel.yaml import YAML
 
 from phishing_url_detector.contract import normalise_url
 from phishing_url_detector.strict_csv import read_lines
+from pipeline.bounded_io import Caps
 from pipeline.common import PipelineError
 from pipeline.training.canonical import canonical_url
+from pipeline.training.sources import Source
 from pipeline.training.validation import parse_first_seen, row_problem
 
 
@@ -132,6 +135,51 @@ def shard_month(months: dict, observed_on: dt.date) -> str:
 
 def shard_path(source: str, month: str) -> str:
     return f"data/raw/{source}/{month}.csv.gz"
+
+
+SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
+CAP_KEYS = ("max_decompressed_bytes", "max_rows")  # params.yaml ``ingest:``: the caps' only home
+
+
+def check_source_name(source: str) -> str:
+    """The source name, if it can name a folder under data/raw and a params.yaml entry."""
+    if not SOURCE_NAME.match(source):
+        raise PipelineError(f"source {source!r}: use 1-40 lower-case letters, digits, '-' or '_'")
+    return source
+
+
+def ingest_caps(params: dict) -> Caps:
+    """Caps on every CSV ``ingest`` reads (the batch and the repository's raw files), from params
+    ``ingest``. Not under ``data``: prepare and export track that section, and a cap that only
+    ever refuses must not re-run the pipeline."""
+    section = params.get("ingest") or {}
+    missing = [key for key in CAP_KEYS if key not in section]
+    if missing:
+        raise PipelineError("params.yaml lacks " + ", ".join(f"ingest.{key}" for key in missing)
+                            + ": the caps on every CSV `ingest` reads")
+    return Caps(section["max_decompressed_bytes"], section["max_rows"],
+                "ingest.max_decompressed_bytes", "ingest.max_rows")
+
+
+def check_batch(batch: pd.DataFrame, existing: pd.DataFrame, max_length: int, today: dt.date,
+                observed_on: dt.date) -> BatchReport:
+    """What a parsed batch holds and what is wrong with it, against the rows already in the repository."""
+    months = rows_by_month(batch)
+    conflicts, duplicates = label_conflicts(batch, repository_keys(existing))
+    return BatchReport(rows=len(batch), months=months, problems=batch_problems(batch, max_length, today),
+                       conflicts=conflicts, duplicates_of_repo=duplicates,
+                       shard_month=shard_month(months, observed_on), repeats_in_batch=batch_repeats(batch))
+
+
+def dating(source: str, known: dict[str, Source], date_column: str | None) -> tuple[str | None, bool]:
+    """(the batch's date column, whether to add a ``date`` column from --observed-on)."""
+    if source in known:
+        registered = known[source].date_column
+        if date_column and date_column != registered:
+            raise PipelineError(f"--date-column {date_column!r}: source {source!r} reads dates from "
+                                f"{registered!r} (params.yaml data.sources)")
+        return registered, False
+    return date_column, date_column is None
 
 
 def add_date_column(text: str, day: dt.date) -> str:

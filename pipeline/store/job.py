@@ -1,31 +1,18 @@
-"""``python -m pipeline run``: the main job (``make run``). Restore what the DVC remote stores,
-compute only what is missing, check every stored output against dvc.lock, store what was computed.
-
-1. ``dvc pull --allow-missing``: the raw data and every stored output dvc.lock names.
-2. ``dvc repro``: re-runs only the stages whose outputs are missing or out of date. On a fresh
-   clone of a commit whose outputs were pushed, that is ``prepare`` alone: nothing is trained.
-3. Each stored output's MD5 is compared with dvc.lock, and ``dvc status`` must be clean.
-4. ``dvc push`` stores what this run computed. The default remote is ``dvc-store/`` inside the
-   repository: commit it together with dvc.lock, so the review and the release restore exactly
-   these bytes instead of training again (``--no-push`` to skip).
-
-The summary says what was restored and verified, what was re-run here, and whether a model was
-trained; ``build/run/run.json`` keeps it.
-"""
+"""The main job (``make run``): restore what the DVC remote stores, compute only what is missing, check
+every stored output against dvc.lock, store what was computed (the steps: ``pipeline/commands/run.py``)."""
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import paths
-from pipeline.common import ExitCode, PipelineError, terminal, write_json
-from pipeline.review.remote import diagnose
+from pipeline.common import PipelineError, terminal
 from pipeline.store import outputs
-from pipeline.store.dvc import DvcError, changed_paths, remote_info, repro
+from pipeline.store.dvc import DvcError, Echo, changed_paths, remote_info, repro
+from pipeline.store.remote import diagnose
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +36,7 @@ def model_stages(root: Path) -> set[str]:
     return {lock[p.as_posix()].stage for p in (paths.MODEL, paths.FINAL_MODEL) if p.as_posix() in lock}
 
 
-def run_job(root: Path, push: bool = True, run_cache: bool = False, echo=sys.stdout) -> RunFacts:
+def run_job(root: Path, push: bool = True, run_cache: bool = False, echo: Echo = sys.stdout) -> RunFacts:
     """Pull, reproduce what is missing, verify, push; the facts of what happened."""
     remote, _ = remote_info(root)
     run_cache = run_cache and outputs.remote_inside(root) is None  # never commit DVC's run history to git
@@ -82,7 +69,7 @@ def run_job(root: Path, push: bool = True, run_cache: bool = False, echo=sys.std
 
 def summary(facts: RunFacts) -> list[str]:
     """What a person reads at the end of ``make run``."""
-    def names(items):
+    def names(items: list[str]) -> str:
         return ", ".join(terminal(i) for i in items) or "nothing"
 
     lines = [f"run: restored from the DVC cache/remote `{terminal(facts.remote)}`: {names(facts.restored)}",
@@ -98,39 +85,3 @@ def summary(facts: RunFacts) -> list[str]:
     else:
         lines.append("run: git status: no tracked file changed")
     return lines
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    facts = run_job(Path("."), push=not args.no_push, run_cache=args.run_cache)
-    write_json(paths.RUN_FACTS, asdict(facts))
-    print("\n".join(summary(facts)))
-    return ExitCode.OK
-
-
-def _cmd_store(args: argparse.Namespace) -> int:
-    root = Path(".")
-    remote, url = remote_info(root)
-    inside = outputs.remote_inside(root)
-    if inside is not None:
-        print(f"store: the DVC remote `{terminal(remote)}` is {terminal(inside.as_posix())}/ inside the repository: "
-              f"its objects travel in git (the author's `make run` pushed them there), nothing to store from here")
-        return ExitCode.OK
-    outputs.push_outputs(root, run_cache=True)
-    print(f"store: pushed the outputs dvc.lock names, and the run-cache, to `{terminal(remote)}` ({terminal(url)})")
-    return ExitCode.OK
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("run", help="the main job: restore stored outputs, reproduce the rest, verify, store",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--no-push", action="store_true", help="do not push what this run computed to the remote")
-    p.add_argument("--run-cache", action="store_true",
-                   help="also pull and push DVC's run-cache (CI with a shared object store: a later job restores "
-                        "a run whose dvc.lock was never committed); ignored for a remote inside the repository")
-    p.set_defaults(func=_cmd_run)
-
-    q = subparsers.add_parser("store", help="push the outputs a review evaluated (and the run-cache) to the DVC remote",
-                              description="CI, after `dvc repro`: store the outputs this run evaluated, content-"
-                                          "addressed, where the release job restores them. A remote inside the "
-                                          "repository (dvc-store/) needs nothing: its objects are committed.")
-    q.set_defaults(func=_cmd_store)

@@ -23,10 +23,11 @@ import argparse
 import datetime as dt
 import gzip
 import io
-import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -35,38 +36,22 @@ from pipeline.bounded_io import Caps, open_capped, read_capped
 from pipeline.common import ExitCode, PipelineError, load_params, terminal, write_csv
 from pipeline.training.feeds import Conversion, convert, feed_definition
 from pipeline.training.ingest import (
+    LABEL_NAMES,
     BatchReport,
     add_date_column,
-    batch_problems,
-    batch_repeats,
-    label_conflicts,
+    check_batch,
+    check_source_name,
+    dating,
+    ingest_caps,
     merge_csv,
     register_in_dvc_yaml,
     register_in_params,
-    repository_keys,
-    rows_by_month,
-    shard_month,
     shard_path,
 )
 from pipeline.training.sources import out_of_source, training_sources
 from pipeline.training.validation import RawDataError, parse_raw_csv
 
-SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
-REPORT_DIR = paths.INGEST_REPORTS
 SHOWN = 20  # conflicts and problems printed URL by URL; the CSV holds all of them
-# Defaults when params.yaml has no ``ingest:`` section: ~10x the largest shipped raw file
-# (jpcert_2019_2022.csv.gz: 6.5 MB decompressed, 103,747 rows).
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-DEFAULT_MAX_ROWS = 1_000_000
-
-
-def ingest_caps(params: dict) -> Caps:
-    """Caps on every CSV ``ingest`` reads (the batch and the repository's raw files), from params
-    ``ingest``. Not under ``data``: prepare and export track that section, and a cap that only
-    ever refuses must not re-run the pipeline."""
-    section = params.get("ingest") or {}
-    return Caps(section.get("max_decompressed_bytes", DEFAULT_MAX_BYTES), section.get("max_rows", DEFAULT_MAX_ROWS),
-                "ingest.max_decompressed_bytes", "ingest.max_rows")
 
 
 def read_raw_capped(path: Path, caps: Caps, source: str, date_column: str | None = None) -> pd.DataFrame:
@@ -83,15 +68,6 @@ def read_repository(params: dict, root: Path) -> pd.DataFrame:
               for path in s.files if (root / path).exists()]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["source", "file", "line", "url", "label"])
-
-
-def check_batch(batch: pd.DataFrame, existing: pd.DataFrame, max_length: int, today: dt.date,
-                observed_on: dt.date) -> BatchReport:
-    months = rows_by_month(batch)
-    conflicts, duplicates = label_conflicts(batch, repository_keys(existing))
-    return BatchReport(rows=len(batch), months=months, problems=batch_problems(batch, max_length, today),
-                       conflicts=conflicts, duplicates_of_repo=duplicates,
-                       shard_month=shard_month(months, observed_on), repeats_in_batch=batch_repeats(batch))
 
 
 def write_shard(text: str, shard: Path, add_date: dt.date | None, caps: Caps) -> None:
@@ -117,8 +93,8 @@ def print_conversion(conversion: Conversion, feed: str) -> None:
     print(f"ingest: feed {feed!r}: {conversion.rows:,} publisher rows converted with params.yaml ingest.feeds.{feed}")
     for what, lines in (("blank date (kept undated)", conversion.undated),
                         ("date not in the feed's format (prepare quarantines it)", conversion.unparsed_dates),
-                        ("malformed: a stray quote, an over-long field or the wrong number of fields "
-                         "(prepare quarantines it)", conversion.malformed)):
+                        (("malformed: a stray quote, an over-long field or the wrong number of fields "
+                         "(prepare quarantines it)"), conversion.malformed)):
         if lines:
             shown = ", ".join(str(n) for n in lines[:SHOWN]) + (" ..." if len(lines) > SHOWN else "")
             print(f"  {what}: {len(lines):,} rows, publisher lines {shown}")
@@ -143,7 +119,8 @@ def print_report(report: BatchReport, source: str, file: Path, out_dir: Path) ->
              out_dir / f"{source}-label-conflicts.csv")
 
 
-def _listing(frame: pd.DataFrame, title: str, line, csv_path: Path, show: int = SHOWN) -> None:
+def _listing(frame: pd.DataFrame, title: str, line: Callable[[Any], str], csv_path: Path,
+             show: int = SHOWN) -> None:
     print(f"  {title}: {len(frame):,}")
     if not len(frame):
         return
@@ -154,25 +131,13 @@ def _listing(frame: pd.DataFrame, title: str, line, csv_path: Path, show: int = 
 
 
 def _label(label: str, flip: bool = False) -> str:
-    names = {"0": "legitimate", "1": "phishing"}
-    return names.get({"0": "1", "1": "0"}[label] if flip else label, label)
+    return LABEL_NAMES.get({"0": "1", "1": "0"}[label] if flip else label, label)
 
 
 def register_shard(root: Path, source: str, shard: str, date_column: str | None) -> None:
     params_path, dvc_path = root / paths.PARAMS, root / paths.DVC_YAML
     params_path.write_text(register_in_params(params_path.read_text(), source, shard, date_column))
     dvc_path.write_text(register_in_dvc_yaml(dvc_path.read_text(), shard))
-
-
-def dating(source: str, known: dict, date_column: str | None) -> tuple[str | None, bool]:
-    """(the batch's date column, whether to add a ``date`` column from --observed-on)."""
-    if source in known:
-        registered = known[source].date_column
-        if date_column and date_column != registered:
-            raise PipelineError(f"--date-column {date_column!r}: source {source!r} reads dates from "
-                                f"{registered!r} (params.yaml data.sources)")
-        return registered, False
-    return date_column, date_column is None
 
 
 def batch_text(file: Path, params: dict, caps: Caps, feed_name: str | None) -> tuple[str, str | None]:
@@ -186,7 +151,7 @@ def batch_text(file: Path, params: dict, caps: Caps, feed_name: str | None) -> t
     return conversion.csv_text, feed.source
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     root = Path(args.root)
     file = Path(args.file)
     if bool(args.source) == bool(args.feed):
@@ -198,9 +163,7 @@ def run(args) -> int:
     params = load_params(root / paths.PARAMS)
     caps = ingest_caps(params)
     text, feed_source = batch_text(file, params, caps, args.feed)
-    source = feed_source or args.source
-    if not SOURCE_NAME.match(source):
-        raise PipelineError(f"source {source!r}: use 1-40 lower-case letters, digits, '-' or '_'")
+    source = check_source_name(feed_source or args.source)
     date_column, add_date = dating(source, {s.name: s for s in training_sources(params)},
                                    "date" if args.feed else args.date_column)
     today, observed_on = dt.date.today(), args.observed_on or dt.date.today()
@@ -212,7 +175,7 @@ def run(args) -> int:
     if add_date:
         batch["first_seen"] = observed_on.isoformat()
     report = check_batch(batch, read_repository(params, root), params["data"]["max_url_length"], today, observed_on)
-    print_report(report, source, file, root / REPORT_DIR)
+    print_report(report, source, file, root / paths.INGEST_REPORTS)
     shard = shard_path(source, report.shard_month)
     write_shard(text, root / shard, observed_on if add_date else None, caps)
     register_shard(root, source, shard, "date" if add_date else date_column)
@@ -242,7 +205,7 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"expected a date like 2023-01-31, got {text!r}") from None
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("ingest", help="add a feed batch as a DVC-tracked monthly shard (data PRs)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--feed", help="feed name in params.yaml ingest.feeds: FILE is the publisher's file as shipped")
