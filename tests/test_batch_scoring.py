@@ -110,7 +110,8 @@ def test_gzipped_inputs_are_looked_through_and_csv_gz_output(tmp_path, model, de
     run(model, gz, tmp_path / "a.csv.gz", url_column="link")
     run(model, named_txt, tmp_path / "b.csv")
     a, b = read_output(tmp_path / "a.csv.gz"), read_output(tmp_path / "b.csv")
-    assert gzip.open(tmp_path / "a.csv.gz").read(4) == b"row,"
+    with gzip.open(tmp_path / "a.csv.gz") as fh:
+        assert fh.read(4) == b"row,"
     assert a == b and [r["score"] for r in a] == [e.p_phishing for e in detector.score(urls)]
 
 
@@ -338,10 +339,15 @@ def test_interrupt_stops_workers_and_leaves_no_output(tmp_path, model, sig, code
     out = tmp_path / "out.parquet"
     # Ctrl-C's default disposition, as in a terminal: under a shell that runs the tests in the background
     # (`.ci/run &`), children start with SIGINT ignored and Python then never raises KeyboardInterrupt.
-    proc = subprocess.Popen([sys.executable, "-m", "phishing_url_detector", "score", "--allow-unverified",
-                             "--model", str(model.onnx_path), "--file", str(fifo), "--output", str(out),
-                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # A handled signal is reset to its default in a child at exec (an ignored one stays ignored), so the
+    # child starts as from a terminal; no preexec_fn, which is unsafe with onnxruntime's threads here.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "phishing_url_detector", "score", "--allow-unverified",
+                                 "--model", str(model.onnx_path), "--file", str(fifo), "--output", str(out),
+                                 "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     writer = open(fifo, "w")  # noqa: SIM115 (held open: the input never ends)
     try:
         writer.write("http://a.example/login\n" * (batch.CHUNK_ROWS + 10))
@@ -361,7 +367,7 @@ def test_interrupt_stops_workers_and_leaves_no_output(tmp_path, model, sig, code
     assert proc.returncode == code, err
     assert "workers stopped, no output written" in err
     assert not list(tmp_path.glob("out.parquet*"))
-    gone, alive = psutil.wait_procs(workers, timeout=10)
+    _, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive
 
 

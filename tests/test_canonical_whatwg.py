@@ -120,8 +120,8 @@ def test_prepare_quarantines_every_spelling_with_the_other_label_as_a_conflict()
     clean, quarantine = validate(raw, 2048)
     assert list(clean["url"]) == ["http://other.example/"]
     assert len(quarantine) == len(urls) + 1
-    assert set(quarantine["reason"]) == {"conflicting labels: the same url is phishing at phish:2 and legitimate "
-                                         "at legit:2"}
+    assert set(quarantine["reason"]) == {("conflicting labels: the same url is phishing at phish:2 and legitimate "
+                                          "at legit:2")}
 
 
 def test_ingest_lists_every_spelling_as_a_conflict_with_the_repository():

@@ -26,6 +26,7 @@ import pytest
 from onnx import TensorProto, helper
 from sigstore_testca import TestSigstore
 
+import phishing_url_detector
 from phishing_url_detector import cli
 from phishing_url_detector import contract as C
 from phishing_url_detector.detector import Detector, prepare_url
@@ -503,6 +504,14 @@ def test_help_texts(capsys):
         assert info.value.code == 0 and needle in out and "GITHUB_TOKEN" in out and "exit codes" in out
 
 
+def test_the_package_exports_the_names_it_imports_on_first_use():
+    """``__all__`` is written out for readers and type checkers; it must stay the lazily imported names."""
+    lazy = {name for name in phishing_url_detector._LAZY if not name.startswith("_")}
+    assert set(phishing_url_detector.__all__) == {"CONTRACT_MAJOR", "normalise_url"} | lazy
+    assert len(phishing_url_detector.__all__) == len(set(phishing_url_detector.__all__))
+    assert phishing_url_detector.Detector is Detector and phishing_url_detector.__version__
+
+
 # -- local path mode ---------------------------------------------------------------------------------
 @pytest.fixture
 def dist(tmp_path, monkeypatch) -> Path:
@@ -601,8 +610,8 @@ def test_stdin_input(capsys, monkeypatch, dist):
 
 
 def test_lone_surrogate_is_a_per_url_error(capsys, dist):
-    code, out, err = run(capsys, "score", "--model", str(dist / C.MODEL_FILE), "--json",
-                         "http://ok/", "http://bad/\udcff")
+    code, out, _ = run(capsys, "score", "--model", str(dist / C.MODEL_FILE), "--json",
+                       "http://ok/", "http://bad/\udcff")
     assert code == 1
     results = json.loads(out)["results"]
     assert results[0]["verdict"] == "legitimate" and "UTF-8" in results[1]["error"]

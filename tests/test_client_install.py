@@ -138,7 +138,7 @@ def test_pip_list_of_the_fresh_venv_is_the_client_numpy_and_onnxruntime(client_v
 
 
 def test_import_and_score_load_nothing_of_the_training_stack(client_venv, model_dir, small_model):
-    venv, frozen = client_venv
+    venv, _ = client_venv
     onnx = model_dir / C.MODEL_FILE
     out = run(bindir(venv) / "python", "-c", PROBE, onnx, json.dumps(URLS), cwd=model_dir, env=clean_env(model_dir))
     probe = json.loads(out)

@@ -16,8 +16,9 @@ from pathlib import Path
 import monitor_synthetic as ms
 import pandas as pd
 import pytest
+import test_client
 from monitor_synthetic import run_cli, strict_json
-from test_client import REPO, SIGSTORE, attest, trusted_root  # noqa: F401  (trusted_root: a fixture)
+from test_client import REPO, attest
 
 from phishing_url_detector import provenance
 from phishing_url_detector.fetch import REPOSITORY_RECORD, record_repository
@@ -32,6 +33,7 @@ from pipeline.monitoring import config, render, thresholds
 
 VERSION = "1.0.0"
 MALLORY = "mallory/models"
+trusted_root = test_client.trusted_root  # a fixture: pytest finds it by the name it has in this module
 
 
 @pytest.fixture(autouse=True)

@@ -11,19 +11,16 @@ import logging
 from pathlib import Path
 
 import pytest
+import test_client
 from sigstore_testca import TestSigstore
-from test_client import (  # noqa: F401
+from test_client import (
     MODEL_BYTES,
     REPO,
     SIGSTORE,
-    _isolated_env,
-    _server,
     attest,
     digest_dirs,
-    github,
     make_release,
     run,
-    trusted_root,
 )
 
 from phishing_url_detector import provenance
@@ -41,6 +38,10 @@ from phishing_url_detector.releases import (
 )
 
 GARBAGE = b"not a model at all, but the manifest and SHA256SUMS agree with it\n"
+
+# test_client's fixtures, used here too: pytest finds a fixture by the name it has in the test module
+_server, github, trusted_root = test_client._server, test_client.github, test_client.trusted_root
+_isolated_env = test_client._isolated_env  # autouse: no GITHUB_TOKEN, no cache or repository from outside
 
 
 @pytest.fixture
@@ -238,7 +239,7 @@ def test_a_cache_entry_not_recorded_for_this_repository_is_fetched_again(tmp_pat
 
 def test_local_release_dir_verify_command(capsys, tmp_path, trusted_root):
     directory = make_release(tmp_path, "2.0.0")
-    code, out, err = run(capsys, "verify", "--repo", REPO, "--trusted-root", str(trusted_root), str(directory))
+    code, _, err = run(capsys, "verify", "--repo", REPO, "--trusted-root", str(trusted_root), str(directory))
     assert code == 0, err
     assert json.loads(run(capsys, "verify", "--repo", REPO, "--json", str(directory))[1])["verified"] is True
     code, _, err = run(capsys, "verify", "--repo", "other/repo", str(directory))

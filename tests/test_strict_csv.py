@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phishing_url_detector.strict_csv import RowError, read_lines, split_fields
+from phishing_url_detector.strict_csv import (
+    RowError,
+    bounded_lines,
+    read_lines,
+    split_fields,
+)
 
 # fields as a writer would emit them: anything but line ends
 FIELD = st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=30)
@@ -61,6 +66,27 @@ def test_a_line_over_the_cap_ending_in_a_lone_cr_costs_only_itself():
 def test_crlf_and_blank_lines():
     lines = _lines("url\r\n\r\nhttp://a.example/\r\n")
     assert [(line.number, line.fields) for line in lines] == [(1, ["url"]), (2, []), (3, ["http://a.example/"])]
+
+
+def test_bounded_lines_of_a_binary_stream_end_at_newline_and_cut_a_long_one():
+    """Batch scoring's URL lists and the monitor's JSON lines: a line over the cap comes cut to cap + 1
+    bytes and flagged (the rest of it read past); a line at the cap, line end included, is whole."""
+    data = b"abc\n" + b"x" * 50 + b"\n12345\n123456\r\nend"
+    assert list(bounded_lines(io.BytesIO(data), 5, (b"\n",))) == [
+        (b"abc\n", False), (b"xxxxxx", True), (b"12345\n", False), (b"123456", True), (b"end", False)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"b", b"\n", b"\r"]), max_size=60).map(b"".join), st.integers(1, 6))
+def test_bounded_lines_give_each_line_whole_or_cut_and_flagged(data, cap):
+    whole = io.BytesIO(data).readlines()
+    read = list(bounded_lines(io.BytesIO(data), cap, (b"\n",)))
+    assert len(read) == len(whole)
+    for (line, over_cap), original in zip(read, whole):
+        if len(original.removesuffix(b"\n")) <= cap:
+            assert (line, over_cap) == (original, False)
+        else:
+            assert over_cap and line == original[:cap + 1]
 
 
 @settings(max_examples=300, deadline=None)

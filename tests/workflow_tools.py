@@ -46,7 +46,7 @@ def act_command(event_name: str, workflow: Path, event_path: Path, stub: Path) -
     (stub / "action.yml").write_text(STUB_ACTION)
     repos = set()
     for ref in sorted(set(re.findall(r"uses:\s*(\S+)", Path(workflow).read_text()))):
-        if ref.startswith("actions/checkout@") or ref.startswith("./"):
+        if ref.startswith(("actions/checkout@", "./")):
             continue
         path, sha = ref.split("@")
         owner, repo, *sub = path.split("/")

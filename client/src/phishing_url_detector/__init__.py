@@ -9,18 +9,22 @@ Runtime dependencies: numpy, onnxruntime and sigstore (provenance); fetching use
 library only. Names are imported on first use, so ``import phishing_url_detector`` (and the
 training repository, which imports only the contract from here) loads nothing it does not need.
 """
+import importlib
+from typing import Any
+
 from phishing_url_detector.contract import CONTRACT_MAJOR, normalise_url
 
 _LAZY = {"__version__": "_version", "Detector": "detector", "UrlScore": "detector", "fetch": "fetch", "FetchError": "errors",
          "LoaderError": "errors", "UnscorableUrlError": "errors", "VerificationError": "errors",
          "VerifiedModel": "releases", "prepare_url": "detector", "verify_local_model": "releases",
          "verify_release_dir": "releases"}
-__all__ = ["CONTRACT_MAJOR", "normalise_url", *sorted(k for k in _LAZY if not k.startswith("_"))]
+# normalise_url, CONTRACT_MAJOR and _LAZY's public names (tests/test_client.py checks they agree)
+__all__ = ["CONTRACT_MAJOR", "Detector", "FetchError", "LoaderError", "UnscorableUrlError", "UrlScore",
+           "VerificationError", "VerifiedModel", "fetch", "normalise_url", "prepare_url", "verify_local_model",
+           "verify_release_dir"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:  # Any: the attribute of whichever module _LAZY names
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(f"phishing_url_detector.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'phishing_url_detector' has no attribute {name!r}")

@@ -27,7 +27,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import csv
-import functools
 import gzip
 import io
 import itertools
@@ -40,12 +39,23 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from types import FrameType
+from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 
 from phishing_url_detector.errors import LoaderError
 from phishing_url_detector.releases import VerifiedModel
-from phishing_url_detector.strict_csv import DEFAULT_MAX_FIELD_CHARS, read_lines
+from phishing_url_detector.strict_csv import (
+    DEFAULT_MAX_FIELD_CHARS,
+    Line,
+    bounded_lines,
+    read_lines,
+)
 from phishing_url_detector.text import csv_cell
+
+if TYPE_CHECKING:  # imported when chunks are scored, not by `score --help`: see chunk_scorer
+    from concurrent.futures import Executor, Future
+
+    from phishing_url_detector.detector import Detector
 
 CHUNK_ROWS = 16384  # a multiple of detector.BATCH, so onnxruntime sees full batches
 MAX_LINE_BYTES = 1 << 20  # a longer text line (or CSV line, in characters) must not cost its size in RSS
@@ -60,12 +70,12 @@ _PARQUET_ROW_GROUP = 65536
 
 
 # -- formats ------------------------------------------------------------------------------------------
-def _base_name(path: str | os.PathLike) -> str:
+def _base_name(path: str | os.PathLike[str]) -> str:
     name = Path(path).name.lower()
     return name.removesuffix(".gz")
 
 
-def input_format(path: str | os.PathLike, override: str | None = None) -> str:
+def input_format(path: str | os.PathLike[str], override: str | None = None) -> str:
     """``text``, ``csv`` or ``parquet``: ``override``, else the extension (``.gz`` looked through)."""
     if override:
         return override
@@ -75,7 +85,7 @@ def input_format(path: str | os.PathLike, override: str | None = None) -> str:
     return "csv" if name.endswith(".csv") else "text"
 
 
-def output_format(path: str | os.PathLike) -> str:
+def output_format(path: str | os.PathLike[str]) -> str:
     """``csv`` or ``parquet`` from OUT's extension; anything else is refused before any work."""
     name = Path(path).name.lower()
     if name.endswith((".csv", ".csv.gz")):
@@ -85,11 +95,11 @@ def output_format(path: str | os.PathLike) -> str:
     raise LoaderError(f"--output {path}: name it .csv, .csv.gz or .parquet (the format follows the extension)")
 
 
-def require_pyarrow(why: str):
-    """pyarrow, or a LoaderError saying how to get it: the client does not depend on it."""
+def require_pyarrow(why: str) -> Any:
+    """The pyarrow module (untyped: Any), or a LoaderError saying how to get it: the client does not depend on it."""
     try:
-        import pyarrow
-        import pyarrow.parquet
+        import pyarrow  # lazy: an optional extra ([parquet]), for Parquet files only
+        import pyarrow.parquet  # lazy: as above
     except ImportError:
         raise LoaderError(f"{why} needs pyarrow: pip install 'phishing-url-detector[parquet]'") from None
     return pyarrow
@@ -97,18 +107,20 @@ def require_pyarrow(why: str):
 
 # -- reading: (row, url, error) records -----------------------------------------------------------------
 # A record is a tuple (row, url, error): row is the 1-based line (text) or data row (CSV, Parquet);
-# url is None when error says why there is nothing to score.
-Record = tuple
+# url is None when error says why there is nothing to score (a plain tuple: there are millions).
+Record = tuple[int, str | None, str | None]
+ByteStream = IO[bytes] | gzip.GzipFile  # what open_input gives: the file or stdin, maybe gunzipped
 
 
 @contextlib.contextmanager
-def open_input(path: str) -> Iterator[IO[bytes]]:
+def open_input(path: str) -> Iterator[ByteStream]:
     """``path`` ('-' = stdin) as a binary stream, gunzipped when it starts with the gzip magic."""
     try:
         raw = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 (closed below)
     except OSError as exc:
         raise LoaderError(f"cannot read --file {path}: {exc.strerror}") from None
-    stream = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
+    # stdin's buffer when it is not a BufferedReader already (a pipe wrapper, a BytesIO) has readinto
+    stream = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(io.RawIOBase, raw))
     try:
         yield gzip.GzipFile(fileobj=stream, mode="rb") if stream.peek(2)[:2] == _GZIP_MAGIC else stream
     finally:
@@ -127,18 +139,13 @@ def too_long(url: str) -> str | None:
     return None
 
 
-def text_records(stream: IO[bytes]) -> Iterator[Record]:
+def text_records(stream: ByteStream) -> Iterator[Record]:
     """One URL per line, as the plain ``score --file`` reads them: UTF-8 (a BOM skipped, undecodable
     bytes kept as surrogates, so the URL becomes an error row, not a crash), ``\\r\\n`` or ``\\n``,
     blank lines skipped (their numbers are not reused); a line over the caps is an error row."""
-    for row in itertools.count(1):
-        line = stream.readline(MAX_LINE_BYTES + 1)
-        if not line:
-            return
-        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+    for row, (line, over_cap) in enumerate(bounded_lines(stream, MAX_LINE_BYTES, (b"\n",)), 1):
+        if over_cap:
             head = line[:200].decode("utf-8", "surrogateescape")
-            while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
-                pass
             yield row, None, f"line longer than {MAX_LINE_BYTES:,} bytes (starts {_shown(head, 100)!r})"
             continue
         text = line.decode("utf-8", "surrogateescape").rstrip("\n").rstrip("\r")
@@ -149,7 +156,7 @@ def text_records(stream: IO[bytes]) -> Iterator[Record]:
             yield (row, None, error) if error else (row, text, None)
 
 
-def csv_records(stream: IO[bytes], source: str, url_column: str = "url") -> Iterator[Record]:
+def csv_records(stream: ByteStream, source: str, url_column: str = "url") -> Iterator[Record]:
     """A CSV with a header: the ``url_column`` cell of each data row (row n is line n + 1: a record is
     one line, :mod:`strict_csv`). A broken line (an unbalanced or stray quote, an embedded newline, a
     field over :data:`MAX_URL_CHARS`, a line over :data:`MAX_LINE_BYTES` characters), an empty cell or
@@ -159,7 +166,7 @@ def csv_records(stream: IO[bytes], source: str, url_column: str = "url") -> Iter
     header = next(lines, None)
     if header is None:
         raise LoaderError(f"{source}: empty CSV, expected a header with a {url_column!r} column")
-    if header.error is not None:
+    if header.fields is None:  # a Line has fields, or the error that stopped them
         raise LoaderError(f"{source}: unreadable CSV header (line 1): {header.error}")
     if url_column not in header.fields:
         raise LoaderError(f"{source}: no {url_column!r} column in the header (columns: "
@@ -167,10 +174,10 @@ def csv_records(stream: IO[bytes], source: str, url_column: str = "url") -> Iter
     return _csv_rows(lines, header.fields.index(url_column), url_column)
 
 
-def _csv_rows(lines, index: int, url_column: str) -> Iterator[Record]:
+def _csv_rows(lines: Iterator[Line], index: int, url_column: str) -> Iterator[Record]:
     for line in lines:
         row = line.number - 1
-        if line.error is not None:
+        if line.fields is None:  # a broken line: its error says why
             yield row, None, line.error
         elif index >= len(line.fields):
             yield row, None, f"row has {len(line.fields)} fields, no {url_column!r} field"
@@ -208,7 +215,7 @@ def parquet_records(path: str, url_column: str = "url", batch_rows: int = CHUNK_
     return _parquet_rows(reader, url_column, batch_rows)
 
 
-def check_parquet_size(metadata, path: str, url_column: str, cap: int) -> None:
+def check_parquet_size(metadata: Any, path: str, url_column: str, cap: int) -> None:
     """Refuse a row group whose ``url_column`` decompresses to more than ``cap`` bytes, by its
     metadata: a read holds up to one row group's column (its dictionary, a page), so a few MB on disk
     must not become GBs in memory. The whole file may be larger: it is streamed."""
@@ -221,7 +228,7 @@ def check_parquet_size(metadata, path: str, url_column: str, cap: int) -> None:
                               "write it with smaller row groups (pyarrow.parquet.write_table(row_group_size=...))")
 
 
-def _parquet_rows(reader, url_column: str, batch_rows: int) -> Iterator[Record]:
+def _parquet_rows(reader: Any, url_column: str, batch_rows: int) -> Iterator[Record]:
     """Row group by row group: one that cannot be decoded makes its unread rows error rows (the
     metadata gives their count), and reading goes on with the next."""
     pa = require_pyarrow("reading Parquet")
@@ -245,10 +252,11 @@ def _parquet_rows(reader, url_column: str, batch_rows: int) -> Iterator[Record]:
             yield row, None, why
 
 
-def _texts(column, pa) -> list[str | None]:
+def _texts(column: Any, pa: Any) -> list[str | None]:
     """A string column as Python text; invalid UTF-8 kept as surrogates (an error row, not a crash)."""
     try:
-        return column.to_pylist()
+        texts: list[str | None] = column.to_pylist()
+        return texts
     except UnicodeDecodeError:
         binary = pa.large_binary() if pa.types.is_large_string(column.type) else pa.binary()
         return [None if b is None else b.decode("utf-8", "surrogateescape") for b in column.cast(binary).to_pylist()]
@@ -286,43 +294,54 @@ def chunked(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
 
 
 # -- scoring: in this process, or in a pool of worker processes ----------------------------------------
-Scored = tuple  # (scores, verdicts, errors): one list each, aligned with the URLs scored
+Scored = tuple[list[float | None], list[str], list[str | None]]  # scores, verdicts, errors: aligned with the URLs
+ChunkScorer = Callable[[Iterable[list[Record]]], Iterator[tuple[list[Record], Scored]]]
 
 
-def score_urls(detector, urls: list[str]) -> Scored:
+def score_urls(detector: Detector, urls: list[str]) -> Scored:
     """:meth:`Detector.score` as three columns (cheap to send between processes)."""
     results = detector.score(urls)
     return ([r.p_phishing for r in results], [r.verdict for r in results], [r.error for r in results])
 
 
-_WORKER: dict = {}
+@dataclass
+class _Worker:
+    """A worker process's model, or why its initializer could not load it."""
+
+    detector: Detector | None = None
+    error: LoaderError | None = None
+
+
+_WORKER = _Worker()
 
 
 def _init_worker(model: VerifiedModel) -> None:
     """Load the verified model in a worker: Detector re-hashes the bytes it hands to onnxruntime."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent stops us
+    # lazy: numpy and onnxruntime, which `score --help` does not need (it imports this module)
     from phishing_url_detector.detector import Detector
 
     try:
-        _WORKER["detector"] = Detector(model, intra_op_threads=1)
+        _WORKER.detector = Detector(model, intra_op_threads=1)
     except LoaderError as exc:  # reported with the first chunk: a failing initializer only breaks the pool
-        _WORKER["error"] = exc
+        _WORKER.error = exc
 
 
 def _score_in_worker(urls: list[str]) -> Scored:
-    if "error" in _WORKER:
-        raise _WORKER["error"]
-    return score_urls(_WORKER["detector"], urls)
+    if _WORKER.detector is None:
+        raise _WORKER.error or LoaderError("no model in this worker process: its initializer did not run")
+    return score_urls(_WORKER.detector, urls)
 
 
 def _to_score(chunk: list[Record]) -> list[str]:
-    return [url for _, url, error in chunk if error is None]
+    """The URLs of the chunk's records that have one (the others are error rows already)."""
+    return [url for _, url, _error in chunk if url is not None]
 
 
-def _in_order(submit: Callable, chunks: Iterable[list[Record]],
+def _in_order(submit: Callable[[list[str]], Future[Scored]], chunks: Iterable[list[Record]],
               in_flight: int) -> Iterator[tuple[list[Record], Scored]]:
     """Submit chunks with at most ``in_flight`` outstanding; yield (chunk, scored) in input order."""
-    pending: collections.deque = collections.deque()
+    pending: collections.deque[tuple[list[Record], Future[Scored]]] = collections.deque()
     for chunk in chunks:
         pending.append((chunk, submit(_to_score(chunk))))
         if len(pending) >= in_flight:
@@ -334,29 +353,36 @@ def _in_order(submit: Callable, chunks: Iterable[list[Record]],
 
 
 @contextlib.contextmanager
-def chunk_scorer(model: VerifiedModel, workers: int, parallel: str):
+def chunk_scorer(model: VerifiedModel, workers: int, parallel: str) -> Iterator[ChunkScorer]:
     """A function chunks -> (chunk, scored) in input order, on ``workers`` processes or threads.
 
     Every mode but ``intra-op`` runs each chunk on one onnxruntime thread, so the bits are the same for
     any ``workers``; onnxruntime's own parallel kernels (``intra-op``) sum in a thread-dependent order."""
+    # lazy: `score --help` imports this module; the pools cost it ~8 ms with multiprocessing
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
+    # lazy: numpy and onnxruntime, only when scoring
     from phishing_url_detector.detector import Detector
 
     if workers == 1 or parallel == "intra-op":
         detector = Detector(model, intra_op_threads=workers)
         yield lambda chunks: ((c, score_urls(detector, _to_score(c))) for c in chunks)
         return
+    pool: Executor
     if parallel == "threads":  # one session, run concurrently: onnxruntime releases the GIL while it runs
         detector = Detector(model, intra_op_threads=1)
         pool = ThreadPoolExecutor(workers, thread_name_prefix="score")
-        submit = functools.partial(pool.submit, score_urls, detector)
+
+        def submit(urls: list[str]) -> Future[Scored]:
+            return pool.submit(score_urls, detector, urls)
     else:  # spawn: a fresh interpreter per worker (no forked onnxruntime or lock state), the same on every OS
-        import multiprocessing
+        import multiprocessing  # lazy: as concurrent.futures above
 
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init_worker, initargs=(model,))
-        submit = functools.partial(pool.submit, _score_in_worker)
+
+        def submit(urls: list[str]) -> Future[Scored]:
+            return pool.submit(_score_in_worker, urls)
     try:
         yield lambda chunks: _in_order(submit, chunks, 2 * workers)
     finally:
@@ -394,7 +420,7 @@ def merge(chunk: list[Record], scored: Scored) -> Columns:
     results = zip(*scored)
     for row, url, error in chunk:
         out.row.append(row)
-        if error is None:
+        if url is not None:  # scored (see _to_score): its result is the next one
             score, verdict, error = next(results)
         else:
             score, verdict = None, "error"
@@ -408,7 +434,7 @@ def merge(chunk: list[Record], scored: Scored) -> Columns:
 class CsvSink:
     """RFC 4180 CSV through :func:`csv_cell` (a URL cannot run as a spreadsheet formula); exact scores."""
 
-    def __init__(self, path: Path, version: str, gzipped: bool):
+    def __init__(self, path: Path, version: str, gzipped: bool) -> None:
         raw = open(path, "wb")  # noqa: SIM115 (closed in close())
         self._raw = raw
         binary = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if gzipped else raw
@@ -431,12 +457,13 @@ class CsvSink:
 class ParquetSink:
     """Parquet, row groups of about :data:`_PARQUET_ROW_GROUP` rows; ``score`` is the model's float32."""
 
-    def __init__(self, path: Path, version: str):
+    def __init__(self, path: Path, version: str) -> None:
         self._pa = pa = require_pyarrow("writing Parquet")
         self._schema = pa.schema([("row", pa.int64()), ("url", pa.string()), ("score", pa.float32()),
                                   ("verdict", pa.string()), ("model_version", pa.string()), ("error", pa.string())])
         self._writer = pa.parquet.ParquetWriter(str(path), self._schema)
-        self._version, self._buffer, self._rows = version, [], 0
+        self._buffer: list[Any] = []  # pyarrow tables, one per chunk, until a row group is full
+        self._version, self._rows = version, 0
 
     def write(self, cols: Columns) -> None:
         pa = self._pa
@@ -459,7 +486,7 @@ class ParquetSink:
         self._writer.close()
 
 
-def open_sink(path: Path, final: Path, version: str):
+def open_sink(path: Path, final: Path, version: str) -> CsvSink | ParquetSink:
     if output_format(final) == "parquet":
         return ParquetSink(path, version)
     return CsvSink(path, version, gzipped=final.name.lower().endswith(".gz"))
@@ -469,19 +496,19 @@ def open_sink(path: Path, final: Path, version: str):
 class Stopped(Exception):
     """SIGTERM: stop the way Ctrl-C does (workers stopped, no output left behind)."""
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int) -> None:
         super().__init__(f"stopped by signal {signum}")
         self.exit_code = 128 + signum
 
 
 @contextlib.contextmanager
-def stop_on_sigterm():
+def stop_on_sigterm() -> Iterator[None]:
     """Turn SIGTERM into :class:`Stopped` in the main thread while the run lasts (Ctrl-C already raises)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def handler(signum, _frame):
+    def handler(signum: int, _frame: FrameType | None) -> NoReturn:
         raise Stopped(signum)
 
     previous = signal.signal(signal.SIGTERM, handler)
@@ -523,7 +550,7 @@ def check_paths(source: str, output: Path) -> None:
         raise LoaderError(f"--output {output}: directory {output.parent} does not exist")
 
 
-def score_file(model: VerifiedModel, source: str, output: str | os.PathLike, *, url_column: str = "url",
+def score_file(model: VerifiedModel, source: str, output: str | os.PathLike[str], *, url_column: str = "url",
                fmt: str | None = None, workers: int | None = None, parallel: str = DEFAULT_PARALLEL,
                chunk_rows: int = CHUNK_ROWS, progress: Callable[[Summary], None] | None = None) -> Summary:
     """Score every record of ``source`` into ``output`` (written as ``output.partial``, renamed when

@@ -12,14 +12,17 @@ import json
 import re
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
+from phishing_url_detector import batch, provenance
 from phishing_url_detector import contract as C
-from phishing_url_detector import provenance
 from phishing_url_detector.errors import LoaderError, VerificationError
 from phishing_url_detector.exit_codes import ExitCode
-from phishing_url_detector.fetch import CACHE_ENV, REPO_ENV, fetch, resolve_model
+from phishing_url_detector.fetch import CACHE_ENV, FetchOptions, fetch, resolve_model
 from phishing_url_detector.releases import (
+    REPO_ENV,
     VerifiedModel,
     configured_repo,
     verify_local_model,
@@ -27,7 +30,25 @@ from phishing_url_detector.releases import (
 )
 from phishing_url_detector.text import terminal
 
+if TYPE_CHECKING:  # numpy and onnxruntime: imported when URLs are scored, not by `--help`
+    from phishing_url_detector.detector import Detector, UrlScore
+
 PROG = "phishing-url-detector"
+Command = Callable[[argparse.Namespace], int]
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # what add_subparsers() returns
+
+
+class ModelSummary(TypedDict):
+    """The model a command used, as ``--json`` prints it."""
+
+    source: str
+    path: str
+    sha256: str
+    version: str | None
+    threshold: float | None
+    target_fpr: float | None
+    verified: bool
+    from_cache: bool
 
 
 def _decode_lines(data: bytes) -> list[str]:
@@ -63,18 +84,18 @@ def _gather_urls(args: argparse.Namespace) -> list[str]:
     return urls
 
 
-def _model_summary(model: VerifiedModel) -> dict:
+def _model_summary(model: VerifiedModel) -> ModelSummary:
     return {"source": model.source, "path": str(model.onnx_path), "sha256": model.sha256,
             "version": model.version, "threshold": model.threshold, "target_fpr": model.target_fpr,
             "verified": model.verified, "from_cache": model.from_cache}
 
 
-def _fetch_kwargs(args: argparse.Namespace) -> dict:
+def _fetch_kwargs(args: argparse.Namespace) -> FetchOptions:
     return {"api_url": args.api_url, "timeout": args.timeout, "trusted_root": args.trusted_root,
             "allow_unverified": args.allow_unverified}
 
 
-def exit_on_error(command):
+def exit_on_error(command: Command) -> Command:
     """Print a loader failure as one line and return its exit code (2 = verification, 1 = other)."""
     @functools.wraps(command)
     def wrapper(args: argparse.Namespace) -> int:
@@ -115,9 +136,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 @exit_on_error
 def cmd_score(args: argparse.Namespace) -> int:
-    from phishing_url_detector.detector import (
-        Detector,  # numpy and onnxruntime only when scoring
-    )
+    from phishing_url_detector.detector import Detector  # lazy: see TYPE_CHECKING
 
     if args.output:
         return _score_to_file(args)
@@ -147,21 +166,18 @@ def cmd_score(args: argparse.Namespace) -> int:
     return ExitCode.ERROR if failed else ExitCode.OK
 
 
-def _score_capped(detector, urls: list[str]) -> list:
+def _score_capped(detector: Detector, urls: list[str]) -> list[UrlScore]:
     """:meth:`Detector.score`, but a URL over ``batch.MAX_URL_CHARS`` is an error, as in ``--output``
     (the same URL gets the same outcome whichever way it comes in; a huge one would cost seconds)."""
-    from phishing_url_detector.batch import too_long
-    from phishing_url_detector.detector import UrlScore
+    from phishing_url_detector.detector import UrlScore  # lazy: see TYPE_CHECKING
 
-    refused = {i: why for i, url in enumerate(urls) if (why := too_long(url))}
+    refused = {i: why for i, url in enumerate(urls) if (why := batch.too_long(url))}
     scored = iter(detector.score([url for i, url in enumerate(urls) if i not in refused]))
     return [UrlScore(url, error=refused[i]) if i in refused else next(scored) for i, url in enumerate(urls)]
 
 
 def _score_to_file(args: argparse.Namespace) -> int:
     """``score --file IN --output OUT``: streamed, on every core (phishing_url_detector.batch)."""
-    from phishing_url_detector import batch
-
     if not args.file or args.urls:
         raise LoaderError("--output scores --file IN ('-' = stdin) only; give no URL arguments")
     batch.check_paths(args.file, Path(args.output))  # before fetching anything
@@ -187,7 +203,7 @@ def _score_to_file(args: argparse.Namespace) -> int:
     return ExitCode.ERROR if summary.errors else ExitCode.OK
 
 
-def _progress(summary) -> None:
+def _progress(summary: batch.Summary) -> None:
     print(f"  {summary.rows:,} rows scored ({summary.errors:,} errors) in {summary.seconds:.0f} s",
           file=sys.stderr, flush=True)
 
@@ -246,31 +262,23 @@ def _add_provenance_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_batch_args(parser: argparse.ArgumentParser) -> None:
-    # no numpy, no onnxruntime
-    from phishing_url_detector.batch import (
-        DEFAULT_PARALLEL,
-        INPUT_FORMATS,
-        MAX_URL_CHARS,
-        PARALLEL,
-    )
-
     group = parser.add_argument_group(
         "batch scoring (--file IN --output OUT)", textwrap.fill(
             "Stream --file of any size in constant memory, on every core, into OUT: CSV (.csv, .csv.gz) or "
             "Parquet (.parquet), columns row, url, score, verdict, model_version, error. 'row' is the input "
             "line (text) or data row (CSV: row n is line n + 1, one record per line; Parquet). A row that "
-            f"cannot be scored (a broken CSV line: stray quote, embedded newline; a URL over {MAX_URL_CHARS:,} "
+            f"cannot be scored (a broken CSV line: stray quote, embedded newline; a URL over {batch.MAX_URL_CHARS:,} "
             "characters; undecodable bytes) is a row with its error. OUT appears only when complete "
             "(written as OUT.partial; Ctrl-C leaves none). Parquet needs the [parquet] extra (pyarrow).", 78))
     group.add_argument("--output", metavar="OUT", help="write the results to OUT instead of printing them")
-    group.add_argument("--input-format", choices=INPUT_FORMATS,
+    group.add_argument("--input-format", choices=batch.INPUT_FORMATS,
                        help="format of --file (default: from its extension, .gz looked through: .csv, "
                             ".parquet, anything else one URL per line)")
     group.add_argument("--url-column", default="url", metavar="NAME",
                        help="the CSV / Parquet column holding the URLs (default: %(default)s)")
     group.add_argument("--workers", type=int, metavar="N",
                        help="processes (or onnxruntime threads) to score with (default: every core)")
-    group.add_argument("--parallel", choices=PARALLEL, default=DEFAULT_PARALLEL,
+    group.add_argument("--parallel", choices=batch.PARALLEL, default=batch.DEFAULT_PARALLEL,
                        help="'processes': a model per worker process; 'threads': one model run by N threads at "
                             "once; 'intra-op': one model, N onnxruntime threads per batch (scores may differ from "
                             "1 worker in the last float32 bit). Default: %(default)s, the fastest in "
@@ -291,14 +299,15 @@ exit codes: {ExitCode.OK:d} ok; {ExitCode.ERROR:d} network or other error; {Exit
 """
 
 
-def _parser(subparsers, name: str, help_text: str, description: str, examples: str):
+def _parser(subparsers: Subparsers, name: str, help_text: str, description: str,
+            examples: str) -> argparse.ArgumentParser:
     return subparsers.add_parser(name, help=help_text, formatter_class=argparse.RawDescriptionHelpFormatter,
                                  description=textwrap.fill(description, 78),
                                  epilog=f"example{'s' if examples.count(chr(10)) > 1 else ''}:\n{examples}\n"
                                         + ENV_HELP)
 
 
-def register(subparsers, prog: str = PROG) -> None:
+def register(subparsers: Subparsers, prog: str = PROG) -> None:
     """Add ``fetch``, ``score`` and ``verify`` to a command line (this package's, or the pipeline's)."""
     p = _parser(subparsers, "fetch", "download and verify a model release from GitHub",
                 "Download a model release, verify every file against SHA256SUMS and the manifest (model "

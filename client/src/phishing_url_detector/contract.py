@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+from collections.abc import Mapping
+from typing import Any
 
 MODEL_NAME = "phishing-url-detector"
 MODEL_FILE = f"{MODEL_NAME}.onnx"
@@ -23,7 +25,7 @@ PROBA_OUTPUT = "probabilities"
 
 # The input's "meaning" names normalise_url's first home (pipeline.contract); it is part of the
 # contract digest, so renaming it would be a MAJOR release. It now lives in this module.
-CONTRACT: dict = {
+CONTRACT: dict[str, Any] = {
     "inputs": [
         {"name": INPUT_NAME, "type": "tensor(string)", "shape": ["N", 1],
          "meaning": "one URL per row, normalised with pipeline.contract.normalise_url"},
@@ -38,7 +40,7 @@ CONTRACT: dict = {
 }
 
 
-def contract_digest(contract: dict = CONTRACT) -> str:
+def contract_digest(contract: Mapping[str, Any] = CONTRACT) -> str:
     """Stable digest of the I/O contract; a different digest means a breaking change."""
     canonical = json.dumps(contract, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -5,6 +5,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Unpack
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from phishing_url_detector.errors import (
     UnscorableUrlError,
     VerificationError,
 )
-from phishing_url_detector.fetch import fetch, verify_local
+from phishing_url_detector.fetch import FetchOptions, fetch, verify_local
 from phishing_url_detector.releases import VerifiedModel
 from phishing_url_detector.text import terminal
 
@@ -22,7 +23,7 @@ BATCH = 1024
 NUL = "\x00"
 
 
-def prepare_url(url) -> tuple[str, None] | tuple[None, str]:
+def prepare_url(url: object) -> tuple[str, None] | tuple[None, str]:
     """The client's input validation, in one place: ``(text fed to the model, None)``, or
     ``(None, why url is not scored)``. Every scoring path asks it (:meth:`Detector.score`, hence
     batch scoring and the command line, and :meth:`Detector.predict_proba`), and so does
@@ -83,10 +84,10 @@ class Detector:
     ['phishing']
     """
 
-    def __init__(self, model: VerifiedModel, *, intra_op_threads: int | None = None):
+    def __init__(self, model: VerifiedModel, *, intra_op_threads: int | None = None) -> None:
         """``intra_op_threads``: onnxruntime's pool size (None = its default, one per core); the
         batch scorer's worker processes each take 1 so that they do not oversubscribe the cores."""
-        import onnxruntime as ort  # deferred: verifying and `--help` should not pay for it
+        import onnxruntime as ort  # lazy: verifying and `--help` should not pay for it
 
         self.model = model
         options = ort.SessionOptions()
@@ -96,20 +97,20 @@ class Detector:
         data = verified_bytes(model)
         try:
             self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types share no public base
             raise LoaderError(f"{model.onnx_path}: onnxruntime cannot load it ({exc})") from None
         self._check_signature()
 
     @classmethod
-    def from_release(cls, repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = None,
-                     **fetch_kwargs) -> Detector:
+    def from_release(cls, repo: str, tag: str = "latest", cache_dir: str | os.PathLike[str] | None = None,
+                     **fetch_kwargs: Unpack[FetchOptions]) -> Detector:
         """Fetch (or reuse from the cache) and verify release ``tag`` of ``repo`` (its provenance included:
         ``trusted_root=``, ``allow_unverified=`` go to :func:`fetch`), then load it."""
         return cls(fetch(repo, tag, cache_dir, **fetch_kwargs))
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike, *, repo: str | None = None,
-                  trusted_root: str | os.PathLike | None = None, allow_unverified: bool = False) -> Detector:
+    def from_path(cls, path: str | os.PathLike[str], *, repo: str | None = None,
+                  trusted_root: str | os.PathLike[str] | None = None, allow_unverified: bool = False) -> Detector:
         """Load a local ONNX file after verifying it against the SHA256SUMS / manifest.json beside it and
         the provenance bundles of it and of SHA256SUMS (required: it signs the manifest) against ``repo``
         (default $PHISHING_MODEL_REPO); ``allow_unverified``
@@ -149,7 +150,7 @@ class Detector:
             feed = np.array([normalised[i] for i in rows], dtype=object).reshape(-1, 1)
             try:
                 label, proba = self.session.run([C.LABEL_OUTPUT, C.PROBA_OUTPUT], {C.INPUT_NAME: feed})
-            except Exception as exc:  # onnxruntime raises its own exception types
+            except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types share no public base
                 raise LoaderError(f"{self.model.onnx_path.name}: scoring failed ({exc})") from None
             label, proba = np.asarray(label), np.asarray(proba)
             if label.shape != (len(feed),) or proba.shape != (len(feed), 2):
@@ -164,10 +165,10 @@ class Detector:
         Raises :class:`UnscorableUrlError` (a ``ValueError``) on a URL that cannot be scored
         (:func:`prepare_url`), before scoring any; :meth:`score` reports those per URL instead.
         """
-        fed = []
+        fed: list[str] = []
         for i, url in enumerate(urls):
             text, error = prepare_url(url)
-            if error is not None:
+            if text is None:  # then error says why
                 what = (f"'{terminal(url[:200])}{'…' if len(url) > 200 else ''}'" if isinstance(url, str)
                         else f"a {type(url).__name__}")
                 raise UnscorableUrlError(f"cannot score URL {i} ({what}): {error}")
@@ -178,15 +179,14 @@ class Detector:
         """Score ``urls`` in input order; a URL the client refuses (:func:`prepare_url`: not text,
         not encodable as UTF-8, e.g. a lone surrogate from undecodable input bytes, or containing
         a NUL) gets an ``error`` instead of sinking the batch."""
-        results: list[UrlScore | None] = [None] * len(urls)
-        good: list[tuple[int, str]] = []
-        for i, url in enumerate(urls):
-            normalised, error = prepare_url(url)
-            if error is not None:
-                results[i] = UrlScore(url if isinstance(url, str) else repr(url), error=error)
-                continue
-            good.append((i, normalised))
-        labels, proba = self._run([u for _, u in good])
-        for (i, _), label, prob in zip(good, labels, proba[:, 1]):
-            results[i] = UrlScore(urls[i], label=int(label), p_phishing=float(prob))
-        return results  # type: ignore[return-value]
+        prepared = [prepare_url(url) for url in urls]
+        labels, proba = self._run([normalised for normalised, _ in prepared if normalised is not None])
+        scored = zip(labels, proba[:, 1])
+        results = []
+        for url, (normalised, error) in zip(urls, prepared):
+            if normalised is None:  # then error says why
+                results.append(UrlScore(url if isinstance(url, str) else repr(url), error=error))
+            else:
+                label, prob = next(scored)
+                results.append(UrlScore(url, label=int(label), p_phishing=float(prob)))
+        return results

@@ -17,6 +17,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from phishing_url_detector import contract as C
 from phishing_url_detector import github as gh
@@ -42,6 +43,24 @@ from phishing_url_detector.versions import TAG_PREFIX, parse_tag
 CACHE_ENV = "PHISHING_MODEL_CACHE"
 REPOSITORY_RECORD = "repository"  # in each cache entry: OWNER/NAME it was fetched from
 _RECORD_MAX_BYTES = 256
+
+
+class NetworkOptions(TypedDict, total=False):
+    """How :func:`fetch` talks to GitHub (its keyword arguments of that kind)."""
+
+    api_url: str | None
+    token: str | None
+    timeout: float
+    retries: int
+    backoff: float
+    warn: Callable[[str], None]
+
+
+class FetchOptions(NetworkOptions, total=False):
+    """Every keyword argument of :func:`fetch`: how it talks to GitHub and what provenance it requires."""
+
+    trusted_root: str | os.PathLike[str] | None
+    allow_unverified: bool
 
 
 def default_cache_dir() -> Path:
@@ -122,20 +141,19 @@ def check_recorded_repository(entry: Path, repo: str) -> None:
                                 "another repository's release is never used")
 
 
-def _release(client: gh.GitHubReleases, repo: str, tag: str) -> tuple[str, str, dict[str, dict]]:
+def _release(client: gh.GitHubReleases, repo: str, tag: str) -> tuple[str, str, Assets]:
     """(tag name, version, {asset name: asset}) of the release, refusing what is not a complete model release."""
     try:
         release = client.get_release(repo, tag)
     except gh.GitHubError as exc:
         raise FetchError(str(exc)) from None
     tag_name = release.get("tag_name")
-    version = parse_tag(tag_name) if isinstance(tag_name, str) else None
-    if version is None:
+    if not isinstance(tag_name, str) or (version := parse_tag(tag_name)) is None:
         raise FetchError(f"release {tag} of {repo} has tag {tag_name!r}, which is not a "
                          f"model-vMAJOR.MINOR.PATCH release; pass an explicit --tag")
     if tag != "latest" and tag_name != tag:
         raise VerificationError(f"asked for release {tag} of {repo} but GitHub returned {tag_name}")
-    assets: dict[str, dict] = {}
+    assets: Assets = {}
     for asset in release["assets"]:
         if isinstance(asset, dict) and isinstance(asset.get("name"), str):
             assets.setdefault(asset["name"], asset)
@@ -147,9 +165,10 @@ def _release(client: gh.GitHubReleases, repo: str, tag: str) -> tuple[str, str, 
 
 
 Check = Callable[[VerifiedModel], VerifiedModel]
+Assets = dict[str, gh.Asset]  # a release's assets by name
 
 
-def _require_bundles(assets: dict, tag_name: str, repo: str, version: str, allow_unverified: bool) -> None:
+def _require_bundles(assets: Assets, tag_name: str, repo: str, version: str, allow_unverified: bool) -> None:
     """Refuse an unattested release before downloading it (the bundles are verified after download)."""
     missing = [n for n in provenance_asset_names(version) if n not in assets]
     if missing and not allow_unverified:
@@ -203,7 +222,7 @@ def _check_reference(repo: str, tag: str) -> None:
         raise LoaderError(f"tag must be 'latest' or look like model-vMAJOR.MINOR.PATCH, got {tag!r}")
 
 
-def _model_digest(client: gh.GitHubReleases, assets: dict, staging: Path, version: str,
+def _model_digest(client: gh.GitHubReleases, assets: Assets, staging: Path, version: str,
                   label: str) -> tuple[bytes, str]:
     """SHA256SUMS first: the model's digest names its cache entry, so a cached copy costs one small download."""
     client.download_asset(assets[SUMS_FILE], staging / SUMS_FILE)
@@ -214,10 +233,10 @@ def _model_digest(client: gh.GitHubReleases, assets: dict, staging: Path, versio
     return sums_bytes, digest
 
 
-def fetch(repo: str, tag: str = "latest", cache_dir: str | os.PathLike | None = None, *,
+def fetch(repo: str, tag: str = "latest", cache_dir: str | os.PathLike[str] | None = None, *,
           api_url: str | None = None, token: str | None = None, timeout: float = 30.0,
           retries: int = 3, backoff: float = 1.0, warn: Callable[[str], None] = warn,
-          trusted_root: str | os.PathLike | None = None, allow_unverified: bool = False) -> VerifiedModel:
+          trusted_root: str | os.PathLike[str] | None = None, allow_unverified: bool = False) -> VerifiedModel:
     """Download (or reuse from cache) and verify one model release.
 
     ``tag`` is ``model-vX.Y.Z`` or ``latest``. ``api_url`` defaults to
@@ -260,8 +279,8 @@ def is_release_ref(model: str) -> bool:
     return (model == "latest" or parse_tag(model) is not None) and not os.path.exists(model)
 
 
-def verify_local(path: str | os.PathLike, *, repo: str | None = None,
-                 trusted_root: str | os.PathLike | None = None, allow_unverified: bool = False,
+def verify_local(path: str | os.PathLike[str], *, repo: str | None = None,
+                 trusted_root: str | os.PathLike[str] | None = None, allow_unverified: bool = False,
                  warn: Callable[[str], None] = warn) -> VerifiedModel:
     """A local ONNX file: integrity against its sidecars, then provenance against ``repo``
     (default $PHISHING_MODEL_REPO); ``allow_unverified`` is for local development builds."""
@@ -270,9 +289,9 @@ def verify_local(path: str | os.PathLike, *, repo: str | None = None,
     return provenance.check_model(model, policy, allow_unverified=allow_unverified, warn=warn)
 
 
-def resolve_model(model: str, *, repo: str | None = None, cache_dir: str | os.PathLike | None = None,
-                  trusted_root: str | os.PathLike | None = None, allow_unverified: bool = False,
-                  **fetch_kwargs) -> VerifiedModel:
+def resolve_model(model: str, *, repo: str | None = None, cache_dir: str | os.PathLike[str] | None = None,
+                  trusted_root: str | os.PathLike[str] | None = None, allow_unverified: bool = False,
+                  **fetch_kwargs: Unpack[NetworkOptions]) -> VerifiedModel:
     """``--model`` semantics: a release reference is fetched (repo from the argument or
     $PHISHING_MODEL_REPO); anything else is a local path verified against its sidecars
     and its provenance bundle."""
@@ -285,7 +304,7 @@ def resolve_model(model: str, *, repo: str | None = None, cache_dir: str | os.Pa
     return verify_local(model, repo=repo, trusted_root=trusted_root, allow_unverified=allow_unverified)
 
 
-def cached_manifests(repo: str, cache_dir: str | os.PathLike | None = None, versions: Iterable[str] | None = None,
+def cached_manifests(repo: str, cache_dir: str | os.PathLike[str] | None = None, versions: Iterable[str] | None = None,
                      warn: Callable[[str], None] = warn) -> list[Path]:
     """The manifest.json of every release of ``repo`` in the fetch cache (``<cache>/<sha256>/<version>/``),
     only of ``versions`` when given.

@@ -17,7 +17,9 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.message import Message
 from pathlib import Path
+from typing import IO, NotRequired, TypedDict, TypeVar, cast
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
@@ -31,6 +33,17 @@ MAX_ASSET_BYTES = 200 * 1024 * 1024
 MAX_JSON_BYTES = 10 * 1024 * 1024
 DEFAULT_DEADLINE = 600.0
 _REDIRECTS = (301, 302, 303, 307, 308)
+_T = TypeVar("_T")
+
+Asset = dict[str, object]  # one entry of a release's "assets", as GitHub sent it: every field is checked where used
+
+
+class Release(TypedDict):
+    """A release as :meth:`GitHubReleases.get_release` vouches for it: a JSON object with an ``assets``
+    list; the tag and each asset are the caller's to check."""
+
+    assets: list[object]
+    tag_name: NotRequired[object]
 
 
 class GitHubError(Exception):
@@ -72,7 +85,8 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """Surface 3xx to us: urllib would forward every header (our token included)
     to whatever host the Location names."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                         headers: Message, newurl: str) -> urllib.request.Request | None:
         return None
 
 
@@ -82,7 +96,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default
 
 
-def _rate_limit_message(headers, url: str, have_token: bool) -> str:
+def _rate_limit_message(headers: Message, url: str, have_token: bool) -> str:
     reset = headers.get("X-RateLimit-Reset")
     retry_after = headers.get("Retry-After")
     when = "at an unknown time"
@@ -107,7 +121,7 @@ class GitHubReleases:
     def __init__(self, api_url: str | None = None, token: str | None = None, *,
                  timeout: float = 30.0, retries: int = 3, backoff: float = 1.0,
                  sleep: Callable[[float], None] = time.sleep, max_asset_bytes: int | None = None,
-                 deadline: float | None = None):
+                 deadline: float | None = None) -> None:
         self.api_url = (api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
         if urllib.parse.urlsplit(self.api_url).scheme not in ("http", "https"):
             raise GitHubError(f"GitHub API URL must be http(s): {self.api_url!r}")
@@ -125,7 +139,7 @@ class GitHubReleases:
         self._deadline = time.monotonic() + self.deadline_seconds
 
     # -- public API -------------------------------------------------------
-    def get_release(self, repo: str, tag: str) -> dict:
+    def get_release(self, repo: str, tag: str) -> Release:
         """The release JSON for ``tag`` (or the repository's latest release)."""
         owner, _, name = repo.partition("/")
         quote = urllib.parse.quote
@@ -148,9 +162,9 @@ class GitHubReleases:
             raise GitHubError(f"release {tag} of {repo}: the API returned invalid JSON ({exc})") from None
         if not isinstance(release, dict) or not isinstance(release.get("assets"), list):
             raise GitHubError(f"release {tag} of {repo}: unexpected API answer (no 'assets' list)")
-        return release
+        return cast(Release, release)
 
-    def download_asset(self, asset: dict, dest: Path) -> None:
+    def download_asset(self, asset: Asset, dest: Path) -> None:
         """Stream one release asset to ``dest`` (its digest is checked against SHA256SUMS from the
         staged file, so it is not hashed here as well).
 
@@ -195,7 +209,7 @@ class GitHubReleases:
             part.unlink(missing_ok=True)
 
     # -- limits -----------------------------------------------------------
-    def _size_limit(self, name, size) -> int:
+    def _size_limit(self, name: object, size: object) -> int:
         """Most bytes ``name`` may stream: its declared size, never above the hard limit."""
         if isinstance(size, int) and not isinstance(size, bool) and size > self.max_asset_bytes:
             raise AssetTooLargeError(f"asset {name}: the release lists {size} bytes, over the limit of "
@@ -204,7 +218,7 @@ class GitHubReleases:
             return size
         return self.max_asset_bytes
 
-    def _limit_reason(self, size) -> str:
+    def _limit_reason(self, size: object) -> str:
         if isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= self.max_asset_bytes:
             return "the size the release lists"
         return f"the hard limit max_asset_bytes={self.max_asset_bytes}"
@@ -219,7 +233,7 @@ class GitHubReleases:
                                         f"{self.deadline_seconds:g} s; the server is too slow or stalling")
         return left
 
-    def _read_chunk(self, resp, what: str) -> bytes:
+    def _read_chunk(self, resp: http.client.HTTPResponse, what: str) -> bytes:
         """At most CHUNK bytes, as soon as any arrive (``read1``), with the socket's timeout cut to the
         time left: a server trickling one byte at a time cannot outlast the deadline."""
         left = self._remaining(what)
@@ -241,13 +255,15 @@ class GitHubReleases:
                 headers["Authorization"] = f"Bearer {self.token}"
         return headers
 
-    def _open(self, url: str, accept: str):
+    def _open(self, url: str, accept: str) -> http.client.HTTPResponse:
         """Open ``url``, following redirects by hand so credentials stay home."""
         for _ in range(MAX_REDIRECTS + 1):
             request = urllib.request.Request(url, headers=self._headers(url, accept))
             left = self._remaining(f"request to {url}")
             try:
-                return self._opener.open(request, timeout=self.timeout if left is None else min(self.timeout, left))
+                response: http.client.HTTPResponse = self._opener.open(
+                    request, timeout=self.timeout if left is None else min(self.timeout, left))
+                return response
             except urllib.error.HTTPError as exc:
                 if exc.code not in _REDIRECTS:
                     raise
@@ -274,10 +290,10 @@ class GitHubReleases:
             return bytes(body)
         return self._retrying(attempt, what=what)
 
-    def _retrying(self, attempt: Callable, *, what: str):
+    def _retrying(self, attempt: Callable[[], _T], *, what: str) -> _T:
         """Run ``attempt`` with bounded exponential backoff on transient failures
         (5xx, connection errors, timeouts, short reads); map the rest to errors."""
-        last: Exception | None = None
+        last: Exception = GitHubError(f"{what}: not attempted")  # the loop runs at least once
         for n in range(self.retries + 1):
             if n:
                 left = self._remaining(what)

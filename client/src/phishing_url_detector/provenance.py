@@ -31,7 +31,9 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from phishing_url_detector.digests import sha256_file
 from phishing_url_detector.errors import LoaderError, VerificationError
@@ -45,6 +47,10 @@ from phishing_url_detector.releases import (
     parse_sha256sums,
     warn,
 )
+
+if TYPE_CHECKING:  # sigstore (pydantic, cryptography) is imported when a bundle is verified
+    from sigstore.verify import Verifier
+    from sigstore.verify.policy import AllOf
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +85,7 @@ class Policy:
         return f"{self.workflow} of {self.repository} at {self.ref}"
 
 
-def policy_for(repo: str | None, trusted_root: str | os.PathLike | None = None) -> Policy | None:
+def policy_for(repo: str | None, trusted_root: str | os.PathLike[str] | None = None) -> Policy | None:
     """The release policy for ``repo`` (None when no repository is configured); the trusted root
     defaults to $PHISHING_MODEL_TRUSTED_ROOT, then the public-good root."""
     if not repo:
@@ -89,8 +95,8 @@ def policy_for(repo: str | None, trusted_root: str | os.PathLike | None = None) 
 
 
 # -- sigstore --------------------------------------------------------------------------------------
-def _sigstore_policy(policy: Policy):
-    from sigstore.verify import policy as sp
+def _sigstore_policy(policy: Policy) -> AllOf:
+    from sigstore.verify import policy as sp  # lazy: see TYPE_CHECKING
 
     return sp.AllOf([sp.Identity(identity=policy.identity, issuer=policy.issuer),
                      sp.GitHubWorkflowRepository(policy.repository),
@@ -101,37 +107,35 @@ def _sigstore_policy(policy: Policy):
 
 def _public_good_root() -> Path:
     """The Sigstore public-good trusted root that ships inside the ``sigstore`` package (no network)."""
-    from importlib.resources import files
-
     return Path(str(files("sigstore._store") / "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev" / "trusted_root.json"))
 
 
-def _verifier(trusted_root: Path | None):
-    from sigstore.models import TrustedRoot
-    from sigstore.verify import Verifier
+def _verifier(trusted_root: Path | None) -> Verifier:
+    from sigstore.models import TrustedRoot  # lazy: see TYPE_CHECKING
+    from sigstore.verify import Verifier  # lazy: see TYPE_CHECKING
 
     path = trusted_root or _public_good_root()
     try:
         return Verifier(trusted_root=TrustedRoot.from_file(str(path)))
-    except Exception as exc:  # sigstore raises pydantic / its own errors for a bad root
+    except Exception as exc:  # noqa: BLE001 - sigstore raises pydantic's and its own errors for a bad root
         raise LoaderError(f"trusted root {path}: cannot be used ({type(exc).__name__}: {exc})") from None
 
 
-def _verified_statement(bundle_path: Path, policy: Policy) -> dict:
+def _verified_statement(bundle_path: Path, policy: Policy) -> dict[str, object]:
     """The in-toto statement of ``bundle_path`` once sigstore has verified the bundle under ``policy``."""
-    from sigstore.errors import Error as SigstoreError
-    from sigstore.models import Bundle
+    from sigstore.errors import Error as SigstoreError  # lazy: see TYPE_CHECKING
+    from sigstore.models import Bundle  # lazy: see TYPE_CHECKING
 
     try:
         bundle = Bundle.from_json(bundle_path.read_bytes())
     except OSError as exc:
         raise VerificationError(f"{bundle_path}: cannot read the provenance bundle ({exc.strerror})") from None
-    except Exception as exc:  # malformed JSON / invalid bundle: pydantic or sigstore errors
+    except Exception as exc:  # noqa: BLE001 - a malformed bundle raises pydantic's, JSON's or sigstore's errors
         raise VerificationError(f"{bundle_path}: not a valid Sigstore bundle ({type(exc).__name__}: {exc})") from None
     verifier = _verifier(policy.trusted_root)
     try:
         payload_type, payload = verifier.verify_dsse(bundle, _sigstore_policy(policy))
-    except Exception as exc:  # any failure is a refusal; sigstore's own errors say what failed
+    except Exception as exc:  # noqa: BLE001 - any failure is a refusal; sigstore's own errors say what failed
         reason = str(exc) if isinstance(exc, SigstoreError) else f"{type(exc).__name__}: {exc}"
         raise VerificationError(f"{bundle_path}: provenance does not verify against the policy "
                                 f"({policy.describe()}): {reason}") from None
@@ -147,7 +151,7 @@ def _verified_statement(bundle_path: Path, policy: Policy) -> dict:
     return statement
 
 
-def _subject_digests(statement: dict, where: Path) -> set[str]:
+def _subject_digests(statement: dict[str, object], where: Path) -> set[str]:
     subjects = statement.get("subject")
     if not isinstance(subjects, list) or not subjects:
         raise VerificationError(f"{where}: the in-toto statement has no 'subject' list")
@@ -156,7 +160,7 @@ def _subject_digests(statement: dict, where: Path) -> set[str]:
             and isinstance(s["digest"].get("sha256"), str)}
 
 
-def verify_file(path: str | os.PathLike, bundle_path: str | os.PathLike, policy: Policy,
+def verify_file(path: str | os.PathLike[str], bundle_path: str | os.PathLike[str], policy: Policy,
                 sha256: str | None = None) -> None:
     """Refuse ``path`` unless ``bundle_path`` is a valid attestation of exactly its bytes under ``policy``.
 

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NotRequired, TypedDict, cast
 
 from phishing_url_detector import contract as C
 from phishing_url_detector.digests import sha256_file
@@ -76,7 +77,7 @@ def format_sha256sums(digests: dict[str, str]) -> str:
     return "".join(f"{digests[name]}  {name}\n" for name in sorted(digests))
 
 
-def write_sha256sums(directory: str | os.PathLike, names: Iterable[str]) -> Path:
+def write_sha256sums(directory: str | os.PathLike[str], names: Iterable[str]) -> Path:
     """Hash ``names`` inside ``directory`` and write ``directory/SHA256SUMS``."""
     directory = Path(directory)
     target = directory / SUMS_FILE
@@ -126,6 +127,28 @@ def parse_sha256sums(data: str | bytes, source: str = SUMS_FILE) -> dict[str, st
 
 
 # -- verification -----------------------------------------------------------------
+class ModelFile(TypedDict):
+    """The manifest's ``model``: the ONNX file it describes."""
+
+    file: str
+    sha256: str
+    size_bytes: int
+
+
+class Manifest(TypedDict):
+    """``manifest.json`` as the client reads it, once :func:`check_manifest` has passed it: each field
+    is checked but ``version`` (:func:`verify_release_dir` checks it) and ``target_fpr`` (only shown).
+    The training repository writes more fields; the client ignores them."""
+
+    contract_major: int
+    contract: dict[str, Any]
+    contract_digest: str
+    model: ModelFile
+    threshold: float
+    version: NotRequired[str]
+    target_fpr: NotRequired[float]
+
+
 @dataclass(frozen=True)
 class VerifiedModel:
     """A model file that passed verification (or, for a bare local file, that
@@ -133,7 +156,7 @@ class VerifiedModel:
 
     onnx_path: Path
     sha256: str
-    manifest: dict | None
+    manifest: Manifest | None
     source: str
     verified: bool = True
     from_cache: bool = False
@@ -144,15 +167,15 @@ class VerifiedModel:
 
     @property
     def version(self) -> str | None:
-        return (self.manifest or {}).get("version")
+        return None if self.manifest is None else self.manifest.get("version")
 
     @property
     def threshold(self) -> float | None:
-        return (self.manifest or {}).get("threshold")
+        return None if self.manifest is None else self.manifest.get("threshold")
 
     @property
     def target_fpr(self) -> float | None:
-        return (self.manifest or {}).get("target_fpr")
+        return None if self.manifest is None else self.manifest.get("target_fpr")
 
 
 def _check_against_sums(directory: Path, sums: dict[str, str], names: Iterable[str],
@@ -170,7 +193,8 @@ def _check_against_sums(directory: Path, sums: dict[str, str], names: Iterable[s
                                     f"{sums[name]}; the file was altered or corrupted")
 
 
-def load_manifest(path: Path) -> dict:
+def load_manifest(path: Path) -> dict[str, Any]:
+    """A JSON object, as written: nothing in it is checked yet (:func:`check_manifest`)."""
     try:
         manifest = json.loads(Path(path).read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -180,7 +204,7 @@ def load_manifest(path: Path) -> dict:
     return manifest
 
 
-def _check_contract(manifest: dict, where: str) -> str:
+def _check_contract(manifest: dict[str, Any], where: str) -> str:
     """The manifest's contract must be ours: MAJOR first (it needs another loader, not a
     re-download), then the digest of the contract it carries. Returns that digest."""
     major = manifest.get("contract_major")
@@ -201,7 +225,7 @@ def _check_contract(manifest: dict, where: str) -> str:
     return claimed
 
 
-def _check_model_file(manifest: dict, onnx_path: Path, onnx_sha256: str, expect_file: str | None,
+def _check_model_file(manifest: dict[str, Any], onnx_path: Path, onnx_sha256: str, expect_file: str | None,
                       where: str) -> None:
     model = manifest.get("model")
     if not isinstance(model, dict):
@@ -218,9 +242,9 @@ def _check_model_file(manifest: dict, onnx_path: Path, onnx_sha256: str, expect_
                                 f"model.size_bytes {model.get('size_bytes')}")
 
 
-def check_manifest(manifest: dict, onnx_path: Path, onnx_sha256: str, *, expect_file: str | None = None,
-                   where: str = MANIFEST_FILE) -> None:
-    """Refuse a manifest that does not describe ``onnx_path`` under our contract."""
+def check_manifest(manifest: dict[str, Any], onnx_path: Path, onnx_sha256: str, *, expect_file: str | None = None,
+                   where: str = MANIFEST_FILE) -> Manifest:
+    """Refuse a manifest that does not describe ``onnx_path`` under our contract; return it, checked."""
     claimed = _check_contract(manifest, where)
     _check_model_file(manifest, onnx_path, onnx_sha256, expect_file, where)
     threshold = manifest.get("threshold")
@@ -234,9 +258,10 @@ def check_manifest(manifest: dict, onnx_path: Path, onnx_sha256: str, *, expect_
             f"{where}: contract_digest {claimed} differs from this loader's {C.contract_digest()} although "
             f"both are contract major {C.CONTRACT_MAJOR}; any contract change must bump the major, so this "
             "release's contract is not the one this loader implements; refusing it")
+    return cast(Manifest, manifest)
 
 
-def verify_release_dir(directory: str | os.PathLike, version: str) -> VerifiedModel:
+def verify_release_dir(directory: str | os.PathLike[str], version: str) -> VerifiedModel:
     """Verify a complete release directory (as downloaded, or before upload).
 
     Every asset is checked against SHA256SUMS before the manifest is even
@@ -250,16 +275,16 @@ def verify_release_dir(directory: str | os.PathLike, version: str) -> VerifiedMo
     sums = parse_sha256sums(sums_path.read_bytes(), str(sums_path))
     known: dict[str, str] = {}
     _check_against_sums(directory, sums, [onnx_name, MANIFEST_FILE, CARD_FILE, METRICS_FILE], known)
-    manifest = load_manifest(directory / MANIFEST_FILE)
     onnx_path = directory / onnx_name
-    check_manifest(manifest, onnx_path, known[onnx_name], expect_file=onnx_name)
+    manifest = check_manifest(load_manifest(directory / MANIFEST_FILE), onnx_path, known[onnx_name],
+                              expect_file=onnx_name)
     if manifest.get("version") != version:
         raise VerificationError(f"{MANIFEST_FILE}: version is {manifest.get('version')!r} but the "
                                 f"release is {version}")
     return VerifiedModel(onnx_path, known[onnx_name], manifest, source=str(directory))
 
 
-def verify_local_model(path: str | os.PathLike, *, warn: Callable[[str], None] = warn,
+def verify_local_model(path: str | os.PathLike[str], *, warn: Callable[[str], None] = warn,
                        allow_unverified: bool = False) -> VerifiedModel:
     """Verify a local ONNX file against the SHA256SUMS and/or manifest.json beside it.
 
@@ -282,8 +307,7 @@ def verify_local_model(path: str | os.PathLike, *, warn: Callable[[str], None] =
         _check_against_sums(directory, sums, present, {path.name: actual})
     manifest = None
     if has_manifest:
-        manifest = load_manifest(manifest_path)
-        check_manifest(manifest, path, actual, where=str(manifest_path))
+        manifest = check_manifest(load_manifest(manifest_path), path, actual, where=str(manifest_path))
     if not (has_sums or has_manifest):
         if not allow_unverified:
             raise VerificationError(f"{path}: no {SUMS_FILE} or {MANIFEST_FILE} beside it, so nothing vouches for "

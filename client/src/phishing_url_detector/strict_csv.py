@@ -18,12 +18,12 @@ person opens the file at. Lines end at ``\\n``, ``\\r\\n`` or a lone ``\\r`` (un
 """
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Protocol, TypeVar
 
-__all__ = ["DEFAULT_MAX_FIELD_CHARS", "DEFAULT_MAX_LINE_CHARS", "Line", "RowError", "read_lines", "split_fields"]
+__all__ = ["DEFAULT_MAX_FIELD_CHARS", "DEFAULT_MAX_LINE_CHARS", "Line", "LineSource", "RowError", "bounded_lines",
+           "read_lines", "split_fields"]
 
 DEFAULT_MAX_LINE_CHARS = 1 << 20   # a longer line is not a row of URLs; it must not cost its size in RSS
 DEFAULT_MAX_FIELD_CHARS = 1 << 16  # far above any URL a browser sends (about 2 KB to 64 KB)
@@ -96,11 +96,21 @@ def _split_quoted(line: str, delimiter: str) -> list[str]:
             return fields
 
 
+_Chars = TypeVar("_Chars", str, bytes)
+_Chars_co = TypeVar("_Chars_co", str, bytes, covariant=True)
+
+
+class LineSource(Protocol[_Chars_co]):
+    """A text or binary stream, as far as :func:`bounded_lines` reads it."""
+
+    def readline(self, size: int, /) -> _Chars_co: ...
+
+
 class _CrlfKept:
     """``stream.readline(size)``, except that the ``\\n`` of a ``\\r\\n`` the size limit cut in two is
     not taken for a blank line of its own (``\\r`` then ``\\n`` is one line end, never two)."""
 
-    def __init__(self, stream: IO[str]):
+    def __init__(self, stream: IO[str]) -> None:
         self._stream, self._cut_after_cr = stream, False
 
     def readline(self, size: int) -> str:
@@ -111,16 +121,18 @@ class _CrlfKept:
         return line
 
 
-def _bounded_line(stream: IO[str], max_line_chars: int) -> tuple[str, bool] | None:
-    """The next line without its end, and whether it was too long (then cut, the rest read past)."""
-    line = stream.readline(max_line_chars + 1)
-    if not line:
-        return None
-    if len(line) > max_line_chars and not line.endswith(("\n", "\r")):  # a lone \r ends a line too
-        while (rest := stream.readline(max_line_chars)) and not rest.endswith(("\n", "\r")):
-            pass
-        return line[:_SHOWN], True
-    return line.removesuffix("\n").removesuffix("\r"), False
+def bounded_lines(stream: LineSource[_Chars], max_chars: int,
+                  line_ends: tuple[_Chars, ...]) -> Iterator[tuple[_Chars, bool]]:
+    """Each line of ``stream`` as read (its end kept), and whether it is over ``max_chars`` characters
+    (bytes, for a binary stream) before its end: then only its first ``max_chars + 1`` are given and
+    the rest is read past, so a line costs about ``max_chars`` of memory whatever its length.
+    Every bounded line reader uses it: CSV (:func:`read_lines`), URL lists (``batch``), JSON lines."""
+    while line := stream.readline(max_chars + 1):
+        too_long = len(line) > max_chars and not line.endswith(line_ends)
+        if too_long:
+            while (rest := stream.readline(max_chars)) and not rest.endswith(line_ends):
+                pass
+        yield line, too_long
 
 
 def read_lines(stream: IO[str], *, delimiter: str = ",", max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
@@ -128,15 +140,12 @@ def read_lines(stream: IO[str], *, delimiter: str = ",", max_line_chars: int = D
     """Every line of a text stream (opened with ``newline=""``) as a :class:`Line`, in order.
 
     A blank line has ``fields == []``; what a blank line means is the caller's rule."""
-    stream = _CrlfKept(stream)
-    for number in itertools.count(first_line):
-        read = _bounded_line(stream, max_line_chars)
-        if read is None:
-            return
-        text, too_long = read
+    lines = bounded_lines(_CrlfKept(stream), max_line_chars, ("\n", "\r"))  # a lone \r ends a line too
+    for number, (line, too_long) in enumerate(lines, first_line):
         if too_long:
-            yield Line(number, None, f"line longer than {max_line_chars:,} characters", text)
+            yield Line(number, None, f"line longer than {max_line_chars:,} characters", line[:_SHOWN])
             continue
+        text = line.removesuffix("\n").removesuffix("\r")
         if not text:
             yield Line(number, [], None, text)
             continue

@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 import shlex
 import unicodedata
+from typing import TypeVar
 
 __all__ = ["csv_cell", "csv_uncell", "shell_command", "terminal", "visible"]
 
 # controls (C0, DEL, C1), format (bidi, zero-width, BOM), surrogates, private use, unassigned,
 # and the line / paragraph separators
 _HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_Cell = TypeVar("_Cell")
 
 
 def visible(ch: str) -> str | None:
@@ -36,7 +38,7 @@ def visible(ch: str) -> str | None:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
-def terminal(value, *, newlines: bool = False) -> str:
+def terminal(value: object, *, newlines: bool = False) -> str:
     """``value`` as text that prints as what it is: every control, bidi and invisible format
     character (``\\r``, ESC, ``\\x9b``, U+202E, U+2066, U+200B, NUL ...) becomes its escape, so
     no URL can erase, overwrite, recolour or reorder the line it is printed on. ``newlines=True``
@@ -55,7 +57,7 @@ def terminal(value, *, newlines: bool = False) -> str:
     return "".join(out)
 
 
-def shell_command(*words) -> str:
+def shell_command(*words: object) -> str:
     """A command a person may copy into a shell: each word made visible (:func:`terminal`), then
     quoted (``shlex.quote``), so a hostile value (``1.0.0 && curl ... | sh #``) stays one inert argument."""
     return " ".join(shlex.quote(terminal(word)) for word in words)
@@ -67,7 +69,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
-def csv_cell(value):
+def csv_cell(value: _Cell) -> _Cell | str:
     """A text cell a spreadsheet shows as text: one starting with ``=``, ``+``, ``-``, ``@``, tab or
     CR (a formula: ``=HYPERLINK(...)``, ``@SUM(1)``, ``-2+3+cmd|' /C calc'!A0``) gets a leading
     ``'``; so does one starting with ``'``, so :func:`csv_uncell` gives back exactly what was
@@ -78,6 +80,6 @@ def csv_cell(value):
     return value
 
 
-def csv_uncell(value):
+def csv_uncell(value: _Cell) -> _Cell | str:
     """The inverse of :func:`csv_cell`."""
     return value[1:] if isinstance(value, str) and value.startswith("'") else value

@@ -44,7 +44,7 @@ def tag_of(version: str) -> str:
     return f"{TAG_PREFIX}{version}"
 
 
-def version_key(version: str) -> tuple:
+def version_key(version: str) -> tuple[int, int, int, int, str]:
     """Sort key for any version string a log or manifest carries: release versions in numeric order
     (1.10.0 after 1.9.0, the order of :class:`Version`), one with a ``-``/``+`` suffix right after its
     release (1.9.0-rc1 between 1.9.0 and 1.10.0), then anything else, as text."""
