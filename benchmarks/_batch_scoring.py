@@ -1,7 +1,7 @@
 """Batch scoring at scale: `score --file urls.txt --output x.parquet` timed as a user runs it.
 
 The input is generated here (never committed): the test split's URLs, cycled to N lines, in
-``build/bench-batch/``. Each run is a subprocess of the product's command line; a poller sums the RSS
+the BENCH_BATCH scratch folder (pipeline/paths.py). Each run is a subprocess of the product's command line; a poller sums the RSS
 of its process tree (the scorer and its workers; shared library pages are counted once per process,
 so this is an upper bound) every 0.2 s, and CPU time is the children's rusage (workers included: the
 scorer waits for them). The parallel modes are compared on the same smaller file in the same run, so
@@ -16,8 +16,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from _process_tree import TreePoller
+from benchmarks._common import Log
+from benchmarks._process_tree import TreePoller
+from phishing_url_detector.batch import DEFAULT_PARALLEL, default_workers
 
 MODES = (("processes", None), ("threads", None), ("intra-op", None), ("single", 1))  # (parallel, workers)
 
@@ -39,7 +42,7 @@ def url_file(path: Path, n: int, urls: list[str]) -> Path:
     return path
 
 
-def run_score(onnx: Path, src: Path, out: Path, n: int, parallel: str, workers: int | None) -> dict:
+def run_score(onnx: Path, src: Path, out: Path, n: int, parallel: str, workers: int | None) -> dict[str, Any]:
     """One `phishing-url-detector score --file src --output out` run: wall, CPU, peak RSS, rows."""
     cmd = [sys.executable, "-m", "phishing_url_detector", "score", "--allow-unverified", "--model", str(onnx),
            "--file", str(src), "--output", str(out), "--json"]
@@ -71,10 +74,8 @@ def run_score(onnx: Path, src: Path, out: Path, n: int, parallel: str, workers: 
             "load_average_after": round(os.getloadavg()[0], 2)}
 
 
-def run_batch(onnx: Path, urls: list[str], workdir: Path, cfg: dict, log) -> dict:
+def run_batch(onnx: Path, urls: list[str], workdir: Path, cfg: dict[str, Any], log: Log) -> dict[str, Any]:
     """The ``batch`` section: every mode on ``batch_compare_urls``, the default on ``batch_urls``."""
-    from phishing_url_detector.batch import DEFAULT_PARALLEL, default_workers
-
     compare_n, big_n = cfg["batch_compare_urls"], cfg["batch_urls"]
     small = url_file(workdir / f"urls-{compare_n}.txt", compare_n, urls)
     runs = []

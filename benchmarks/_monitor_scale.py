@@ -4,24 +4,38 @@ as a subprocess, peak RSS of its whole process tree (a Spark JVM included) and w
     python benchmarks/_monitor_scale.py --rows 10000000            # one DuckDB run
     python benchmarks/bench.py --sections monitor                  # 10M, 100M, Spark vs DuckDB
 
-Logs are written under build/monitor-bench/ (gitignored) and reused when the same size exists.
+Logs are written under the BENCH_MONITOR scratch folder (pipeline/paths.py; gitignored) and reused when the
+same size exists.
 """
 from __future__ import annotations
 
 import argparse
 import filecmp
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+if not __package__:  # run as a script (python benchmarks/_monitor_scale.py): make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
-from _process_tree import TreePoller
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-REPO = Path(__file__).resolve().parents[1]
-WORK = REPO / "build" / "monitor-bench"
+from benchmarks._common import (
+    BENCH_MONITOR,
+    LOG,
+    REPO,
+    Log,
+    configure_logging,
+    load_average,
+)
+from benchmarks._process_tree import TreePoller
+
+WORK = BENCH_MONITOR
 CHUNK = 1_000_000
 START_US = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z
 YEAR_US = 366 * 86_400_000_000
@@ -33,9 +47,6 @@ def generate(rows: int, path: Path, seed: int = 0, mixed: bool = False) -> Path:
     """``rows`` scored URLs over 2024 in time order: timestamp (UTC, microseconds), model_version,
     score (float32, as the product logs it); 1.1.0 shadows 1.0.0 from June and replaces it in
     September. ``mixed`` adds a verdict column and a few bad rows (for the engine comparison)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     rng = np.random.default_rng(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -64,7 +75,7 @@ def generate(rows: int, path: Path, seed: int = 0, mixed: bool = False) -> Path:
 
 
 def run_monitor(log: Path, out: Path, engine: str = "duckdb", window: str = "7D", poll_s: float = 0.1,
-                extra: tuple[str, ...] = ()) -> dict:
+                extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """``python -m pipeline monitor`` on ``log``; wall time, CPU time and peak RSS of its process tree."""
     out.mkdir(parents=True, exist_ok=True)
     params = out / "params.yaml"
@@ -91,22 +102,24 @@ def log_for(rows: int, mixed: bool = False, work: Path = WORK) -> Path:
     return path
 
 
-def scale_run(rows: int, log=print, work: Path = WORK) -> dict:
+def scale_run(rows: int, log: Log = LOG.info, work: Path = WORK) -> dict[str, Any]:
     """The DuckDB monitor on ``rows`` rows, with the log's size."""
     path = log_for(rows, work=work)
     log(f"monitor: {rows:,} rows ({path.stat().st_size / 2**20:,.0f} MB Parquet) on duckdb")
     result = run_monitor(path, work / f"out-{rows}")
     return {"rows": rows, "log_mb": round(path.stat().st_size / 2**20, 1), **result,
-            "load_average_after": [round(x, 2) for x in os.getloadavg()]}
+            "load_average_after": load_average()}
 
 
-def engines_run(rows: int, windows: tuple[str, ...] = ("7D", "1M"), log=print, work: Path = WORK) -> dict:
+def engines_run(rows: int, windows: tuple[str, ...] = ("7D", "1M"), log: Log = LOG.info,
+                work: Path = WORK) -> dict[str, Any]:
     """DuckDB and Spark local on the same mixed log: time, and whether monitor.json and rejects.csv
     are byte-identical."""
     path = log_for(rows, mixed=True, work=work)
-    runs, same = [], {}
+    runs: list[dict[str, Any]] = []
+    same: dict[str, dict[str, bool]] = {}
+    outs: dict[str, Path] = {}
     for window in windows:
-        outs = {}
         for engine in ("duckdb", "spark"):
             log(f"monitor: {rows:,} rows, window {window}, {engine}")
             out = work / f"engines-{rows}-{window}-{engine}"
@@ -116,10 +129,10 @@ def engines_run(rows: int, windows: tuple[str, ...] = ("7D", "1M"), log=print, w
                         for name in ("monitor.json", "rejects.csv")}
     rejected = json.loads((outs["duckdb"] / "monitor.json").read_text())["input"]["rows_rejected"]
     return {"rows": rows, "rows_rejected": rejected, "runs": runs, "identical": same,
-            "load_average_after": [round(x, 2) for x in os.getloadavg()]}
+            "load_average_after": load_average()}
 
 
-def run_section(cfg: dict, log=print, work: Path = WORK) -> dict:
+def run_section(cfg: dict[str, Any], log: Log = LOG.info, work: Path = WORK) -> dict[str, Any]:
     """bench.py's ``monitor`` section: the DuckDB sizes, then Spark vs DuckDB."""
     scale = [scale_run(rows, log, work) for rows in cfg["monitor_rows"]]
     engines = engines_run(cfg["monitor_engine_rows"], log=log, work=work)
@@ -127,12 +140,13 @@ def run_section(cfg: dict, log=print, work: Path = WORK) -> dict:
             "bar": {"rows": 100_000_000, "peak_rss_mb": 2048, "wall_s": 60}}
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--engines", action="store_true", help="compare Spark local with DuckDB instead")
     args = ap.parse_args(argv)
-    result = engines_run(args.rows) if args.engines else scale_run(args.rows)
+    log = configure_logging("monitor-bench")
+    result = engines_run(args.rows, log=log) if args.engines else scale_run(args.rows, log)
     print(json.dumps(result, indent=2))
     return 0
 

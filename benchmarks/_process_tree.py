@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any, Self
+
+import psutil
 
 
 class TreePoller:
     """Polls ``pid`` and its descendants every ``interval`` seconds until the ``with`` block ends."""
 
     def __init__(self, pid: int, interval: float = 0.1):
-        import psutil
-
         self.psutil, self.root, self.interval = psutil, psutil.Process(pid), interval
         self.peak = 0  # bytes, summed over the tree
         self.cpu: dict[int, float] = {}  # pid -> user+system seconds
@@ -30,18 +31,18 @@ class TreePoller:
     def cpu_s(self) -> float:
         return sum(self.cpu.values())
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
 
-    def on_process(self, process, rss: int, now: float) -> None:
+    def on_process(self, process: Any, rss: int, now: float) -> None:
         """Hook for subclasses: called for each live process at each poll."""
 
-    def _loop(self):
+    def _loop(self) -> None:
         while not self._stop.is_set():
             now = time.perf_counter()
             try:

@@ -8,28 +8,32 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import os
+import json
 import random
 import re
+import resource
 import shutil
 import string
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from _process_tree import TreePoller
+import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks._common import LOG, REPO, Log, Progress, load_average, merged, venv_env
+from benchmarks._process_tree import TreePoller
+from pipeline import paths
+from pipeline.common import load_params
+from pipeline.training import sources
 
 
 def raw_files(work: Path) -> list[str]:
     """Every raw file the pipeline in ``work`` reads (params.yaml ``data``)."""
-    from pipeline.common import load_params
-    from pipeline.training.sources import raw_files as files
-
-    return files(load_params(work / "params.yaml"))
+    return sources.raw_files(load_params(work / paths.PARAMS))
 
 
 # --------------------------------------------------------------------------- scratch copies
@@ -60,10 +64,8 @@ def snapshot(dest: Path, repo: Path = REPO) -> Path:
 
 def cached_outputs(repo: Path = REPO) -> set[str]:
     """Paths of the dvc.yaml outputs (outs, metrics, plots) that DVC caches, i.e. git must not track."""
-    import yaml
-
     cached = set()
-    for stage in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].values():
+    for stage in yaml.safe_load((repo / paths.DVC_YAML).read_text())["stages"].values():
         for entry in (e for kind in ("outs", "metrics", "plots") for e in stage.get(kind, [])):
             path, options = next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
             if (options or {}).get("cache", True):
@@ -71,15 +73,8 @@ def cached_outputs(repo: Path = REPO) -> set[str]:
     return cached
 
 
-def env_with_venv() -> dict:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.pop("PYTHONPATH", None)
-    return env
-
-
-def dvc(work: Path, *args, check=True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=work, env=env_with_venv(), check=check,
+def dvc(work: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=work, env=venv_env(), check=check,
                           capture_output=True, text=True)
 
 
@@ -105,9 +100,9 @@ class Perturber:
     Variants are unique (dedup would otherwise quarantine them) and never equal an original URL.
     """
 
-    def __init__(self, urls, labels, seed: int):
+    def __init__(self, urls: Sequence[str], labels: Sequence[str], seed: float):
         self.rng = random.Random(seed)
-        self.words = {}
+        self.words: dict[str, list[str]] = {}
         for lab in ("0", "1"):
             sample = [u for u, lab_ in zip(urls, labels) if lab_ == lab][:20000]
             words = [w.lower() for u in sample for w in _WORDS_RE.findall(u)]
@@ -115,12 +110,13 @@ class Perturber:
             self.words[lab] = words or ["index"]
         self.alnum = string.ascii_lowercase + string.digits
 
-    def _word(self, label):
+    def _word(self, label: str) -> str:
         return self.rng.choice(self.words.get(label) or self.words["0"])
 
     def variant(self, url: str, label: str) -> str:
         r = self.rng
         m = _SCHEME_RE.match(url)
+        assert m is not None  # every part of the pattern is optional: it matches any string
         scheme, host, rest = (m.group(1) or ""), m.group(2), m.group(3)
         edits = r.sample(range(6), k=r.choice((1, 1, 2, 2, 3)))
         for e in edits:
@@ -158,7 +154,7 @@ class Perturber:
                     segs[k] = self._word(label) + (segs[k][segs[k].rfind("."):] if "." in segs[k] else "")
                 else:
                     segs.append(self._word(label))
-                rest = "/".join(segs if segs[0] == "" or not segs[0] else segs) + tail
+                rest = "/".join(segs) + tail
                 if rest and not rest.startswith(("/", "?", "#", ":")):
                     rest = "/" + rest
             elif e == 4 and _DIGITS_RE.search(url):  # digit runs
@@ -175,13 +171,13 @@ class Perturber:
         return scheme + host + rest
 
 
-def write_scaled(src: Path, dst: Path, factor: float, seed: int) -> dict:
+def write_scaled(src: Path, dst: Path, factor: float, seed: float) -> dict[str, Any]:
     """``dst`` = all rows of ``src`` + (factor-1) x len(src) perturbed copies of random real rows."""
     with gzip.open(src, "rt", encoding="utf-8", errors="surrogateescape", newline="") as fh:
         rows = list(csv.reader(fh))
     header, body = rows[0], rows[1:]
     ui, li = header.index("url"), header.index("label")
-    extra = int(round((factor - 1) * len(body)))
+    extra = round((factor - 1) * len(body))
     pert = Perturber([r[ui] for r in body], [r[li] for r in body], seed)
     seen = {r[ui] for r in body}
     rng = random.Random(seed + 1)
@@ -215,13 +211,13 @@ class TreeMonitor(TreePoller):
 
     def __init__(self, pid: int, interval: float = 0.1):
         super().__init__(pid, interval)
-        self.stages: dict[str, dict] = {}
+        self.stages: dict[str, dict[str, Any]] = {}
 
     @property
     def peak_total(self) -> int:
         return self.peak
 
-    def on_process(self, process, rss: int, now: float) -> None:
+    def on_process(self, process: Any, rss: int, now: float) -> None:
         try:
             cmd = process.cmdline()
         except self.psutil.Error:
@@ -240,13 +236,11 @@ class TreeMonitor(TreePoller):
         s["peak_rss"] = max(s["peak_rss"], rss)
 
 
-def timed_repro(work: Path, *args) -> dict:
+def timed_repro(work: Path, *args: str) -> dict[str, Any]:
     """Run ``dvc repro *args``; wall time, per-stage wall/peak RSS, stages that ran."""
-    import resource
-
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", *args], cwd=work, env=env_with_venv(),
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", *args], cwd=work, env=venv_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     with TreeMonitor(proc.pid) as mon:
         output, _ = proc.communicate()
@@ -258,23 +252,22 @@ def timed_repro(work: Path, *args) -> dict:
     ran = re.findall(r"Running stage '([^']+)'", output)
     stages = {name: {"wall_s": round(s["end"] - s["start"], 2), "peak_rss_mb": round(s["peak_rss"] / 2**20, 1),
                      "cpu_s": round(s["cpu"], 2)} for name, s in mon.stages.items()}
-    load = [round(x, 2) for x in os.getloadavg()]
-    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "load_average_after": load, "stages_run": ran,
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "load_average_after": load_average(), "stages_run": ran,
             "stages": stages,
             "peak_rss_tree_mb": round(mon.peak_total / 2**20, 1)}
 
 
-def fit_exponent(rows, seconds) -> float | None:
+def fit_exponent(rows: Sequence[float], seconds: Sequence[float]) -> float | None:
     """b in time = a * rows^b (least squares in log-log)."""
-    rows, seconds = np.asarray(rows, float), np.asarray(seconds, float)
-    ok = (rows > 0) & (seconds > 0)
+    x, y = np.asarray(rows, float), np.asarray(seconds, float)
+    ok = (x > 0) & (y > 0)
     if ok.sum() < 2:
         return None
-    return float(np.polyfit(np.log(rows[ok]), np.log(seconds[ok]), 1)[0])
+    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
 
 
 # --------------------------------------------------------------------------- sections
-def _base_workdir(root: Path, params_override=None, raw_source: Path | None = None) -> Path:
+def _base_workdir(root: Path, params_override: dict[str, Any] | None = None, raw_source: Path | None = None) -> Path:
     """A snapshot with its raw data: pulled from the DVC remote, or copied from ``raw_source`` (by file name)."""
     work = snapshot(root / "base")
     if params_override:
@@ -287,35 +280,24 @@ def _base_workdir(root: Path, params_override=None, raw_source: Path | None = No
     return work
 
 
-def merged(base: dict, override: dict) -> dict:
-    """A copy of ``base`` with ``override`` merged in (nested mappings merged, anything else replaced)."""
-    out = dict(base)
-    for k, v in override.items():
-        out[k] = merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def override_params(work: Path, override: dict) -> None:
-    import yaml
-
-    path = work / "params.yaml"
+def override_params(work: Path, override: dict[str, Any]) -> None:
+    path = work / paths.PARAMS
     path.write_text(yaml.safe_dump(merged(yaml.safe_load(path.read_text()), override), sort_keys=False))
 
 
-def run_scaling(root: Path, factors=(1, 3, 10), params_override=None, raw_source: Path | None = None,
-                log=print, progress=None, previous=None) -> dict:
+def run_scaling(root: Path, factors: Sequence[float] = (1, 3, 10), params_override: dict[str, Any] | None = None,
+                raw_source: Path | None = None, log: Log = LOG.info, progress: Progress | None = None,
+                previous: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """``dvc repro --force`` at each data factor; per-stage wall time and peak RSS; fitted exponents."""
-    import json
-
     base = _base_workdir(root, params_override, raw_source)
-    runs = []
+    runs: list[dict[str, Any]] = []
     for factor in factors:
         work = root / f"x{factor}"
         if work.exists():
             shutil.rmtree(work)
         shutil.copytree(base, work, symlinks=True)
         t0 = time.perf_counter()
-        data = []
+        data: list[dict[str, Any]] = []
         if factor < 1:  # smaller data: the pipeline's own seeded subsample of every source
             override_params(work, {"data": {"sample_fraction": float(factor)}})
         elif factor != 1:
@@ -326,7 +308,7 @@ def run_scaling(root: Path, factors=(1, 3, 10), params_override=None, raw_source
         gen_s = time.perf_counter() - t0
         log(f"scaling x{factor}: data ready ({gen_s:.0f}s), dvc repro --force ...")
         result = timed_repro(work, "--force")
-        report = json.loads((work / "reports/data_report.json").read_text())
+        report = json.loads((work / paths.DATA_REPORT).read_text())
         result.update({"factor": factor, "data_generation_s": round(gen_s, 1), "scaled_files": data,
                        "raw_rows": sum(s["raw_rows"] for s in report["sources"].values()),
                        "clean_rows": report["clean_rows"],
@@ -343,7 +325,7 @@ def run_scaling(root: Path, factors=(1, 3, 10), params_override=None, raw_source
     done = {r["factor"] for r in runs}
     runs += [r for r in (previous or []) if r["factor"] not in done]
     runs.sort(key=lambda r: r["factor"])
-    exponents = {}
+    exponents: dict[str, float | None] = {}
     if len(runs) >= 2:
         rows = [r["clean_rows"] for r in runs]
         exponents["total"] = fit_exponent(rows, [r["wall_s"] for r in runs])
@@ -355,11 +337,10 @@ def run_scaling(root: Path, factors=(1, 3, 10), params_override=None, raw_source
             "note": "per-stage wall time and RSS from polling the dvc process tree every 0.1 s"}
 
 
-def run_ci(root: Path, params_override=None, raw_source: Path | None = None, log=print,
-           work: Path | None = None, noop_runs: int = 3) -> dict:
+def run_ci(root: Path, params_override: dict[str, Any] | None = None, raw_source: Path | None = None,
+           log: Log = LOG.info, work: Path | None = None, noop_runs: int = 3) -> dict[str, Any]:
     """No-op ``dvc repro`` and a params change that only affects evaluation (evaluate.seed)."""
-    import yaml
-
+    build: dict[str, Any] | None = None
     if work is None:
         work = root / "ci"
         if work.exists():
@@ -368,10 +349,8 @@ def run_ci(root: Path, params_override=None, raw_source: Path | None = None, log
         shutil.copytree(base, work, symlinks=True)
         log("ci: building the cache (dvc repro) ...")
         build = timed_repro(work)
-    else:
-        build = None
     noop = [timed_repro(work) for _ in range(noop_runs)]
-    params = yaml.safe_load((work / "params.yaml").read_text())
+    params = yaml.safe_load((work / paths.PARAMS).read_text())
     override_params(work, {"evaluate": {"seed": int(params["evaluate"]["seed"]) + 1}})
     log("ci: evaluate.seed changed, dvc repro ...")
     changed = timed_repro(work)

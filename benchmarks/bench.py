@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Benchmarks: serving speed of the exported model, pipeline scaling, CI overhead, profiles.
 
     python benchmarks/bench.py                       # everything (make bench), ~1 h on 2 cores
@@ -22,8 +21,8 @@ Sections (``--sections``, comma separated):
   ci        no-op `dvc repro` and a params change that only affects evaluation.
   monitor   `python -m pipeline monitor` on generated Parquet logs of 10M and 100M rows (DuckDB): wall/CPU
             time and peak RSS of the process tree; Spark local vs DuckDB on a ~1M-row log (time, identical
-            monitor.json and rejects.csv). Logs are generated into build/monitor-bench/ (never committed).
-  batch     `score --file --output x.parquet` (a subprocess) on 10M URLs generated into build/: URLs/s,
+            monitor.json and rejects.csv). Logs are generated into a scratch folder (never committed).
+  batch     `score --file --output x.parquet` (a subprocess) on 10M generated URLs: URLs/s,
             per core, peak RSS of the process tree; process pool vs threads vs intra-op vs 1 worker on 1M.
   train-memory  the train stage alone at 1x, 3x, 10x data: peak RSS (by phase), CPU time, power-law and
             linear fits projected to 100x (benchmarks/train_memory.py; --train-baseline REF also measures
@@ -37,27 +36,42 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import datetime as dt
-import fcntl
-import gzip
 import json
-import os
-import platform
-import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-if str(REPO / "benchmarks") not in sys.path:
-    sys.path.insert(0, str(REPO / "benchmarks"))
+if not __package__:  # run as a script (python benchmarks/bench.py): make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd
+
+from benchmarks import _monitor_scale, _scaling, train_memory
+from benchmarks._batch_scoring import run_batch
+from benchmarks._common import (
+    BENCH_BATCH,
+    BENCH_TRAIN_MEMORY,
+    REPO,
+    RESULTS_DIR,
+    Log,
+    configure_logging,
+    repo_params,
+    seconds_since,
+)
+from benchmarks._inputs import Inputs, load_inputs
+from benchmarks._levers import run_candidates, run_levers
+from benchmarks._profile import run_profile
+from benchmarks._results import merge_results
+from benchmarks._serving import run_serving
+from benchmarks._smoke import SMOKE_TRAIN, smoke_pipeline_params, smoke_raw
+from pipeline import paths
 
 SECTIONS = ("serving", "levers", "candidates", "profile", "scaling", "ci", "train-memory", "monitor", "batch")
-DEFAULT_OUT = REPO / "benchmarks"
+SERVING_SECTIONS: dict[str, Callable[[Inputs, dict[str, Any], Log], dict[str, Any]]] = {
+    "serving": run_serving, "levers": run_levers, "profile": run_profile, "candidates": run_candidates}
 
 
 # --------------------------------------------------------------------------- configuration
@@ -84,108 +98,17 @@ SMOKE = {
     "batch_compare_urls": 3000, "batch_urls": 6000,
     "train_memory_factors": (1, 2),
 }
-# A small model for --smoke (params['train'] overrides): fits in seconds on a few thousand URLs.
-SMOKE_TRAIN = {"char_tfidf": {"host_features": 300, "path_features": 200, "min_df": 2},
-               "logistic_regression": {"max_iter": 300},
-               "lexical_trees": {"max_iter": 20, "max_leaf_nodes": 15, "min_samples_leaf": 5}}
-
-
-def smoke_train_params(train: dict) -> dict:
-    """``params['train']`` shrunk for smoke runs."""
-    from _scaling import merged
-
-    return merged(train, SMOKE_TRAIN)
-
-
-def smoke_pipeline_params(params: dict) -> dict:
-    """params.yaml overrides for --smoke scaling/ci runs (a few hundred raw rows per source): a small
-    model, small refits (one backtest cut-off, one month ahead), few bootstrap resamples."""
-    refits = {"max_train_rows": 1000, "n_jobs": 1}
-    return {"train": SMOKE_TRAIN,
-            "leave_one_source_out": {**refits, "max_test_rows": 500},
-            "backtest": {**refits, "cutoffs": params["backtest"]["cutoffs"][-1:], "horizon_months": 1},
-            "evaluate": {"bootstrap_resamples": 10},
-            "export": {"parity_batch_sizes": [1, 64]}}
-
-
-# --------------------------------------------------------------------------- machine facts
-def machine_facts() -> dict:
-    from importlib import metadata
-
-    cpu = platform.processor()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_gb = None
-    with contextlib.suppress(OSError, ValueError):
-        kb = next(int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal"))
-        mem_gb = round(kb / 2**20, 1)
-    libs = {}
-    for name in ("numpy", "scikit-learn", "onnx", "onnxruntime", "skl2onnx", "dvc", "pandas"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            libs[name] = metadata.version(name)
-    import subprocess
-
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                                capture_output=True, text=True).stdout.strip())
-    return {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "host": platform.node(),
-            "cpu": cpu, "logical_cpus": os.cpu_count(), "memory_gb": mem_gb, "os": platform.platform(),
-            "python": platform.python_version(), "libraries": libs,
-            "git": f"{commit}{' (dirty)' if dirty else ''}", "load_average": [round(x, 2) for x in os.getloadavg()]}
-
-
-# --------------------------------------------------------------------------- results file
-@contextlib.contextmanager
-def _locked(path: Path):
-    """Serialise writers of results.json (sections may run in parallel) by locking its directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def merge_results(out_dir: Path, section: str, payload: dict, smoke: bool) -> dict:
-    """Store one section's numbers in results.json (other sections are kept) and re-render RESULTS.md."""
-    path = out_dir / "results.json"
-    with _locked(path):
-        doc = json.loads(path.read_text()) if path.exists() else {"sections": {}}
-        payload = {**payload, "machine": machine_facts(), "smoke": smoke}
-        doc["sections"][section] = payload
-        doc["updated"] = payload["machine"]["date"]
-        path.write_text(json.dumps(doc, indent=2, sort_keys=True, default=_json_default) + "\n")
-        from _report import render
-
-        (out_dir / "RESULTS.md").write_text(render(doc))
-    return doc
-
-
-def _json_default(o):
-    import numpy as np
-
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, (tuple, set)):
-        return list(o)
-    raise TypeError(type(o))
 
 
 # --------------------------------------------------------------------------- CLI
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {SECTIONS}")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (what the test suite runs)")
-    ap.add_argument("--out-dir", type=Path, default=DEFAULT_OUT, help="where results.json and RESULTS.md go")
-    ap.add_argument("--model", type=Path, default=REPO / "models/model.joblib")
-    ap.add_argument("--onnx", type=Path, default=REPO / "dist/phishing-url-detector.onnx")
-    ap.add_argument("--prepared", type=Path, default=REPO / "data/prepared")
+    ap.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="where results.json and RESULTS.md go")
+    ap.add_argument("--model", type=Path, default=REPO / paths.MODEL)
+    ap.add_argument("--onnx", type=Path, default=REPO / paths.ONNX)
+    ap.add_argument("--prepared", type=Path, default=REPO / paths.PREPARED)
     ap.add_argument("--baseline-onnx", type=Path, default=None,
                     help="serving: also time this graph (e.g. an export by an older checkout) in the reconciliation")
     ap.add_argument("--workdir", type=Path, default=None, help="scratch dir for scaling/ci (default: a temp dir)")
@@ -202,11 +125,10 @@ def main(argv=None) -> int:
     cfg = dict(SMOKE if args.smoke else FULL)
     if args.factors:
         cfg["scaling_factors"] = tuple(float(f) if "." in f else int(f) for f in args.factors.split(","))
-    log = lambda msg: print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
+    log = configure_logging("bench")
     inputs = None
-    if {"serving", "levers", "candidates", "profile"} & set(sections):
-        inputs = load_inputs(args, cfg)
+    if set(SERVING_SECTIONS) & set(sections):
+        inputs = load_inputs(args.model, args.onnx, args.prepared, args.smoke, args.baseline_onnx)
     for section in sections:
         log(f"section {section} ...")
         started = time.perf_counter()
@@ -219,165 +141,72 @@ def main(argv=None) -> int:
         elif section == "train-memory":
             result = run_train_memory_section(args, cfg, log)
         else:
-            result = SECTION_FUNCS[section](inputs, cfg, log)
-        result["section_wall_s"] = round(time.perf_counter() - started, 1)
+            assert inputs is not None  # loaded above for every serving section
+            result = SERVING_SECTIONS[section](inputs, cfg, log)
+        result["section_wall_s"] = seconds_since(started)
         merge_results(args.out_dir, section, result, args.smoke)
         log(f"section {section} done in {result['section_wall_s']:.0f}s -> {args.out_dir / 'RESULTS.md'}")
     return 0
 
 
-def run_pipeline_section(section: str, args, cfg: dict, log) -> dict:
-    import _scaling
-
-    from pipeline.common import load_params
-
-    params = load_params(REPO / "params.yaml")
+def run_pipeline_section(section: str, args: argparse.Namespace, cfg: dict[str, Any], log: Log) -> dict[str, Any]:
+    """``scaling`` or ``ci`` (benchmarks/_scaling.py) in --workdir or a temporary directory."""
+    params = repo_params()
     override = smoke_pipeline_params(params) if args.smoke else None
     with contextlib.ExitStack() as stack:
         root = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         root.mkdir(parents=True, exist_ok=True)
         raw = smoke_raw(root / "smoke-raw", params) if args.smoke else None
         if section == "scaling":
-            previous = []
-            results = args.out_dir / "results.json"
-            if args.keep_runs and results.exists():  # factors measured earlier (e.g. a long 10x run)
-                previous = json.loads(results.read_text())["sections"].get("scaling", {}).get("runs", [])
-
-            def progress(partial):  # keep what is measured even if a long factor is interrupted
-                merge_results(args.out_dir, "scaling", {**partial, "runs": partial["runs"] + [
-                    r for r in previous if r["factor"] not in {x["factor"] for x in partial["runs"]}],
-                    "note": "partial"}, args.smoke)
-            return _scaling.run_scaling(root / "scaling", cfg["scaling_factors"], override, raw, log, progress,
-                                        previous)
+            return _scaling_section(root, args, cfg, override, raw, log)
         built = root / "scaling" / "x1"  # reuse the 1x scaling run's work dir: its cache is complete
-        work = built if (built / "dvc.lock").exists() and (built / "models").exists() else None
+        work = built if (built / paths.DVC_LOCK).exists() and (built / "models").exists() else None
         return _scaling.run_ci(root / "ci", override, raw, log, work=work, noop_runs=1 if args.smoke else 3)
 
 
-def run_monitor_section(args, cfg: dict, log) -> dict:
-    """The monitor at 10M and 100M rows, and Spark local vs DuckDB (benchmarks/_monitor_scale.py)."""
-    import _monitor_scale
+def _scaling_section(root: Path, args: argparse.Namespace, cfg: dict[str, Any], override: dict[str, Any] | None,
+                     raw: Path | None, log: Log) -> dict[str, Any]:
+    previous: list[dict[str, Any]] = []
+    results = args.out_dir / "results.json"
+    if args.keep_runs and results.exists():  # factors measured earlier (e.g. a long 10x run)
+        previous = json.loads(results.read_text())["sections"].get("scaling", {}).get("runs", [])
 
+    def progress(partial: dict[str, Any]) -> None:  # keep what is measured even if a long factor is interrupted
+        measured = {x["factor"] for x in partial["runs"]}
+        runs = partial["runs"] + [r for r in previous if r["factor"] not in measured]
+        merge_results(args.out_dir, "scaling", {**partial, "runs": runs, "note": "partial"}, args.smoke)
+    return _scaling.run_scaling(root / "scaling", cfg["scaling_factors"], override, raw, log, progress, previous)
+
+
+def run_monitor_section(args: argparse.Namespace, cfg: dict[str, Any], log: Log) -> dict[str, Any]:
+    """The monitor at 10M and 100M rows, and Spark local vs DuckDB (benchmarks/_monitor_scale.py)."""
     work = args.workdir / "monitor" if args.workdir else _monitor_scale.WORK
     return _monitor_scale.run_section(cfg, log, work)
-def run_batch_section(args, cfg: dict, log) -> dict:
-    """Batch scoring of generated URL files (build/bench-batch/, or --workdir) with the exported model."""
-    import pandas as pd
-    from _batch_scoring import run_batch
 
-    urls = pd.read_parquet(args.prepared / "test.parquet", columns=["url"])["url"].tolist()
-    workdir = (args.workdir or REPO / "build") / "bench-batch"
+
+def run_batch_section(args: argparse.Namespace, cfg: dict[str, Any], log: Log) -> dict[str, Any]:
+    """Batch scoring of generated URL files (the BENCH_BATCH scratch folder, or --workdir) with the exported model."""
+    urls = pd.read_parquet(args.prepared / paths.TEST.name, columns=["url"])["url"].tolist()
+    workdir = args.workdir / BENCH_BATCH.name if args.workdir else BENCH_BATCH
     return run_batch(args.onnx, urls, workdir, cfg, log)
-def run_train_memory_section(args, cfg: dict, log) -> dict:
-    """The train stage alone at each factor (benchmarks/train_memory.py); scaled data kept in build/ for reuse."""
-    import train_memory
 
+
+def run_train_memory_section(args: argparse.Namespace, cfg: dict[str, Any], log: Log) -> dict[str, Any]:
+    """The train stage alone at each factor (benchmarks/train_memory.py); scaled data kept for reuse."""
     with contextlib.ExitStack() as stack:
         if args.workdir or args.smoke:
-            root = (args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))) / "train-memory"
+            scratch = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+            root = scratch / BENCH_TRAIN_MEMORY.name
         else:
-            root = train_memory.DEFAULT_WORKDIR
+            root = BENCH_TRAIN_MEMORY
         raw, override = None, train_memory.SHORT_FITS
         if args.smoke:
-            from pipeline.common import load_params
-
-            raw, override = smoke_raw(root / "smoke-raw", load_params(REPO / "params.yaml")), SMOKE_TRAIN
+            raw, override = smoke_raw(root / "smoke-raw", repo_params()), SMOKE_TRAIN
         factors = tuple(int(f) for f in args.factors.split(",")) if args.factors else cfg["train_memory_factors"]
         return train_memory.run_train_memory(
             factors, root, override, raw, args.train_baseline, log=log,
             progress=lambda partial: merge_results(args.out_dir, "train-memory", partial, args.smoke))
 
-
-def smoke_raw(dest: Path, params: dict, per_label: int = 150) -> Path:
-    """A tiny version of every raw file params.yaml names: a seeded sample of up to ``per_label`` rows per label."""
-    from pipeline.training.sources import out_of_source, training_sources
-
-    dest.mkdir(parents=True, exist_ok=True)
-    for source in [*training_sources(params), out_of_source(params)]:
-        for rel in source.files:
-            name = Path(rel).name
-            header, rows = _read_csv(_smoke_source(source.name, rel))
-            by_label = {}
-            for row in rows:
-                by_label.setdefault(row[header.index("label")], []).append(row)
-            rng = random.Random(name)
-            picked = [row for label in sorted(by_label)
-                      for row in rng.sample(by_label[label], min(per_label, len(by_label[label])))]
-            with gzip.open(dest / name, "wt", encoding="utf-8", newline="") as fh:
-                csv.writer(fh, lineterminator="\n").writerows([header, *picked])
-    return dest
-
-
-def _smoke_source(source: str | None, rel: str) -> Path:
-    """The tests/data sample of raw file ``rel`` (``<file>_sample.csv``, else ``<source>_sample.csv``: a monthly
-    shard `ingest` added has no sample of its own, and its source's stands in) when there is one, else the
-    raw file itself (DVC-pulled)."""
-    samples = REPO / "tests" / "data"
-    candidates = [samples / Path(rel).name.replace(".csv.gz", "_sample.csv"),
-                  *([samples / f"{source}_sample.csv"] if source else []), REPO / rel]
-    for path in candidates:
-        if path.exists():
-            return path
-    raise FileNotFoundError(f"--smoke needs one of {[str(c.relative_to(REPO)) for c in candidates]} "
-                            f"(`dvc pull {rel}.dvc`)")
-
-
-def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as fh:
-        header, *rows = csv.reader(fh)
-    return header, rows
-
-
-def load_inputs(args, cfg):
-    """The shipped model, its ONNX export and URLs from the prepared test split."""
-    import joblib
-    import pandas as pd
-    import yaml
-    from _serving import Inputs
-
-    test = pd.read_parquet(args.prepared / "test.parquet", columns=["url", "label"])
-    train = pd.read_parquet(args.prepared / "train.parquet", columns=["url", "label"])
-    future = pd.read_parquet(args.prepared / "future.parquet", columns=["url", "label"])
-    n = 256 if args.smoke else 4096
-    urls = test["url"].sample(n=min(n, len(test)), random_state=0).to_numpy(dtype=object)
-    model = joblib.load(args.model)
-    params = yaml.safe_load((REPO / "params.yaml").read_text())["train"]
-    if args.smoke:  # levers retrain on a slice
-        train = train.sample(n=min(3000, len(train)), random_state=0)
-        test = test.sample(n=min(2000, len(test)), random_state=0)
-        future = future.sample(n=min(1000, len(future)), random_state=0)
-        params = smoke_train_params(params)
-    return Inputs(model=model, onnx_bytes=args.onnx.read_bytes(), urls=urls, train=train, test=test,
-                  train_params=params, model_path=args.model, onnx_path=args.onnx,
-                  baseline_onnx=args.baseline_onnx.read_bytes() if args.baseline_onnx else None, future=future)
-
-
-def _serving(inputs, cfg, log):
-    from _serving import run_serving
-
-    return run_serving(inputs, cfg, log)
-
-
-def _levers(inputs, cfg, log):
-    from _serving import run_levers
-
-    return run_levers(inputs, cfg, log)
-
-
-def _profile(inputs, cfg, log):
-    from _serving import run_profile
-
-    return run_profile(inputs, cfg, log)
-
-
-def _candidates(inputs, cfg, log):
-    from _serving import run_candidates
-
-    return run_candidates(inputs, cfg, log)
-
-
-SECTION_FUNCS: dict = {"serving": _serving, "levers": _levers, "profile": _profile, "candidates": _candidates}
 
 if __name__ == "__main__":
     sys.exit(main())

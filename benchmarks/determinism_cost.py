@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline import determinism as D
+from pipeline import paths
 
 FIT = """
 import json, resource, sys, time
@@ -55,8 +56,8 @@ def variants(base: dict) -> dict[str, dict]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", type=Path, default=ROOT / "data/prepared/train.parquet")
-    ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    ap.add_argument("--train", type=Path, default=ROOT / paths.TRAIN)
+    ap.add_argument("--params", type=Path, default=ROOT / paths.PARAMS)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)

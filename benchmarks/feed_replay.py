@@ -30,14 +30,18 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "client" / "src"))
 
+from phishing_url_detector import Detector
 from phishing_url_detector.contract import normalise_url
+from pipeline import paths
 from pipeline.common import load_params, md_table, write_json
+from pipeline.formatting import count, is_missing, num
 from pipeline.training.feeds import convert, feed_definition
 from pipeline.training.validation import parse_raw_csv, row_problem
 
@@ -79,20 +83,16 @@ def ingest_counts(stdout: str) -> dict:
 def snapshot(tree: Path, dest: Path) -> Path:
     """The release artefacts (ONNX file and manifest) as they are now, to score with later."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("phishing-url-detector.onnx", "manifest.json"):
-        shutil.copy2(tree / "dist" / name, dest / name)
+    for artefact in (paths.ONNX, paths.MANIFEST):
+        shutil.copy2(tree / artefact, dest / artefact.name)
     return dest
 
 
 def recall_on(model_dir: Path, urls: list[str]) -> dict:
     """The product's client on ``urls`` (all phishing): share flagged at the release threshold."""
-    import warnings
-
-    from phishing_url_detector import Detector
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a local build is unverified by design; the warning is expected
-        detector = Detector.from_path(model_dir / "phishing-url-detector.onnx", allow_unverified=True)
+        detector = Detector.from_path(model_dir / paths.ONNX.name, allow_unverified=True)
     scores = [s for s in detector.score(urls) if s.error is None]
     flagged = sum(s.label == 1 for s in scores)
     return {"rows": len(scores), "recall": flagged / len(scores) if scores else None,
@@ -133,7 +133,7 @@ def replay_month(tree: Path, work: Path, feed_name: str, path: Path, following: 
              logs / f"{month}-ingest.log")
     counts = ingest_counts(out)
     sh([sys.executable, "-m", "pipeline", "run"], tree, logs / f"{month}-run.log")
-    run_facts = json.loads((tree / "build/run/run.json").read_text())
+    run_facts = json.loads((tree / paths.RUN_FACTS).read_text())
     sh(["git", "add", "-A", "."], tree)
     sh(["git", "commit", "-q", "-m", f"data: {feed_name} {month} (ingest --feed {feed_name} {path.name})"], tree)
     # Exit 3 is a "worse" verdict: the check fails on the pull request, and a person decides (the
@@ -141,12 +141,12 @@ def replay_month(tree: Path, work: Path, feed_name: str, path: Path, following: 
     # are merged even when they move the held-out numbers; the table says which months needed it.
     sh([sys.executable, "-m", "pipeline", "report", "--base", before], tree, logs / f"{month}-report.log", ok=(0, 3))
     (work / "reviews").mkdir(exist_ok=True)
-    shutil.copy2(tree / "build/review/report.md", work / "reviews" / f"{month}.md")
+    shutil.copy2(tree / paths.REVIEW / "report.md", work / "reviews" / f"{month}.md")
     entry = {"month": month, "file": path.name, "commit": sh(["git", "rev-parse", "HEAD"], tree).strip(),
              "base": before, **counts, "repro_seconds": run_facts.get("repro_seconds"),
              "re_ran": run_facts.get("re_ran"), "seconds": round(time.perf_counter() - started, 1),
-             "review": review_facts(tree / "build/review")}
-    data_report = json.loads((tree / "reports/data_report.json").read_text())
+             "review": review_facts(tree / paths.REVIEW)}
+    data_report = json.loads((tree / paths.DATA_REPORT).read_text())
     entry["quarantined_in_source"] = data_report["sources"].get(feed.source, {}).get("classes", {}).get(
         "phishing", {}).get("quarantined")
     if following is not None:
@@ -159,7 +159,7 @@ def replay_month(tree: Path, work: Path, feed_name: str, path: Path, following: 
 
 def source_counts(tree: Path, commit: str, source: str) -> dict:
     """Clean and quarantined rows of ``source`` in the data report committed at ``commit``."""
-    report = json.loads(sh(["git", "show", f"{commit}:reports/data_report.json"], tree))
+    report = json.loads(sh(["git", "show", f"{commit}:{paths.DATA_REPORT}"], tree))
     entry = report["sources"].get(source, {})
     quarantined: dict[str, int] = {}
     counts = [cls.get("quarantined", {}) for cls in entry.get("classes", {}).values()]
@@ -182,6 +182,7 @@ def with_row_deltas(tree: Path, entries: list[dict], source: str) -> list[dict]:
 
 
 def plot(entries: list[dict], path: Path) -> None:
+    # lazy: the backend must be chosen before pyplot is imported, and only the plot needs matplotlib
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -211,18 +212,21 @@ def table(entries: list[dict]) -> str:
     rows = []
     for e in entries:
         f = e.get("following_month") or {}
-
-        def r(side):
-            return f"{f[side]['recall']:.4f}" if f.get(side) and f[side]["recall"] is not None else "n/a"
-        quarantined = ", ".join(f"{reason} {n:,}" for reason, n in e.get("quarantined_added", {}).items())
-        rows.append([e["month"], f"{e['publisher_rows']:,}", f"{e.get('clean_rows_added', 0):,}", quarantined or "0",
-                     str(e["undated"]), f"{e['repeats_in_batch']:,}", f"{e['already_in_repository']:,}",
-                     str(e["label_conflicts"]), e["review"]["verdict"], f.get("month", "n/a"), r("before"),
-                     r("after"), f"{e['seconds']:.0f}"])
+        quarantined = ", ".join(f"{reason} {count(n)}" for reason, n in e.get("quarantined_added", {}).items())
+        rows.append([e["month"], count(e["publisher_rows"]), count(e.get("clean_rows_added", 0)), quarantined or "0",
+                     str(e["undated"]), count(e["repeats_in_batch"]), count(e["already_in_repository"]),
+                     str(e["label_conflicts"]), e["review"]["verdict"], f.get("month", "n/a"), _recall(f, "before"),
+                     _recall(f, "after"), num(e["seconds"], 0)])
     return md_table(header, ["---", "---:", "---:", "---"] + ["---:"] * 4 + ["---"] * 2 + ["---:"] * 3, rows)
 
 
-def main(argv=None) -> int:
+def _recall(following: dict, side: str) -> str:
+    """Recall on the following month by the model ``side`` ("before" or "after" the change); n/a without one."""
+    value = (following.get(side) or {}).get("recall")
+    return "n/a" if is_missing(value) else num(value, 4)
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("files", nargs="+", type=Path, help="the publisher's monthly files, in any order (sorted by name)")
     ap.add_argument("--feed", required=True, help="feed name in params.yaml ingest.feeds")

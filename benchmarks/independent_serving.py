@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """An independent serving benchmark: shares no code with bench.py / _serving.py.
 
 Only onnxruntime, numpy and the standard library; meant to run in a fresh process:

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipeline import paths
+
 STAGE_LINE = re.compile(r"^(Running stage|Stage) '([^']+)'(.*)$", re.MULTILINE)
 
 
@@ -70,13 +72,13 @@ def main(argv=None) -> int:
         subprocess.run(["git", "clean", "-fdxq"], cwd=clone, check=True)  # CI starts from a fresh checkout
     subprocess.run(["git", "-c", "user.email=b@example.invalid", "-c", "user.name=bench", "commit", "-qam",
                     "PR: logistic_regression.C 3.0"], cwd=clone, check=True)
-    out = clone / "build" / "review"
+    out = clone / paths.REVIEW
     out.mkdir(parents=True)
     py = args.python
     steps = {}
     steps["pull-data"], _ = sh([py, "-m", "pipeline", "pull-data", "--base", "main", "--out", out], clone, env)
     steps["dvc repro (PR)"], repro_log = sh(["dvc", "repro"], clone, env, out / "repro.log")
-    steps["report --base main"], report_log = sh(
+    steps["report --base main"], _ = sh(
         [py, "-m", "pipeline", "report", "--base", "main", "--out", out, "--head-name", "pr",
          "--repro-log", out / "repro.log", "--repro-seconds", str(steps["dvc repro (PR)"])], clone, env)
     base_log = out / "base-repro.log"

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Training memory: the train stage alone at k-times data; peak RSS by phase, CPU time, fitted power laws.
 
     python benchmarks/train_memory.py                        # 1x, 3x, 10x into build/train-memory
@@ -22,54 +21,64 @@ from __future__ import annotations
 import argparse
 import bisect
 import contextlib
-import functools
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+if not __package__:  # run as a script (python benchmarks/train_memory.py): make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
+import psutil
+import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-for _p in (REPO, REPO / "benchmarks"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+from benchmarks import _train_child
+from benchmarks._common import (
+    BENCH_TRAIN_MEMORY,
+    LOG,
+    MB,
+    REPO,
+    RESULTS_DIR,
+    Log,
+    Progress,
+    configure_logging,
+    load_average,
+    repo_params,
+    seconds_since,
+)
+from benchmarks._results import merge_results
+from benchmarks._scaling import write_scaled
+from pipeline import paths
+from pipeline.training.sources import raw_files
 
-DEFAULT_WORKDIR = REPO / "build" / "train-memory"
+CHILD = Path(_train_child.__file__).resolve()
 SHORT_FITS = {"logistic_regression": {"max_iter": 30}, "lexical_trees": {"max_iter": 20}}
-MB = 2 ** 20
 
 
 # --------------------------------------------------------------------------- scaled data
-def scaled_workdir(root: Path, factor: int, train_override: dict | None = None, raw_source: Path | None = None,
-                   log=print) -> Path:
+def scaled_workdir(root: Path, factor: int, train_override: dict[str, Any] | None = None,
+                   raw_source: Path | None = None, log: Log = LOG.info) -> Path:
     """``root/x<factor>`` with params.yaml and the prepared splits of ``factor``-times raw data.
 
     Reused when its stamp (factor, raw source, params) matches: making 10x data takes minutes.
     """
-    import yaml
-    from _scaling import merged, write_scaled
-
-    from pipeline.common import load_params
-    from pipeline.training.sources import raw_files
-
     work = root / f"x{factor}"
-    params = load_params(REPO / "params.yaml")
-    if train_override:
-        params = merged(params, {"train": train_override})
+    params = repo_params({"train": train_override} if train_override else None)
     stamp = {"factor": factor, "raw_source": str(raw_source or REPO / "data/raw"),
              "data": params["data"], "split": params["split"]}
     stamp_path = work / "data-stamp.json"
-    if stamp_path.exists() and json.loads(stamp_path.read_text()) == stamp and (work / "data/prepared").exists():
-        (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    if stamp_path.exists() and json.loads(stamp_path.read_text()) == stamp and (work / paths.PREPARED).exists():
+        (work / paths.PARAMS).write_text(yaml.safe_dump(params, sort_keys=False))
         return work
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (work / paths.PARAMS).write_text(yaml.safe_dump(params, sort_keys=False))
     started = time.perf_counter()
     for i, rel in enumerate(raw_files(params)):
         src = (raw_source / Path(rel).name) if raw_source else REPO / rel
@@ -85,91 +94,14 @@ def scaled_workdir(root: Path, factor: int, train_override: dict | None = None, 
     return work
 
 
-# --------------------------------------------------------------------------- the measured child
-# (owner module, attribute, phase): the child wraps these so every RSS sample has a phase.
-PHASES = (("pandas", "read_parquet", "read train split"),
-          ("pipeline.training.model", "url_parts", "URL split (onnxruntime)"),
-          ("pipeline.training.model:HostPathTfidf", "fit", "TF-IDF vocabulary (sample)"),
-          ("pipeline.training.model:HostPathTfidf", "transform", "TF-IDF transform (all rows)"),
-          ("sklearn.linear_model:LogisticRegression", "fit", "logistic regression fit"),
-          ("pipeline.training.features:LexicalFeatures", "transform", "lexical features"),
-          ("sklearn.ensemble:HistGradientBoostingClassifier", "fit", "trees fit"),
-          ("joblib", "dump", "save model"))
-
-
-class _Marks:
-    """Phase marks ``<unix time> <phase>`` appended to a file; nested phases restore the outer one."""
-
-    def __init__(self, path: Path):
-        self.fh = open(path, "w", buffering=1, encoding="utf-8")
-        self.stack = ["other (imports, ensemble)"]
-        self.mark()
-
-    def mark(self):
-        self.fh.write(f"{time.time():.4f} {self.stack[-1]}\n")
-
-    @contextlib.contextmanager
-    def phase(self, name: str):
-        self.stack.append(name)
-        self.mark()
-        try:
-            yield
-        finally:
-            self.stack.pop()
-            self.mark()
-
-
-def _install_phase_hooks(marks: _Marks) -> None:
-    import importlib
-
-    for owner, attr, name in PHASES:
-        module, _, cls = owner.partition(":")
-        target = importlib.import_module(module)
-        target = getattr(target, cls) if cls else target
-        original = getattr(target, attr)
-
-        def wrapped(*args, _original=original, _name=name, **kwargs):
-            with marks.phase(_name):
-                return _original(*args, **kwargs)
-        setattr(target, attr, functools.wraps(original)(wrapped))
-
-
-def child(work: Path, code: Path | None) -> None:
-    """Run the train stage in ``work`` (its params.yaml and data/prepared), phases marked, result to JSON."""
-    started = time.perf_counter()
-    if code:
-        sys.path.insert(0, str(code))
-    os.chdir(work)
-    marks = _Marks(work / "phase-marks.txt")
-    _install_phase_hooks(marks)
-    import pyarrow.parquet as pq
-
-    import pipeline
-    from pipeline.common import load_params
-    from pipeline.stages import train
-    from pipeline.training.model import vocabulary_size
-
-    model = train.run(load_params(Path("params.yaml")), Path("data/prepared/train.parquet"),
-                      Path("build-model/model.joblib"))
-    marks.stack = ["exit"]
-    marks.mark()
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    (work / "train-result.json").write_text(json.dumps({
-        "rows": pq.ParquetFile("data/prepared/train.parquet").metadata.num_rows,
-        "vocabulary": vocabulary_size(model), "wall_s": round(time.perf_counter() - started, 2),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "ru_maxrss_mb": round(usage.ru_maxrss * 1024 / MB, 1),
-        "model_file": str(work / "build-model/model.joblib"), "code": str(Path(pipeline.__file__).parent)}))
-
-
 # --------------------------------------------------------------------------- the measuring parent
-def measure(work: Path, code: Path | None = None, interval: float = 0.02) -> dict:
-    """One train-stage run in ``work``: exact peak RSS, CPU time, and RSS sampled per phase."""
-    import psutil
-
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(work)] + (["--code", str(code)] if code else [])
+def measure(work: Path, code: Path | None = None, interval: float = 0.02) -> dict[str, Any]:
+    """One train-stage run in ``work`` (benchmarks/_train_child.py): exact peak RSS, CPU time, RSS sampled per phase."""
+    cmd = [sys.executable, str(CHILD), str(work)] + (["--code", str(code)] if code else [])
+    samples: list[tuple[float, int]] = []
     with open(work / "train-stage.log", "w") as log_fh:
         proc = subprocess.Popen(cmd, stdout=log_fh, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": ""})
-        ps, samples = psutil.Process(proc.pid), []
+        ps = psutil.Process(proc.pid)
         while proc.poll() is None:
             with contextlib.suppress(psutil.Error):
                 samples.append((time.time(), ps.memory_info().rss))
@@ -177,11 +109,11 @@ def measure(work: Path, code: Path | None = None, interval: float = 0.02) -> dic
     if proc.returncode:
         raise RuntimeError(f"train stage failed in {work} (rc {proc.returncode}):\n"
                            f"{(work / 'train-stage.log').read_text()[-3000:]}")
-    result = json.loads((work / "train-result.json").read_text())
-    result["phases"] = phase_table(_read_marks(work / "phase-marks.txt"), samples)
+    result = json.loads((work / _train_child.RESULT_FILE).read_text())
+    result["phases"] = phase_table(_read_marks(work / _train_child.MARKS_FILE), samples)
     result["samples"] = len(samples)
     result["sampled_peak_rss_mb"] = round(max(r for _, r in samples) / MB, 1) if samples else None
-    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    result["load_average_after"] = load_average()
     return result
 
 
@@ -189,10 +121,10 @@ def _read_marks(path: Path) -> list[tuple[float, str]]:
     return [(float(t), name) for t, name in (line.rstrip("\n").split(" ", 1) for line in path.read_text().splitlines())]
 
 
-def phase_table(marks: list[tuple[float, str]], samples: list[tuple[float, int]]) -> dict:
+def phase_table(marks: list[tuple[float, str]], samples: list[tuple[float, int]]) -> dict[str, dict[str, Any]]:
     """{phase: {seconds, peak_rss_mb, samples}} in first-seen order; a sample belongs to the latest mark before it."""
     times = [t for t, _ in marks]
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for (t, name), nxt in zip(marks, times[1:] + [times[-1]]):
         out.setdefault(name, {"seconds": 0.0, "peak_rss_mb": 0.0, "samples": 0})["seconds"] += nxt - t
     for t, rss in samples:
@@ -208,7 +140,7 @@ def phase_table(marks: list[tuple[float, str]], samples: list[tuple[float, int]]
 
 
 # --------------------------------------------------------------------------- fits and projections
-def power_law(rows, values) -> dict | None:
+def power_law(rows: Sequence[float], values: Sequence[float]) -> dict[str, float] | None:
     """value = a * rows^b, least squares in log-log."""
     x, y = np.log(np.asarray(rows, float)), np.log(np.asarray(values, float))
     if len(x) < 2:
@@ -217,7 +149,7 @@ def power_law(rows, values) -> dict | None:
     return {"a": float(np.exp(log_a)), "b": float(b)}
 
 
-def linear(rows, values) -> dict | None:
+def linear(rows: Sequence[float], values: Sequence[float]) -> dict[str, float] | None:
     """value = fixed + per_row * rows, least squares (fixed: interpreter, libraries, model)."""
     if len(rows) < 2:
         return None
@@ -225,17 +157,19 @@ def linear(rows, values) -> dict | None:
     return {"fixed": float(fixed), "per_row": float(per_row)}
 
 
-def _at(fit: dict, rows: float) -> float:
+def _at(fit: dict[str, float], rows: float) -> float:
     return fit["a"] * rows ** fit["b"] if "a" in fit else fit["fixed"] + fit["per_row"] * rows
 
 
-def projections(runs: list[dict], factors=(30, 100), ram_gb=(7, 16, 32, 64), headroom: float = 0.8) -> dict:
+def projections(runs: list[dict[str, Any]], factors: Sequence[int] = (30, 100), ram_gb: Sequence[int] = (7, 16, 32, 64),
+                headroom: float = 0.8) -> dict[str, Any]:
     """Power-law and linear fits of peak RSS and time vs train rows; values at ``factors`` x the 1x rows;
     the largest train split whose projected peak fits in ``headroom`` of each runner's RAM (linear fit)."""
     runs = sorted(runs, key=lambda r: r["rows"])
     rows = [r["rows"] for r in runs]
     base = next((r["rows"] for r in runs if r["factor"] == 1), rows[0])
-    out = {"fits": {}, "projected": {}, "max_rows_for_ram": {}, "headroom": headroom, "base_rows": base}
+    out: dict[str, Any] = {"fits": {}, "projected": {}, "max_rows_for_ram": {}, "headroom": headroom,
+                           "base_rows": base}
     for key in ("ru_maxrss_mb", "cpu_s", "wall_s"):
         values = [r[key] for r in runs]
         fits = {"power": power_law(rows, values), "linear": linear(rows, values)}
@@ -250,17 +184,18 @@ def projections(runs: list[dict], factors=(30, 100), ram_gb=(7, 16, 32, 64), hea
 
 
 # --------------------------------------------------------------------------- the section
-def run_train_memory(factors=(1, 3, 10), root: Path = DEFAULT_WORKDIR, train_override: dict | None = SHORT_FITS,
-                     raw_source: Path | None = None, baseline: str | None = None, interval: float = 0.02,
-                     log=print, progress=None) -> dict:
+def run_train_memory(factors: Sequence[int] = (1, 3, 10), root: Path = BENCH_TRAIN_MEMORY,
+                     train_override: dict[str, Any] | None = SHORT_FITS, raw_source: Path | None = None,
+                     baseline: str | None = None, interval: float = 0.02, log: Log = LOG.info,
+                     progress: Progress | None = None) -> dict[str, Any]:
     """Measure the train stage at each factor (and the code at git ``baseline`` on the same data);
     ``progress`` gets the section so far after each factor (a long run keeps what it measured)."""
     root.mkdir(parents=True, exist_ok=True)
-    code = {"current": None}
+    code: dict[str, Path | None] = {"current": None}
     if baseline:
         code[baseline] = extract_code(baseline, root / f"code-{baseline.replace('/', '_')}")
-    runs = {name: [] for name in code}
-    out = {}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in code}
+    out: dict[str, Any] = {}
     for factor in factors:
         work = scaled_workdir(root, factor, train_override, raw_source, log)
         for name, path in code.items():
@@ -274,9 +209,10 @@ def run_train_memory(factors=(1, 3, 10), root: Path = DEFAULT_WORKDIR, train_ove
     return out
 
 
-def _section(runs: dict, train_override, interval: float, baseline: str | None) -> dict:
+def _section(runs: dict[str, list[dict[str, Any]]], train_override: dict[str, Any] | None, interval: float,
+             baseline: str | None) -> dict[str, Any]:
     current = sorted(runs["current"], key=lambda r: r["factor"])
-    out = {"runs": current, "projections": projections(current), "fit_override": train_override or {},
+    out: dict[str, Any] = {"runs": current, "projections": projections(current), "fit_override": train_override or {},
            "interval_s": interval,
            "note": ("train stage alone (pipeline.stages.train.run) in a child process; exact peak = the child's "
                     "ru_maxrss, per-phase peaks from polling its RSS every "
@@ -295,29 +231,22 @@ def extract_code(ref: str, dest: Path) -> Path:
     return dest
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--factors", default="1,3,10", help="data factors, e.g. 1,3,10")
-    ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="scratch dir for scaled data (reused)")
+    ap.add_argument("--workdir", type=Path, default=BENCH_TRAIN_MEMORY, help="scratch dir for scaled data (reused)")
     ap.add_argument("--baseline", default=None, help="also measure the pipeline code at this git ref, same data")
     ap.add_argument("--full-fits", action="store_true", help="the params.yaml iteration counts (slow)")
     ap.add_argument("--interval", type=float, default=0.02, help="RSS polling interval, seconds")
-    ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks", help="where results.json/RESULTS.md go")
-    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--code", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="where results.json/RESULTS.md go")
     args = ap.parse_args(argv)
-    if args.child:
-        child(args.child, args.code)
-        return 0
-    import bench
-
-    log = lambda msg: print(f"[train-memory {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+    log = configure_logging("train-memory")
     started = time.perf_counter()
     result = run_train_memory(tuple(int(f) for f in args.factors.split(",")), args.workdir,
                               None if args.full_fits else SHORT_FITS, baseline=args.baseline,
                               interval=args.interval, log=log)
-    result["section_wall_s"] = round(time.perf_counter() - started, 1)
-    bench.merge_results(args.out_dir, "train-memory", result, smoke=False)
+    result["section_wall_s"] = seconds_since(started)
+    merge_results(args.out_dir, "train-memory", result, smoke=False)
     return 0
 
 

@@ -5,35 +5,40 @@ No timing thresholds here: numbers belong to `make bench` (benchmarks/RESULTS.md
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import REPO, bench_smoke_section
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO))  # benchmarks/ is the repository's folder of scripts, not an installed package
 
-import bench
-from _serving import Inputs, run_candidates, run_levers, run_profile, run_serving
-from conftest import bench_smoke_section
+from benchmarks import bench
+from benchmarks._batch_scoring import run_batch
+from benchmarks._inputs import Inputs
+from benchmarks._levers import run_candidates, run_levers
+from benchmarks._profile import run_profile
+from benchmarks._results import merge_results
+from benchmarks._serving import run_serving
+from benchmarks._smoke import smoke_train_params
+from benchmarks.train_memory import phase_table, projections
+from pipeline.common import load_params
+from pipeline.training.model import build_model, fit
+from pipeline.training.onnx_export import to_onnx
 
 
 def _positive(x) -> bool:
-    return isinstance(x, (int, float)) and x > 0 and x == x
+    return isinstance(x, (int, float)) and x > 0 and not math.isnan(x)
 
 
 # Its tests are slow: the fixture trains a model and runs four benchmark sections (~20 s).
 @pytest.fixture(scope="module")
 def smoke_results(sample_frame, tmp_path_factory):
     """Every serving section on a smoke-sized model fitted on 1,500 URLs of the sample, tested on the rest."""
-    from pipeline.common import load_params
-    from pipeline.training.model import build_model, fit
-    from pipeline.training.onnx_export import to_onnx
-
     frame = sample_frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
     train, test = frame.iloc[:1500], frame.iloc[1500:]
-    params = bench.smoke_train_params(load_params(REPO / "params.yaml")["train"])
+    params = smoke_train_params(load_params(REPO / "params.yaml")["train"])
     model = fit(build_model(params), train["url"], train["label"].to_numpy())
     inputs = Inputs(model=model, onnx_bytes=to_onnx(model, 0.5).SerializeToString(),
                     urls=frame["url"].to_numpy(dtype=object)[:128], train=train, test=test, train_params=params)
@@ -41,7 +46,7 @@ def smoke_results(sample_frame, tmp_path_factory):
     cfg = dict(bench.SMOKE)
     for name, fn in (("serving", run_serving), ("levers", run_levers), ("candidates", run_candidates),
                      ("profile", run_profile)):
-        bench.merge_results(out, name, fn(inputs, cfg, log=lambda msg: None), smoke=True)
+        merge_results(out, name, fn(inputs, cfg, log=lambda msg: None), smoke=True)
     return out
 
 
@@ -161,8 +166,6 @@ def test_batch_section_runs_the_cli_on_generated_files(sample_frame, small_onnx,
     """Every parallel mode of `score --file --output` as a subprocess on a generated file, and the table.
 
     Marked slow: five subprocesses that each load onnxruntime (and spawn workers)."""
-    from _batch_scoring import run_batch
-
     onnx = tmp_path / "model.onnx"
     onnx.write_bytes(small_onnx)
     urls = sample_frame["url"].tolist()[:500]
@@ -178,14 +181,12 @@ def test_batch_section_runs_the_cli_on_generated_files(sample_frame, small_onnx,
         assert run["urls_per_s_per_core"] <= run["urls_per_s"]
     assert result["compare"][0]["processes"] > result["compare"][-1]["processes"]  # the pool's workers were seen
     assert not list((tmp_path / "work").glob("scores*"))  # scratch outputs removed
-    bench.merge_results(tmp_path / "out", "batch", result, smoke=True)
+    merge_results(tmp_path / "out", "batch", result, smoke=True)
     text = (tmp_path / "out" / "RESULTS.md").read_text()
     pool = result["compare"][0]["workers"]
     assert "## 6. Batch scoring" in text and f"| processes (default) | {pool} | 700 |" in text
 def test_train_memory_attributes_samples_to_phases_and_fits_lines():
     """Pure parts of the train-memory section: phase attribution and the fits it projects from."""
-    from train_memory import phase_table, projections
-
     marks = [(0.0, "other"), (1.0, "TF-IDF"), (3.0, "other"), (4.0, "exit")]
     table = phase_table(marks, [(0.5, 100 * 2**20), (1.5, 900 * 2**20), (2.5, 700 * 2**20), (3.5, 300 * 2**20)])
     assert table["TF-IDF"] == {"seconds": 2.0, "peak_rss_mb": 900.0, "samples": 2}

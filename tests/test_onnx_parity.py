@@ -135,8 +135,9 @@ def test_each_member_graph_matches_its_sklearn_member(small_model, sample_frame)
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from _serving import member_parts, onnx_fn, ort_session
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ is a folder of scripts
+    from benchmarks._graphs import member_parts
+    from benchmarks._onnx_timing import onnx_fn, ort_session
 
     urls = sample_frame["url"].to_numpy(dtype=object)[:600]
     for name, (onx, sklearn_fn) in member_parts(small_model).items():
