@@ -42,9 +42,9 @@ COMMANDS = {
     "score": "phishing_url_detector.cli",
     "verify": "phishing_url_detector.cli",
     # monitoring
-    "monitor": "pipeline.monitoring.commands",
-    "simulate-traffic": "pipeline.monitoring.commands",
-    "fetch-logs": "pipeline.monitoring.commands",
+    "monitor": "pipeline.commands.monitor",
+    "simulate-traffic": "pipeline.commands.simulate_traffic",
+    "fetch-logs": "pipeline.commands.fetch_logs",
 }
 
 DESCRIPTION = """\

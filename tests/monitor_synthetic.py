@@ -24,7 +24,7 @@ from phishing_url_detector.releases import (
     release_asset_names,
     write_sha256sums,
 )
-from pipeline.monitoring import commands
+from pipeline.commands import fetch_logs, monitor, simulate_traffic
 
 START = pd.Timestamp("2024-01-01", tz="UTC")  # a Monday: 7D windows are whole ISO weeks
 
@@ -135,7 +135,9 @@ def to_csv_log(rows: pd.DataFrame, path: Path) -> Path:
 def run_cli(*argv: str) -> int:
     """The monitoring sub-commands exactly as ``python -m pipeline`` registers them."""
     parser = argparse.ArgumentParser(prog="python -m pipeline")
-    commands.register(parser.add_subparsers(dest="command", required=True))
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for command in (monitor, simulate_traffic, fetch_logs):
+        command.register(subparsers)
     args = parser.parse_args([str(a) for a in argv])
     return args.func(args)
 

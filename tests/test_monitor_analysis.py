@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from pipeline.monitoring import analysis
+from pipeline.monitoring import analysis, config, windows
 from pipeline.monitoring.config import MonitorParams
 
 WEEK = pd.Timedelta(days=7)
@@ -38,29 +38,29 @@ def _redecide(result: dict, params: MonitorParams) -> bool:
 def test_windows_are_days_iso_weeks_or_calendar_months():
     ts = pd.Series(pd.to_datetime(["2024-02-29T23:59:59Z", "2024-03-03T12:00:00Z",
                                    "2024-03-04T00:00:00Z"], utc=True))
-    weeks = analysis.parse_window("7D").floor(ts)
+    weeks = windows.parse_window("7D").floor(ts)
     assert weeks.dt.strftime("%Y-%m-%d").tolist() == ["2024-02-26", "2024-02-26", "2024-03-04"]
     assert (weeks.dt.day_of_week == 0).all()  # Mondays
-    months = analysis.parse_window("1M")
+    months = windows.parse_window("1M")
     assert months.floor(ts).dt.strftime("%Y-%m-%d").tolist() == ["2024-02-01", "2024-03-01", "2024-03-01"]
     assert months.end(pd.Timestamp("2024-02-01", tz="UTC")) == pd.Timestamp("2024-03-01", tz="UTC")
-    days = analysis.parse_window("1d").floor(ts)
+    days = windows.parse_window("1d").floor(ts)
     assert days.dt.strftime("%Y-%m-%d").tolist() == ["2024-02-29", "2024-03-03", "2024-03-04"]
-    assert analysis.parse_window("2W") == analysis.WindowSpec(14, "D")
+    assert windows.parse_window("2W") == windows.WindowSpec(14, "D")
     for bad in ("", "7", "0D", "1Y", "D7"):
         with pytest.raises(ValueError):
-            analysis.parse_window(bad)
+            windows.parse_window(bad)
 
 
 def test_reference_range_end_date_is_inclusive():
-    lo, hi = analysis.parse_reference("2024-01-01..2024-01-31")
+    lo, hi = windows.parse_reference("2024-01-01..2024-01-31")
     assert lo == pd.Timestamp("2024-01-01", tz="UTC")
     assert hi == pd.Timestamp("2024-02-01", tz="UTC")
-    assert analysis.parse_reference("..2024-01-31T12:00:00+02:00") == (
+    assert windows.parse_reference("..2024-01-31T12:00:00+02:00") == (
         None, pd.Timestamp("2024-01-31T10:00:00", tz="UTC"))
     for bad in ("2024-01-01", "2024-02-01..2024-01-01"):
         with pytest.raises(ValueError):
-            analysis.parse_reference(bad)
+            windows.parse_reference(bad)
 
 
 def test_version_order_is_numeric():
@@ -70,7 +70,7 @@ def test_version_order_is_numeric():
 
 def test_reference_range_selects_windows_and_others_are_compared():
     rows = ms.synthetic_log(3, windows=12, rows_per_window=800)
-    result = analysis.analyse(rows, MonitorParams(), reference_range=analysis.parse_reference(
+    result = analysis.analyse(rows, config.defaults(), reference_range=windows.parse_reference(
         "2024-01-15..2024-01-28"))
     ref = result["reference"]["per_version"]["1.0.0"]
     assert ref["windows"] == ["2024-01-15", "2024-01-22"] and ref["rows"] == 1600
@@ -94,8 +94,8 @@ def test_stable_stream_false_alarm_rate_is_near_alpha(record_property):
     reference, which makes BH slightly conservative). With the default gates
     the operational rate can only be lower.
     """
-    pure = MonitorParams(min_ratio_change=0.0, psi_alert=0.0)
-    default = MonitorParams()
+    pure = config.defaults().replace(min_ratio_change=0.0, psi_alert=0.0)
+    default = config.defaults()
     pure_alarms = default_alarms = windows_tested = 0
     for seed in range(FA_SEEDS):
         rows = ms.synthetic_log(seed, windows=FA_WINDOWS, rows_per_window=600)
@@ -139,7 +139,7 @@ def test_ratio_shift_is_detected_within_the_expected_windows(record_property):
     Delay 1 means the alert fires on the first shifted window. Only alerts on
     shifted windows count: a false alarm on an earlier window is no detection.
     """
-    params = MonitorParams()
+    params = config.defaults()
     shifted = (ms.START + SHIFT_FROM * WEEK).strftime("%Y-%m-%d")
     delays = []
     for seed in range(DET_SEEDS):
@@ -189,7 +189,7 @@ def _canary_log(seed: int) -> pd.DataFrame:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_version_switch_is_attributed_to_the_version_not_to_time(seed):
     rows = _canary_log(10 * seed)
-    result = analysis.analyse(rows, MonitorParams())
+    result = analysis.analyse(rows, config.defaults())
     assert _alerts(result, "time") == []
     version_alerts = _alerts(result, "version")
     assert version_alerts and all(c["model_version"] == "1.1.0" for c in version_alerts)
@@ -202,25 +202,25 @@ def test_version_switch_is_attributed_to_the_version_not_to_time(seed):
     assert result["reference"]["per_version"]["1.1.0"]["windows"][0] == "2024-03-11"
 
     # The same traffic without the version column looks like drift in time.
-    blind = analysis.analyse(rows.assign(model_version="unknown"), MonitorParams())
+    blind = analysis.analyse(rows.assign(model_version="unknown"), config.defaults())
     assert _alerts(blind, "time")
 
 
 def test_reference_version_sets_the_baseline():
     rows = _canary_log(0)
-    result = analysis.analyse(rows, MonitorParams(), reference_version="1.1.0")
+    result = analysis.analyse(rows, config.defaults(), reference_version="1.1.0")
     version = [c for c in result["comparisons"] if c["kind"] == "version"]
     assert version and all(c["model_version"] == "1.0.0" for c in version)
     assert all(c["tests"]["ratio"]["effect_size"]["ratio_diff"] < 0 for c in version if c["alert"])
     with pytest.raises(ValueError, match="not in the log"):
-        analysis.analyse(rows, MonitorParams(), reference_version="9.9.9")
+        analysis.analyse(rows, config.defaults(), reference_version="9.9.9")
 
 
 def test_hard_switch_without_overlap_is_noted_not_alerted():
     a = ms.synthetic_log(5, windows=8, rows_per_window=1000, version="1.0.0")
     b = ms.synthetic_log(6, windows=8, rows_per_window=1000, version="2.0.0", ratio=0.2,
                          start=ms.START + 8 * WEEK)
-    result = analysis.analyse(pd.concat([a, b], ignore_index=True), MonitorParams())
+    result = analysis.analyse(pd.concat([a, b], ignore_index=True), config.defaults())
     assert not result["alert"]
     assert not [c for c in result["comparisons"] if c["kind"] == "version"]
     assert len(result["notes"]) == 1 and "2.0.0 replaced 1.0.0" in result["notes"][0]
@@ -229,13 +229,13 @@ def test_hard_switch_without_overlap_is_noted_not_alerted():
 # -- small windows and labels ---------------------------------------------------------------
 def test_too_few_rows_is_insufficient_data_and_never_alerts():
     rows = ms.synthetic_log(7, windows=10, rows_per_window=120, ratio=0.1, shift=0.4, shift_from=6)
-    result = analysis.analyse(rows, MonitorParams(min_rows=500))
+    result = analysis.analyse(rows, config.defaults().replace(min_rows=500))
     assert not result["alert"]
     assert {w["status"] for w in result["windows"]} == {analysis.INSUFFICIENT}
     assert {c["status"] for c in result["comparisons"]} == {analysis.INSUFFICIENT}
     assert all(c["tests"] == {} for c in result["comparisons"])
     # The same shift with enough rows does alert.
-    assert analysis.analyse(rows, MonitorParams(min_rows=100))["alert"]
+    assert analysis.analyse(rows, config.defaults().replace(min_rows=100))["alert"]
 
 
 def test_precision_and_recall_where_labels_exist():
@@ -250,7 +250,7 @@ def test_precision_and_recall_where_labels_exist():
     missed = [i for i in missed if i not in set(flagged[::4])]
     truth[missed] = 1
     rows.loc[labelled, "label"] = truth
-    result = analysis.analyse(rows, MonitorParams())
+    result = analysis.analyse(rows, config.defaults())
     with_labels = [w for w in result["windows"] if "precision" in w]
     assert [w["window"] for w in with_labels] == ["2024-01-08"]
     verdict = rows.loc[labelled, "verdict"].to_numpy()
@@ -262,7 +262,7 @@ def test_precision_and_recall_where_labels_exist():
 
 def test_window_summary_has_wilson_interval_and_quantiles():
     rows = ms.synthetic_log(9, windows=5, rows_per_window=1000)
-    result = analysis.analyse(rows, MonitorParams())
+    result = analysis.analyse(rows, config.defaults())
     w = result["windows"][0]
     assert w["rows"] == 1000 and w["flagged_ratio"] == w["flagged"] / 1000
     assert w["ratio_ci_low"] < w["flagged_ratio"] < w["ratio_ci_high"]

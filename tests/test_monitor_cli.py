@@ -30,11 +30,9 @@ def params(tmp_path) -> Path:
 
 def test_cli_registers_the_monitoring_commands():
     from pipeline import cli
-    from pipeline.monitoring import fetch_command, monitor_command, simulate_command
-    parser = cli.build_parser()
-    assert parser.parse_args(["monitor"]).func is monitor_command.run
-    assert parser.parse_args(["simulate-traffic"]).func is simulate_command.run
-    assert parser.parse_args(["fetch-logs"]).func is fetch_command.run
+    from pipeline.commands import fetch_logs, monitor, simulate_traffic
+    for name, module in (("monitor", monitor), ("simulate-traffic", simulate_traffic), ("fetch-logs", fetch_logs)):
+        assert cli.build_parser(name).parse_args([name]).func is module.run
 
 
 def test_alert_exits_3_and_writes_every_output(tmp_path, params):
@@ -128,11 +126,9 @@ def test_errors_exit_1(tmp_path, params, capsys):
 
 
 def test_fetch_logs_uses_dvc(tmp_path, capsys):
-    from pipeline.monitoring import config, fetch_command
-    params = config.MonitorParams(log_path="data/monitoring/predictions")
-    assert fetch_command.fetch_command(params)[-2:] == ["pull", "data/monitoring/predictions"]
-    remote = params.replace(log_url="s3://bucket/predictions/")
-    assert fetch_command.fetch_command(remote)[-3:] == [
+    from pipeline.monitoring.fetch import dvc_command
+    assert dvc_command("data/monitoring/predictions")[-2:] == ["pull", "data/monitoring/predictions"]
+    assert dvc_command("data/monitoring/predictions", "s3://bucket/predictions/")[-3:] == [
         "--force", "s3://bucket/predictions/", "data/monitoring/predictions"]
     path = tmp_path / "p.yaml"
     path.write_text("monitor:\n  logs:\n    path: logs/here\n    url: gs://b/x\n")

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from monitor_synthetic import run_cli, strict_json
 
-from pipeline.monitoring import analysis, logs, stats
+from pipeline.monitoring import analysis, logs, stats, windows
 
 
 @pytest.fixture(autouse=True)
@@ -53,8 +53,8 @@ def test_sql_windows_match_the_calendar(window):
     seconds = rng.uniform(-3e8, 2.5e9, 3000)  # 1960 to 2049, both sides of the epoch
     ts = pd.Series(pd.to_datetime(seconds, unit="s", utc=True).floor("us"))
     rows = pd.DataFrame({"timestamp": ts, "model_version": "1.0.0", "score": 0.5, "verdict": 0, "label": np.nan})
-    spec = analysis.parse_window(window)
-    agg = analysis.aggregate_rows(rows, spec)
+    spec = windows.parse_window(window)
+    agg = logs.aggregate_rows(rows, spec)
     got = agg.groupby("window_us")["n"].sum()
     want = spec.floor(ts).value_counts()
     want.index = [int(t.value // 1000) for t in want.index]
@@ -64,7 +64,7 @@ def test_sql_windows_match_the_calendar(window):
 def test_cells_count_scores_in_four_decimal_bins():
     rows = ms.synthetic_log(4, windows=2, rows_per_window=500)
     rows.loc[:3, "score"] = [0.12345, 0.99995, 0.0, 1.0]  # half-way cases round up, as ROUND does
-    cells = analysis.split_cells(rows, analysis.parse_window("7D"))
+    cells = analysis.split_cells(rows, windows.parse_window("7D"))
     bins = np.floor(rows["score"].to_numpy() * 10_000 + 0.5).astype(int)
     assert np.array_equal(sum(c.hist for c in cells), np.bincount(bins, minlength=stats.GRID.size))
     assert [c.flagged for c in cells] == [int(rows["verdict"][:500].sum()), int(rows["verdict"][500:].sum())]
@@ -77,7 +77,7 @@ def test_typed_parquet_and_text_logs_give_the_same_counts(tmp_path):
     typed = rows.assign(timestamp=rows["timestamp"].dt.floor("s"))  # the CSV holds whole seconds
     pq.write_table(pa.Table.from_pandas(typed, preserve_index=False), tmp_path / "log.parquet",
                    coerce_timestamps="us", allow_truncated_timestamps=True)
-    spec = analysis.parse_window("1D")
+    spec = windows.parse_window("1D")
     text = logs.load(tmp_path / "log.csv", window=spec, with_rows=False)
     parquet = logs.load(tmp_path / "log.parquet", window=spec, with_rows=False)
     key = ["window_us", "version", "bin", "verdict"]

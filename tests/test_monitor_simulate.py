@@ -15,7 +15,7 @@ from monitor_synthetic import run_cli, strict_json
 
 from phishing_url_detector.detector import Detector
 from phishing_url_detector.releases import model_asset_name
-from pipeline.monitoring import simulate
+from pipeline.monitoring import config, simulate
 
 
 @pytest.fixture(autouse=True)
@@ -86,8 +86,8 @@ def test_phishing_is_replayed_around_its_report_date():
     reported = pd.to_datetime(["2021-01-05", "2021-02-20", "2021-03-25"] * 40, utc=True)
     phish = pd.DataFrame({"url": [f"p{i}-{d:%m%d}" for i, d in enumerate(reported)],
                           "reported": reported}).sort_values("reported", ignore_index=True)
-    cfg = simulate.TrafficConfig(start="2021-01-01", months=3, rows_per_day=50, prevalence=0.5,
-                                 pool_days=15, min_pool=10, seed=3)
+    cfg = simulate.traffic_config(config.defaults().simulate, "1.0.0", start="2021-01-01", months=3,
+                                  rows_per_day=50, prevalence=0.5, pool_days=15, min_pool=10, seed=3)
     plan = simulate.plan_traffic(phish, np.array(["legit"]), cfg)
     rows = plan[plan["label"] == 1]
     when = pd.to_datetime("2021-" + rows["url"].str[-4:].str[:2] + "-" + rows["url"].str[-2:], utc=True)

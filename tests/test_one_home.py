@@ -10,7 +10,7 @@ import pytest
 
 from phishing_url_detector import versions
 from phishing_url_detector.releases import REPO_ENV, configured_repo
-from pipeline.monitoring import analysis, sql, thresholds
+from pipeline.monitoring import analysis, sql, thresholds, windows
 
 REPO = Path(__file__).resolve().parent.parent
 CODE = [p for root in ("client/src", "pipeline", "benchmarks") for p in sorted((REPO / root).rglob("*.py"))]
@@ -77,5 +77,6 @@ def test_only_configured_repo_reads_the_variable():
 
 
 def test_the_monday_window_origin_is_one_constant():
-    assert analysis._ORIGIN.value // 1000 == sql.ORIGIN_US and analysis._ORIGIN.day_name() == "Monday"
+    assert sql.ORIGIN_US is windows.ORIGIN_US
+    assert windows.ORIGIN.value // 1000 == windows.ORIGIN_US and windows.ORIGIN.day_name() == "Monday"
     assert _where(lambda s: "1970-01-05" in s) == {}

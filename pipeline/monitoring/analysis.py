@@ -20,9 +20,10 @@ scores) and ``min_rows`` on both sides; below that the window is reported as
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -30,81 +31,132 @@ import pandas as pd
 from phishing_url_detector.versions import (
     version_key,  # the one version order (the thresholds use it too)
 )
+from pipeline.formatting import general, num, pct, signed
 from pipeline.monitoring import stats
 from pipeline.monitoring.config import MonitorParams
-from pipeline.monitoring.sql import ORIGIN_US
+from pipeline.monitoring.logs import InputSummary, aggregate_rows
+from pipeline.monitoring.thresholds import ProvenanceRecord, ThresholdRecord
+from pipeline.monitoring.windows import TimeRange, WindowSpec, parse_window
 
 INSUFFICIENT = "insufficient data"
-_ORIGIN = pd.Timestamp(ORIGIN_US, unit="us", tz="UTC")  # the engines' window origin, a Monday
 
 
-@dataclass(frozen=True)
-class WindowSpec:
-    """A window length: ``count`` hours (h), days (D) or calendar months (M)."""
+# -- the payloads of monitor.json (built here, rendered by ``render``) -------------------------------
+class SampleInfo(TypedDict):
+    """One side of a comparison."""
 
-    count: int
-    unit: str
-
-    @property
-    def text(self) -> str:
-        return f"{self.count}{self.unit}"
-
-    def floor(self, ts: pd.Series) -> pd.Series:
-        """Start of the window each timestamp falls in (UTC)."""
-        if self.unit == "M":
-            months = (ts.dt.year * 12 + ts.dt.month - 1) // self.count * self.count
-            return pd.to_datetime(pd.DataFrame({"year": months // 12, "month": months % 12 + 1,
-                                                "day": 1}), utc=True)
-        step = pd.Timedelta(hours=self.count) if self.unit == "h" else pd.Timedelta(days=self.count)
-        k = (ts - _ORIGIN) // step
-        return _ORIGIN + k * step
-
-    def end(self, start: pd.Timestamp) -> pd.Timestamp:
-        if self.unit == "M":
-            return start + pd.DateOffset(months=self.count)
-        return start + (pd.Timedelta(hours=self.count) if self.unit == "h"
-                        else pd.Timedelta(days=self.count))
-
-    def label(self, start: pd.Timestamp) -> str:
-        """Human name of a window: ``2024-03`` for months, the start date otherwise."""
-        if self.unit == "M":
-            return start.strftime("%Y-%m")
-        if self.unit == "h":
-            return start.strftime("%Y-%m-%dT%H:%MZ")
-        return start.strftime("%Y-%m-%d")
+    description: str
+    model_version: str
+    start: str | None
+    end: str | None
+    rows: int
+    flagged_ratio: float | None
 
 
-def parse_window(text: str) -> WindowSpec:
-    """``1D``, ``7D``, ``1M``, ``6h``, ``2W`` (= 14D) into a WindowSpec."""
-    match = re.fullmatch(r"\s*(\d+)\s*([hHdDwWmM])\s*", text or "")
-    if not match or int(match.group(1)) <= 0:
-        raise ValueError(f"window must look like 1D, 7D, 1M or 6h, not {text!r}")
-    count, unit = int(match.group(1)), match.group(2)
-    unit = {"H": "h", "d": "D", "m": "M"}.get(unit, unit)
-    if unit in ("w", "W"):
-        count, unit = count * 7, "D"
-    return WindowSpec(count, unit)
+class TestEntry(TypedDict):
+    """A hypothesis test of a comparison; ``p_adjusted`` and ``significant`` are set by :func:`decide`."""
+
+    test: str
+    statistic: float
+    p_value: float
+    p_adjusted: float | None
+    significant: bool
+    effect_size: dict[str, float]
 
 
-def parse_timestamp(text: str, *, end: bool = False) -> pd.Timestamp:
-    """ISO date or datetime to UTC; a plain date as an end bound means the whole day."""
-    ts = pd.Timestamp(text)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    if end and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
-        ts += pd.Timedelta(days=1)
-    return ts
+class PsiEntry(TypedDict):
+    """The PSI: an effect size with no p-value."""
+
+    test: str
+    statistic: float
+    p_value: None
+    effect_size: dict[str, float]
 
 
-def parse_reference(text: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    """``START..END`` (either side may be empty) to a half-open UTC range."""
-    if ".." not in text:
-        raise ValueError(f"reference must be START..END, not {text!r}")
-    start, end = (part.strip() for part in text.split("..", 1))
-    lo = parse_timestamp(start) if start else None
-    hi = parse_timestamp(end, end=True) if end else None
-    if lo is not None and hi is not None and hi <= lo:
-        raise ValueError(f"reference range is empty: {text!r}")
-    return lo, hi
+class Tests(TypedDict):
+    ratio: TestEntry
+    scores_ks: TestEntry
+    scores_psi: PsiEntry
+
+
+class Comparison(TypedDict):
+    """``current`` against ``reference``: kind ``time`` or ``version``, its tests (empty below
+    ``min_rows``) and the alert decision."""
+
+    kind: str
+    window: str
+    model_version: str
+    current: SampleInfo
+    reference: SampleInfo
+    rows: int
+    reference_rows: int
+    status: str
+    tests: Tests | dict[str, Any]
+    alert: bool
+    alert_reasons: list[str]
+    pooled_windows: NotRequired[int]
+
+
+class WindowSummary(TypedDict):
+    """One version in one window."""
+
+    window: str
+    window_start: str
+    window_end: str
+    model_version: str
+    rows: int
+    flagged: int
+    flagged_ratio: float
+    ratio_ci_low: float
+    ratio_ci_high: float
+    score_quantiles: dict[str, float]
+    status: str
+    in_reference: NotRequired[bool]
+    labelled_rows: NotRequired[int]
+    precision: NotRequired[float | None]
+    recall: NotRequired[float | None]
+
+
+class ReferenceSummary(TypedDict):
+    description: str
+    windows: list[str]
+    rows: int
+    flagged_ratio: float | None
+
+
+class References(TypedDict):
+    range: list[str | None] | None
+    version: str | None
+    per_version: dict[str, ReferenceSummary]
+
+
+class Analysis(TypedDict):
+    """What :func:`analyse_cells` finds in the counted cells of a log."""
+
+    window: str
+    params: dict[str, Any]
+    reference: References
+    model_versions: list[str]
+    windows: list[WindowSummary]
+    comparisons: list[Comparison]
+    alerts: int
+    alert: bool
+    notes: list[str]
+
+
+class MonitorInput(InputSummary):
+    """monitor.json's ``input``: the log's summary, the thresholds applied to rows without a verdict,
+    and whether their releases' provenance was checked."""
+
+    thresholds: dict[str, ThresholdRecord]
+    provenance: ProvenanceRecord
+
+
+class MonitorResult(Analysis):
+    """monitor.json: the analysis, what was read, and how old each model's training data were."""
+
+    input: MonitorInput
+    model_data_through: dict[str, str]
 
 
 class _Counts:
@@ -128,7 +180,7 @@ class Cell(_Counts):
     end: pd.Timestamp
     hist: np.ndarray
     flagged: int
-    labelled: dict  # tp, fp, fn, labelled
+    labelled: dict[str, int]  # tp, fp, fn, labelled
 
 
 @dataclass
@@ -153,7 +205,7 @@ class Sample(_Counts):
 
 def cells_from_aggregates(agg: pd.DataFrame, window: WindowSpec) -> list[Cell]:
     """One Cell per (window, model version) of the engine's counts, in time then version order."""
-    cells = []
+    cells: list[Cell] = []
     for (start_us, version), group in agg.groupby(["window_us", "version"], sort=False):
         n = group["n"].to_numpy(np.int64)
         verdict = group["verdict"].to_numpy(np.int64)
@@ -167,29 +219,6 @@ def cells_from_aggregates(agg: pd.DataFrame, window: WindowSpec) -> list[Cell]:
     return cells
 
 
-def aggregate_rows(rows: pd.DataFrame, window: WindowSpec) -> pd.DataFrame:
-    """Validated rows (timestamp, model_version, score, verdict, label) counted by the shared SQL,
-    as the engines count a log: one aggregation, whichever the input."""
-    from pipeline.monitoring import sql
-    from pipeline.monitoring.engine_duckdb import DuckDBEngine
-
-    frame = pd.DataFrame({"log_row_": np.arange(1, len(rows) + 1), "timestamp": rows["timestamp"],
-                          "model_version": rows["model_version"].astype(str), "score": rows["score"].astype(float),
-                          "verdict": rows["verdict"].astype(np.int64),
-                          "label": rows["label"].astype(float) if "label" in rows else np.nan})
-    engine = DuckDBEngine()
-    try:
-        files = [sql.LogFile(0, engine.register_frame(0, frame, sql.REQUIRED + sql.OPTIONAL))]
-        engine.register_thresholds({})
-        agg = engine.query(sql.aggregate_sql(files, window))
-    finally:
-        engine.close()
-    bad = agg[agg["reasons"] != ""]
-    if len(bad):
-        raise ValueError(f"rows that do not validate: {dict(zip(bad['reasons'], bad['n']))}")
-    return sql.decode(agg)
-
-
 def split_cells(rows: pd.DataFrame, window: WindowSpec) -> list[Cell]:
     """One Cell per (window, model version) of validated rows."""
     if rows.empty:
@@ -197,10 +226,10 @@ def split_cells(rows: pd.DataFrame, window: WindowSpec) -> list[Cell]:
     return cells_from_aggregates(aggregate_rows(rows, window), window)
 
 
-def summarise_cell(cell: Cell, window: WindowSpec, params: MonitorParams) -> dict:
+def summarise_cell(cell: Cell, window: WindowSpec, params: MonitorParams) -> WindowSummary:
     """Rows, flagged ratio with its Wilson interval, quantiles, and precision/recall if labelled."""
     low, high = stats.wilson_interval(cell.flagged, cell.rows)
-    out = {
+    out: WindowSummary = {
         "window": window.label(cell.start),
         "window_start": cell.start.isoformat(),
         "window_end": cell.end.isoformat(),
@@ -219,7 +248,7 @@ def summarise_cell(cell: Cell, window: WindowSpec, params: MonitorParams) -> dic
     return out
 
 
-def _sample_info(sample: Sample) -> dict:
+def _sample_info(sample: Sample) -> SampleInfo:
     return {"description": sample.description, "model_version": sample.version,
             "start": sample.start.isoformat() if sample.start is not None else None,
             "end": sample.end.isoformat() if sample.end is not None else None,
@@ -228,13 +257,13 @@ def _sample_info(sample: Sample) -> dict:
 
 
 def compare(kind: str, label: str, current: Sample, reference: Sample, params: MonitorParams,
-            strata: list[tuple[int, int, int, int]] | None = None) -> dict:
+            strata: list[tuple[int, int, int, int]] | None = None) -> Comparison:
     """Tests of ``current`` against ``reference`` (ratio, KS, PSI), before BH.
 
     ``strata`` switches the ratio test to Cochran-Mantel-Haenszel over those
     per-window tables (for the version comparison over a shared period).
     """
-    out = {
+    out: Comparison = {
         "kind": kind,
         "window": label,
         "model_version": current.version,
@@ -266,20 +295,19 @@ def compare(kind: str, label: str, current: Sample, reference: Sample, params: M
     return out
 
 
-def _test_dict(result: stats.TestResult) -> dict:
+def _test_dict(result: stats.TestResult) -> TestEntry:
     return {"test": result.test, "statistic": result.statistic, "p_value": result.p_value,
             "p_adjusted": None, "significant": False, "effect_size": dict(result.effect_size)}
 
 
-def decide(comparisons: list[dict], params: MonitorParams) -> None:
+def decide(comparisons: list[Comparison], params: MonitorParams) -> None:
     """Benjamini-Hochberg over every p-value of the run, then the alert rule, in place."""
-    slots = [(c, name) for c in comparisons if c["status"] == "tested"
-             for name in ("ratio", "scores_ks")]
-    rejected, adjusted = stats.benjamini_hochberg([c["tests"][n]["p_value"] for c, n in slots],
-                                                  params.alpha)
-    for (c, name), rej, adj in zip(slots, rejected, adjusted):
-        c["tests"][name]["p_adjusted"] = float(adj)
-        c["tests"][name]["significant"] = bool(rej)
+    family: list[TestEntry] = [test for c in comparisons if c["status"] == "tested"
+                               for test in (c["tests"]["ratio"], c["tests"]["scores_ks"])]
+    rejected, adjusted = stats.benjamini_hochberg([test["p_value"] for test in family], params.alpha)
+    for test, rej, adj in zip(family, rejected, adjusted):
+        test["p_adjusted"] = float(adj)
+        test["significant"] = bool(rej)
     for c in comparisons:
         if c["status"] != "tested":
             continue
@@ -287,16 +315,15 @@ def decide(comparisons: list[dict], params: MonitorParams) -> None:
         diff = ratio["effect_size"]["ratio_diff"]
         if ratio["significant"] and abs(diff) >= params.min_ratio_change:
             c["alert_reasons"].append(
-                f"flagged ratio {diff * 100:+.1f} pp (adjusted p={ratio['p_adjusted']:.2g})")
+                f"flagged ratio {signed(diff * 100, 1)} pp (adjusted p={general(ratio['p_adjusted'], 2)})")
         if ks["significant"] and psi["statistic"] >= params.psi_alert:
             c["alert_reasons"].append(
-                f"score distribution shift (PSI {psi['statistic']:.2f}, KS D={ks['statistic']:.2f}, "
-                f"adjusted p={ks['p_adjusted']:.2g})")
+                f"score distribution shift (PSI {num(psi['statistic'], 2)}, KS D={num(ks['statistic'], 2)}, "
+                f"adjusted p={general(ks['p_adjusted'], 2)})")
         c["alert"] = bool(c["alert_reasons"])
 
 
-def time_references(cells: list[Cell], params: MonitorParams,
-                    reference_range: tuple[pd.Timestamp | None, pd.Timestamp | None] | None,
+def time_references(cells: list[Cell], params: MonitorParams, reference_range: TimeRange | None,
                     ) -> dict[str, tuple[list[Cell], str]]:
     """Per version: the cells that form its reference, and how they were chosen.
 
@@ -323,9 +350,9 @@ def time_references(cells: list[Cell], params: MonitorParams,
 
 
 def time_comparisons(cells: list[Cell], window: WindowSpec, params: MonitorParams,
-                     references: dict[str, tuple[list[Cell], str]]) -> list[dict]:
+                     references: dict[str, tuple[list[Cell], str]]) -> list[Comparison]:
     """Every non-reference window of each version against that version's reference."""
-    out = []
+    out: list[Comparison] = []
     for version, (ref_cells, how) in references.items():
         reference = Sample.pool(ref_cells, how)
         ref_ids = {id(c) for c in ref_cells}
@@ -338,7 +365,7 @@ def time_comparisons(cells: list[Cell], window: WindowSpec, params: MonitorParam
 
 
 def version_comparisons(cells: list[Cell], window: WindowSpec, params: MonitorParams,
-                        baseline: str | None) -> list[dict]:
+                        baseline: str | None) -> list[Comparison]:
     """Versions that scored the same window, each against the baseline version.
 
     The baseline is ``baseline`` when given, else the oldest version present
@@ -347,7 +374,7 @@ def version_comparisons(cells: list[Cell], window: WindowSpec, params: MonitorPa
     by_window: dict[pd.Timestamp, list[Cell]] = {}
     for cell in cells:
         by_window.setdefault(cell.start, []).append(cell)
-    out: list[dict] = []
+    out: list[Comparison] = []
     shared: dict[tuple[str, str], list[tuple[Cell, Cell]]] = {}
     for start, group in sorted(by_window.items()):
         if len(group) < 2:
@@ -385,7 +412,7 @@ def switch_notes(cells: list[Cell], window: WindowSpec) -> list[str]:
         spans.setdefault(cell.version, []).append(cell)
     order = sorted(spans, key=lambda v: (spans[v][0].start, version_key(v)))
     notes = []
-    for old, new in zip(order, order[1:]):
+    for old, new in pairwise(order):
         old_starts = {c.start for c in spans[old]}
         if any(c.start in old_starts for c in spans[new]):
             continue
@@ -393,23 +420,21 @@ def switch_notes(cells: list[Cell], window: WindowSpec) -> list[str]:
         notes.append(
             f"{new} replaced {old} at {window.label(after.start)} with no window scored by both: "
             f"the versions cannot be compared on the same traffic (flagged ratio "
-            f"{before.flagged / before.rows:.1%} in the last {old} window, "
-            f"{after.flagged / after.rows:.1%} in the first {new} window). "
+            f"{pct(before.flagged / before.rows)} in the last {old} window, "
+            f"{pct(after.flagged / after.rows)} in the first {new} window). "
             f"Run a shadow or canary period to attribute a difference to the version.")
     return notes
 
 
-def analyse(rows: pd.DataFrame, params: MonitorParams, *,
-            reference_range: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None,
-            reference_version: str | None = None) -> dict:
+def analyse(rows: pd.DataFrame, params: MonitorParams, *, reference_range: TimeRange | None = None,
+            reference_version: str | None = None) -> Analysis:
     """The whole monitoring result for validated log rows, as a JSON-ready dict."""
     return analyse_cells(split_cells(rows, parse_window(params.window)), params,
                          reference_range=reference_range, reference_version=reference_version)
 
 
-def analyse_cells(cells: list[Cell], params: MonitorParams, *,
-                  reference_range: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None,
-                  reference_version: str | None = None) -> dict:
+def analyse_cells(cells: list[Cell], params: MonitorParams, *, reference_range: TimeRange | None = None,
+                  reference_version: str | None = None) -> Analysis:
     """The whole monitoring result for the counted cells of a log (see ``logs.scan``)."""
     window = parse_window(params.window)
     versions = sorted({c.version for c in cells}, key=version_key)
@@ -466,7 +491,14 @@ def latest_cells(cells: Iterable[Cell]) -> dict[str, Cell]:
     return out
 
 
-def finite_or_none(value):
+def monitor_result(analysed: Analysis, summary: InputSummary, thresholds: dict[str, ThresholdRecord],
+                   provenance: ProvenanceRecord, data_through: dict[str, str]) -> MonitorResult:
+    """monitor.json: the analysis of a log with what was read and the thresholds its rows needed."""
+    given: MonitorInput = {**summary, "thresholds": thresholds, "provenance": provenance}
+    return {**analysed, "input": given, "model_data_through": data_through}
+
+
+def finite_or_none(value: Any) -> Any:
     """JSON has no NaN: map it (and inf) to null, recursively."""
     if isinstance(value, dict):
         return {k: finite_or_none(v) for k, v in value.items()}

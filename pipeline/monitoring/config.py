@@ -1,107 +1,125 @@
-"""The ``monitor:`` section of params.yaml, with defaults.
+"""The ``monitor:`` section of params.yaml: every setting of the monitor, with no default of its own.
 
-Alert thresholds live in params.yaml so that a change to them is reviewed
-like any other change; the command's flags only override them for one run.
+Alert thresholds live in params.yaml so that a change to them is reviewed like any other change,
+and params.yaml is their only home: a ``--params FILE`` names just what it changes, over the
+repository's params.yaml (a FILE that does not exist changes nothing), and a key missing from both
+is an error rather than a value written here. The command's flags override one run. Outputs go to
+``pipeline/paths.py`` (MONITORING, SIMULATED_TRAFFIC), not to a folder named in params.
 """
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from pipeline import paths
 from pipeline.bounded_io import Caps
+from pipeline.common import load_params
 
 PARAMS_FILE = paths.PARAMS
+SECTION = "monitor"
+RETIRED = {  # keys no longer read, and why: a file that still sets one is told, not ignored
+    "manifests": "a bare manifest cannot be verified; list release directories under monitor.releases instead",
+    "out": f"the outputs go to {paths.MONITORING} (pipeline/paths.py MONITORING), or to --out",
+}
 
 
 @dataclass(frozen=True)
 class MonitorParams:
     """Alerting and windowing settings (see params.yaml for the meaning of each)."""
 
-    window: str = "7D"
-    alpha: float = 0.05
-    min_rows: int = 500
-    min_ratio_change: float = 0.02
-    psi_alert: float = 0.2
-    psi_bins: int = 10
-    reference_windows: int = 4
-    reference_start: str | None = None
-    reference_end: str | None = None
-    score_quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
-    releases: tuple[str, ...] = ()  # release directories giving a version's threshold
-    repo: str | None = None  # OWNER/NAME whose release workflow must have signed those releases
-    log_path: str = "data/monitoring/predictions"
-    log_url: str | None = None
-    log_max_bytes: int = 1 << 30  # per file, decompressed (monitor.logs.max_decompressed_bytes)
-    log_max_rows: int = 10_000_000  # per file (monitor.logs.max_rows)
-    log_max_field_chars: int = 1 << 16  # one CSV/JSON/Parquet text value (monitor.logs.max_field_chars)
-    out: str = "build/monitoring"
-    simulate: dict = field(default_factory=dict)
+    window: str
+    alpha: float
+    min_rows: int
+    min_ratio_change: float
+    psi_alert: float
+    psi_bins: int
+    reference_windows: int
+    reference_start: str | None
+    reference_end: str | None
+    score_quantiles: tuple[float, ...]
+    releases: tuple[str, ...]  # release directories giving a version's threshold
+    repo: str | None  # OWNER/NAME whose release workflow must have signed those releases
+    log_path: str
+    log_url: str | None
+    log_max_bytes: int  # per file, decompressed (monitor.logs.max_decompressed_bytes)
+    log_max_rows: int  # per file (monitor.logs.max_rows)
+    log_max_field_chars: int  # one CSV/JSON/Parquet text value (monitor.logs.max_field_chars)
+    simulate: Mapping[str, Any]  # monitor.simulate, read by ``simulate.traffic_config``
 
     def log_caps(self) -> Caps:
         """The per-file caps every log file is read under (validated: positive integers)."""
         return Caps(self.log_max_bytes, self.log_max_rows, "monitor.logs.max_decompressed_bytes",
                     "monitor.logs.max_rows", self.log_max_field_chars, "monitor.logs.max_field_chars")
 
-    def replace(self, **changes) -> MonitorParams:
+    def replace(self, **changes: Any) -> MonitorParams:
         """A copy with the given fields overridden (None means keep)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-def from_mapping(section: dict | None) -> MonitorParams:
-    """Build params from the parsed ``monitor:`` mapping; missing keys keep defaults."""
-    section = dict(section or {})
-    reference = section.pop("reference", {}) or {}
-    logs = section.pop("logs", {}) or {}
-    alert = section.pop("alert", {}) or {}
-    kwargs: dict = {}
-    for key in ("window", "psi_bins", "out", "simulate"):
-        if key in section:
-            kwargs[key] = section[key]
-    for key in ("alpha", "min_rows", "min_ratio_change", "psi_alert"):
-        if key in alert:
-            kwargs[key] = alert[key]
-    if "score_quantiles" in section:
-        kwargs["score_quantiles"] = tuple(float(q) for q in section["score_quantiles"])
-    if "manifests" in section:
-        raise ValueError("params monitor.manifests is no longer read: a bare manifest cannot be "
-                         "verified; list release directories under monitor.releases instead")
-    if "releases" in section:
-        kwargs["releases"] = tuple(str(p) for p in section["releases"] or ())
-    kwargs["repo"] = _opt_str(section.get("repo"))
-    if "windows" in reference:
-        kwargs["reference_windows"] = int(reference["windows"])
-    kwargs["reference_start"] = _opt_str(reference.get("start"))
-    kwargs["reference_end"] = _opt_str(reference.get("end"))
-    if "path" in logs:
-        kwargs["log_path"] = str(logs["path"])
-    kwargs["log_url"] = _opt_str(logs.get("url"))
-    if "max_decompressed_bytes" in logs:
-        kwargs["log_max_bytes"] = logs["max_decompressed_bytes"]
-    if "max_rows" in logs:
-        kwargs["log_max_rows"] = logs["max_rows"]
-    if "max_field_chars" in logs:
-        kwargs["log_max_field_chars"] = logs["max_field_chars"]
-    params = MonitorParams(**kwargs)
-    return dataclasses.replace(params, alpha=float(params.alpha), min_rows=int(params.min_rows),
-                               min_ratio_change=float(params.min_ratio_change),
-                               psi_alert=float(params.psi_alert), psi_bins=int(params.psi_bins))
-
-
 def load(path: Path | str = PARAMS_FILE) -> MonitorParams:
-    """Read params.yaml; a missing file or section gives the defaults."""
+    """The repository's params.yaml, with ``path``'s ``monitor:`` keys over it."""
     path = Path(path)
-    if not path.exists():
-        return MonitorParams()
-    data = yaml.safe_load(path.read_text()) or {}
-    return from_mapping(data.get("monitor"))
+    return from_mapping(read_section(path) if path.exists() else {})
 
 
-def _opt_str(value) -> str | None:
+def defaults() -> MonitorParams:
+    """The repository's params.yaml as it is."""
+    return from_mapping({})
+
+
+def read_section(path: Path | str = PARAMS_FILE) -> dict[str, Any]:
+    """The ``monitor:`` mapping of one params file (empty when it has none)."""
+    return dict((load_params(path) or {}).get(SECTION) or {})
+
+
+def from_mapping(section: Mapping[str, Any] | None) -> MonitorParams:
+    """Params from a parsed ``monitor:`` mapping, its keys over the repository's params.yaml."""
+    for key, why in RETIRED.items():
+        if key in (section or {}):
+            raise ValueError(f"params monitor.{key} is no longer read: {why}")
+    merged = merge(read_section(PARAMS_FILE), section or {})
+
+    def get(dotted: str) -> Any:
+        return setting(merged, dotted)
+
+    return MonitorParams(
+        window=str(get("window")), alpha=float(get("alert.alpha")), min_rows=int(get("alert.min_rows")),
+        min_ratio_change=float(get("alert.min_ratio_change")), psi_alert=float(get("alert.psi_alert")),
+        psi_bins=int(get("psi_bins")), reference_windows=int(get("reference.windows")),
+        reference_start=_opt_str(get("reference.start")), reference_end=_opt_str(get("reference.end")),
+        score_quantiles=tuple(float(q) for q in get("score_quantiles")),
+        releases=tuple(str(p) for p in get("releases") or ()), repo=_opt_str(get("repo")),
+        log_path=str(get("logs.path")), log_url=_opt_str(get("logs.url")),
+        log_max_bytes=get("logs.max_decompressed_bytes"), log_max_rows=get("logs.max_rows"),
+        log_max_field_chars=get("logs.max_field_chars"), simulate=dict(get("simulate") or {}))
+
+
+def setting(section: Mapping[str, Any], dotted: str, where: str = SECTION) -> Any:
+    """``section[a][b]`` for ``a.b``; a missing key names itself (None is a value: YAML's empty)."""
+    value: Any = section
+    for key in dotted.split("."):
+        if not isinstance(value, Mapping) or key not in value:
+            raise ValueError(f"params {where}.{dotted} is missing: params.yaml's monitor section "
+                             "holds every setting of the monitor")
+        value = value[key]
+    return value
+
+
+def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over``'s keys over it, nested mappings merged key by key."""
+    out = dict(base)
+    for key, value in over.items():
+        below = out.get(key)
+        out[key] = merge(below, value) if isinstance(below, Mapping) and isinstance(value, Mapping) else value
+    return out
+
+
+def _opt_str(value: object) -> str | None:
     # YAML turns an unquoted 2024-01-01 into a date; keep it as ISO text.
     if value is None or value == "":
         return None
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+    isoformat = getattr(value, "isoformat", None)
+    return str(isoformat()) if isoformat is not None else str(value)

@@ -5,6 +5,9 @@ Only registration lives here; the statements are ``sql``'s. DuckDB lacks Spark's
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import duckdb
 import pandas as pd
 
 from pipeline.monitoring.staging import Input, literal_path
@@ -12,7 +15,7 @@ from pipeline.monitoring.staging import Input, literal_path
 _KINDS = {"VARCHAR": "string", "BOOLEAN": "bool", "DATE": "timestamp"}
 
 
-def _kind(duckdb_type: str) -> str:
+def _kind(duckdb_type: object) -> str:
     name = str(duckdb_type).upper()
     if name.startswith("TIMESTAMP"):
         return "timestamp"
@@ -30,9 +33,7 @@ class DuckDBEngine:
     name = "duckdb"
 
     def __init__(self, memory_limit: str = "1GB", threads: int | None = None, temp_dir: str | None = None):
-        import duckdb
-
-        config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
+        config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit, "preserve_insertion_order": False}
         if threads:
             config["threads"] = threads
         if temp_dir:
@@ -42,7 +43,7 @@ class DuckDBEngine:
         self.con.execute("CREATE MACRO unix_micros(t) AS epoch_us(t)")
         self.con.execute("CREATE MACRO timestamp_micros(u) AS make_timestamp(u)")
 
-    def register(self, index: int, item: Input, known: tuple[str, ...]) -> dict:
+    def register_input(self, index: int, item: Input, known: tuple[str, ...]) -> dict[str, str]:
         """View ``log_<index>`` over one input, with a 1-based ``log_row_``; the kinds of its known columns.
         The path is a name staging chose (DuckDB would expand glob characters in any other)."""
         rel = self.con.read_parquet(literal_path(item.path), file_row_number=not item.staged)
@@ -51,14 +52,14 @@ class DuckDBEngine:
         rel.create_view(f"log_{index}")
         return {c: _kind(t) for c, t in zip(rel.columns, rel.types) if c in known}
 
-    def register_frame(self, index: int, frame: pd.DataFrame, known: tuple[str, ...]) -> dict:
+    def register_frame(self, index: int, frame: pd.DataFrame, known: tuple[str, ...]) -> dict[str, str]:
         """View ``log_<index>`` over an in-memory frame that already has ``log_row_``."""
         self.con.register(f"frame_{index}", frame)
         rel = self.con.table(f"frame_{index}")
         rel.create_view(f"log_{index}")
         return {c: _kind(t) for c, t in zip(rel.columns, rel.types) if c in known}
 
-    def register_thresholds(self, thresholds: dict[str, float]) -> None:
+    def register_thresholds(self, thresholds: Mapping[str, float]) -> None:
         self.con.execute("CREATE OR REPLACE TABLE thresholds (version VARCHAR, threshold DOUBLE)")
         if thresholds:
             self.con.executemany("INSERT INTO thresholds VALUES (?, ?)",

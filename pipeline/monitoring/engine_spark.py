@@ -8,15 +8,17 @@ pyspark is imported here only, so the DuckDB path never needs Java. Local mode
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import pandas as pd
 
 from pipeline.monitoring.staging import Input, literal_path
 
+LOCAL_MASTER = "local[2]"  # Spark on this machine, two cores: what the tests and the CLI default run
 _NUMBER = ("ByteType", "ShortType", "IntegerType", "LongType", "FloatType", "DoubleType", "DecimalType")
 
 
-def _kind(data_type) -> str:
+def _kind(data_type: object) -> str:
     name = type(data_type).__name__
     if name in ("TimestampType", "TimestampNTZType", "DateType"):
         return "timestamp"
@@ -30,8 +32,11 @@ class SparkEngine:
 
     name = "spark"
 
-    def __init__(self, master: str = "local[2]"):
-        from pyspark.sql import SparkSession
+    def __init__(self, master: str = LOCAL_MASTER):
+        # lazy: pyspark is the optional Spark extra (a 456 MB download, a JVM); the DuckDB path never loads it
+        from pyspark.sql import SparkSession, functions
+
+        self.functions = functions
 
         # py4j logs each connection at INFO, the last one from a destructor at interpreter exit,
         # when the log streams are already closed: keep only its warnings.
@@ -44,18 +49,16 @@ class SparkEngine:
                       .config("spark.sql.shuffle.partitions", "8")
                       .getOrCreate())
 
-    def register(self, index: int, item: Input, known: tuple[str, ...]) -> dict:
+    def register_input(self, index: int, item: Input, known: tuple[str, ...]) -> dict[str, str]:
         """View ``log_<index>`` over one input, with a 1-based ``log_row_`` (Parquet's row index).
         The path is a name staging chose, or a URI without glob characters (Hadoop expands them)."""
-        from pyspark.sql import functions as F
-
         df = self.spark.read.parquet(literal_path(item.path))
         if not item.staged:
-            df = df.select("*", (F.col("_metadata.row_index") + 1).alias("log_row_"))
+            df = df.select("*", (self.functions.col("_metadata.row_index") + 1).alias("log_row_"))
         df.createOrReplaceTempView(f"log_{index}")
         return {f.name: _kind(f.dataType) for f in df.schema.fields if f.name in known}
 
-    def register_thresholds(self, thresholds: dict[str, float]) -> None:
+    def register_thresholds(self, thresholds: Mapping[str, float]) -> None:
         rows = [(v, float(t)) for v, t in thresholds.items()]
         self.spark.createDataFrame(rows, "version string, threshold double").createOrReplaceTempView("thresholds")
 

@@ -11,24 +11,56 @@ a name with glob characters as a pattern, so each file reaches them under a name
 """
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, TypedDict
 
 import numpy as np
 import pandas as pd
 
-from pipeline.bounded_io import DECOMPRESSORS, Caps
-from pipeline.monitoring import sql, staging
+from pipeline.bounded_io import Caps
+from pipeline.monitoring import config, sql, staging
+from pipeline.monitoring.engine_duckdb import DuckDBEngine
+from pipeline.monitoring.engine_spark import LOCAL_MASTER, SparkEngine
+from pipeline.monitoring.staging import file_format
+from pipeline.monitoring.windows import WindowSpec, parse_window
 
 REQUIRED, OPTIONAL = sql.REQUIRED, sql.OPTIONAL
-FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json",
-           ".parquet": "parquet", ".pq": "parquet"}
 REJECT_COLUMNS = ["source", "row", "reason", *REQUIRED, *OPTIONAL, "raw"]
 REJECT_CAP = staging.REJECT_CAP
 AGGREGATE_COLUMNS = ["window_us", "version", "bin", "verdict", "label", "n"]
 ENGINES = ("duckdb", "spark")
+Resolve = Callable[[dict[str, int]], Mapping[str, float]]  # {version: rows without a verdict} -> thresholds
+
+
+class Engine(Protocol):
+    """What runs the shared SQL: :class:`DuckDBEngine` or :class:`SparkEngine`."""
+
+    def register_input(self, index: int, item: staging.Input, known: tuple[str, ...]) -> dict[str, str]: ...
+
+    def register_thresholds(self, thresholds: Mapping[str, float]) -> None: ...
+
+    def query(self, statement: str) -> pd.DataFrame: ...
+
+    def close(self) -> None: ...
+
+
+class InputSummary(TypedDict):
+    """monitor.json's ``input``: what was read, what was kept, what was rejected and why."""
+
+    files: list[str]
+    rows_read: int
+    rows_valid: int
+    rows_rejected: int
+    rejects_by_reason: dict[str, int]
+    rejects_file: str
+    rejects_written: int
+    first_timestamp: str | None
+    last_timestamp: str | None
+    labelled_rows: int
 
 
 @dataclass
@@ -42,7 +74,7 @@ class PredictionLog:
     first_us: int | None = None
     last_us: int | None = None
     rows: pd.DataFrame | None = None  # the valid rows themselves, only when asked for (small logs)
-    thresholds: dict = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows_valid(self) -> int:
@@ -74,13 +106,24 @@ class PredictionLog:
                 counts[key] = counts.get(key, 0) + n
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
+    def summary(self, rejects_file: str = "rejects.csv") -> InputSummary:
+        """What was read, what was kept, what was rejected and why."""
+        return {
+            "files": self.files,
+            "rows_read": self.rows_read,
+            "rows_valid": self.rows_valid,
+            "rows_rejected": self.rows_rejected,
+            "rejects_by_reason": self.reject_reasons(),
+            "rejects_file": rejects_file,
+            "rejects_written": len(self.rejects),
+            "first_timestamp": _iso(self.first_us),
+            "last_timestamp": _iso(self.last_us),
+            "labelled_rows": self.labelled_rows,
+        }
 
-def file_format(path: Path) -> str | None:
-    """'csv', 'json' or 'parquet' from the suffixes (compression suffix ignored)."""
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in (*DECOMPRESSORS, ".zst", ".zip"):
-        suffixes = suffixes[:-1]
-    return FORMATS.get(suffixes[-1]) if suffixes else None
+
+def _iso(micros: int | None) -> str | None:
+    return None if micros is None else pd.Timestamp(micros, unit="us", tz="UTC").isoformat()
 
 
 def is_uri(path: str) -> bool:
@@ -111,26 +154,17 @@ def discover_files(path: Path | str, exclude: Iterable[Path | str] = ()) -> list
     return files
 
 
-def _default_caps() -> Caps:
-    from pipeline.monitoring.config import (
-        MonitorParams,  # config is the one home of the defaults
-    )
-    return MonitorParams().log_caps()
-
-
-def open_engine(name: str = "duckdb", master: str = "local[2]"):
+def open_engine(name: str = ENGINES[0], master: str = LOCAL_MASTER) -> Engine:
     """The engine that runs the shared SQL: ``duckdb`` (embedded) or ``spark`` (``master``)."""
     if name == "duckdb":
-        from pipeline.monitoring.engine_duckdb import DuckDBEngine
         return DuckDBEngine()
     if name == "spark":
         try:
-            from pipeline.monitoring.engine_spark import SparkEngine
             return SparkEngine(master)
         except ImportError as exc:
             raise ValueError(f"--engine spark needs pyspark: `make install` adds it (hash-locked, requirements/dev.lock) "
                              f"({exc})") from None
-        except Exception as exc:  # pyspark raises its own error types when the JVM cannot start
+        except Exception as exc:  # noqa: BLE001 - pyspark raises its own error types when the JVM cannot start
             raise ValueError(f"Spark did not start on master {master!r} (it needs Java 17: `make java`): "
                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
     raise ValueError(f"unknown engine {name!r} (expected one of {', '.join(ENGINES)})")
@@ -139,7 +173,7 @@ def open_engine(name: str = "duckdb", master: str = "local[2]"):
 def _reject_text(frame: pd.DataFrame, sources: list[str]) -> pd.DataFrame:
     """Rejected rows from the SQL as text, the way they were logged (typed values formatted here,
     so the two engines' own number and time formatting never shows)."""
-    def first(text, typed, fmt):
+    def first(text: pd.Series, typed: pd.Series, fmt: Callable[[Any], str]) -> list[str | None]:
         return [t if not pd.isna(t) else (None if pd.isna(v) else fmt(v)) for t, v in zip(text, typed)]
 
     out = pd.DataFrame({
@@ -184,13 +218,12 @@ def _valid_rows(frame: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def scan(engine, staged: staging.Staged, window,
-         resolve: Callable[[dict[str, int]], Mapping[str, float]] | None = None,
+def scan(engine: Engine, staged: staging.Staged, window: WindowSpec, resolve: Resolve | None = None,
          reject_cap: int = REJECT_CAP, with_rows: bool = False) -> PredictionLog:
     """Run the shared SQL on registered inputs: thresholds first (``resolve`` gets the rows
     without a verdict per version), then the one aggregating pass, then the capped rejects."""
     inputs, broken = staged.inputs, staged.broken
-    files = [sql.LogFile(i, engine.register(i, item, item.present or staging.KNOWN)) for i, item in enumerate(inputs)]
+    files = [sql.LogFile(i, engine.register_input(i, item, item.present or staging.KNOWN)) for i, item in enumerate(inputs)]
     sources = [item.source for item in inputs]
     engine.register_thresholds({})
     needed = engine.query(sql.needs_threshold_sql(files))
@@ -212,30 +245,38 @@ def scan(engine, staged: staging.Staged, window,
     return log
 
 
-def _int_or_none(value) -> int | None:
+def _int_or_none(value: Any) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
+
+
+def fixed_thresholds(thresholds: Mapping[str, float] | None = None,
+                     default: float | None = None) -> Resolve:
+    """Resolve rows without a verdict at ``thresholds[version]``, else at ``default``."""
+    def resolve(needed: dict[str, int]) -> dict[str, float]:
+        given = dict(thresholds or {})
+        if default is not None:
+            given.update({v: float(default) for v in needed if v not in given})
+        return given
+    return resolve
 
 
 def load(path: Path | str, thresholds: Mapping[str, float] | None = None,
          default_threshold: float | None = None, exclude: Iterable[Path | str] = (),
-         caps: Caps | None = None, *, window=None, engine=None,
-         resolve: Callable[[dict[str, int]], Mapping[str, float]] | None = None,
+         caps: Caps | None = None, *, window: WindowSpec | None = None, engine: Engine | None = None,
+         resolve: Resolve | None = None,
          reject_cap: int = REJECT_CAP, with_rows: bool = True, sort_rows: bool = True) -> PredictionLog:
     """Read every log file under ``path`` (minus ``exclude``, each under ``caps``) and validate it.
 
     Rows without a verdict are flagged at ``thresholds[version]``, else ``default_threshold``
     (or whatever ``resolve`` returns for the versions that need one). ``with_rows`` also
     returns the valid rows, for small logs; the monitor itself uses only the counts.
+    ``caps`` and ``window`` not given are params.yaml's.
     """
-    from pipeline.monitoring.analysis import parse_window
-
-    caps = caps or _default_caps()
-    if resolve is None:
-        def resolve(needed: dict[str, int]) -> dict[str, float]:
-            given = dict(thresholds or {})
-            if default_threshold is not None:
-                given.update({v: float(default_threshold) for v in needed if v not in given})
-            return given
+    if caps is None or window is None:
+        params = config.defaults()
+        caps = caps or params.log_caps()
+        window = window or parse_window(params.window)
+    resolve = resolve or fixed_thresholds(thresholds, default_threshold)
     owned = engine is None
     engine = engine or open_engine("duckdb")
     try:
@@ -244,8 +285,7 @@ def load(path: Path | str, thresholds: Mapping[str, float] | None = None,
                 staged = staging.Staged([staging.Input(str(path), staging.literal_path(str(path)), False)])
             else:
                 staged = staging.stage(discover_files(path, exclude), caps, Path(workdir), reject_cap)
-            log = scan(engine, staged, window or parse_window("7D"), resolve,
-                       reject_cap, with_rows)
+            log = scan(engine, staged, window, resolve, reject_cap, with_rows)
     finally:
         if owned:
             engine.close()
@@ -263,13 +303,33 @@ def validate(raw: pd.DataFrame, thresholds: Mapping[str, float] | None = None,
         path.write_text("".join(pd.Series([{k: v for k, v in r.items() if _present(v)}
                                            for r in raw.to_dict("records")]).map(_json_line)))
         log = load(path, thresholds, default_threshold, caps=Caps(1 << 40, 1 << 40, "-", "-"), sort_rows=False)
+    assert log.rows is not None, "load(with_rows=True) keeps the rows"
     return log.rows.drop(columns="url"), log.rejects
 
 
-def _present(value) -> bool:
+def _present(value: object) -> bool:
     return value is not None and not (isinstance(value, float) and np.isnan(value))
 
 
 def _json_line(record: dict) -> str:
-    import json
     return json.dumps(record, default=str) + "\n"
+
+
+def aggregate_rows(rows: pd.DataFrame, window: WindowSpec) -> pd.DataFrame:
+    """Validated rows (timestamp, model_version, score, verdict, label) counted by the shared SQL,
+    as the engines count a log: one aggregation, whichever the input."""
+    frame = pd.DataFrame({"log_row_": np.arange(1, len(rows) + 1), "timestamp": rows["timestamp"],
+                          "model_version": rows["model_version"].astype(str), "score": rows["score"].astype(float),
+                          "verdict": rows["verdict"].astype(np.int64),
+                          "label": rows["label"].astype(float) if "label" in rows else np.nan})
+    engine = DuckDBEngine()
+    try:
+        files = [sql.LogFile(0, engine.register_frame(0, frame, sql.REQUIRED + sql.OPTIONAL))]
+        engine.register_thresholds({})
+        agg = engine.query(sql.aggregate_sql(files, window))
+    finally:
+        engine.close()
+    bad = agg[agg["reasons"] != ""]
+    if len(bad):
+        raise ValueError(f"rows that do not validate: {dict(zip(bad['reasons'], bad['n']))}")
+    return sql.decode(agg)

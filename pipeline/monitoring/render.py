@@ -6,6 +6,7 @@ short. Plots use matplotlib's object API (no pyplot state, no display).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -13,35 +14,30 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pipeline import common
-from pipeline.common import MISSING, md_cell, md_table, plot_text
-from pipeline.monitoring import analysis, stats
+from pipeline.common import md_cell, md_table, plot_text
+from pipeline.formatting import MISSING, count, general, num, pct, pp, signed
+from pipeline.monitoring import stats
+from pipeline.monitoring.analysis import (
+    INSUFFICIENT,
+    Cell,
+    Comparison,
+    MonitorResult,
+    Sample,
+    WindowSummary,
+    finite_or_none,
+    latest_cells,
+)
 from pipeline.monitoring.logs import PredictionLog
+from pipeline.monitoring.thresholds import ProvenanceRecord, ThresholdRecord
+from pipeline.monitoring.windows import parse_window
 
 RECENT = 8  # time comparisons listed per version in report.md; the rest are in monitor.json
+PSI_DIGITS = 3  # a PSI and a median score in report.md
+P_DIGITS = 2  # significant digits of an adjusted p-value
 
 
-def _iso(micros: int | None) -> str | None:
-    return None if micros is None else pd.Timestamp(micros, unit="us", tz="UTC").isoformat()
-
-
-def input_summary(log: PredictionLog, rejects_file: str = "rejects.csv") -> dict:
-    """What was read, what was kept, what was rejected and why."""
-    return {
-        "files": log.files,
-        "rows_read": log.rows_read,
-        "rows_valid": log.rows_valid,
-        "rows_rejected": log.rows_rejected,
-        "rejects_by_reason": log.reject_reasons(),
-        "rejects_file": rejects_file,
-        "rejects_written": len(log.rejects),
-        "first_timestamp": _iso(log.first_us),
-        "last_timestamp": _iso(log.last_us),
-        "labelled_rows": log.labelled_rows,
-    }
-
-
-def write_json(result: dict, path: Path) -> None:
-    common.write_json(path, analysis.finite_or_none(result))
+def write_json(result: MonitorResult, path: Path) -> None:
+    common.write_json(path, finite_or_none(result))
 
 
 def write_rejects(log: PredictionLog, path: Path) -> None:
@@ -50,21 +46,13 @@ def write_rejects(log: PredictionLog, path: Path) -> None:
     common.write_csv(log.rejects, path)
 
 
-def _pct(value) -> str:
-    return MISSING if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.1%}"
-
-
-def _num(value, fmt: str = ".3f") -> str:
-    return MISSING if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, fmt)
-
-
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     """report.md's tables: text from the log (versions, reasons) is passed through md_cell by the callers."""
     return [md_table(header, ["---"] * len(header), rows), ""] if rows else []
 
 
-def _comparison_row(c: dict) -> list[str]:
-    tests = c.get("tests") or {}
+def _comparison_row(c: Comparison) -> list[str]:
+    tests: Mapping = c.get("tests") or {}
     ratio = tests.get("ratio", {})
     ks = tests.get("scores_ks", {})
     psi = tests.get("scores_psi", {})
@@ -72,12 +60,12 @@ def _comparison_row(c: dict) -> list[str]:
     return [
         c["kind"], c["window"], md_cell(c["model_version"]),
         md_cell(c["reference"]["description"], code=False),
-        f"{c['rows']:,} / {c['reference_rows']:,}",
-        f"{_pct(c['current']['flagged_ratio'])} vs {_pct(c['reference']['flagged_ratio'])}",
-        MISSING if diff is None else f"{diff * 100:+.1f} pp",
-        _num(ratio.get("p_adjusted"), ".2g"),
-        _num(psi.get("statistic"), ".3f"),
-        _num(ks.get("p_adjusted"), ".2g"),
+        f"{count(c['rows'])} / {count(c['reference_rows'])}",
+        f"{pct(c['current']['flagged_ratio'])} vs {pct(c['reference']['flagged_ratio'])}",
+        MISSING if diff is None else f"{signed(diff * 100, 1)} pp",
+        general(ratio.get("p_adjusted"), P_DIGITS),
+        num(psi.get("statistic"), PSI_DIGITS),
+        general(ks.get("p_adjusted"), P_DIGITS),
         "; ".join(c["alert_reasons"]) if c["alert"] else c["status"],
     ]
 
@@ -86,7 +74,8 @@ COMPARISON_HEADER = ["kind", "window", "version", "against", "rows (current / re
                      "flagged ratio", "change", "ratio p (BH)", "PSI", "KS p (BH)", "result"]
 
 
-def _threshold_lines(thresholds: dict, provenance: dict | None = None) -> list[str]:
+def _threshold_lines(thresholds: Mapping[str, ThresholdRecord], provenance: ProvenanceRecord | None = None,
+                     ) -> list[str]:
     """Which threshold flagged the rows that logged no verdict, where it came from, and whether anyone
     checked who built that release (``--allow-unverified`` is always named)."""
     lines = []
@@ -99,7 +88,7 @@ def _threshold_lines(thresholds: dict, provenance: dict | None = None) -> list[s
                    "directory or the fetch cache could have silenced these alerts."), ""]
     if not thresholds:
         return lines
-    used = "; ".join(f"{md_cell(v)} at {t['threshold']:g} ({t['source']}"
+    used = "; ".join(f"{md_cell(v)} at {general(t['threshold'])} ({t['source']}"
                      f"{' ' + md_cell(t['release_dir']) if t.get('release_dir') else ''}"
                      f"{', **unverified**' if t.get('verified') is False else ''})"
                      for v, t in thresholds.items())
@@ -115,13 +104,13 @@ def data_age_months(data_through: str | None, window_start: str) -> int | None:
     return int((stamp.to_period("M") - pd.Period(data_through, freq="M")).n)
 
 
-def _data_cell(result: dict, version: str, window_start: str) -> str:
+def _data_cell(result: MonitorResult, version: str, window_start: str) -> str:
     month = (result.get("model_data_through") or {}).get(version)
     age = data_age_months(month, window_start)
     return "unknown (no release names it)" if month is None else f"{month} ({age} months before)"
 
 
-def render_markdown(result: dict) -> str:
+def render_markdown(result: MonitorResult) -> str:
     """Short human summary: alerts first, then latest windows, versions, data quality."""
     inp = result["input"]
     alerts = [c for c in result["comparisons"] if c["alert"]]
@@ -130,14 +119,14 @@ def render_markdown(result: dict) -> str:
     span = (f"{(inp['first_timestamp'] or '')[:10]} to {(inp['last_timestamp'] or '')[:10]}"
             if inp["first_timestamp"] else "no valid rows")
     lines += [
-        f"Window {result['window']}, {span}; model versions: "
-        f"{', '.join(md_cell(v) for v in result['model_versions']) or 'none'}. "
-        f"{inp['rows_read']:,} rows read, {inp['rows_valid']:,} valid, "
-        f"**{inp['rows_rejected']:,} rejected** (`{inp['rejects_file']}`). "
-        f"Alert rule: BH-adjusted p < {result['params']['alpha']} and |change| ≥ "
-        f"{result['params']['min_ratio_change'] * 100:.1f} pp (ratio) or PSI ≥ "
-        f"{result['params']['psi_alert']} (scores); at least {result['params']['min_rows']:,} rows "
-        f"on each side.", ""]
+        (f"Window {result['window']}, {span}; model versions: "
+         f"{', '.join(md_cell(v) for v in result['model_versions']) or 'none'}. "
+         f"{count(inp['rows_read'])} rows read, {count(inp['rows_valid'])} valid, "
+         f"**{count(inp['rows_rejected'])} rejected** (`{inp['rejects_file']}`). "
+         f"Alert rule: BH-adjusted p < {result['params']['alpha']} and |change| ≥ "
+         f"{pp(result['params']['min_ratio_change'])} (ratio) or PSI ≥ "
+         f"{result['params']['psi_alert']} (scores); at least {count(result['params']['min_rows'])} rows "
+         f"on each side."), ""]
     lines += _threshold_lines(inp.get("thresholds") or {}, inp.get("provenance"))
 
     lines += ["## Alerts", ""]
@@ -145,10 +134,10 @@ def render_markdown(result: dict) -> str:
         lines += _table(COMPARISON_HEADER, [_comparison_row(c) for c in alerts])
     else:
         tested = sum(c["status"] == "tested" for c in result["comparisons"])
-        lines += [f"No alert: {tested} comparison(s) tested, none with a statistically real "
-                  f"change of the alerting size.", ""]
+        lines += [(f"No alert: {tested} comparison(s) tested, none with a statistically real "
+                   f"change of the alerting size."), ""]
 
-    latest: dict[str, dict] = {}
+    latest: dict[str, WindowSummary] = {}
     for w in result["windows"]:
         latest[w["model_version"]] = w
     if latest:
@@ -157,10 +146,10 @@ def render_markdown(result: dict) -> str:
         ["version", "window", "model data up to", "rows", "flagged ratio (95% CI)", "median score",
          "labelled rows", "precision", "recall", "status"],
         [[md_cell(w["model_version"]), w["window"], _data_cell(result, w["model_version"], w["window_start"]),
-          f"{w['rows']:,}",
-          f"{_pct(w['flagged_ratio'])} ({_pct(w['ratio_ci_low'])}–{_pct(w['ratio_ci_high'])})",
-          _num(w["score_quantiles"].get("0.5")), f"{w.get('labelled_rows', 0):,}",
-          _pct(w.get("precision")), _pct(w.get("recall")),
+          count(w["rows"]),
+          f"{pct(w['flagged_ratio'])} ({pct(w['ratio_ci_low'])}–{pct(w['ratio_ci_high'])})",
+          num(w["score_quantiles"].get("0.5"), PSI_DIGITS), count(w.get("labelled_rows", 0)),
+          pct(w.get("precision")), pct(w.get("recall")),
           "reference" if w.get("in_reference") and w["status"] == "ok" else w["status"]]
          for w in latest.values()])
 
@@ -171,11 +160,11 @@ def render_markdown(result: dict) -> str:
 
     time = [c for c in result["comparisons"] if c["kind"] == "time"]
     if time:
-        insufficient = sum(c["status"] == analysis.INSUFFICIENT for c in time)
+        insufficient = sum(c["status"] == INSUFFICIENT for c in time)
         lines += ["## Windows against their reference", "",
-                  f"{len(time)} window(s) compared, {insufficient} with insufficient data; "
-                  f"the latest {RECENT} per version (all of them in `monitor.json`):", ""]
-        recent: list[dict] = []
+                  (f"{len(time)} window(s) compared, {insufficient} with insufficient data; "
+                   f"the latest {RECENT} per version (all of them in `monitor.json`):"), ""]
+        recent: list[Comparison] = []
         for v in result["model_versions"]:
             recent += [c for c in time if c["model_version"] == v][-RECENT:]
         lines += _table(COMPARISON_HEADER, [_comparison_row(c) for c in recent])
@@ -183,21 +172,21 @@ def render_markdown(result: dict) -> str:
     if result["reference"]["per_version"]:
         lines += ["## References", ""]
     lines += _table(["version", "reference", "rows", "flagged ratio"],
-                    [[md_cell(v), md_cell(r["description"], code=False), f"{r['rows']:,}", _pct(r["flagged_ratio"])]
+                    [[md_cell(v), md_cell(r["description"], code=False), count(r["rows"]), pct(r["flagged_ratio"])]
                      for v, r in result["reference"]["per_version"].items()])
 
     if inp["rows_rejected"]:
         lines += ["## Rejected rows", ""]
         if inp.get("rejects_written", inp["rows_rejected"]) < inp["rows_rejected"]:
-            lines += [f"`{inp['rejects_file']}` holds the first {inp['rejects_written']:,} of the "
-                      f"{inp['rows_rejected']:,} rejected rows (capped); the counts below are complete.", ""]
-        lines += _table(["reason", "rows"], [[md_cell(k), f"{n:,}"] for k, n in inp["rejects_by_reason"].items()])
+            lines += [(f"`{inp['rejects_file']}` holds the first {count(inp['rejects_written'])} of the "
+                       f"{count(inp['rows_rejected'])} rejected rows (capped); the counts below are complete."), ""]
+        lines += _table(["reason", "rows"], [[md_cell(k), count(n)] for k, n in inp["rejects_by_reason"].items()])
     if result["notes"]:
         lines += ["## Notes", ""] + [f"- {md_cell(n, code=False)}" for n in result["notes"]] + [""]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def plot_ratio(result: dict, path: Path) -> None:
+def plot_ratio(result: MonitorResult, path: Path) -> None:
     """Flagged ratio per window with its Wilson band, one line per version, alerts marked."""
     fig = Figure(figsize=(10, 4.5), layout="constrained")
     ax = fig.add_subplot()
@@ -217,11 +206,12 @@ def plot_ratio(result: dict, path: Path) -> None:
         label = plot_text(version) + (f" (data to {month})" if month else "")
         ax.plot(w["x"], w["flagged_ratio"], marker="o", ms=3, color=colour, label=label)
         if age_axis is not None and month:
-            age_axis.plot(w["x"], [data_age_months(month, s) for s in w["window_start"]], color=colour,
+            ages = np.array([data_age_months(month, s) for s in w["window_start"]], dtype=float)
+            age_axis.plot(w["x"], ages, color=colour,
                           linestyle=":", linewidth=1.2)
         ax.fill_between(w["x"], w["ratio_ci_low"], w["ratio_ci_high"], color=colour, alpha=0.2,
                         linewidth=0)
-        thin = w[w["status"] == analysis.INSUFFICIENT]
+        thin = w[w["status"] == INSUFFICIENT]
         ax.scatter(thin["x"], thin["flagged_ratio"], s=30, facecolors="white", edgecolors=colour,
                    zorder=3)
         ref = w[w["in_reference"]]
@@ -239,7 +229,7 @@ def plot_ratio(result: dict, path: Path) -> None:
     ax.set_ylabel("flagged ratio (verdict = phishing)")
     ax.set_title(f"Flagged ratio per {result['window']} window (95% Wilson band; "
                  "squares = reference, hollow = insufficient data, red = alert)", fontsize=9)
-    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.yaxis.set_major_formatter(lambda v, _: pct(v, 0))
     ax.grid(alpha=0.3)
     ax.legend(title="model version", fontsize=8)
     if age_axis is not None:
@@ -248,32 +238,32 @@ def plot_ratio(result: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def plot_scores(cells: list[analysis.Cell], result: dict, path: Path) -> None:
+def plot_scores(cells: list[Cell], result: MonitorResult, path: Path) -> None:
     """Score histograms of each version's reference against its latest window."""
-    window = analysis.parse_window(result["window"])
+    window = parse_window(result["window"])
     versions = result["model_versions"][-4:]
     fig = Figure(figsize=(5 * max(len(versions), 1), 3.8), layout="constrained")
     axes = fig.subplots(1, max(len(versions), 1), squeeze=False)[0]
     if not versions:
         axes[0].text(0.5, 0.5, "no valid rows", ha="center", va="center", transform=axes[0].transAxes)
-    latest = analysis.latest_cells(cells)
+    latest = latest_cells(cells)
     bins = np.linspace(0, 1, 41)
     for ax, version in zip(axes, versions):
         ref_labels = set(result["reference"]["per_version"][version]["windows"])
-        ref = analysis.Sample.pool([c for c in cells if c.version == version
+        ref = Sample.pool([c for c in cells if c.version == version
                                     and window.label(c.start) in ref_labels], "reference")
         cur = latest[version]
         if ref.rows:
             ax.hist(stats.GRID, bins=bins, weights=ref.hist, density=True, histtype="stepfilled", alpha=0.35,
-                    color="C0", label=f"reference ({ref.rows:,})")
+                    color="C0", label=f"reference ({count(ref.rows)})")
         ax.hist(stats.GRID, bins=bins, weights=cur.hist, density=True, histtype="step", linewidth=1.6, color="C3",
-                label=f"{window.label(cur.start)} ({cur.rows:,})")
+                label=f"{window.label(cur.start)} ({count(cur.rows)})")
         title = plot_text(version)
         for c in result["comparisons"]:
             if (c["kind"] == "time" and c["model_version"] == version
                     and c["window"] == window.label(cur.start) and c["status"] == "tested"):
-                title += (f": PSI {c['tests']['scores_psi']['statistic']:.3f}, "
-                          f"KS D {c['tests']['scores_ks']['statistic']:.3f}")
+                title += (f": PSI {num(c['tests']['scores_psi']['statistic'], PSI_DIGITS)}, "
+                          f"KS D {num(c['tests']['scores_ks']['statistic'], PSI_DIGITS)}")
                 if c["alert"]:
                     title += " (ALERT)"
         ax.set_title(title, fontsize=9)
@@ -284,7 +274,7 @@ def plot_scores(cells: list[analysis.Cell], result: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def write_all(out: Path, log: PredictionLog, result: dict, cells: list[analysis.Cell]) -> dict[str, Path]:
+def write_all(out: Path, log: PredictionLog, result: MonitorResult, cells: list[Cell]) -> dict[str, Path]:
     """Write every output of a run into ``out``; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in

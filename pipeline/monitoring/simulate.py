@@ -10,40 +10,65 @@ Everything random comes from one seeded generator, so a seed gives one log.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
+from pipeline.formatting import general, pct
+from pipeline.monitoring.config import setting
+
+if TYPE_CHECKING:  # the type only: scoring goes through the Detector the command loads
     from phishing_url_detector.detector import Detector
 
 Scorer = Callable[[list[str]], np.ndarray]
 ROLLOUTS = ("switch", "canary", "shadow")
+UNVERSIONED = "1.0.0"  # the version a model whose manifest names none is logged under
+SECTION = "monitor.simulate"
+FROM_RUN = ("version_a", "version_b", "switch")  # what the run gives (models, flags), never params
 
 
 @dataclass(frozen=True)
 class TrafficConfig:
-    """Shape of the simulated traffic (defaults in params.yaml ``monitor.simulate``)."""
+    """Shape of the simulated traffic: params.yaml ``monitor.simulate``, and the versions of the run."""
 
-    start: str | None = None      # first day (ISO); None = ``months`` before the last dated phish
-    months: int = 12
-    rows_per_day: int = 2000
-    prevalence: float = 0.05
-    seed: int = 20240601
-    label_share: float = 0.01     # rows whose true label is logged (user reports)
-    weekend_factor: float = 0.6   # weekend volume relative to weekdays
-    version_a: str = "1.0.0"
-    version_b: str | None = None
-    switch: str | None = None     # ISO day from which version_b takes all traffic
-    rollout: str = "canary"       # how B enters: switch, canary or shadow
-    overlap_days: int = 28        # canary/shadow days before ``switch``
-    canary_share: float = 0.3     # share of traffic B scores during a canary
-    pool_days: int = 15           # phish reported within +-pool_days of a day can appear that day
-    min_pool: int = 50            # widen the pool to the nearest min_pool phish when sparse
+    start: str | None             # first day (ISO); None = ``months`` before the last dated phish
+    months: int
+    rows_per_day: int
+    prevalence: float
+    seed: int
+    label_share: float            # rows whose true label is logged (user reports)
+    weekend_factor: float         # weekend volume relative to weekdays
+    version_a: str
+    version_b: str | None
+    switch: str | None            # ISO day from which version_b takes all traffic
+    rollout: str                  # how B enters: switch, canary or shadow
+    overlap_days: int             # canary/shadow days before ``switch``
+    canary_share: float           # share of traffic B scores during a canary
+    pool_days: int                # phish reported within +-pool_days of a day can appear that day
+    min_pool: int                 # widen the pool to the nearest min_pool phish when sparse
+
+
+def traffic_config(section: Mapping[str, Any], version_a: str, version_b: str | None = None,
+                   switch: str | None = None, **given: Any) -> TrafficConfig:
+    """params ``monitor.simulate`` (``section``) with the ``given`` values that are not None over it;
+    ``version_b`` and ``switch`` (a second version, and when it takes over) only come from the run."""
+    settings = {f.name: setting(section, f.name, SECTION) for f in dataclasses.fields(TrafficConfig)
+                if f.name not in FROM_RUN and given.get(f.name) is None}
+    settings.update({k: v for k, v in given.items() if v is not None})
+    if settings["start"] is not None:  # YAML reads an unquoted 2024-01-01 as a date
+        settings["start"] = str(settings["start"])
+    return TrafficConfig(**settings, version_a=version_a, version_b=version_b,
+                         switch=None if switch is None else str(switch))
+
+
+def phish_file(section: Mapping[str, Any]) -> str:
+    """params ``monitor.simulate.phish``: the dated phishing URLs to replay."""
+    return str(setting(section, "phish", SECTION))
 
 
 def load_phish(path: Path | str) -> pd.DataFrame:
@@ -172,6 +197,23 @@ def detector_scorer(detector: Detector) -> Scorer:
     def score(urls: list[str]) -> np.ndarray:
         return np.asarray(detector.predict_proba(urls)[:, 1], dtype=float)
     return score
+
+
+def version_threshold(given: float | None, detector: Detector, what: str) -> float:
+    """``given`` (a flag), else the threshold in the (verified) manifest beside the model."""
+    threshold = given if given is not None else detector.threshold
+    if threshold is None:
+        raise ValueError(f"no threshold for {what}: {detector.model.onnx_path} has no manifest.json "
+                         f"beside it; give --threshold{'-b' if what == 'version B' else ''}")
+    return float(threshold)
+
+
+def flagged_summary(log: pd.DataFrame, thresholds: Mapping[str, float]) -> str:
+    """Rows and flagged share per version (at the version's threshold, logged or not)."""
+    flagged = log["score"] >= log["model_version"].map(thresholds)
+    per_version = flagged.groupby(log["model_version"]).agg(["size", "mean"])
+    return ", ".join(f"{v}: {int(r['size'])} rows, {pct(r['mean'])} flagged at {general(thresholds[v])}"
+                     for v, r in per_version.iterrows())
 
 
 def write_log(log: pd.DataFrame, path: Path | str) -> Path:

@@ -18,6 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
+from pipeline.monitoring.windows import DAY_US, HOUR_US, ORIGIN_US, WindowSpec
+
 SCORE_BINS = 10_000  # a score is counted in bin round(score * 10_000): scores to 4 decimals
 _TS = ("^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.]([0-9]{1,9}))?)?)?"
        "(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?$")
@@ -25,9 +29,6 @@ _NUMBER = "^[+-]?(?:[0-9]+[.]?[0-9]*|[.][0-9]+)(?:[eE][+-]?[0-9]+)?$"
 _MISSING = "('', 'nan', 'none', 'null', '<na>')"
 _TRUE = "('1', '1.0', 'true', 't', 'yes')"
 _FALSE = "('0', '0.0', 'false', 'f', 'no')"
-DAY_US = 86_400_000_000
-HOUR_US = 3_600_000_000
-ORIGIN_US = 4 * DAY_US  # 1970-01-05, a Monday: 7D windows are ISO weeks
 REQUIRED = ("timestamp", "model_version", "score")
 OPTIONAL = ("verdict", "url", "label")
 
@@ -38,7 +39,7 @@ class LogFile:
     it has: ``string``, ``number``, ``bool`` or ``timestamp`` (typed Parquet columns)."""
 
     index: int
-    kinds: dict
+    kinds: dict[str, str]
 
     @property
     def view(self) -> str:
@@ -113,7 +114,7 @@ def _binary(col: str) -> tuple[str, str]:
     return value, bad
 
 
-def _missing_reasons(kinds: dict) -> str:
+def _missing_reasons(kinds: dict[str, str]) -> str:
     reasons = [f"concat('missing column ', chr(39), '{name}', chr(39))" for name in REQUIRED if name not in kinds]
     if not reasons:
         return "CAST(NULL AS STRING)"
@@ -191,10 +192,10 @@ checked AS (
   FROM judged)"""
 
 
-def window_start(spec) -> tuple[str, str]:
+def window_start(spec: WindowSpec) -> tuple[str, str]:
     """(extra CTEs, expression) for the start of the window of ``ts_us``, in epoch microseconds.
 
-    ``spec`` is an ``analysis.WindowSpec``: hours and days count from 1970-01-05 (a Monday);
+    Hours and days count from 1970-01-05 (a Monday);
     months are calendar months, from ``year``/``month`` of ``timestamp_micros(ts_us)`` (UTC:
     the engines run with the UTC session time zone).
     """
@@ -214,7 +215,7 @@ def needs_threshold_sql(files: list[LogFile]) -> str:
             "WHERE needs_threshold GROUP BY version ORDER BY version")
 
 
-def aggregate_sql(files: list[LogFile], spec) -> str:
+def aggregate_sql(files: list[LogFile], spec: WindowSpec) -> str:
     """One pass over the log: valid rows counted per (window, version, score bin, verdict, label),
     the last three packed in one integer (:func:`decode`), rejected rows per reason text (window
     and the rest NULL); first/last valid time per group."""
@@ -234,7 +235,7 @@ SELECT reasons, window_us, version, cell_key, COUNT(*) AS n, MIN(ts_us) AS first
 FROM keyed GROUP BY reasons, window_us, version, cell_key"""
 
 
-def decode(agg):
+def decode(agg: pd.DataFrame) -> pd.DataFrame:
     """Split ``cell_key`` (bin * 6 + verdict * 3 + label, label 2 = none) back into its columns."""
     key = agg["cell_key"]
     agg = agg.drop(columns="cell_key")

@@ -24,26 +24,40 @@ import io
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from phishing_url_detector.strict_csv import RowError, read_lines, split_fields
-from pipeline.bounded_io import Caps, LimitExceeded, open_capped
+from phishing_url_detector.strict_csv import Line, RowError, read_lines, split_fields
+from pipeline.bounded_io import DECOMPRESSORS, Caps, LimitExceeded, open_capped
 from pipeline.common import visible
 from pipeline.monitoring.sql import OPTIONAL, REQUIRED
 
 REJECT_CAP = 10_000  # rejected rows written to rejects.csv (per file when staging); every one is counted
 
 KNOWN = (*REQUIRED, *OPTIONAL)
+FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json",
+           ".parquet": "parquet", ".pq": "parquet"}
 BATCH = 100_000
 RAW_LIMIT = 2000
 _BAD_TEXT = re.compile("[\ud800-\udfff]")  # an undecodable byte (surrogate escape) or a lone surrogate
 GLOB_CHARS = frozenset("*?[]{}\\")  # what DuckDB's or Hadoop's glob expands (or escapes) in a path
 _BOM = "\ufeff"
 _JSON_SPACE = " \t\r\n"  # JSON's own whitespace: a line of only these is blank, not a record
+
+
+def file_format(path: Path) -> str | None:
+    """'csv', 'json' or 'parquet' from the suffixes (compression suffix ignored)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (*DECOMPRESSORS, ".zst", ".zip"):
+        suffixes = suffixes[:-1]
+    return FORMATS.get(suffixes[-1]) if suffixes else None
 
 
 def literal_path(path: str) -> str:
@@ -89,12 +103,13 @@ class Staged:
             self.counts[reason] = self.counts.get(reason, 0) + n
 
 
-class _Broken(list):
+class _Broken(list[dict]):
     """The broken lines of one file: every one counted, the first ``keep`` kept."""
 
     def __init__(self, keep: int = REJECT_CAP):
         super().__init__()
-        self.keep, self.total = keep, {}
+        self.keep = keep
+        self.total: dict[str, int] = {}
 
     def append(self, item: dict) -> None:
         self.total[item["reason"]] = self.total.get(item["reason"], 0) + 1
@@ -106,11 +121,12 @@ def escaped(text: str) -> str:
     """Text with each undecodable byte shown as ``\\xff``: raw bytes stay visible in a reject."""
     if _BAD_TEXT.search(text) is None:
         return text
-    return _BAD_TEXT.sub(lambda match: visible(match.group()), text)
+    return _BAD_TEXT.sub(lambda match: visible(match.group()) or match.group(), text)
 
 
 def _bad_offset(text: str) -> int:
     match = _BAD_TEXT.search(text)
+    assert match is not None, "called on text with a bad character"
     return len(text[:match.start()].encode("utf-8", "surrogatepass"))
 
 
@@ -184,13 +200,13 @@ def _line_cap(caps: Caps, columns: int) -> int:
     return (caps.max_field_chars + 1) * max(columns, 1)
 
 
-def _header(lines) -> tuple[list[str] | None, str | None]:
-    """The header's names (a leading byte-order mark dropped), or why there are none."""
+def _header(lines: Iterator[Line]) -> tuple[list[str], str | None]:
+    """The header's names (a leading byte-order mark dropped), or none and why."""
     first = next(lines, None)
     if first is None or first.fields == []:
         return [], None
-    if first.error:
-        return None, f"unreadable CSV header ({line_reason(first.error)})"
+    if first.error or first.fields is None:
+        return [], f"unreadable CSV header ({line_reason(first.error or '')})"
     return [escaped(name) for name in [first.fields[0].removeprefix(_BOM), *first.fields[1:]]], None
 
 
@@ -226,9 +242,6 @@ def _stage_csv_fast(path: Path, caps: Caps, out: Path, sep: str) -> bool:
     lines) and no lone ``\\r``, every line has the header's field count in UTF-8, no field is
     over the cap and no line is blank (pyarrow would skip it: the row numbers would shift).
     False as soon as one of these fails, and the caller reads the file strictly."""
-    import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
-
     with open_capped(path, caps, header_lines=1) as fh:
         line = fh.readline(caps.max_field_chars + 1)
         text = line.decode("utf-8", "surrogateescape").removesuffix("\n").removesuffix("\r")
@@ -260,7 +273,7 @@ def _stage_csv_fast(path: Path, caps: Caps, out: Path, sep: str) -> bool:
     return watch.clean and row == watch.lines
 
 
-def stage_csv(path: Path, caps: Caps, index: int, out: Path, sep: str) -> tuple[Input, list[dict]]:
+def stage_csv(path: Path, caps: Caps, index: int, out: Path, sep: str) -> tuple[Input, _Broken]:
     """A (compressed) CSV streamed line by line, strictly: a line that does not parse (stray or
     unbalanced quote, a field over the cap), has the wrong number of fields or an undecodable
     byte is a broken reject. Row n is line n + 1 (the header is line 1); blank lines are
@@ -275,18 +288,19 @@ def stage_csv(path: Path, caps: Caps, index: int, out: Path, sep: str) -> tuple[
         text = io.TextIOWrapper(fh, encoding="utf-8", errors="surrogateescape", newline="")
         header, header_error = _header(read_lines(text, delimiter=sep, max_field_chars=caps.max_field_chars,
                                                   max_line_chars=_line_cap(caps, 64)))
-        writer = _Writer(out, header or [])
+        writer = _Writer(out, header)
         for line in read_lines(text, delimiter=sep, max_field_chars=caps.max_field_chars,
-                               max_line_chars=_line_cap(caps, len(header or [])), first_line=2):
+                               max_line_chars=_line_cap(caps, len(header)), first_line=2):
             if line.fields == []:
                 continue
             reason = header_error or (line_reason(line.error) if line.error else None)
-            if reason is None and len(line.fields) != len(header):
+            fields = line.fields or []  # None only with an error, a reason already
+            if reason is None and len(fields) != len(header):
                 reason = "wrong number of CSV fields"
             if reason:
                 broken.append(_broken(index, line.number - 1, reason, line.text))
                 continue
-            record = dict(zip(header, line.fields))
+            record = dict(zip(header, fields))
             reason = _undecodable(list(record.items()))
             if reason:
                 broken.append(_broken(index, line.number - 1, reason, line.text, record))
@@ -296,7 +310,7 @@ def stage_csv(path: Path, caps: Caps, index: int, out: Path, sep: str) -> tuple[
     return Input(str(path), str(out), True), broken
 
 
-def _json_lines(fh, limit: int):
+def _json_lines(fh: IO[bytes], limit: int) -> Iterator[tuple[int, str, bool]]:
     """(line number, text, too long) for each ``\\n``-ended line of a binary stream, a line over
     ``limit`` bytes cut to its start and read past in bounded memory."""
     number = 0
@@ -309,24 +323,24 @@ def _json_lines(fh, limit: int):
         yield number, raw[:RAW_LIMIT if too_long else None].decode("utf-8", "surrogateescape"), too_long
 
 
-def _json_record(line: str, cap: int) -> tuple[dict | None, str | None]:
+def _json_record(line: str, cap: int) -> dict | str:
     """The object on one line, or why there is none (not JSON, not an object, a value over ``cap``)."""
     try:
         record = json.loads(line)
     except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than Python recurses
-        return None, "unparseable JSON line"
+        return "unparseable JSON line"
     if not isinstance(record, dict):
-        return None, "unparseable JSON line"
+        return "unparseable JSON line"
     for key, value in record.items():
         size = max(len(key), len(value) if isinstance(value, str) else
                    len(_text(value)) if key in KNOWN and value is not None else 0)
         if size > cap:
-            return None, (f"field over the length cap (field {escaped(key[:100])!r}: {size:,} characters, "
-                          f"cap {cap:,}, params monitor.logs.max_field_chars)")
-    return record, None
+            return (f"field over the length cap (field {escaped(key[:100])!r}: {size:,} characters, "
+                    f"cap {cap:,}, params monitor.logs.max_field_chars)")
+    return record
 
 
-def stage_json(path: Path, caps: Caps, index: int, out: Path) -> tuple[Input, list[dict]]:
+def stage_json(path: Path, caps: Caps, index: int, out: Path) -> tuple[Input, _Broken]:
     """JSON Lines, one object per line (row = line number); a line that is not a JSON object,
     longer than the line cap, with a value over the field cap or an undecodable byte is a broken
     reject. A line of JSON whitespace only is blank; a byte-order mark may open the file."""
@@ -343,9 +357,9 @@ def stage_json(path: Path, caps: Caps, index: int, out: Path) -> tuple[Input, li
                 continue
             if not line.strip(_JSON_SPACE):
                 continue
-            record, reason = _json_record(line, caps.max_field_chars)
-            if reason:
-                broken.append(_broken(index, lineno, reason, line.strip(_JSON_SPACE)))
+            record = _json_record(line, caps.max_field_chars)
+            if isinstance(record, str):
+                broken.append(_broken(index, lineno, record, line.strip(_JSON_SPACE)))
                 continue
             reason = _undecodable(list(record.items()))
             if reason:
@@ -401,8 +415,6 @@ def _text_columns(parquet: pq.ParquetFile) -> list[str]:
 def _decoded_bytes(chunk: pa.Array) -> int:
     """The bytes a text chunk holds once decoded: a dictionary-encoded column is stored as its few
     distinct values and an index per row, so its footer size says little about what it expands to."""
-    import pyarrow.compute as pc
-
     if pa.types.is_dictionary(chunk.type):
         lengths = pc.binary_length(chunk.dictionary)
         return int(pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0)
@@ -413,8 +425,6 @@ def _clean_text(path: Path, parquet: pq.ParquetFile, columns: list[str], caps: C
     """Whether the known text columns hold UTF-8 only, no value over the field cap, checked a row
     group at a time on their dictionaries (``parquet`` opened with ``read_dictionary``: the version
     column is a few values). Their decoded size counts against the byte cap: LimitExceeded over it."""
-    import pyarrow.compute as pc
-
     decoded = 0
     for i in range(parquet.num_row_groups if columns else 0):
         table = parquet.read_row_group(i, columns=columns)
@@ -446,7 +456,7 @@ def _parquet_reason(record: dict, max_chars: int) -> str | None:
     return None
 
 
-def stage_parquet(path: Path, caps: Caps, index: int, out: Path) -> tuple[Input, list[dict]]:
+def stage_parquet(path: Path, caps: Caps, index: int, out: Path) -> tuple[Input, _Broken]:
     """A Parquet file in place (under a name chosen here) when its text is UTF-8 and within the
     field cap; otherwise staged a batch at a time with its text columns read as bytes, each row
     with an undecodable or over-cap value a broken reject."""
@@ -492,8 +502,6 @@ def _parquet_text(value):
 def stage(files: list[Path], caps: Caps, workdir: Path, keep: int = REJECT_CAP) -> Staged:
     """Every file as an engine input named ``input-<index>.parquet`` in ``workdir``, in the order
     given, plus the broken lines found on the way (all counted, the first ``keep`` of each file kept)."""
-    from pipeline.monitoring.logs import file_format
-
     staged = Staged(keep=keep)
     for index, path in enumerate(files):
         fmt = file_format(path)
@@ -506,5 +514,5 @@ def stage(files: list[Path], caps: Caps, workdir: Path, keep: int = REJECT_CAP) 
             sep = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
             item, broken = stage_csv(path, caps, index, out, sep)
         staged.inputs.append(item)
-        staged.add(broken, broken.total if isinstance(broken, _Broken) else {})
+        staged.add(broken, broken.total)
     return staged

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 from scipy import stats as sps
@@ -20,6 +21,14 @@ from pipeline.monitoring.sql import SCORE_BINS
 CI_LEVEL = 0.95  # the issue asks for a Wilson 95% interval, independent of the alert level
 
 
+class PrecisionRecall(TypedDict):
+    """Precision and recall on the labelled rows; None where undefined."""
+
+    labelled_rows: int
+    precision: float | None
+    recall: float | None
+
+
 @dataclass(frozen=True)
 class TestResult:
     """One hypothesis test: what was run, its statistic, p-value and effect sizes."""
@@ -27,7 +36,7 @@ class TestResult:
     test: str
     statistic: float
     p_value: float
-    effect_size: dict = field(default_factory=dict)
+    effect_size: dict[str, float] = field(default_factory=dict)
 
 
 def wilson_interval(successes: int, n: int, level: float = CI_LEVEL) -> tuple[float, float]:
@@ -167,7 +176,7 @@ def quantiles(scores: np.ndarray, probs: list[float]) -> dict[str, float]:
     return {str(q): float(v) for q, v in zip(probs, np.quantile(scores, probs))}
 
 
-def precision_recall(verdict: np.ndarray, label: np.ndarray) -> dict:
+def precision_recall(verdict: np.ndarray, label: np.ndarray) -> PrecisionRecall:
     """Precision and recall on the few labelled rows; None where undefined."""
     verdict = np.asarray(verdict, dtype=int)
     label = np.asarray(label, dtype=int)
@@ -257,7 +266,7 @@ def psi_hist(sample: np.ndarray, reference: np.ndarray, bins: int = 10, eps: flo
     return float(np.sum((s - r) * np.log(s / r)))
 
 
-def precision_recall_counts(tp: int, fp: int, fn: int, labelled: int) -> dict:
+def precision_recall_counts(tp: int, fp: int, fn: int, labelled: int) -> PrecisionRecall:
     """:func:`precision_recall` from its counts."""
     return {"labelled_rows": int(labelled),
             "precision": tp / (tp + fp) if tp + fp else None,

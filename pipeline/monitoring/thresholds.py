@@ -31,8 +31,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 from phishing_url_detector import provenance
 from phishing_url_detector.errors import LoaderError
@@ -55,6 +56,23 @@ FROM_CACHE = "fetch cache"
 FROM_DEFAULT = "--threshold"
 
 
+class ThresholdRecord(TypedDict):
+    """monitor.json's record of the threshold one version's rows without a verdict were flagged at."""
+
+    threshold: float
+    source: str
+    release_dir: str | None
+    data_through: NotRequired[str]
+    verified: bool | None
+
+
+class ProvenanceRecord(TypedDict):
+    """monitor.json's record of whose releases were trusted, and whether that was checked."""
+
+    repository: str | None
+    checked: bool
+
+
 class ReleaseError(ValueError):
     """A release directory that cannot be used, or thresholds that cannot be resolved."""
 
@@ -71,7 +89,7 @@ class Trust:
     def repo(self) -> str | None:
         return self.policy.repository if self.policy else None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> ProvenanceRecord:
         return {"repository": self.repo, "checked": not self.allow_unverified}
 
 
@@ -96,8 +114,12 @@ class Threshold:
     data_through: str | None = None  # the newest first-seen month (YYYY-MM) the model trained on
     verified: bool | None = None  # provenance checked (False: --allow-unverified; None: --threshold)
 
-    def as_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "version" and (k != "data_through" or v)}
+    def as_dict(self) -> ThresholdRecord:
+        record: ThresholdRecord = {"threshold": self.threshold, "source": self.source,
+                                   "release_dir": self.release_dir, "verified": self.verified}
+        if self.data_through:
+            record["data_through"] = self.data_through
+        return record
 
 
 def verified_release(directory: Path | str, source: str, trust: Trust = Trust()) -> Threshold:
@@ -122,6 +144,8 @@ def verified_release(directory: Path | str, source: str, trust: Trust = Trust())
                                        warn=log.warning)
     except (LoaderError, OSError) as exc:
         raise ReleaseError(f"{source} {directory}: refused, the release does not verify: {exc}") from None
+    if model.threshold is None:
+        raise ReleaseError(f"{source} {directory}: {MANIFEST_FILE} names no threshold")
     return Threshold(version, float(model.threshold), source, str(directory), data_month(manifest), model.verified)
 
 
@@ -136,7 +160,7 @@ def data_months(named: Mapping[str, Threshold], applied: Mapping[str, Threshold]
     flagged rows with and every named release directory, so the report can say how old each model's
     data were in each window even when every row logged its own verdict."""
     releases = {**named, **applied}
-    return {v: releases[v].data_through for v in sorted(releases, key=version_key) if releases[v].data_through}
+    return {v: month for v in sorted(releases, key=version_key) if (month := releases[v].data_through)}
 
 
 def named_releases(release_dirs: Iterable[Path | str] = (), param_dirs: Iterable[Path | str] = (),
@@ -169,7 +193,8 @@ def from_cache(versions: Iterable[str], cache_dir: Path | str | None = None,
     """Verified cached releases of ``versions`` fetched from the configured repository (cache layout
     ``<sha256>/<version>/``); without a configured repository the cache cannot be tied to one and is
     not read."""
-    wanted, out = set(versions), []
+    wanted = set(versions)
+    out: list[Threshold] = []
     if not wanted:
         return out
     if trust.repo is None:
@@ -212,6 +237,28 @@ def resolve(needed: Mapping[str, int], named: Mapping[str, Threshold] | None = N
     return applied
 
 
+class Resolver:
+    """The ``resolve`` a log scan calls with {version: rows without a verdict}: :func:`resolve` over the
+    named releases, remembering every threshold it applied (for monitor.json and the data ages)."""
+
+    def __init__(self, named: Mapping[str, Threshold], default: float | None = None,
+                 cache_dir: Path | str | None = None, trust: Trust = Trust()):
+        self.named, self.default, self.cache_dir, self.trust = dict(named), default, cache_dir, trust
+        self.applied: dict[str, Threshold] = {}
+
+    def __call__(self, needed: Mapping[str, int]) -> dict[str, float]:
+        self.applied.update(resolve(needed, self.named, self.default, self.cache_dir, self.trust))
+        return {v: t.threshold for v, t in self.applied.items()}
+
+    def records(self) -> dict[str, ThresholdRecord]:
+        """The thresholds applied, as monitor.json records them."""
+        return {v: t.as_dict() for v, t in self.applied.items()}
+
+    def data_months(self) -> dict[str, str]:
+        """:func:`data_months` of the named releases and the ones applied."""
+        return data_months(self.named, self.applied)
+
+
 def unknown_versions_message(missing: Mapping[str, int], cache_dir: Path | str | None = None,
                              repo: str | None = None) -> str:
     """One error for every version whose rows have no verdict and no known threshold; the fetch
@@ -224,8 +271,8 @@ def unknown_versions_message(missing: Mapping[str, int], cache_dir: Path | str |
         f"no threshold for {len(versions)} model version(s) whose rows carry no verdict:",
         *[f"  {terminal(v):<{width}}  {counts[v]:>{count_width}} rows" for v in versions],
         "Each version's threshold is read from its verified release; supply the releases with",
-        f"  {FROM_FLAG} DIR        (repeatable) a release directory: OUT/release of `python -m "
-        "pipeline release --out OUT`, or `gh release download model-vX.Y.Z --dir DIR`",
+        (f"  {FROM_FLAG} DIR        (repeatable) a release directory: OUT/release of `python -m "
+         "pipeline release --out OUT`, or `gh release download model-vX.Y.Z --dir DIR`"),
         f"  {FROM_PARAMS}: [DIR]  the same, in params.yaml",
         f"  or the client's fetch cache ({cache}; --repo OWNER/NAME or ${REPO_ENV}):",
         *[f"      {fetch_hint(v, repo)}" for v in versions],

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         issues = json.loads(args.issues.read_text(encoding="utf-8"))
         if not isinstance(issues, list):
-            raise ValueError("expected a JSON list of issues")
+            raise TypeError("expected a JSON list of issues")
         number = select(issues, args.label, args.author)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.error("tracking issue: cannot read %s: %s", args.issues, exc)

@@ -14,7 +14,6 @@ directory, which only the publish job attests), and its scores never reach a use
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 
 from phishing_url_detector.detector import Detector
@@ -22,22 +21,21 @@ from phishing_url_detector.errors import LoaderError
 from pipeline import paths
 from pipeline.common import ExitCode, terminal
 from pipeline.monitoring import config, simulate
+from pipeline.monitoring.simulate import Scorer
 
-DEFAULTS = {
-    "phish": "data/raw/phishtank_dated.csv.gz",
-    "legit": str(paths.TEST),
-    "model": str(paths.ONNX),
-    "out": "build/simulated-traffic/predictions.csv.gz",
-}
+INPUTS = {"legit": paths.TEST, "model": paths.ONNX, "out": paths.SIMULATED_TRAFFIC}  # flag -> default
+SHAPE = (("start", str), ("months", int), ("rows-per-day", int), ("prevalence", float), ("seed", int),
+         ("label-share", float), ("overlap-days", int), ("canary-share", float))
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "simulate-traffic", help="build a realistic prediction log by replaying URLs through the model",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for key, default in DEFAULTS.items():
-        parser.add_argument(f"--{key}", default=default, help=f"default: {default}")
-    parser.add_argument("--version", help="version A (default: the model's manifest's, else 1.0.0)")
+    parser.add_argument("--phish", help="default: params monitor.simulate.phish")
+    for key, default in INPUTS.items():
+        parser.add_argument(f"--{key}", default=str(default), help=f"default: {default}")
+    parser.add_argument("--version", help=f"version A (default: the model's manifest's, else {simulate.UNVERSIONED})")
     parser.add_argument("--threshold", type=float, help="version A threshold (default: manifest)")
     parser.add_argument("--model-b", help="ONNX model of version B (default: the same model)")
     parser.add_argument("--version-b", help="second model version; enables a rollout")
@@ -48,74 +46,48 @@ def register(subparsers) -> None:
     parser.add_argument("--no-verdict", action="store_true",
                         help="log scores only, no verdict column (the monitor then needs each "
                              "version's release threshold)")
-    for name, kind in (("start", str), ("months", int), ("rows-per-day", int),
-                       ("prevalence", float), ("seed", int), ("label-share", float),
-                       ("overlap-days", int), ("canary-share", float)):
+    for name, kind in SHAPE:
         parser.add_argument(f"--{name}", type=kind, help="default: params monitor.simulate")
-    parser.add_argument("--params", default=str(config.PARAMS_FILE), help="params file")
+    parser.add_argument("--params", default=str(config.PARAMS_FILE),
+                        help="params file: its monitor keys over the repository's params.yaml")
     parser.set_defaults(func=run)
 
 
-def traffic_config(args: argparse.Namespace, version_a: str) -> simulate.TrafficConfig:
+def traffic_config(args: argparse.Namespace, params: config.MonitorParams, version_a: str) -> simulate.TrafficConfig:
     """params monitor.simulate, overridden by the flags that were given."""
-    fields = {f.name for f in dataclasses.fields(simulate.TrafficConfig)}
-    settings = {k: v for k, v in (config.load(args.params).simulate or {}).items() if k in fields}
-    for field in ("start", "months", "rows_per_day", "prevalence", "seed", "label_share",
-                  "overlap_days", "canary_share", "rollout", "switch"):
-        value = getattr(args, field)
-        if value is not None:
-            settings[field] = value
-    settings.update(version_a=version_a, version_b=args.version_b)
-    if settings.get("start") is not None:
-        settings["start"] = str(settings["start"])
-    if settings.get("switch") is not None:
-        settings["switch"] = str(settings["switch"])
-    return simulate.TrafficConfig(**settings)
+    given = {name.replace("-", "_"): getattr(args, name.replace("-", "_")) for name, _ in SHAPE}
+    return simulate.traffic_config(params.simulate, version_a, args.version_b, args.switch,
+                                   rollout=args.rollout, **given)
 
 
-def _threshold(given: float | None, detector: Detector, what: str) -> float:
-    """The flag, else the threshold in the (verified) manifest beside the model."""
-    threshold = given if given is not None else detector.threshold
-    if threshold is None:
-        raise ValueError(f"no threshold for {what}: {detector.model.onnx_path} has no manifest.json "
-                         f"beside it; give --threshold{'-b' if what == 'version B' else ''}")
-    return float(threshold)
-
-
-def models(args: argparse.Namespace) -> tuple[dict, dict, str]:
+def models(args: argparse.Namespace) -> tuple[dict[str, Scorer], dict[str, float], str]:
     """({version: scorer}, {version: threshold}, version A) from the verified model(s)."""
     detector_a = Detector.from_path(args.model, allow_unverified=True)
-    version_a = args.version or detector_a.model.version or "1.0.0"
+    version_a = args.version or detector_a.model.version or simulate.UNVERSIONED
     scorer_a = simulate.detector_scorer(detector_a)
     scorers = {version_a: scorer_a}
-    thresholds = {version_a: _threshold(args.threshold, detector_a, "version A")}
+    thresholds = {version_a: simulate.version_threshold(args.threshold, detector_a, "version A")}
     if args.version_b:
         if args.version_b == version_a:
             raise ValueError("--version-b must differ from version A")
         detector_b = Detector.from_path(args.model_b, allow_unverified=True) if args.model_b else detector_a
         scorers[args.version_b] = simulate.detector_scorer(detector_b) if args.model_b else scorer_a
-        thresholds[args.version_b] = _threshold(args.threshold_b, detector_b, "version B")
+        thresholds[args.version_b] = simulate.version_threshold(args.threshold_b, detector_b, "version B")
     return scorers, thresholds, version_a
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         scorers, thresholds, version_a = models(args)
-        log = simulate.simulate_traffic(simulate.load_phish(args.phish), simulate.load_legit(args.legit),
+        params = config.load(args.params)
+        phish = simulate.load_phish(args.phish or simulate.phish_file(params.simulate))
+        log = simulate.simulate_traffic(phish, simulate.load_legit(args.legit),
                                         scorers, None if args.no_verdict else thresholds,
-                                        traffic_config(args, version_a))
+                                        traffic_config(args, params, version_a))
         path = simulate.write_log(log, args.out)
     except (OSError, ValueError, LoaderError) as exc:
         print(f"simulate-traffic: error: {terminal(exc, newlines=True)}", file=sys.stderr)
         return ExitCode.ERROR
     print(f"simulate-traffic: wrote {len(log)} rows ({log['timestamp'].min():%Y-%m-%d} to "
-          f"{log['timestamp'].max():%Y-%m-%d}; {_summary(log, thresholds)}) to {path}")
+          f"{log['timestamp'].max():%Y-%m-%d}; {simulate.flagged_summary(log, thresholds)}) to {path}")
     return ExitCode.OK
-
-
-def _summary(log, thresholds: dict) -> str:
-    """Rows and flagged share per version (at the version's threshold, logged or not)."""
-    flagged = log["score"] >= log["model_version"].map(thresholds)
-    per_version = flagged.groupby(log["model_version"]).agg(["size", "mean"])
-    return ", ".join(f"{v}: {int(r['size'])} rows, {r['mean']:.1%} flagged at {thresholds[v]:g}"
-                     for v, r in per_version.iterrows())

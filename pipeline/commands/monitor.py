@@ -2,7 +2,7 @@
 
 A thin shell: parse flags, read the log, resolve the threshold of each version
 whose rows carry no verdict (``--release-dir``, then params monitor.releases,
-then the client's fetch cache; see ``thresholds``), call ``analysis.analyse``,
+then the client's fetch cache; see ``thresholds``), call ``analysis.analyse_cells``,
 write the outputs. Exit code 0 means no alert, 3 means an alert fired (the
 scheduled workflow opens or updates its tracking issue on 3), 1 means it could
 not run.
@@ -23,13 +23,15 @@ import logging
 import sys
 from pathlib import Path
 
+from pipeline import paths
 from pipeline.common import ExitCode, terminal
-from pipeline.monitoring import analysis, config, logs, render, thresholds
+from pipeline.monitoring import analysis, config, logs, render, thresholds, windows
+from pipeline.monitoring.engine_spark import LOCAL_MASTER
 
 logger = logging.getLogger(__name__)
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "monitor", help="compare flagged ratio and scores across windows and model versions",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,7 +46,7 @@ def register(subparsers) -> None:
     ref.add_argument("--reference-version", metavar="V",
                      help="baseline model version for version-vs-version comparisons "
                           "(default: the oldest version in each window)")
-    parser.add_argument("--out", help="output directory (default: params monitor.out)")
+    parser.add_argument("--out", help=f"output directory (default: {paths.MONITORING})")
     parser.add_argument("--release-dir", action="append", dest="release_dirs", metavar="DIR",
                         help="a verified model release directory giving its version's threshold "
                              "for rows without a verdict (repeatable; wins over params "
@@ -62,12 +64,13 @@ def register(subparsers) -> None:
     parser.add_argument("--threshold", type=float,
                         help="last resort: threshold for rows without a verdict whose version "
                              "no release covers")
-    parser.add_argument("--params", default=str(config.PARAMS_FILE), help="params file")
-    parser.add_argument("--engine", choices=logs.ENGINES, default="duckdb",
+    parser.add_argument("--params", default=str(config.PARAMS_FILE),
+                        help="params file: its monitor keys over the repository's params.yaml")
+    parser.add_argument("--engine", choices=logs.ENGINES, default=logs.ENGINES[0],
                         help="what scans the log: duckdb (embedded, streaming; default) or spark")
-    parser.add_argument("--master", default="local[2]",
+    parser.add_argument("--master", default=LOCAL_MASTER,
                         help="Spark master URL for --engine spark: local[N], spark://HOST:7077, yarn, "
-                             "k8s://https://HOST (default: local[2])")
+                             "k8s://https://HOST (default: %(default)s)")
     parser.add_argument("--max-rejects", type=_count, default=logs.REJECT_CAP, metavar="N",
                         help="rejected rows written to rejects.csv (all are counted; default: %(default)s)")
     parser.set_defaults(func=run)
@@ -80,15 +83,6 @@ def _count(text: str) -> int:
     return int(text)
 
 
-def reference_range(args: argparse.Namespace, params: config.MonitorParams):
-    """``--reference``, else params monitor.reference, else None (each version's first windows)."""
-    if args.reference:
-        return analysis.parse_reference(args.reference)
-    if params.reference_start or params.reference_end:
-        return analysis.parse_reference(f"{params.reference_start or ''}..{params.reference_end or ''}")
-    return None
-
-
 def trust(args: argparse.Namespace, params: config.MonitorParams) -> thresholds.Trust:
     """Whose releases give thresholds; ``--allow-unverified`` is warned about on every run."""
     chosen = thresholds.trust_for(args.repo, params.repo, args.trusted_root, args.allow_unverified)
@@ -99,39 +93,34 @@ def trust(args: argparse.Namespace, params: config.MonitorParams) -> thresholds.
     return chosen
 
 
-def load_log(args: argparse.Namespace, params: config.MonitorParams, out: Path, trusted: thresholds.Trust):
-    """The log's counts and capped rejects, and the thresholds applied to its rows without a verdict."""
-    applied: dict = {}
-    named = thresholds.named_releases(args.release_dirs or (), params.releases, trusted)
-
-    def resolve(needed: dict[str, int]) -> dict[str, float]:
-        applied.update(thresholds.resolve(needed, named, default=args.threshold, trust=trusted))
-        return {v: t.threshold for v, t in applied.items()}
-
+def read_log(args: argparse.Namespace, params: config.MonitorParams, out: Path,
+             resolver: thresholds.Resolver) -> logs.PredictionLog:
+    """The log's counts and capped rejects; ``resolver`` gives (and records) the thresholds of the
+    rows without a verdict."""
     engine = logs.open_engine(args.engine, args.master)
     try:
-        log = logs.load(args.log or params.log_path, exclude=[out], caps=params.log_caps(),
-                        window=analysis.parse_window(params.window), engine=engine, resolve=resolve,
-                        reject_cap=args.max_rejects, with_rows=False)
+        return logs.load(args.log or params.log_path, exclude=[out], caps=params.log_caps(),
+                         window=windows.parse_window(params.window), engine=engine, resolve=resolver,
+                         reject_cap=args.max_rejects, with_rows=False)
     finally:
         engine.close()
-    months = thresholds.data_months(named, applied)
-    return log, {v: t.as_dict() for v, t in applied.items()}, months
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         params = config.load(args.params).replace(window=args.window)
-        analysis.parse_window(params.window)
-        reference = reference_range(args, params)
-        out = Path(args.out or params.out)
+        window = windows.parse_window(params.window)
+        reference = windows.reference_range(args.reference, params.reference_start, params.reference_end)
+        out = Path(args.out) if args.out else paths.MONITORING
         trusted = trust(args, params)
-        log, applied, months = load_log(args, params, out, trusted)
-        result = {"input": {**render.input_summary(log), "thresholds": applied, "provenance": trusted.as_dict()},
-                  "model_data_through": months}
-        cells = analysis.cells_from_aggregates(log.aggregates, analysis.parse_window(params.window))
-        result.update(analysis.analyse_cells(cells, params, reference_range=reference,
-                                             reference_version=args.reference_version))
+        resolver = thresholds.Resolver(thresholds.named_releases(args.release_dirs or (), params.releases, trusted),
+                                       default=args.threshold, trust=trusted)
+        log = read_log(args, params, out, resolver)
+        cells = analysis.cells_from_aggregates(log.aggregates, window)
+        analysed = analysis.analyse_cells(cells, params, reference_range=reference,
+                                          reference_version=args.reference_version)
+        result = analysis.monitor_result(analysed, log.summary(), resolver.records(), trusted.as_dict(),
+                                         resolver.data_months())
     except (OSError, ValueError, ImportError) as exc:
         print(f"monitor: error: {terminal(exc, newlines=True)}", file=sys.stderr)
         return ExitCode.ERROR

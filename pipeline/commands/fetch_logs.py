@@ -9,24 +9,14 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 
 from phishing_url_detector.text import shell_command
 from pipeline.common import ExitCode
 from pipeline.monitoring import config
+from pipeline.monitoring.fetch import dvc_command
 
 
-def fetch_command(params: config.MonitorParams, path: str | None = None,
-                  url: str | None = None) -> list[str]:
-    """The DVC command that fetches the log: ``get-url`` for a URL, ``pull`` for a tracked path."""
-    path = path or params.log_path
-    url = url or params.log_url
-    if url:
-        return [sys.executable, "-m", "dvc", "get-url", "--force", url, path]
-    return [sys.executable, "-m", "dvc", "pull", path]
-
-
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "fetch-logs", help="fetch the prediction log (params monitor.logs) with DVC",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,7 +28,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    command = fetch_command(config.load(args.params), args.path, args.url)
+    params = config.load(args.params)
+    command = dvc_command(args.path or params.log_path, args.url or params.log_url)
     print("fetch-logs:", shell_command(*command))  # each word escaped, then quoted: safe to paste
     if args.dry_run:
         return ExitCode.OK
