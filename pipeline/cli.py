@@ -33,8 +33,8 @@ COMMANDS = {
     "ingest": "pipeline.commands.ingest",
     "reproduce": "pipeline.commands.reproduce",  # re-train a commit from scratch, compare with its outputs
     # release and review
-    "release": "pipeline.release.build",
-    "node-parity": "pipeline.release.node_parity",
+    "release": "pipeline.commands.release",
+    "node-parity": "pipeline.commands.node_parity",
     "report": "pipeline.commands.report",
     "pull-data": "pipeline.commands.pull_data",
     # product side: the client's own commands

@@ -9,7 +9,13 @@ import yaml
 from conftest import REPO
 
 from phishing_url_detector import contract
-from pipeline.release import model_card as mc
+from pipeline.common import md_cell
+from pipeline.formatting import MISSING, small
+from pipeline.release.card import render as mc
+from pipeline.release.card.format import SLICE_TITLES, metric_keys, metric_label
+from pipeline.release.card.sections import metrics as metric_sections
+from pipeline.release.card.sections.model import threshold_rule
+from pipeline.release.card.sources import PARAM_SECTIONS, SOURCES, load_sources
 from pipeline.stages import model_card as stage
 
 MARK = ("\x02", "\x03")  # wraps every substituted value when rendering for the tests
@@ -17,7 +23,7 @@ MARK = ("\x02", "\x03")  # wraps every substituted value when rendering for the 
 # a version like 1.20.0, or a hex digest).
 NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?![\w.])|(?<![\w.])-?\d+(?:\.\d+)?(?:e[-+]\d+)?%?(?![\w.])")
 LOOSE_NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?")
-NA = mc.NA
+NA = MISSING
 
 
 def committed_card() -> str:
@@ -25,7 +31,7 @@ def committed_card() -> str:
 
 
 def committed(name: str) -> dict:
-    return json.loads((REPO / mc.SOURCES[name]).read_text())
+    return json.loads((REPO / SOURCES[name]).read_text())
 
 
 def template() -> str:
@@ -94,7 +100,7 @@ def test_check_mode_agrees(capsys):
 
 
 def test_check_mode_reports_a_stale_card_with_a_diff(tmp_path, capsys):
-    for rel in [*mc.SOURCES.values(), mc.TEMPLATE, mc.CARD, "params.yaml"]:
+    for rel in [*SOURCES.values(), mc.TEMPLATE, mc.CARD, "params.yaml"]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes((REPO / rel).read_bytes())
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -177,7 +183,7 @@ def test_every_number_in_the_card_comes_from_the_pipeline_outputs():
     the reports, the manifest or params.yaml (or computed from them) at the precision shown."""
     marked = mc.render_card(REPO, wrap=MARK)
     assert marked.replace(MARK[0], "").replace(MARK[1], "") == committed_card()
-    src = mc.load_sources(REPO)
+    src = load_sources(REPO)
     sources = _source_numbers(src) + _derived_numbers(src)
     checked = 0
     for segment in _marked_segments(marked):
@@ -218,7 +224,7 @@ def test_every_table_row_has_as_many_cells_as_its_header(which):
 def test_metric_tables_parse_back_to_metrics_json():
     card, metrics = committed_card(), committed("metrics")
     ens = metrics["ensemble"]
-    labels = {mc.metric_label(k): k for k in mc.metric_keys(ens)}
+    labels = {metric_label(k): k for k in metric_keys(ens)}
 
     headline = _table_after(card, "## Metrics")
     assert [r[0] for r in headline] == list(labels)
@@ -260,7 +266,7 @@ def test_per_source_tables_parse_back_to_metrics_json():
     assert [r[0] for r in gains] == list(per_source)
     for row in gains:
         g = per_source[row[0]]["ensemble_vs_best_member"]
-        assert row[1] == mc.metric_label(g["metric"]) and row[2] == g["best_member"]
+        assert row[1] == metric_label(g["metric"]) and row[2] == g["best_member"]
         _same([row[3]], [g["best_member_value"]])
         d = g["delta"]
         assert _value_and_interval(row[4]) == pytest.approx((d["value"], d["ci95_low"], d["ci95_high"]), abs=5e-5)
@@ -296,10 +302,10 @@ def test_operating_point_tables_parse_back_to_the_report():
     (200, "all sources pooled", "The pooled validation split needed the highest threshold"),
 ])
 def test_the_threshold_rule_is_said_as_it_was_applied(minimum, binding, expected):
-    rule = mc.threshold_rule(0.01, minimum)
+    rule = threshold_rule(0.01, minimum)
     assert rule.startswith("that keeps the false-positive rate on the pooled validation split at or below 0.01")
     assert ("every source with at least 200 legitimate" in rule) == bool(minimum)
-    assert mc._binding_sentence(binding, minimum, {"phishstorm": {}}).startswith(expected)
+    assert metric_sections._binding_sentence(binding, minimum, {"phishstorm": {}}).startswith(expected)
 
 
 def test_future_tables_parse_back_to_metrics_json():
@@ -376,7 +382,7 @@ def test_training_data_tables_parse_back_to_the_data_report():
         assert row[5] == (NA if not c["dated_rows"] else f"{c['first_seen_min']} to {c['first_seen_max']}")
         _same(row[6:9], [c["https"], c["www"], c["html_entity_amp"]], abs_tol=5.1e-4)
         for reason, n in c["quarantined"].items():
-            assert f"{mc.md_cell(reason)}: {n:,}" in row[9]
+            assert f"{md_cell(reason)}: {n:,}" in row[9]
 
     splits = _table_after(card, "Counts per split and class")
     assert [r[0] for r in splits] == ["train", "validation", "test", "future"]
@@ -385,7 +391,7 @@ def test_training_data_tables_parse_back_to_the_data_report():
         _same(row[1:6], [s["rows"], s["legitimate"], s["phishing"], s["phishing_share"], s["registered_domains"]],
               abs_tol=5.1e-4)
     assert f"{rep['test_rows_of_groups_in_future']:,} dated test rows belong to a registered domain" in _flat(card)
-    assert f"first seen on or after {mc.md_cell(rep['future_from'])}" in _flat(card)
+    assert f"first seen on or after {md_cell(rep['future_from'])}" in _flat(card)
 
 
 def test_licence_says_citizen_lab_data_are_non_commercial():
@@ -402,7 +408,7 @@ def test_licence_says_citizen_lab_data_are_non_commercial():
 
 def test_slice_and_year_tables_parse_back_to_metrics_json():
     card, metrics = committed_card(), committed("metrics")
-    for family, title in mc.SLICE_TITLES.items():
+    for family, title in SLICE_TITLES.items():
         rows = _table_after(card, f"### {title}\n")
         slices = metrics["slices"][family]
         assert {r[0] for r in rows} == set(slices)
@@ -427,7 +433,7 @@ def test_format_stripped_check_and_limitations_quote_the_outputs():
     card, metrics, rep = committed_card(), committed("metrics"), committed("data_report")
     limitations = _flat(mc.section(card, "Limitations"))
     change = metrics["format_stripped"]["max_abs_score_change"]
-    assert f"the largest score change is {mc.small(change)}" in limitations
+    assert f"the largest score change is {small(change)}" in limitations
     if change == 0:
         assert "**Check passed: the scores are identical**" in limitations
     for name, entry in rep["sources"].items():
@@ -470,7 +476,7 @@ def test_version_stamp_round_trips_and_touches_one_line():
 
 
 def test_template_fields_must_match_the_context_exactly():
-    context = mc.build_context(mc.load_sources(REPO))
+    context = mc.build_context(load_sources(REPO))
     with pytest.raises(ValueError, match="without a value"):
         mc.render(template() + "\n$not_a_field\n", context)
     with pytest.raises(ValueError, match="without a field"):
@@ -480,7 +486,7 @@ def test_template_fields_must_match_the_context_exactly():
 
 
 def test_no_two_sections_set_the_same_field():
-    src = mc.load_sources(REPO)
+    src = load_sources(REPO)
     seen: dict[str, str] = {}
     for part in mc.CONTEXT_PARTS:
         for key in part(src):
@@ -491,11 +497,11 @@ def test_no_two_sections_set_the_same_field():
 def test_params_quoted_by_the_card_are_declared_in_dvc_yaml():
     stage_spec = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["model-card"]
     declared = {p.split(".")[0] for p in stage_spec["params"]}
-    assert set(mc.PARAM_SECTIONS) == declared
+    assert set(PARAM_SECTIONS) == declared
     deps = set(stage_spec["deps"])
-    missing = {p.as_posix() for p in mc.SOURCES.values()} - deps
+    missing = {p.as_posix() for p in SOURCES.values()} - deps
     assert not missing, f"dvc.yaml stage model-card must list the card's sources as deps: {sorted(missing)}"
-    assert {mc.TEMPLATE.as_posix(), "pipeline/release/model_card.py", "pipeline/stages/model_card.py"} <= deps
+    assert {mc.TEMPLATE.as_posix(), "pipeline/release/card/render.py", "pipeline/stages/model_card.py"} <= deps
     assert stage_spec["outs"] == [{mc.CARD.as_posix(): {"cache": False}}]
 
 
@@ -646,9 +652,9 @@ def test_newest_months_key_follows_params():
 def test_table_cells_from_the_data_are_escaped():
     """Data-derived cells go through pipeline.common.md_cell: an inert code span (its own tests are in
     tests/test_review_render.py)."""
-    assert mc.md_cell("a|b") == "`a\\|b`"
-    assert mc.md_cell("<script>&x") == "`<script>&x`"
-    assert mc.md_cell("one\ntwo") == "`one\\x0atwo`"
+    assert md_cell("a|b") == "`a\\|b`"
+    assert md_cell("<script>&x") == "`<script>&x`"
+    assert md_cell("one\ntwo") == "`one\\x0atwo`"
 
     src = tiny_sources()
     evil = "ev|l <b>\n`src`"

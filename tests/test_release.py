@@ -30,10 +30,13 @@ from conftest import REPO
 from sigstore_testca import TestSigstore
 
 from phishing_url_detector import __version__ as CLIENT_VERSION
+from phishing_url_detector.digests import sha256_file
 from phishing_url_detector.releases import release_asset_names, verify_release_dir
 from pipeline import cli
 from pipeline.release import build as R
-from pipeline.release import model_card as mc
+from pipeline.release import wheel as W
+from pipeline.release.card import render as mc
+from pipeline.release.inputs import CLIENT_LOCK, STAMP_FIELDS, ReleaseError
 
 OUTPUTS = ["metrics.json", "reports/data_report.json", "reports/operating_point.json", "reports/final_fit.json", "reports/parity.json",
            "reports/backtest.json", "params.yaml", "model_card/template.md", "dist/manifest.json"]
@@ -124,10 +127,10 @@ def reuse_wheel_work(request, monkeypatch):
         return dest / name
 
     def check(wheel, onnx, lock):
-        key = (R.sha256_file(wheel), R.sha256_file(onnx))
+        key = (sha256_file(wheel), sha256_file(onnx))
         if key not in _CHECKED:
             _CHECKED[key] = check_wheel(wheel, onnx, lock).installed
-        return R.CheckedWheel(wheel, _CHECKED[key])
+        return W.CheckedWheel(wheel, _CHECKED[key])
 
     monkeypatch.setattr(R, "build_client_wheel", build)
     monkeypatch.setattr(R, "check_client_wheel", check)
@@ -139,9 +142,9 @@ def project(tmp_path, small_onnx) -> Path:
     for rel in OUTPUTS:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO / rel, root / rel)
-    R.copy_client_sources(REPO, root / "client")
-    (root / R.CLIENT_LOCK).parent.mkdir(parents=True)
-    shutil.copyfile(REPO / R.CLIENT_LOCK, root / R.CLIENT_LOCK)
+    W.copy_client_sources(REPO, root / "client")
+    (root / CLIENT_LOCK).parent.mkdir(parents=True)
+    shutil.copyfile(REPO / CLIENT_LOCK, root / CLIENT_LOCK)
     (root / "dist/.gitignore").write_text("/phishing-url-detector.onnx\n/release/\n/release-notes.md\n/release.json\n")
     set_model(root, small_onnx)
     git(root, "init", "-q", "-b", "main")
@@ -196,7 +199,7 @@ def test_the_wheel_is_proven_on_the_release_before_it_is_attached(project, tmp_p
 
     def spy(wheel, onnx, lock):
         seen.append(sorted(p.name for p in onnx.parent.iterdir()))
-        assert R.sha256_file(onnx) == hashlib.sha256((project / "dist/phishing-url-detector.onnx").read_bytes()).hexdigest()
+        assert sha256_file(onnx) == hashlib.sha256((project / "dist/phishing-url-detector.onnx").read_bytes()).hexdigest()
         return check(wheel, onnx, lock)
 
     monkeypatch.setattr(R, "check_client_wheel", spy)
@@ -230,8 +233,8 @@ def test_a_client_that_cannot_score_is_refused(project, tmp_path):
     detector.write_text(detector.read_text() + "\n\ndef _broken(self, urls):\n    raise RuntimeError('broken client')"
                                                "\n\n\nDetector.score = _broken\n")
     commit(project, "a broken client")
-    with pytest.raises(R.ReleaseError, match=r"(?s)phishing-url-detector score --model phishing-url-detector-1.0.0.onnx "
-                                             r"\(from the wheel, in a fresh venv\) failed.*RuntimeError: broken client"):
+    with pytest.raises(ReleaseError, match=r"(?s)phishing-url-detector score --model phishing-url-detector-1.0.0.onnx "
+                                           r"\(from the wheel, in a fresh venv\) failed.*RuntimeError: broken client"):
         R.build(project, tmp_path / "out")
     assert not (tmp_path / "out" / "release").exists() and not (tmp_path / "out" / ".release.tmp").exists()
 
@@ -252,7 +255,7 @@ def test_release_directory_contents(project, tmp_path, small_onnx):
     assert manifest["dvc_lock_sha256"] == hashlib.sha256((project / "dvc.lock").read_bytes()).hexdigest()
     assert manifest["created_at"] == "2024-05-01T10:00:00Z"  # the commit's time, in UTC
     assert manifest["model"] == {**dvc_manifest["model"], "file": "phishing-url-detector-1.0.0.onnx"}
-    rest = {k: v for k, v in manifest.items() if k not in R.STAMP_FIELDS and k != "model"}
+    rest = {k: v for k, v in manifest.items() if k not in STAMP_FIELDS and k != "model"}
     assert rest == {k: v for k, v in dvc_manifest.items() if k != "model"}
     for field in ("contract", "contract_digest", "threshold", "target_fpr", "opset", "min_onnxruntime",
                   "metrics", "provenance"):
@@ -367,13 +370,13 @@ def test_major_when_the_contract_changes(project, tmp_path):
 def test_a_tampered_previous_release_is_refused(project, tmp_path):
     previous, tags = released(project, tmp_path / "v1")
     (previous / "metrics.json").write_text("{}")
-    with pytest.raises(R.ReleaseError, match="not a valid release model-v1.0.0"):
+    with pytest.raises(ReleaseError, match="not a valid release model-v1.0.0"):
         R.build(project, tmp_path / "v2", previous_dir=previous, tags=tags)
 
 
 def test_an_existing_tag_requires_the_previous_release(project, tmp_path):
     git(project, "tag", "model-v1.0.0")
-    with pytest.raises(R.ReleaseError, match="gh release download model-v1.0.0"):
+    with pytest.raises(ReleaseError, match="gh release download model-v1.0.0"):
         R.build(project, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -382,7 +385,7 @@ def test_an_existing_tag_requires_the_previous_release(project, tmp_path):
 def test_refuses_an_output_that_dvc_lock_does_not_record(project, tmp_path):
     metrics = project / "metrics.json"
     metrics.write_text(metrics.read_text().replace("0.", "0.0", 1))
-    with pytest.raises(R.ReleaseError, match="metrics.json differs from what dvc.lock records"):
+    with pytest.raises(ReleaseError, match="metrics.json differs from what dvc.lock records"):
         R.build(project, tmp_path / "out", allow_dirty=True)
 
 
@@ -391,7 +394,7 @@ def test_refuses_uncommitted_inputs_unless_allowed(project, tmp_path):
     template = project / mc.TEMPLATE
     template.write_text(template.read_text() + "\nA late edit.\n")
     rerender(project)  # consistent with dvc.lock, but not committed
-    with pytest.raises(R.ReleaseError, match="differ from HEAD.*dvc.lock"):
+    with pytest.raises(ReleaseError, match="differ from HEAD.*dvc.lock"):
         R.build(project, tmp_path / "out")
     result = R.build(project, tmp_path / "out", allow_dirty=True)
     manifest = json.loads((result.directory / "manifest.json").read_text())
@@ -403,8 +406,8 @@ def test_refuses_an_uncommitted_client(project, tmp_path):
     version = project / "client/src/phishing_url_detector/_version.py"
     version.write_text(version.read_text() + "# local edit\n")
     (project / "client/src/phishing_url_detector/extra.py").write_text("X = 1\n")
-    with pytest.raises(R.ReleaseError, match="differ from HEAD.*client/src/phishing_url_detector/_version.py"
-                                             ".*client/src/phishing_url_detector/extra.py"):
+    with pytest.raises(ReleaseError, match="differ from HEAD.*client/src/phishing_url_detector/_version.py"
+                                           ".*client/src/phishing_url_detector/extra.py"):
         R.build(project, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -414,7 +417,7 @@ def test_refuses_a_stale_card(project, tmp_path):
     card.write_text(card.read_text().replace("## Limitations", "## Limitations\n\nEdited by hand."))
     relock(project)
     commit(project, "hand edit")
-    with pytest.raises(R.ReleaseError, match="MODEL_CARD.md is stale"):
+    with pytest.raises(ReleaseError, match="MODEL_CARD.md is stale"):
         R.build(project, tmp_path / "out")
 
 
@@ -489,7 +492,7 @@ def test_the_cards_loading_example_runs_in_the_release_directory(project, tmp_pa
 def test_the_wheel_check_installs_only_hash_locked_files(project, tmp_path):
     """The fresh venv of the wheel check gets the client's dependencies from requirements/client.lock by
     sha256: one changed hash and pip refuses, so the release is refused before anything is attached."""
-    lock = project / R.CLIENT_LOCK
+    lock = project / CLIENT_LOCK
     text = lock.read_text()
     digest = re.search(r"numpy==[^\n]*\n(?:\s+--hash=sha256:[0-9a-f]{64}[^\n]*\n)+", text).group(0)
     lock.write_text(text.replace(digest, re.sub(r"sha256:[0-9a-f]{64}", "sha256:" + "0" * 64, digest)))
@@ -497,12 +500,12 @@ def test_the_wheel_check_installs_only_hash_locked_files(project, tmp_path):
     wheel_dir.mkdir()
     shutil.copyfile(project / "dist" / "phishing-url-detector.onnx", onnx)
     wheel = R.build_client_wheel(project, wheel_dir, 1_700_000_000)
-    with pytest.raises(R.ReleaseError, match="require-hashes -r client.lock"):
-        R.install_alone(wheel, tmp_path / "venv", lock)
+    with pytest.raises(ReleaseError, match="require-hashes -r client.lock"):
+        W.install_alone(wheel, tmp_path / "venv", lock)
 
 
 def test_a_release_without_the_client_lock_is_refused(project, tmp_path):
-    (project / R.CLIENT_LOCK).unlink()
+    (project / CLIENT_LOCK).unlink()
     commit(project, "no client lock")
-    with pytest.raises(R.ReleaseError, match=r"requirements/client.lock is missing"):
+    with pytest.raises(ReleaseError, match=r"requirements/client.lock is missing"):
         R.build(project, tmp_path / "out")

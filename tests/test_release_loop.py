@@ -27,7 +27,7 @@ from conftest import (
 )
 from workflow_tools import act_command
 
-from pipeline.release.build import copy_client_sources
+from pipeline.release.wheel import copy_client_sources
 
 REVIEW = Path(".github/workflows/review.yml")
 RELEASE = Path(".github/workflows/release.yml")

@@ -24,7 +24,7 @@ from phishing_url_detector.releases import (
     model_asset_name,
     provenance_asset_names,
 )
-from pipeline.release.build import copy_client_sources
+from pipeline.release.wheel import copy_client_sources
 
 WORKFLOW = REPO / ".github" / "workflows" / "release.yml"
 PATH_FILTERS = [*shared_path_filters(), ".github/workflows/release.yml"]

@@ -14,7 +14,7 @@ import yaml
 from conftest import REPO, commit, sample_project, sh, small_params, write_params
 
 from pipeline.release import origin as O
-from pipeline.release.build import copy_client_sources
+from pipeline.release.wheel import copy_client_sources
 from pipeline.store import outputs
 from pipeline.store.run_command import RunFacts, summary
 

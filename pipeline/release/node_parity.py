@@ -15,7 +15,6 @@ insists that it does: a NUL the client would score is a failure, as is any other
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -27,18 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
+import pandas as pd
 
 from phishing_url_detector import contract
 from phishing_url_detector.detector import NUL, prepare_url
 from pipeline import paths
-from pipeline.common import (
-    ExitCode,
-    PipelineError,
-    read_json,
-    sha256_file,
-    terminal,
-    write_json,
-)
+from pipeline.common import ExitCode, PipelineError, read_json, sha256_file, terminal
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +131,6 @@ def batches(urls: list[str], rows: int = ROWS, cells: int = CELLS) -> list[list[
 # -- the two runtimes ------------------------------------------------------------------------------
 def python_scores(onnx_path: Path, urls: list[str], rows: int = ROWS, cells: int = CELLS) -> Scores:
     """Python onnxruntime, with the client's session settings (CPU, quiet), on one thread."""
-    import onnxruntime as ort
-
     options = ort.SessionOptions()
     options.log_severity_level = 3
     options.intra_op_num_threads = options.inter_op_num_threads = 1
@@ -201,7 +193,7 @@ def client_inputs(urls) -> tuple[list[str], dict[str, int]]:
             raise NodeParityError(f"node-parity: the client scores {shown(url)}, which has a NUL character: "
                                   "onnxruntime-node ends the string there, Python onnxruntime does not; "
                                   "phishing_url_detector.detector.prepare_url must refuse it")
-        if error is None:
+        if text is not None:  # the client scores it (error is None)
             fed.append(text)
         else:
             refused["nul" if has_nul else "other"] += 1
@@ -215,8 +207,6 @@ def parity_urls(path: Path = paths.TEST, max_urls: int = MAX_URLS) -> list[str]:
     """Up to ``max_urls`` of the export parity gate's URLs (the test split), evenly spread over it."""
     if max_urls <= 0:
         return []
-    import pandas as pd
-
     if not Path(path).is_file():
         raise PipelineError(f"node-parity: {terminal(path)} not found: `dvc pull` / `make run` first, or pass "
                             "--urls, or --max-urls 0 for the hostile strings alone")
@@ -260,33 +250,3 @@ def summary(report: dict) -> str:
     return (f"node-parity: {report['urls']:,} URLs ({report['hostile']} hostile): {report['compared']:,} compared, "
             f"labels 100% equal, max |ΔP| {report['max_abs_proba_diff']:.3g}, {report['node']} vs "
             f"{report['python']}; refused by the client: {refused['nul']} with a NUL, {refused['other']} other")
-
-
-def _cmd(args) -> int:
-    onnx_path = Path(args.onnx)
-    if not onnx_path.is_file():
-        raise PipelineError(f"node-parity: {terminal(onnx_path)} not found (`make run` exports it)")
-    threshold = args.threshold if args.threshold is not None else manifest_threshold(Path(args.manifest), onnx_path)
-    report = check(onnx_path, parity_urls(Path(args.urls), args.max_urls), threshold, args.node_modules)
-    if args.out:
-        write_json(args.out, report)
-    print(summary(report))
-    return ExitCode.OK
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("node-parity", help="score the ONNX with onnxruntime-node and Python onnxruntime; "
-                              "refuse any label difference", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--onnx", default=str(paths.ONNX), metavar="PATH", help="the graph (default: %(default)s)")
-    p.add_argument("--manifest", default=str(paths.MANIFEST), metavar="PATH",
-                   help="its manifest, for the threshold (default: %(default)s)")
-    p.add_argument("--threshold", type=float, help="use this threshold instead of the manifest's")
-    p.add_argument("--urls", default=str(paths.TEST), metavar="PARQUET",
-                   help="URLs to score, column 'url' (default: %(default)s, as the export's parity gate)")
-    p.add_argument("--max-urls", type=int, default=MAX_URLS, metavar="N",
-                   help="at most N of them, evenly spread (default: %(default)s; 0 = hostile strings only)")
-    p.add_argument("--node-modules", metavar="DIR",
-                   help=f"node_modules holding onnxruntime-node (default: ${NODE_DIR_ENV}, else {DEFAULT_NODE_DIR})")
-    p.add_argument("--out", metavar="JSON", help="also write the report here")
-    p.set_defaults(func=_cmd)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import onnx
 
 from phishing_url_detector import contract
 from pipeline import paths
-from pipeline.common import read_json, sha256_file, write_json
+from pipeline.common import PipelineError, read_json, sha256_file, write_json
 from pipeline.stages import add_stage_command
 from pipeline.training.features import FEATURE_NAMES
 from pipeline.training.final import released_model
@@ -37,7 +38,7 @@ def held_out_estimate(metrics: dict) -> dict:
     """What the held-out model (never trained on the future split) measured on the newest months: the
     estimate of how the released model does on the months after its data."""
     future = metrics.get("future") or {}
-    newest = next((v for k, v in future.items() if k.startswith("newest_")), {})
+    newest: dict[str, Any] = next((v for k, v in future.items() if k.startswith("newest_")), {})
     return {"model": "held-out: the same recipe on the train split only (stage train)",
             "future_newest_months": newest.get("months"), "future_newest_recall": newest.get("recall"),
             "test_roc_auc": metrics["ensemble"]["roc_auc"]["value"]}
@@ -88,6 +89,9 @@ def run(params: dict, onnx_path: Path = paths.ONNX, manifest_path: Path = paths.
     signature = io_signature(onnx.load(str(onnx_path), load_external_data=False))
     metrics = read_json(paths.METRICS)
     released = released_model(read_json(paths.FINAL_FIT), read_json(paths.OPERATING_POINT), metrics)
+    if released is None:
+        raise PipelineError(f"manifest: {paths.FINAL_FIT}, {paths.OPERATING_POINT} and {paths.METRICS} describe no "
+                            "released model (the final-fit, operating-point and evaluate stages write it)")
     manifest = build_manifest(onnx_path, params, released, metrics,
                               read_json(paths.PARITY), signature)
     write_json(manifest_path, manifest)

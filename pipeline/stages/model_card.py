@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from pipeline.common import ExitCode, terminal
-from pipeline.release.model_card import CARD, render_card
+from pipeline.release.card.render import CARD, render_card
 
 
 def run(root: Path = Path("."), check: bool = False) -> int:
