@@ -16,7 +16,7 @@ from conftest import REPO, commit, sample_project, sh, small_params, write_param
 from pipeline.release import origin as O
 from pipeline.release.wheel import copy_client_sources
 from pipeline.store import outputs
-from pipeline.store.run_command import RunFacts, summary
+from pipeline.store.job import RunFacts, summary
 
 
 # -- pure ------------------------------------------------------------------------------------------
