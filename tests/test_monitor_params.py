@@ -44,7 +44,7 @@ def without(section: dict, dotted: str) -> dict:
 
 
 def read_everything() -> None:
-    """Every setting the monitor and the simulator read from params.yaml (in the current directory)."""
+    """Every setting the monitor and the simulator read from the repository's params.yaml."""
     params = config.defaults()
     simulate.traffic_config(params.simulate, "1.0.0")
     simulate.phish_file(params.simulate)
@@ -52,8 +52,9 @@ def read_everything() -> None:
 
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> Path:
-    """A working directory holding a copy of the repository's params.yaml (the file the code reads)."""
+    """A working directory whose params.yaml stands for the repository's (the file the code reads)."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(config, "REPOSITORY_PARAMS", tmp_path / paths.PARAMS)
     return tmp_path
 
 
@@ -82,6 +83,14 @@ def test_the_code_keeps_no_second_copy_of_a_setting(project, key):
     write_params(project, {**repository_params(), "monitor": without(repository_params()["monitor"], key)})
     with pytest.raises(ValueError, match=rf"params monitor\.{key} is missing"):
         read_everything()
+
+
+def test_the_repository_params_are_found_from_any_directory(tmp_path, monkeypatch):
+    """The scheduled workflow's monitor step runs outside a checkout under act: the values come from
+    the params.yaml beside the code; ./params.yaml (the --params default) only changes them."""
+    monkeypatch.chdir(tmp_path)
+    assert config.REPOSITORY_PARAMS == REPO / paths.PARAMS
+    assert config.load() == config.defaults() == config.load(REPO / paths.PARAMS)
 
 
 def test_the_settings_carry_no_defaults_in_code():

@@ -11,7 +11,8 @@ import each other (an import-linter "layers" contract, highest first):
 * ``simulate``       (same layer) a realistic prediction log replayed through the client's ``Detector``
 * ``fetch``          (same layer) the DVC command that brings the configured log into place
 * ``tracking_issue`` (same layer) which open issue the alert job may edit; standard library only
-* ``analysis``       references, comparisons, alert decisions; the typed payloads of monitor.json
+* ``analysis``       references, comparisons, alert decisions
+* ``result``         the shape of monitor.json: the typed payloads analysis builds and render reads
 * ``logs``           read a prediction log (file or directory) on an engine: counts, rejects by reason
 * ``thresholds``     (same layer) each version's threshold from its verified release (rows without a verdict)
 * ``engine_duckdb``  register the inputs and run the shared SQL, embedded

@@ -18,7 +18,10 @@ from pipeline import paths
 from pipeline.bounded_io import Caps
 from pipeline.common import load_params
 
-PARAMS_FILE = paths.PARAMS
+PARAMS_FILE = paths.PARAMS  # --params: the one in the working directory (the repository root)
+# The values themselves: the params.yaml of the checkout this code is in. The same file when run from
+# the repository root, and still found when the monitor runs elsewhere (the workflow under act).
+REPOSITORY_PARAMS = Path(__file__).resolve().parents[2] / paths.PARAMS
 SECTION = "monitor"
 RETIRED = {  # keys no longer read, and why: a file that still sets one is told, not ignored
     "manifests": "a bare manifest cannot be verified; list release directories under monitor.releases instead",
@@ -80,7 +83,7 @@ def from_mapping(section: Mapping[str, Any] | None) -> MonitorParams:
     for key, why in RETIRED.items():
         if key in (section or {}):
             raise ValueError(f"params monitor.{key} is no longer read: {why}")
-    merged = merge(read_section(PARAMS_FILE), section or {})
+    merged = merge(read_section(REPOSITORY_PARAMS), section or {})
 
     def get(dotted: str) -> Any:
         return setting(merged, dotted)

@@ -20,14 +20,12 @@ from pipeline.monitoring import stats
 from pipeline.monitoring.analysis import (
     INSUFFICIENT,
     Cell,
-    Comparison,
-    MonitorResult,
     Sample,
-    WindowSummary,
     finite_or_none,
     latest_cells,
 )
 from pipeline.monitoring.logs import PredictionLog
+from pipeline.monitoring.result import Comparison, MonitorResult, WindowSummary
 from pipeline.monitoring.thresholds import ProvenanceRecord, ThresholdRecord
 from pipeline.monitoring.windows import parse_window
 

@@ -34,7 +34,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from phishing_url_detector.strict_csv import Line, RowError, read_lines, split_fields
+from phishing_url_detector.strict_csv import (
+    Line,
+    RowError,
+    bounded_lines,
+    read_lines,
+    split_fields,
+)
 from pipeline.bounded_io import DECOMPRESSORS, Caps, LimitExceeded, open_capped
 from pipeline.common import visible
 from pipeline.monitoring.sql import OPTIONAL, REQUIRED
@@ -312,14 +318,8 @@ def stage_csv(path: Path, caps: Caps, index: int, out: Path, sep: str) -> tuple[
 
 def _json_lines(fh: IO[bytes], limit: int) -> Iterator[tuple[int, str, bool]]:
     """(line number, text, too long) for each ``\\n``-ended line of a binary stream, a line over
-    ``limit`` bytes cut to its start and read past in bounded memory."""
-    number = 0
-    while raw := fh.readline(limit + 1):
-        number += 1
-        too_long = len(raw) > limit and not raw.endswith(b"\n")
-        if too_long:
-            while (rest := fh.readline(limit)) and not rest.endswith(b"\n"):
-                pass
+    ``limit`` bytes cut to its start and read past in bounded memory (the client's one bounded reader)."""
+    for number, (raw, too_long) in enumerate(bounded_lines(fh, limit, (b"\n",)), 1):
         yield number, raw[:RAW_LIMIT if too_long else None].decode("utf-8", "surrogateescape"), too_long
 
 
