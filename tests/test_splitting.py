@@ -43,7 +43,8 @@ def test_prepared_sample_has_no_host_or_domain_leakage(sample_frame):
     raw = sample_frame.assign(label=sample_frame["label"].astype(str), source="s", malformed="",
                               line=range(2, len(sample_frame) + 2))
     clean, _, report = prepare_dataset(raw, 2048, {"seed": 3, "test_fraction": 0.2,
-                                                   "validation_fraction": 0.1, "group_by": "registered_domain"})
+                                                   "validation_fraction": 0.1, "group_by": "registered_domain",
+                                                   "private_suffixes": True, "future_months": None})
     for key in ("host", "registered_domain"):
         sides = clean.groupby(key)["split"].nunique()
         assert (sides == 1).all(), f"{key} on two sides: {sides[sides > 1].index[:3].tolist()}"

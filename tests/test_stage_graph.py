@@ -2,8 +2,8 @@
 with `dvc dag`, and `python -m pipeline --help` shows it."""
 
 import re
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from pipeline import cli, stage_graph
@@ -27,7 +27,7 @@ def test_upstream_links_a_stage_to_the_stages_whose_outputs_it_reads():
 
 
 def test_the_graph_agrees_with_dvc_dag():
-    dot = subprocess.run([shutil.which("dvc") or "dvc", "dag", "--dot"], cwd=REPO, capture_output=True,
+    dot = subprocess.run([sys.executable, "-m", "dvc", "dag", "--dot"], cwd=REPO, capture_output=True,
                          text=True, check=True).stdout
     graph = stage_graph.read_graph(REPO / "dvc.yaml")
     edges = {(a, b) for a, b in re.findall(r'"([^"]+)" -> "([^"]+)"', dot) if a in graph}  # not the .dvc files

@@ -30,7 +30,7 @@ def load_splits(prepared: Path = paths.PREPARED) -> dict[str, pd.DataFrame]:
 
 def run_folds(fold, keys: list, splits: dict, params: dict, settings: dict, what: str) -> list:
     """``fold(key, splits, params, settings)`` for every key, in parallel, results in key order."""
-    jobs = Parallel(n_jobs=int(settings.get("n_jobs", 1)), return_as="generator")(
+    jobs = Parallel(n_jobs=int(settings["n_jobs"]), return_as="generator")(
         delayed(fold)(key, splits, params, settings) for key in keys)
     return list(tqdm(jobs, total=len(keys), desc=what, unit="fold", file=sys.stdout))
 

@@ -55,7 +55,7 @@ def run(params: dict, validation_path: Path = paths.VALIDATION, model_path: Path
     def points(path: Path) -> dict:
         p, members = scores(joblib.load(path), validation["url"])
         return operating_points(y, p, members, sources, settings["target_fpr"],
-                                settings.get("min_legitimate_per_source", 0))
+                                settings["min_legitimate_per_source"])
 
     result = points(model_path)
     result["validation_rows"] = len(validation)

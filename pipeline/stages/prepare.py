@@ -23,7 +23,7 @@ def read_source(source: Source, fraction: float, seed: int) -> pd.DataFrame:
 
 def run(params: dict, out_dir: Path = paths.PREPARED, report_path: Path = paths.DATA_REPORT) -> dict:
     data, seed = params["data"], params["split"]["seed"]
-    fraction = data.get("sample_fraction", 1.0)
+    fraction = data["sample_fraction"]
     raw = pd.concat([read_source(s, fraction, seed + i) for i, s in enumerate(training_sources(params))],
                     ignore_index=True)
     clean, quarantine, report = prepare_dataset(raw, data["max_url_length"], params["split"])

@@ -99,14 +99,14 @@ def prepare_dataset(raw: pd.DataFrame, max_length: int, split_params: dict
                     ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Validate, de-duplicate and split; returns (clean rows with a ``split`` column, quarantine, report)."""
     clean, quarantine = validate(raw, max_length)
-    private = bool(split_params.get("private_suffixes", True))
+    private = bool(split_params["private_suffixes"])
     clean["host"] = [host_of(u) for u in clean["url"]]
     clean["registered_domain"] = [registered_domain(h, private) for h in clean["host"]]
-    group_key = split_params.get("group_by", "registered_domain")
+    group_key = split_params["group_by"]
     if group_key not in ("registered_domain", "host"):
         raise ValueError(f"params split.group_by must be 'registered_domain' or 'host', got {group_key!r}")
     future_from = future_start(clean["label"].to_numpy(), clean["first_seen"].to_numpy(),
-                               split_params.get("future_months"))
+                               split_params["future_months"])
     clean["split"] = time_aware_split(clean["label"].to_numpy(), clean[group_key].to_numpy(),
                                       clean["first_seen"].to_numpy(), future_from,
                                       split_params["test_fraction"], split_params["validation_fraction"],

@@ -165,7 +165,7 @@ def evaluate(test: pd.DataFrame, ensemble_p, member_ps: dict, operating: dict, p
                                   "max_abs_score_change": float(np.abs(stripped_p - ensemble_p).max())}
     if future is not None:
         doc["future"] = future_metrics(future["frame"], future["p"], future["members"], threshold,
-                                       member_thresholds, params.get("newest_months", 3))
+                                       member_thresholds, params["newest_months"])
     if oos is not None:
         p_oos = np.asarray(oos["p"])
         doc["out_of_source"] = {"rows": len(p_oos),

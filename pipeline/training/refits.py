@@ -35,7 +35,7 @@ def fit_fold(train: pd.DataFrame, validation: pd.DataFrame, params: dict, max_ro
     settings = params["operating_point"]
     threshold, _ = source_safe_threshold(validation["label"].to_numpy(), phishing_proba(model, validation["url"]),
                                          validation["source"].to_numpy(),
-                                         settings["target_fpr"], settings.get("min_legitimate_per_source", 0))
+                                         settings["target_fpr"], settings["min_legitimate_per_source"])
     return model, threshold, train
 
 
