@@ -14,7 +14,8 @@ import sys
 from pipeline import stage_graph
 from pipeline.common import exit_code, terminal
 
-# command -> the module whose ``register(subparsers)`` adds it (with its siblings), by role.
+# command -> the module whose ``register(subparsers)`` adds it: pipeline/stages/<command>.py for a DVC stage,
+# pipeline/commands/<command>.py for the rest (tests/test_codebase.py keeps it so), the client's cli.py for its own.
 COMMANDS = {
     # the main job (`make run`): restore stored outputs, reproduce the rest, verify, store
     "run": "pipeline.commands.run",
