@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli
+from pipeline.commands import help_text
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -113,3 +114,16 @@ def test_the_area_packages_hold_no_command_line():
 def test_mypy_is_clean():
     result = _run(_tool("mypy"), "--no-incremental")
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr
+
+
+def test_help_text_reads_docstring_markup_as_plain_text():
+    doc = "Run ``dvc repro`` via :func:`analysis.run` and :data:`~x.HOSTILE`, writing::\n\n    out/\n"
+    assert help_text(doc) == "Run `dvc repro` via `analysis.run` and `x.HOSTILE`, writing:\n\n    out/\n"
+    assert help_text(None) == ""
+
+
+@pytest.mark.parametrize("command", sorted(c for c, m in cli.COMMANDS.items() if m.startswith("pipeline.commands.")))
+def test_each_commands_help_reads_without_markup(command):
+    subparsers = next(a for a in cli.build_parser(command)._actions if a.dest == "command")
+    text = subparsers.choices[command].format_help()
+    assert "``" not in text and ":func:" not in text and ":data:" not in text, text

@@ -11,6 +11,7 @@ import argparse
 import subprocess
 
 from phishing_url_detector.text import shell_command
+from pipeline.commands import help_text
 from pipeline.common import ExitCode
 from pipeline.monitoring import config
 from pipeline.monitoring.fetch import dvc_command
@@ -19,7 +20,7 @@ from pipeline.monitoring.fetch import dvc_command
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "fetch-logs", help="fetch the prediction log (params monitor.logs) with DVC",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=help_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default=str(config.PARAMS_FILE), help="params file")
     parser.add_argument("--path", help="where the log goes (default: params monitor.logs.path)")
     parser.add_argument("--url", help="artifact location to copy from (default: params monitor.logs.url)")

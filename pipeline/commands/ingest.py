@@ -33,6 +33,7 @@ import pandas as pd
 
 from pipeline import paths
 from pipeline.bounded_io import Caps, open_capped, read_capped
+from pipeline.commands import help_text
 from pipeline.common import ExitCode, PipelineError, load_params, terminal, write_csv
 from pipeline.training.feeds import Conversion, convert, feed_definition
 from pipeline.training.ingest import (
@@ -207,7 +208,7 @@ def _date(text: str) -> dt.date:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("ingest", help="add a feed batch as a DVC-tracked monthly shard (data PRs)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=help_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--feed", help="feed name in params.yaml ingest.feeds: FILE is the publisher's file as shipped")
     p.add_argument("--source", help="source name in params.yaml data.sources (new names are added): FILE has "
                    "the repository's columns")

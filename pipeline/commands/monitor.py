@@ -1,11 +1,11 @@
 """``python -m pipeline monitor``: label-free monitoring of the prediction log.
 
-A thin shell: parse flags, read the log, resolve the threshold of each version
-whose rows carry no verdict (``--release-dir``, then params monitor.releases,
-then the client's fetch cache; see ``thresholds``), call ``analysis.analyse_cells``,
-write the outputs. Exit code 0 means no alert, 3 means an alert fired (the
-scheduled workflow opens or updates its tracking issue on 3), 1 means it could
-not run.
+Reads the log, compares each model version's flagged ratio and score distribution
+per window with its reference windows, and writes report.md, monitor.json and
+rejects.csv. A version whose rows carry no verdict is judged at its release's
+threshold (``--release-dir``, then params monitor.releases, then the client's
+fetch cache). Exit code 0 means no alert, 3 means an alert fired (the scheduled
+workflow opens or updates its tracking issue on 3), 1 means it could not run.
 
 A release gives a threshold only once its provenance is checked against the
 release workflow of ``--repo`` ($PHISHING_MODEL_REPO, params monitor.repo);
@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from pipeline import paths
+from pipeline.commands import help_text
 from pipeline.common import ExitCode, terminal
 from pipeline.monitoring import analysis, config, logs, render, thresholds, windows
 from pipeline.monitoring.engine_spark import LOCAL_MASTER
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "monitor", help="compare flagged ratio and scores across windows and model versions",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=help_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--log", help="prediction log file or directory "
                         "(default: params monitor.logs.path)")
     parser.add_argument("--window", help="window length: 1D, 7D, 1M, 6h... (default: params)")

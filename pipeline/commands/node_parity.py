@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from pipeline import paths
+from pipeline.commands import help_text
 from pipeline.common import ExitCode, PipelineError, terminal, write_json
 from pipeline.release import node_parity
 from pipeline.release.node_parity import (
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("node-parity", help="score the ONNX with onnxruntime-node and Python onnxruntime; "
-                              "refuse any label difference", description=node_parity.__doc__,
+                              "refuse any label difference", description=help_text(node_parity.__doc__),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--onnx", default=str(paths.ONNX), metavar="PATH", help="the graph (default: %(default)s)")
     p.add_argument("--manifest", default=str(paths.MANIFEST), metavar="PATH",

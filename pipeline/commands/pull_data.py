@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pipeline.commands import help_text
 from pipeline.common import ExitCode, terminal, write_json
 from pipeline.review import gather
 from pipeline.review.failure import annotate, write_failure
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     q = subparsers.add_parser(
         "pull-data", help="check out cached DVC outputs, `dvc pull` missing data, explain failures",
-        description=gather.pull.__doc__)
+        description=help_text(gather.pull.__doc__))
     q.add_argument("--base", default="main", help="base branch (named in the advice on failure)")
     q.add_argument("--out", help="where report.md explains a failure (default: params.yaml review.out)")
     q.add_argument("--fork", action="store_true", help="the PR comes from a fork (or env PR_FROM_FORK=true)")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from phishing_url_detector.releases import model_asset_name
+from pipeline.commands import help_text
 from pipeline.common import ExitCode, terminal
 from pipeline.release import build
 from pipeline.release.build import DEFAULT_OUT, BuildResult
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("release", help="build the versioned release directory the workflow uploads",
-                              description=build.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=help_text(build.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
                    help="write DIR/release/ (the assets), DIR/release-notes.md and DIR/release.json "
                         "(default: %(default)s)")

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from pipeline import paths
+from pipeline.commands import help_text
 from pipeline.common import ExitCode, load_params, read_json, terminal, write_json
 from pipeline.review import gather, render
 from pipeline.review.compare import compare
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "report", help="PR review: compare this working tree with a base revision, write report.md",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=help_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--base", required=True, help="git revision of the champion (e.g. main, origin/main)")
     p.add_argument("--out", help="output directory (default: params.yaml review.out)")
     how = p.add_mutually_exclusive_group()

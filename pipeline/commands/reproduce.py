@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from pipeline import paths
+from pipeline.commands import help_text
 from pipeline.common import json_bytes, terminal
 from pipeline.reproduce import render
 from pipeline.reproduce.retrain import reproduce
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("reproduce", help="re-train a commit in a scratch clone; compare with its committed "
-                              "model, ONNX file and metrics", description=__doc__,
+                              "model, ONNX file and metrics", description=help_text(__doc__),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rev", default="HEAD", help="the commit to re-train (default: HEAD)")
     p.add_argument("--keep", action="store_true", help="keep the scratch clone (its path is logged)")

@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from pipeline import paths
+from pipeline.commands import help_text
 from pipeline.common import ExitCode, write_json
 from pipeline.store.job import run_job, summary
 
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="the main job: restore stored outputs, reproduce the rest, verify, store",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=help_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--no-push", action="store_true", help="do not push what this run computed to the remote")
     p.add_argument("--run-cache", action="store_true",
                    help="also pull and push DVC's run-cache (CI with a shared object store: a later job restores "

@@ -19,6 +19,7 @@ import sys
 from phishing_url_detector.detector import Detector
 from phishing_url_detector.errors import LoaderError
 from pipeline import paths
+from pipeline.commands import help_text
 from pipeline.common import ExitCode, terminal
 from pipeline.monitoring import config, simulate
 from pipeline.monitoring.simulate import Scorer
@@ -31,7 +32,7 @@ SHAPE = (("start", str), ("months", int), ("rows-per-day", int), ("prevalence", 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "simulate-traffic", help="build a realistic prediction log by replaying URLs through the model",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=help_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--phish", help="default: params monitor.simulate.phish")
     for key, default in INPUTS.items():
         parser.add_argument(f"--{key}", default=str(default), help=f"default: {default}")
