@@ -197,6 +197,7 @@ def _stdin_urls(data: bytes) -> list[str]:
     return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
 
 
+@pytest.mark.slow  # a real process of the CLI
 def test_score_stdin_with_hostile_lines_in_a_real_process(tmp_path, model):
     """A real process: its stdout and stderr are real streams, so an unprintable URL would crash here."""
     rng = random.Random(SEED + 3)

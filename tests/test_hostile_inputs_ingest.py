@@ -153,18 +153,21 @@ def check_feed(data: bytes, clean_urls: dict[int, str], feed) -> dict:
     return account(conversion.csv_text, batch, clean_urls, rows)
 
 
+@pytest.mark.slow  # a property over the whole ingest check: 50 batches, ~2 s
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rng=st.randoms(use_true_random=False), n=st.integers(1, 60))
 def test_any_hostile_source_batch_is_accounted_for_row_by_row(rng, n):
     check_source(*source_batch(rng, n))
 
 
+@pytest.mark.slow  # a property over the whole ingest check: 50 batches, ~2 s
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rng=st.randoms(use_true_random=False), n=st.integers(1, 60))
 def test_any_hostile_feed_batch_is_accounted_for_row_by_row(rng, n, jpcert):
     check_feed(*feed_batch(rng, n), jpcert)
 
 
+@pytest.mark.slow  # a property over the whole raw reader: 100 files, ~2 s
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.lists(st.sampled_from(PIECES), max_size=5).map(b"".join), min_size=1, max_size=40))
 def test_any_bytes_at_all_are_accounted_for(lines):

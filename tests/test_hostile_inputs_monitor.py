@@ -138,6 +138,7 @@ def test_hostile_csv_rows_are_each_valid_or_rejected(tmp_path_factory, seed):
     check(logs.load(path, THRESHOLDS, caps=CAPS, reject_cap=10 ** 6, with_rows=False), written, valid)
 
 
+@pytest.mark.slow  # a property over two whole log loads (DuckDB) per example: ~5 s
 @settings(max_examples=15, deadline=None, database=None)
 @given(st.lists(st.sampled_from([b"2024-03-01T00:00:00Z,1.0.0,0.5,1,http://a/\n", b"2024-03-01,1.0.0,0.2,0,u\r\n",
                                  b"\n", b"\r", b"x,1.0.0,0.5,1,u\n", "2024-03-01,1.0.0,0.5,1,\x00\u202e\ufeff\n".encode(),
