@@ -372,6 +372,7 @@ def test_interrupt_stops_workers_and_leaves_no_output(tmp_path, model, sig, code
 
 
 # -- the same bits whatever the parallelism --------------------------------------------------------------
+@pytest.mark.slow  # process pools: worker processes, like the CLI's subprocess tests
 def test_worker_counts_and_modes_give_identical_bytes(tmp_path, model, urls):
     src = write_input(tmp_path / "in.txt", urls * 3, "text")
     outputs = {}
