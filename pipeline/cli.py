@@ -51,8 +51,8 @@ COMMANDS = {
 DESCRIPTION = """\
 Phishing-URL detector: a DVC pipeline from raw URLs to a parity-gated ONNX model.
 
-Pipeline stages, as dvc.yaml declares them, each after the stages whose outputs it reads
-(`dvc repro` runs them in that order; `dvc dag` draws the graph):
+Pipeline stages, as dvc.yaml declares them, each with the stages whose outputs it reads
+(`dvc repro` runs a stage after those; `dvc dag` draws the graph):
 """
 
 
