@@ -50,22 +50,27 @@ COMMANDS = {
 
 DESCRIPTION = """\
 Phishing-URL detector: a DVC pipeline from raw URLs to a parity-gated ONNX model.
-
+"""
+STAGES_HEADING = """
 Pipeline stages, as dvc.yaml declares them, each with the stages whose outputs it reads
 (`dvc repro` runs a stage after those; `dvc dag` draws the graph):
 """
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser with ``command``'s module registered, or every module (for ``--help``)."""
-    parser = argparse.ArgumentParser(prog="python -m pipeline",
-                                     description=DESCRIPTION + stage_graph.describe(stage_graph.read_graph()),
+    """The parser with ``command``'s module registered, or every module and the stage graph (for ``--help``).
+
+    Only the full parser reads dvc.yaml (~50 ms): running a command, a stage or ``score`` does not."""
+    module = COMMANDS.get(command or "")
+    full = module is None
+    description = DESCRIPTION + STAGES_HEADING + stage_graph.describe(stage_graph.read_graph()) if full else DESCRIPTION
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("-v", "--verbose", action="store_true", help="show debug diagnostics")
     noise.add_argument("-q", "--quiet", action="store_true", help="show warnings and errors only")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    modules = [module] if module else list(dict.fromkeys(COMMANDS.values()))
     for name in modules:
         importlib.import_module(name).register(subparsers)
     return parser

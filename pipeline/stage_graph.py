@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
-
 from pipeline import paths
+from pipeline.common import load_params
 
 OUTPUT_KEYS = ("outs", "metrics", "plots")  # the three lists of dvc.yaml that declare a stage's outputs
 
@@ -40,7 +39,6 @@ def describe(graph: dict[str, list[str]]) -> str:
 def read_graph(path: Path = paths.DVC_YAML) -> dict[str, list[str]]:
     """The graph of the dvc.yaml at ``path`` ({} where there is none: an installed package outside the repository)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return upstream(load_params(path))
     except FileNotFoundError:
         return {}
-    return upstream(yaml.safe_load(text))

@@ -34,9 +34,19 @@ def test_the_graph_agrees_with_dvc_dag():
     assert edges and {(before, stage) for stage, after in graph.items() for before in after} == edges
 
 
+def test_running_a_command_does_not_read_dvc_yaml(monkeypatch):
+    """Start-up: only `python -m pipeline --help` (the full parser) pays for the graph."""
+    def refuse(*args):
+        raise AssertionError("dvc.yaml read to run a command")
+
+    monkeypatch.setattr(cli.stage_graph, "read_graph", refuse)
+    for command in ("prepare", "score", "monitor"):
+        assert "<- prepare" not in cli.build_parser(command).format_help()
+
+
 def test_help_shows_the_graph_of_dvc_yaml(monkeypatch):
     monkeypatch.chdir(REPO)
-    text = cli.build_parser("prepare").format_help()
+    text = cli.build_parser().format_help()
     for line in stage_graph.describe(stage_graph.read_graph()).splitlines():
         assert line.strip() in text
     assert "model-card" in text and "<- prepare" in text
